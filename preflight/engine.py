@@ -1,0 +1,211 @@
+"""The rule registry and the pass that turns documents (+ registry facts) into a report.
+
+A rule is a pure function ``check(subject, ctx) -> Iterable[Hit]`` registered with ``@rule``.
+The engine stamps IDs and levels, applies configuration (select/ignore/levels) and inline
+suppressions, removes duplicates and sorts. Rules never touch the network: registry rules read
+``ctx.facts``, which the registry step filled beforehand.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Mapping
+
+from .facts import ImageFacts
+from .imageref import ImageRef, ReferenceError
+from .model import Document, Finding, Fix, ImageUse, Level, Location, Report, Summary
+
+
+@dataclass(frozen=True)
+class Hit:
+    """What a rule reports; the engine adds the rule ID, level and image."""
+
+    message: str
+    location: Location | None = None  # default: the image use's location
+    suggestions: tuple[str, ...] = ()
+    fixes: tuple[Fix, ...] = ()
+    group: str | None = None  # hits of one rule with the same group are reported once (first place)
+
+
+@dataclass(frozen=True)
+class Subject:
+    """One image use as rules see it: the use, its parsed reference and its registry facts."""
+
+    use: ImageUse
+    ref: ImageRef | None  # None when unresolved or invalid
+    ref_error: str | None  # why the resolved text is not a valid reference
+    facts: ImageFacts | None = None  # None offline, or when the reference was not looked up
+
+
+@dataclass(frozen=True)
+class RuleOptions:
+    trusted_registries: tuple[str, ...] = ()
+    platforms: tuple[str, ...] = ()  # platforms every image must provide (--platform, config)
+
+
+@dataclass(frozen=True)
+class RuleContext:
+    options: RuleOptions = RuleOptions()
+    facts: Mapping[str, ImageFacts] = field(default_factory=dict)  # keyed by ImageRef.canonical
+
+
+Check = Callable[[Subject, RuleContext], Iterable[Hit]]
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str  # "PF102": never changes meaning
+    name: str  # kebab-case slug naming the bad pattern: "latest-tag"
+    summary: str  # one line; equals the summary line of rules/<id>.md
+    level: Level  # default level; Level.OFF = disabled unless selected
+    check: Check | None  # None: produced by readers (PF001) rather than per image use
+    needs_registry: bool = False
+    tags: tuple[str, ...] = ()
+
+
+RULES: dict[str, Rule] = {}
+
+
+def rule(
+    id: str,
+    name: str,
+    summary: str,
+    level: Level,
+    *,
+    needs_registry: bool = False,
+    tags: tuple[str, ...] = (),
+) -> Callable[[Check], Check]:
+    """Register a per-image-use check."""
+
+    def register(fn: Check) -> Check:
+        _add(Rule(id, name, summary, level, fn, needs_registry, tags))
+        return fn
+
+    return register
+
+
+def declare(id: str, name: str, summary: str, level: Level, *, tags: tuple[str, ...] = ()) -> None:
+    """Register a rule whose findings come from the readers (``Document.problems``)."""
+    _add(Rule(id, name, summary, level, None, False, tags))
+
+
+def _add(r: Rule) -> None:
+    if r.id in RULES:
+        raise RuntimeError(f"rule {r.id} registered twice")
+    RULES[r.id] = r
+
+
+def all_rules() -> list[Rule]:
+    _load_rule_modules()
+    return sorted(RULES.values(), key=lambda r: r.id)
+
+
+def get_rule(rule_id: str) -> Rule | None:
+    _load_rule_modules()
+    return RULES.get(rule_id.upper())
+
+
+def _load_rule_modules() -> None:
+    from . import rules  # noqa: F401  (importing registers every rule)
+
+
+# ----------------------------------------------------------------- selection
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which rules run and at which level, from configuration."""
+
+    select: tuple[str, ...] = ()  # IDs or prefixes ("PF1"); empty = defaults
+    ignore: tuple[str, ...] = ()
+    levels: Mapping[str, Level] = field(default_factory=dict)
+
+    def level_of(self, r: Rule) -> Level:
+        if _matches(r.id, self.ignore):
+            return Level.OFF
+        if r.id in self.levels:
+            return self.levels[r.id]
+        if self.select and not _matches(r.id, self.select):
+            return Level.OFF
+        if r.level is Level.OFF and _matches(r.id, self.select):
+            return Level.WARNING  # an opt-in rule selected by name reports as a warning
+        return r.level
+
+
+def _matches(rule_id: str, patterns: Iterable[str]) -> bool:
+    return any(rule_id.startswith(p.upper()) for p in patterns if p)
+
+
+def active_rules(selection: Selection) -> dict[str, Level]:
+    return {r.id: lvl for r in all_rules() if (lvl := selection.level_of(r)) is not Level.OFF}
+
+
+def needs_registry(selection: Selection) -> bool:
+    active = active_rules(selection)
+    return any(RULES[i].needs_registry for i in active)
+
+
+# ----------------------------------------------------------------- evaluation
+
+
+def subject_for(use: ImageUse, facts: Mapping[str, ImageFacts] | None = None) -> Subject:
+    ref: ImageRef | None = None
+    err: str | None = None
+    if use.resolved is not None and not use.var_errors:
+        try:
+            ref = ImageRef.parse(use.resolved)
+        except ReferenceError as exc:
+            err = str(exc)
+    fact = facts.get(ref.canonical) if (facts is not None and ref is not None) else None
+    return Subject(use, ref, err, fact)
+
+
+def evaluate(
+    documents: Iterable[Document],
+    selection: Selection,
+    ctx: RuleContext,
+    summary: Summary,
+    root: str = ".",
+) -> Report:
+    """Run every active rule over every image use; apply levels and suppressions."""
+    active = active_rules(selection)
+    checks = [(RULES[i], lvl) for i, lvl in active.items() if RULES[i].check is not None]
+    findings: dict[tuple, Finding] = {}
+    groups: set[tuple[str, str]] = set()
+    for doc in documents:
+        for problem in doc.problems:
+            lvl = active.get(problem.rule)
+            if lvl is None or doc.suppressions.covers(problem.rule, problem.location.line):
+                continue
+            f = Finding(problem.rule, lvl, problem.message, problem.location)
+            findings.setdefault(_dedup_key(f), f)
+        for use in doc.uses:
+            subject = subject_for(use, ctx.facts)
+            for r, lvl in checks:
+                assert r.check is not None
+                for hit in r.check(subject, ctx):
+                    loc = hit.location or use.location
+                    if doc.suppressions.covers(r.id, loc.line):
+                        continue
+                    if hit.group is not None:
+                        if (r.id, hit.group) in groups:
+                            continue
+                        groups.add((r.id, hit.group))
+                    f = Finding(r.id, lvl, hit.message, loc, use.written, hit.suggestions, hit.fixes)
+                    findings.setdefault(_dedup_key(f), f)
+    ordered = tuple(sorted(findings.values(), key=lambda f: f.sort_key))
+    return Report(ordered, summary, root)
+
+
+def _dedup_key(f: Finding) -> tuple:
+    return (f.rule, f.location.path, f.location.line, f.location.column, f.message)
+
+
+# ----------------------------------------------------------------- message helpers
+
+
+def describe(use: ImageUse) -> str:
+    """The image as written and, when different, as resolved: ``"${BASE}" (resolves to "python")``."""
+    if use.resolved is not None and use.resolved != use.written:
+        return f'"{use.written}" (resolves to "{use.resolved}")'
+    return f'"{use.written}"'

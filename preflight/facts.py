@@ -1,0 +1,74 @@
+"""Immutable facts the registry step learns about references; registry rules read only these.
+
+This module has no network imports: the offline path imports it freely.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+
+class Status(str, enum.Enum):
+    OK = "ok"
+    TAG_MISSING = "tag_missing"
+    DIGEST_MISSING = "digest_missing"
+    REPO_MISSING = "repo_missing"
+    REPO_MISSING_OR_PRIVATE = "repo_missing_or_private"  # 401 insufficient_scope (Hub, token registries)
+    AUTH_REQUIRED = "auth_required"  # credentials needed, none configured
+    AUTH_FAILED = "auth_failed"  # credentials configured but rejected / no pull rights
+    RATE_LIMITED = "rate_limited"
+    REGISTRY_ERROR = "registry_error"  # 5xx after retries, malformed answers
+    NETWORK_DNS = "network_dns"
+    NETWORK_REFUSED = "network_refused"
+    NETWORK_TIMEOUT = "network_timeout"
+    TLS = "tls"
+    PROXY = "proxy"
+    BLOCKED_BY_POLICY = "blocked_by_policy"  # address guard refused the host
+    NOT_CHECKED = "not_checked"  # the global deadline passed before an answer
+
+    @property
+    def unreachable(self) -> bool:
+        return self in _UNREACHABLE
+
+
+_UNREACHABLE = {
+    Status.NETWORK_DNS,
+    Status.NETWORK_REFUSED,
+    Status.NETWORK_TIMEOUT,
+    Status.TLS,
+    Status.PROXY,
+    Status.BLOCKED_BY_POLICY,
+}
+
+
+@dataclass(frozen=True)
+class ImageFacts:
+    """What a registry said about one normalized reference (``ImageRef.canonical``).
+
+    detail:       a safe human sentence (never a credential or a raw response body).
+    host:         the registry host the facts are about (``registry-1.docker.io``, ``127.0.0.1:5000``).
+    suggestions:  near-match tags (TAG_MISSING) or repositories (REPO_MISSING), best first.
+    digest:       digest of what the tag (or digest) resolves to, with the index types accepted.
+    tag_digest:   for ``tag@digest`` references: the digest the tag points to now.
+    children:     digests of the platform manifests inside the index at ``digest``.
+    platforms:    ``os/arch[/variant]`` the image provides; None when not fetched.
+    notes:        extra safe remarks: mirror fallback, anonymous retry after rejected credentials.
+    ratelimit_remaining: Docker Hub ``ratelimit-remaining`` when seen.
+    retry_after:  seconds from ``Retry-After`` on 429/503, when sent.
+    """
+
+    reference: str
+    status: Status
+    host: str
+    detail: str = ""
+    suggestions: tuple[str, ...] = ()
+    digest: str | None = None
+    media_type: str | None = None
+    tag_digest: str | None = None
+    children: tuple[str, ...] = ()
+    platforms: tuple[str, ...] | None = None
+    notes: tuple[str, ...] = ()
+    ratelimit_remaining: int | None = None
+    retry_after: float | None = None
+    credential_source: str | None = None  # where credentials came from ("~/.docker/config.json"), never the secret

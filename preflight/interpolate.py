@@ -1,0 +1,217 @@
+"""Variable expansion shared by the Dockerfile reader (BuildKit's word lexer) and compose.
+
+Supported forms: ``$V``, ``${V}``, ``${V:-d}``, ``${V-d}``, ``${V:+a}``, ``${V+a}``, ``${V:?e}``,
+``${V?e}``; defaults and alternatives may themselves contain variables (nested). A variable that
+is unset and has no default makes the whole result unknown (``text is None``): preflight never
+guesses. ``lookup(name)`` returns None for an unset variable and a string (maybe empty) otherwise.
+
+Dialects:
+* BuildKit (``Dialect.buildkit(escape)``): the escape character (``\\`` or the ``# escape=`` one)
+  escapes the next character, single quotes are literal, double quotes group, quotes are removed.
+* Compose (``Dialect.COMPOSE``): ``$$`` is a literal ``$``; quotes are ordinary characters.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Callable
+
+Lookup = Callable[[str], "str | None"]
+
+MAX_DEPTH = 100
+_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*", re.ASCII)
+
+
+@dataclass(frozen=True)
+class Dialect:
+    escape: str | None  # BuildKit escape character, None for compose
+    dollar_dollar: bool  # "$$" means a literal "$" (compose)
+    quotes: bool  # shell-like quote removal (BuildKit)
+
+    @staticmethod
+    def buildkit(escape: str = "\\") -> "Dialect":
+        return Dialect(escape=escape, dollar_dollar=False, quotes=True)
+
+
+Dialect.COMPOSE = Dialect(escape=None, dollar_dollar=True, quotes=False)  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class Expansion:
+    text: str | None  # None when some variable had no value and no default
+    unresolved: tuple[str, ...] = ()  # variables without a value, in order of appearance
+    errors: tuple[str, ...] = ()  # messages of ${V:?msg} / ${V?msg} whose variable was unset/empty
+    used: tuple[str, ...] = ()  # every variable name referenced
+
+    @property
+    def ok(self) -> bool:
+        return self.text is not None and not self.errors
+
+
+class ExpansionError(ValueError):
+    """Malformed variable syntax (unterminated ``${``, bad modifier, nesting too deep)."""
+
+
+def has_variables(text: str, dialect: Dialect) -> bool:
+    return expand(text, lambda _name: "", dialect).used != () if "$" in text else False
+
+
+def expand(text: str, lookup: Lookup, dialect: Dialect) -> Expansion:
+    """Expand ``text``. Raises ``ExpansionError`` for malformed syntax."""
+    state = _State(lookup, dialect)
+    out, known = state.word(text, 0, len(text), depth=0, in_double=False)
+    return Expansion(
+        text=out if known else None,
+        unresolved=tuple(dict.fromkeys(state.unresolved)),
+        errors=tuple(state.errors),
+        used=tuple(dict.fromkeys(state.used)),
+    )
+
+
+class _State:
+    def __init__(self, lookup: Lookup, dialect: Dialect) -> None:
+        self.lookup = lookup
+        self.dialect = dialect
+        self.unresolved: list[str] = []
+        self.errors: list[str] = []
+        self.used: list[str] = []
+
+    def word(self, s: str, i: int, end: int, depth: int, in_double: bool) -> tuple[str, bool]:
+        """Expand s[i:end]; returns (text, known)."""
+        if depth > MAX_DEPTH:
+            raise ExpansionError(f"variables nested deeper than {MAX_DEPTH} levels")
+        d = self.dialect
+        parts: list[str] = []
+        known = True
+        while i < end:
+            ch = s[i]
+            if d.escape is not None and ch == d.escape:
+                if i + 1 < end:
+                    nxt = s[i + 1]
+                    # inside double quotes the escape only escapes $, ", the escape char and newline
+                    if in_double and nxt not in ("$", '"', d.escape, "\n"):
+                        parts.append(ch)
+                        i += 1
+                        continue
+                    parts.append(nxt)
+                    i += 2
+                else:
+                    parts.append(ch)
+                    i += 1
+                continue
+            if d.quotes and ch == "'" and not in_double:
+                close = s.find("'", i + 1, end)
+                if close == -1:
+                    raise ExpansionError("unterminated single quote")
+                parts.append(s[i + 1:close])
+                i = close + 1
+                continue
+            if d.quotes and ch == '"':
+                close = self._find_double_close(s, i + 1, end)
+                inner, k = self.word(s, i + 1, close, depth + 1, in_double=True)
+                parts.append(inner)
+                known = known and k
+                i = close + 1
+                continue
+            if ch == "$":
+                text, k, i = self.dollar(s, i, end, depth)
+                parts.append(text)
+                known = known and k
+                continue
+            parts.append(ch)
+            i += 1
+        return "".join(parts), known
+
+    def _find_double_close(self, s: str, i: int, end: int) -> int:
+        esc = self.dialect.escape
+        while i < end:
+            if esc is not None and s[i] == esc:
+                i += 2
+                continue
+            if s[i] == "$" and i + 1 < end and s[i + 1] == "{":
+                i = self._find_brace_close(s, i + 2, end) + 1
+                continue
+            if s[i] == '"':
+                return i
+            i += 1
+        raise ExpansionError("unterminated double quote")
+
+    def _find_brace_close(self, s: str, i: int, end: int) -> int:
+        """Index of the ``}`` closing a ``${`` whose body starts at i (nesting aware)."""
+        level = 0
+        esc = self.dialect.escape
+        while i < end:
+            ch = s[i]
+            if esc is not None and ch == esc:
+                i += 2
+                continue
+            if ch == "$" and i + 1 < end and s[i + 1] == "{":
+                level += 1
+                i += 2
+                continue
+            if ch == "}":
+                if level == 0:
+                    return i
+                level -= 1
+            i += 1
+        raise ExpansionError("unterminated '${'")
+
+    def dollar(self, s: str, i: int, end: int, depth: int) -> tuple[str, bool, int]:
+        """Expand the variable starting at s[i] == '$'. Returns (text, known, next index)."""
+        if i + 1 >= end:
+            return "$", True, i + 1
+        nxt = s[i + 1]
+        if nxt == "$" and self.dialect.dollar_dollar:
+            return "$", True, i + 2
+        if nxt == "{":
+            close = self._find_brace_close(s, i + 2, end)
+            text, known = self.braced(s, i + 2, close, depth)
+            return text, known, close + 1
+        m = _NAME_RE.match(s, i + 1, end)
+        if m is None:
+            return "$", True, i + 1
+        name = m.group(0)
+        text, known = self.value(name)
+        return text, known, m.end()
+
+    def value(self, name: str) -> tuple[str, bool]:
+        self.used.append(name)
+        val = self.lookup(name)
+        if val is None:
+            self.unresolved.append(name)
+            return "", False
+        return val, True
+
+    def braced(self, s: str, i: int, close: int, depth: int) -> tuple[str, bool]:
+        m = _NAME_RE.match(s, i, close)
+        if m is None:
+            raise ExpansionError(f"invalid variable name in '${{{s[i:close]}}}'")
+        name = m.group(0)
+        j = m.end()
+        if j == close:
+            return self.value(name)
+        colon = s[j] == ":"
+        op_at = j + 1 if colon else j
+        if op_at >= close or s[op_at] not in "-+?":
+            raise ExpansionError(f"unsupported modifier in '${{{s[i:close]}}}'")
+        op = s[op_at]
+        arg_start = op_at + 1
+        self.used.append(name)
+        val = self.lookup(name)
+        missing = val is None or (colon and val == "")
+        if op == "-":
+            if missing:
+                return self.word(s, arg_start, close, depth + 1, in_double=False)
+            return val or "", True
+        if op == "+":
+            if missing:
+                return "", True
+            return self.word(s, arg_start, close, depth + 1, in_double=False)
+        # op == "?"
+        if missing:
+            message, _ = self.word(s, arg_start, close, depth + 1, in_double=False)
+            detail = message or ("not set" if val is None else "empty")
+            self.errors.append(f"{name}: {detail}")
+            return "", False
+        return val or "", True

@@ -1,0 +1,181 @@
+"""The data every part of preflight shares: locations, image uses, documents, findings, reports.
+
+All types are frozen: parsers build them, rules read them, reporters render them.
+Nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Mapping
+
+
+class Level(str, enum.Enum):
+    """Severity of a finding. ``OFF`` disables a rule."""
+
+    ERROR = "error"
+    WARNING = "warning"
+    NOTE = "note"
+    OFF = "off"
+
+    @property
+    def rank(self) -> int:
+        return {"error": 3, "warning": 2, "note": 1, "off": 0}[self.value]
+
+    @classmethod
+    def parse(cls, text: str) -> "Level":
+        try:
+            return cls(text.strip().lower())
+        except ValueError:
+            raise ValueError(f"unknown level {text!r} (expected error, warning, note or off)") from None
+
+
+@dataclass(frozen=True, order=True)
+class Location:
+    """A place in a file. ``path`` is relative to the working directory, with ``/`` separators.
+
+    ``line`` and ``column`` are 1-based; the column counts Unicode code points.
+    ``end_line``/``end_column`` (exclusive end column) are set where the extent is known.
+    """
+
+    path: str
+    line: int = 1
+    column: int = 1
+    end_line: int | None = None
+    end_column: int | None = None
+
+
+class UseKind(str, enum.Enum):
+    FROM = "from"
+    COPY_FROM = "copy-from"
+    MOUNT_FROM = "mount-from"
+    SYNTAX = "syntax"
+    COMPOSE = "compose"
+
+
+@dataclass(frozen=True)
+class ImageUse:
+    """One place where a file names a container image.
+
+    written:     the reference text exactly as in the file (``${BASE}``, ``python:${TAG:-3.12}``).
+    resolved:    the text after variable substitution, or None when a variable has no value.
+    unresolved:  names of variables that had no value (PF003 reports them).
+    var_errors:  messages from ``${V:?message}`` / ``${V?message}`` whose variable was unset.
+    platform:    a literal platform the use requires (``FROM --platform=linux/arm64``,
+                 compose ``platform:``), None when absent or only given through a variable.
+    pull:        False when the reference names an image that is built, not pulled
+                 (compose ``image:`` beside ``build:``): check its syntax only.
+    stage:       for Dockerfiles, the stage name declared with ``AS`` (informational).
+    """
+
+    kind: UseKind
+    location: Location
+    written: str
+    resolved: str | None
+    unresolved: tuple[str, ...] = ()
+    var_errors: tuple[str, ...] = ()
+    platform: str | None = None
+    pull: bool = True
+    stage: str | None = None
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A finding produced while reading a file, before rules run (PF001, PF003 from variables...)."""
+
+    rule: str
+    location: Location
+    message: str
+
+
+@dataclass(frozen=True)
+class Suppressions:
+    """Inline ``# preflight: ignore=...`` comments of one file.
+
+    by_line maps a 1-based line to the rule IDs ignored for findings on that line
+    ("*" means all rules). file_wide holds IDs ignored everywhere in the file.
+    """
+
+    by_line: Mapping[int, frozenset[str]] = field(default_factory=dict)
+    file_wide: frozenset[str] = frozenset()
+
+    def covers(self, rule: str, line: int) -> bool:
+        ids = self.file_wide | self.by_line.get(line, frozenset())
+        return rule in ids or "*" in ids
+
+
+@dataclass(frozen=True)
+class BuildLink:
+    """A compose service that builds a Dockerfile: the Dockerfile is checked with these build args."""
+
+    dockerfile: str  # absolute path
+    args: Mapping[str, str]  # build args with a value (args without a value are left to ARG defaults)
+    target: str | None
+    location: Location  # the service's build: key, for "Dockerfile not found" problems
+    platforms: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Document:
+    """What preflight read from one file."""
+
+    path: str  # display path (relative to the working directory, / separators)
+    kind: str  # "dockerfile" | "compose"
+    uses: tuple[ImageUse, ...] = ()
+    problems: tuple[Problem, ...] = ()
+    suppressions: Suppressions = Suppressions()
+    builds: tuple[BuildLink, ...] = ()  # compose only: Dockerfiles its services build
+    stage_names: frozenset[str] = frozenset()  # Dockerfile only: lower-cased stage names
+
+
+@dataclass(frozen=True)
+class Fix:
+    """A text edit that resolves a finding: replace the span at ``location`` with ``replacement``."""
+
+    description: str
+    location: Location
+    replacement: str
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One reported problem. The one type every reporter renders."""
+
+    rule: str  # "PF102"
+    level: Level
+    message: str
+    location: Location
+    image: str | None = None  # the reference as written, when the finding is about one
+    suggestions: tuple[str, ...] = ()
+    fixes: tuple[Fix, ...] = ()
+
+    @property
+    def sort_key(self) -> tuple[str, int, int, str, str]:
+        loc = self.location
+        return (loc.path, loc.line, loc.column, self.rule, self.message)
+
+
+@dataclass(frozen=True)
+class Summary:
+    files: int = 0
+    images: int = 0  # image uses found
+    references_checked: int = 0  # unique references looked up in registries
+    requests: int = 0  # HTTP requests sent
+    cache_hits: int = 0
+    dockerhub_remaining: int | None = None  # Docker Hub ratelimit-remaining, when seen
+    not_checked: int = 0  # references whose lookup did not finish (deadline)
+    offline: bool = True
+
+
+@dataclass(frozen=True)
+class Report:
+    findings: tuple[Finding, ...]
+    summary: Summary
+    root: str = "."  # repository root, absolute; SARIF URIs are relative to it
+
+    def counts(self) -> dict[str, int]:
+        out = {lvl.value: 0 for lvl in (Level.ERROR, Level.WARNING, Level.NOTE)}
+        for f in self.findings:
+            out[f.level.value] += 1
+        return out
