@@ -1,0 +1,302 @@
+"""The command line: ``preflight check``, ``images``, ``rules``, ``rule``. Thin: parse options,
+call the pipeline, render, pick the exit code.
+
+Exit codes: 0 nothing at or above the fail level; 1 findings at or above it; 2 usage,
+configuration, I/O or internal error (never masked by ``--exit-zero``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import Sequence
+
+import click
+
+from .config import Config, ConfigError, load_config, merge_cli
+from .model import Level, Report
+
+FORMAT_CHOICES = ("auto", "text", "json", "sarif", "github", "gitlab")
+FAIL_LEVELS = ("error", "warning", "note", "none")
+
+
+class UsageProblem(click.ClickException):
+    exit_code = 2
+
+
+def _split_ids(values: Sequence[str]) -> tuple[str, ...]:
+    return tuple(i.strip().upper() for v in values for i in v.split(",") if i.strip())
+
+
+def _build_args(values: Sequence[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in values:
+        key, sep, value = item.partition("=")
+        if not key:
+            raise UsageProblem(f"--build-arg {item!r}: expected KEY=VALUE")
+        if sep:
+            out[key] = value
+        elif key in os.environ:  # docker build --build-arg KEY takes the value from the environment
+            out[key] = os.environ[key]
+    return out
+
+
+def _load_config(config_file: str | None, **overrides: object) -> Config:
+    try:
+        config = load_config(Path.cwd(), Path(config_file) if config_file else None)
+        return merge_cli(config, **overrides)
+    except ConfigError as exc:
+        raise UsageProblem(str(exc)) from None
+
+
+def _fail_level(value: str | None) -> Level | None:
+    if value is None:
+        return None
+    return Level.OFF if value == "none" else Level.parse(value)
+
+
+def _resolve_format(fmt: str) -> str:
+    if fmt == "auto":
+        env = os.environ
+        return "github" if env.get("GITHUB_ACTIONS") and env.get("GITHUB_WORKFLOW") else "text"
+    return fmt
+
+
+def _write(text: str, output: str | None) -> None:
+    if output:
+        try:
+            Path(output).write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise UsageProblem(f"cannot write {output}: {exc.strerror or exc}") from None
+    else:
+        click.echo(text, nl=not text.endswith("\n"))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="preflight")
+def cli() -> None:
+    """Catch broken container image references before a build starts."""
+
+
+common_paths = click.argument("paths", nargs=-1, type=click.Path())
+
+
+@cli.command()
+@common_paths
+@click.option("--format", "-f", "formats", multiple=True, type=click.Choice(FORMAT_CHOICES), help="Output format (repeatable; default text).")
+@click.option("--output", "-o", help="Write the (first) format to FILE instead of stdout.")
+@click.option("--output-sarif", help="Also write a SARIF report to FILE.")
+@click.option("--output-json", help="Also write a JSON report to FILE.")
+@click.option("--output-gitlab", help="Also write a GitLab code quality report to FILE.")
+@click.option("--config", "config_file", type=click.Path(), help="Configuration file (default: .preflight.yaml or pyproject.toml, searched upward).")
+@click.option("--select", multiple=True, help="Rule IDs or prefixes to run (comma-separated, repeatable).")
+@click.option("--ignore", multiple=True, help="Rule IDs or prefixes to skip (comma-separated, repeatable).")
+@click.option("--build-arg", "build_args", multiple=True, help="KEY=VALUE for Dockerfile ARGs (repeatable).")
+@click.option("--exclude", multiple=True, help="Glob of paths to skip (repeatable).")
+@click.option("--platform", "platforms", multiple=True, help="Platform every image must provide, e.g. linux/arm64 (repeatable).")
+@click.option("--fail-level", type=click.Choice(FAIL_LEVELS), help="Lowest level that makes the exit status 1 (default warning).")
+@click.option("--exit-zero", is_flag=True, help="Exit 0 even with findings (errors running still exit 2).")
+@click.option("--offline", is_flag=True, default=None, help="Never use the network: offline rules only.")
+@click.option("--timeout", type=float, help="Overall deadline for registry lookups, in seconds.")
+@click.option("--no-cache", is_flag=True, help="Do not read or write the registry facts cache.")
+@click.option("--no-credentials", is_flag=True, help="Never use stored registry credentials.")
+@click.option("--strict-loopback", is_flag=True, hidden=True, help="Verify TLS for loopback registries too.")
+@click.option("--color/--no-color", default=None, help="Color text output (default: when stdout is a terminal).")
+def check(
+    paths: tuple[str, ...],
+    formats: tuple[str, ...],
+    output: str | None,
+    output_sarif: str | None,
+    output_json: str | None,
+    output_gitlab: str | None,
+    config_file: str | None,
+    select: tuple[str, ...],
+    ignore: tuple[str, ...],
+    build_args: tuple[str, ...],
+    exclude: tuple[str, ...],
+    platforms: tuple[str, ...],
+    fail_level: str | None,
+    exit_zero: bool,
+    offline: bool | None,
+    timeout: float | None,
+    no_cache: bool,
+    no_credentials: bool,
+    strict_loopback: bool,
+    color: bool | None,
+) -> None:
+    """Check Dockerfiles and compose files under PATHS (default: .)."""
+    from . import pipeline
+    from .engine import all_rules
+    from .report import render
+
+    config = _load_config(
+        config_file,
+        select=_split_ids(select) or None,
+        ignore=_split_ids(ignore) or None,
+        build_args=_build_args(build_args) or None,
+        exclude=exclude or None,
+        fail_level=_fail_level(fail_level),
+        offline=offline,
+        platforms=platforms or None,
+        timeout=timeout,
+    )
+    env = dict(os.environ)
+    cwd = Path.cwd()
+    loaded = pipeline.load(paths, config, cwd=cwd, environ=env)
+    machine = any(f not in ("text", "auto") for f in formats)
+    progress = _Progress() if (not machine and sys.stderr.isatty()) else None
+    report, warnings = pipeline.check(
+        loaded,
+        config,
+        environ=env,
+        use_cache=not no_cache,
+        use_credentials=not no_credentials,
+        strict_loopback=strict_loopback,
+        progress=progress,
+    )
+    if progress is not None:
+        progress.clear()
+    for warning in warnings:
+        click.echo(f"preflight: warning: {warning}", err=True)
+
+    rules = all_rules()
+    outputs: list[tuple[str, str | None]] = []
+    for i, fmt in enumerate(formats or ("text",)):
+        outputs.append((_resolve_format(fmt), output if i == 0 else None))
+    for fmt, target in (("sarif", output_sarif), ("json", output_json), ("gitlab", output_gitlab)):
+        if target:
+            outputs.append((fmt, target))
+    for fmt, target in outputs:
+        use_color = (color if color is not None else sys.stdout.isatty()) and target is None
+        _write(render(report, fmt, rules=rules, color=use_color, cwd=cwd), target)
+    sys.exit(_exit_code(report, config, exit_zero))
+
+
+def _exit_code(report: Report, config: Config, exit_zero: bool) -> int:
+    if exit_zero or config.fail_level is Level.OFF:
+        return 0
+    threshold = config.fail_level.rank
+    return 1 if any(f.level.rank >= threshold for f in report.findings) else 0
+
+
+class _Progress:
+    """A single status line on stderr while registries answer (terminals only)."""
+
+    def __init__(self) -> None:
+        self.shown = False
+
+    def __call__(self, done: int, total: int, slowest: str) -> None:
+        tail = f", waiting on {slowest}" if slowest and done < total else ""
+        sys.stderr.write(f"\r\x1b[Kpreflight: {done}/{total} references checked{tail}")
+        sys.stderr.flush()
+        self.shown = True
+
+    def clear(self) -> None:
+        if self.shown:
+            sys.stderr.write("\r\x1b[K")
+            sys.stderr.flush()
+
+
+@cli.command()
+@common_paths
+@click.option("--format", "-f", "fmt", type=click.Choice(("text", "json")), default="text")
+@click.option("--unique", is_flag=True, help="Print each normalized reference once, one per line.")
+@click.option("--config", "config_file", type=click.Path())
+@click.option("--build-arg", "build_args", multiple=True, help="KEY=VALUE for Dockerfile ARGs (repeatable).")
+@click.option("--exclude", multiple=True)
+@click.option("--all", "include_built", is_flag=True, help="With --unique: include images compose builds (not pulled).")
+def images(
+    paths: tuple[str, ...],
+    fmt: str,
+    unique: bool,
+    config_file: str | None,
+    build_args: tuple[str, ...],
+    exclude: tuple[str, ...],
+    include_built: bool,
+) -> None:
+    """List every image reference found under PATHS."""
+    from . import pipeline
+    from .engine import subject_for
+
+    config = _load_config(config_file, build_args=_build_args(build_args) or None, exclude=exclude or None)
+    loaded = pipeline.load(paths, config, cwd=Path.cwd(), environ=dict(os.environ))
+    subjects = [subject_for(u) for u in pipeline.uses_of(loaded.documents)]
+    subjects.sort(key=lambda s: (s.use.location.path, s.use.location.line, s.use.location.column))
+    if unique:
+        refs = {s.ref.canonical for s in subjects if s.ref is not None and (s.use.pull or include_built)}
+        for ref in sorted(refs):
+            click.echo(ref)
+        return
+    rows = [
+        {
+            "path": s.use.location.path,
+            "line": s.use.location.line,
+            "column": s.use.location.column,
+            "kind": s.use.kind.value,
+            "written": s.use.written,
+            "resolved": s.use.resolved,
+            "reference": s.ref.canonical if s.ref is not None else None,
+        }
+        for s in subjects
+    ]
+    if fmt == "json":
+        click.echo(json.dumps({"images": rows}, indent=2, ensure_ascii=False))
+        return
+    if not rows:
+        click.echo("No image references found.")
+        return
+    headers = ("LOCATION", "KIND", "WRITTEN", "REFERENCE")
+    table = [
+        (f"{r['path']}:{r['line']}:{r['column']}", r["kind"], r["written"], r["reference"] or "(unresolved or invalid)")
+        for r in rows
+    ]
+    widths = [max(len(h), *(len(row[i]) for row in table)) for i, h in enumerate(headers)]
+    for row in (headers, *table):
+        click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+
+
+@cli.command("rules")
+def list_rules() -> None:
+    """List every rule with its default level."""
+    from .engine import all_rules
+
+    for r in all_rules():
+        level = "off" if r.level is Level.OFF else r.level.value
+        click.echo(f"{r.id}  {r.name:<22} {level:<8} {r.summary}")
+
+
+@cli.command("rule")
+@click.argument("rule_id")
+def show_rule(rule_id: str) -> None:
+    """Print the documentation page of RULE_ID (e.g. PF102)."""
+    from .engine import get_rule
+    from .report.pages import rule_page
+
+    r = get_rule(rule_id)
+    if r is None:
+        raise UsageProblem(f"unknown rule {rule_id!r}; `preflight rules` lists them")
+    page = rule_page(r.id)
+    click.echo(page if page is not None else f"{r.id} {r.name}\n\n{r.summary}")
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point: map every unexpected error to exit 2 with a short message."""
+    try:
+        cli.main(args=argv, prog_name="preflight", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(2)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(2 if exc.exit_code in (1, 2) else exc.exit_code)
+    except SystemExit:
+        raise
+    except KeyboardInterrupt:
+        sys.exit(2)
+    except Exception as exc:  # a crash must never look like "findings" (exit 1)
+        click.echo(f"preflight: internal error: {type(exc).__name__}: {exc}", err=True)
+        sys.exit(2)
+    sys.exit(0)

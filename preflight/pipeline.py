@@ -1,0 +1,187 @@
+"""discover -> read -> (registry facts) -> evaluate: the one path from paths on disk to a Report.
+
+The only imperative step is the optional registry lookup, imported lazily so offline runs never
+import network code.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable, Mapping, Sequence
+
+from .config import Config
+from .discover import discover, display_path
+from .engine import RuleContext, RuleOptions, Selection, evaluate, needs_registry, subject_for
+from .model import Document, ImageUse, Location, Problem, Report, Summary
+from .textfile import InputError, read_text
+
+Progress = Callable[[int, int, str], None]
+
+
+@dataclass(frozen=True)
+class Loaded:
+    documents: tuple[Document, ...]
+    root: str  # absolute repository root (git top level, else cwd)
+
+
+def selection_of(config: Config) -> Selection:
+    return Selection(select=config.select, ignore=config.ignore, levels=config.levels)
+
+
+def load(paths: Sequence[str], config: Config, *, cwd: Path, environ: Mapping[str, str]) -> Loaded:
+    """Find and read every Dockerfile and compose file under ``paths``."""
+    from .compose import load_compose
+    from .dockerfile import parse_dockerfile
+
+    def show(p: Path) -> str:
+        return display_path(p, cwd)
+
+    found = discover(list(paths) or ["."], cwd, config.exclude)
+    documents: dict[str, Document] = {}
+    extra: list[Document] = []
+    if found.problems:
+        by_path: dict[str, list[Problem]] = {}
+        for problem in found.problems:
+            by_path.setdefault(problem.location.path, []).append(problem)
+        extra.extend(Document(path, "unknown", problems=tuple(ps)) for path, ps in by_path.items())
+
+    # Dockerfiles to read: path -> list of (build args, where it was linked from)
+    jobs: dict[Path, list[tuple[Mapping[str, str], Location | None]]] = {}
+    direct: list[Path] = []
+    for target in found.targets:
+        if target.kind == "compose":
+            for doc in load_compose(target.path, show, environ):
+                documents.setdefault(doc.path, doc)
+                for link in doc.builds:
+                    args = {**config.build_args, **link.args}
+                    jobs.setdefault(Path(link.dockerfile), []).append((args, link.location))
+        else:
+            direct.append(target.path)
+    for path in direct:
+        # A Dockerfile that a compose service builds is checked with that service's build args
+        # only; reading it again without them would report variables compose does supply.
+        if path not in jobs:
+            jobs[path] = [(dict(config.build_args), None)]
+
+    for path, variants in jobs.items():
+        shown = show(path)
+        try:
+            text = read_text(path)
+        except InputError as exc:
+            linked = [loc for _, loc in variants if loc is not None]
+            if linked and not path.exists():
+                problems = tuple(
+                    Problem("PF001", loc, f"the Dockerfile this service builds does not exist: {shown}")
+                    for loc in linked
+                )
+                extra.append(Document(linked[0].path, "compose", problems=problems))
+            else:
+                extra.append(_unreadable(shown, exc))
+            continue
+        for args, _ in variants:
+            doc = parse_dockerfile(text, shown, build_args=args)
+            key = shown if shown not in documents else f"{shown}\0{sorted(args.items())}"
+            documents.setdefault(key, doc)
+    return Loaded(tuple(documents.values()) + tuple(extra), _repo_root(cwd))
+
+
+def _unreadable(path: str, exc: InputError) -> Document:
+    loc = Location(path, exc.line, exc.column)
+    return Document(path, "unknown", problems=(Problem("PF001", loc, f"cannot read {path}: {exc.message}"),))
+
+
+def _repo_root(cwd: Path) -> str:
+    """The git work tree's top level, found by walking up for ``.git`` (no subprocess)."""
+    for d in (cwd, *cwd.parents):
+        if (d / ".git").exists():
+            return str(d)
+    return str(cwd)
+
+
+def uses_of(documents: Iterable[Document]) -> list[ImageUse]:
+    return [u for d in documents for u in d.uses]
+
+
+def lookups_for(documents: Iterable[Document], config: Config) -> list:
+    """Unique pullable references with the platforms each must provide."""
+    from .registry import Lookup  # network code: only imported when the registry is asked
+
+    wanted: dict[str, tuple] = {}
+    for use in uses_of(documents):
+        subject = subject_for(use)
+        if not use.pull or subject.ref is None:
+            continue
+        platforms = set(config.platforms)
+        if use.platform:
+            platforms.add(use.platform)
+        key = subject.ref.canonical
+        ref, known = wanted.get(key, (subject.ref, frozenset()))
+        wanted[key] = (ref, known | frozenset(platforms))
+    return [Lookup(ref, platforms) for ref, platforms in wanted.values()]
+
+
+def check(
+    loaded: Loaded,
+    config: Config,
+    *,
+    environ: Mapping[str, str],
+    use_cache: bool = True,
+    use_credentials: bool = True,
+    strict_loopback: bool = False,
+    progress: Progress | None = None,
+) -> tuple[Report, tuple[str, ...]]:
+    """Evaluate the rules; ask registries first unless offline. Returns (report, warnings)."""
+    selection = selection_of(config)
+    documents = loaded.documents
+    images = len(uses_of(documents))
+    options = RuleOptions(trusted_registries=config.trusted_registries, platforms=config.platforms)
+    if config.offline or not needs_registry(selection):
+        summary = Summary(files=_file_count(documents), images=images, offline=True)
+        return evaluate(documents, selection, RuleContext(options), summary, loaded.root), ()
+
+    from .registry import Settings, resolve
+
+    settings = Settings(
+        config=config,
+        environ=environ,
+        use_cache=use_cache,
+        use_credentials=use_credentials,
+        strict_loopback=strict_loopback,
+        progress=progress,
+    )
+    resolution = resolve(lookups_for(documents, config), settings)
+    summary = Summary(
+        files=_file_count(documents),
+        images=images,
+        references_checked=len(resolution.facts),
+        requests=resolution.requests,
+        cache_hits=resolution.cache_hits,
+        dockerhub_remaining=resolution.dockerhub_remaining,
+        not_checked=resolution.not_checked,
+        offline=False,
+    )
+    report = evaluate(documents, selection, RuleContext(options, resolution.facts), summary, loaded.root)
+    return report, resolution.warnings
+
+
+def _file_count(documents: Iterable[Document]) -> int:
+    return len({d.path for d in documents})
+
+
+def check_paths(
+    paths: Sequence[str],
+    config: Config,
+    *,
+    cwd: Path,
+    environ: Mapping[str, str] | None = None,
+    offline: bool = True,
+) -> Report:
+    """Convenience for tests and embedding: load and check in one call."""
+    from dataclasses import replace
+
+    env = dict(os.environ if environ is None else environ)
+    cfg = replace(config, offline=config.offline or offline)
+    report, _ = check(load(paths, cfg, cwd=cwd, environ=env), cfg, environ=env)
+    return report
