@@ -55,6 +55,8 @@ class ImageRef:
     @classmethod
     def parse(cls, text: str) -> "ImageRef":
         """Parse and normalize like ``reference.ParseNormalizedNamed``."""
+        if not text:
+            raise ReferenceError("reference is empty")
         if _IDENTIFIER_RE.fullmatch(text):
             raise ReferenceError(
                 "a 64-character hexadecimal string is an image ID, not a reference; "
@@ -69,8 +71,6 @@ class ImageRef:
 
     @classmethod
     def _parse_full(cls, full: str, original: str) -> "ImageRef":
-        if not full:
-            raise ReferenceError("reference is empty")
         match = _REFERENCE_RE.fullmatch(full)
         if match is None:
             raise ReferenceError(_explain_format(original))

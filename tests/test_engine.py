@@ -1,0 +1,117 @@
+"""The engine: selection, levels, suppressions, groups, de-duplication, ordering."""
+
+from __future__ import annotations
+
+import pytest
+
+from preflight import engine
+from preflight.engine import Hit, Rule, RuleContext, Selection, evaluate
+from preflight.model import Document, ImageUse, Level, Location, Problem, Summary, Suppressions, UseKind
+
+
+def use(line: int, written: str, path: str = "Dockerfile") -> ImageUse:
+    return ImageUse(UseKind.FROM, Location(path, line, 6), written, written)
+
+
+def every_image(subject, ctx):
+    yield Hit(f"saw {subject.use.written}")
+
+
+def once_per_registry(subject, ctx):
+    if subject.ref is not None:
+        yield Hit(f"registry {subject.ref.domain}", group=subject.ref.domain)
+
+
+@pytest.fixture
+def rules(monkeypatch):
+    table = {
+        "PF001": Rule("PF001", "parse-error", "s", Level.ERROR, None),
+        "PF901": Rule("PF901", "every-image", "s", Level.WARNING, every_image),
+        "PF902": Rule("PF902", "per-registry", "s", Level.NOTE, once_per_registry),
+        "PF903": Rule("PF903", "opt-in", "s", Level.OFF, every_image),
+    }
+    monkeypatch.setattr(engine, "RULES", table)
+    monkeypatch.setattr(engine, "_load_rule_modules", lambda: None)
+    return table
+
+
+def run(docs, selection=Selection()):
+    return evaluate(docs, selection, RuleContext(), Summary())
+
+
+def ids(report):
+    return [(f.rule, f.location.path, f.location.line) for f in report.findings]
+
+
+def test_default_levels_and_off_rules(rules):
+    report = run([Document("Dockerfile", "dockerfile", uses=(use(1, "a"),))])
+    assert ids(report) == [("PF901", "Dockerfile", 1), ("PF902", "Dockerfile", 1)]
+    assert [f.level for f in report.findings] == [Level.WARNING, Level.NOTE]
+
+
+def test_select_enables_opt_in_rule_and_limits_others(rules):
+    report = run([Document("Dockerfile", "dockerfile", uses=(use(1, "a"),))], Selection(select=("PF903",)))
+    assert ids(report) == [("PF903", "Dockerfile", 1)]
+    assert report.findings[0].level is Level.WARNING
+
+
+def test_prefix_ignore_and_level_override(rules):
+    doc = Document("Dockerfile", "dockerfile", uses=(use(1, "a"),))
+    report = run([doc], Selection(ignore=("PF90",)))
+    assert ids(report) == []
+    report = run([doc], Selection(levels={"PF902": Level.ERROR, "PF901": Level.OFF}))
+    assert [(f.rule, f.level) for f in report.findings] == [("PF902", Level.ERROR)]
+
+
+def test_inline_and_file_wide_suppressions(rules):
+    doc = Document(
+        "Dockerfile",
+        "dockerfile",
+        uses=(use(1, "a"), use(2, "b")),
+        suppressions=Suppressions(by_line={2: frozenset({"PF901"})}, file_wide=frozenset({"PF902"})),
+    )
+    assert ids(run([doc])) == [("PF901", "Dockerfile", 1)]
+    everything = Document("Dockerfile", "dockerfile", uses=(use(1, "a"),), suppressions=Suppressions({1: frozenset({"*"})}))
+    assert ids(run([everything])) == []
+
+
+def test_groups_report_once_at_the_first_place(rules):
+    docs = [
+        Document("a/Dockerfile", "dockerfile", uses=(use(3, "python", "a/Dockerfile"), use(5, "ghcr.io/o/r", "a/Dockerfile"))),
+        Document("b/Dockerfile", "dockerfile", uses=(use(1, "node", "b/Dockerfile"),)),
+    ]
+    report = run(docs, Selection(select=("PF902",)))
+    assert [(f.location.path, f.message) for f in report.findings] == [
+        ("a/Dockerfile", "registry docker.io"),
+        ("a/Dockerfile", "registry ghcr.io"),
+    ]
+
+
+def test_problems_become_findings_and_duplicates_collapse(rules):
+    problem = Problem("PF001", Location("compose.yaml", 4, 2), "bad")
+    docs = [Document("compose.yaml", "compose", problems=(problem,)), Document("compose.yaml", "compose", problems=(problem,))]
+    report = run(docs)
+    assert ids(report) == [("PF001", "compose.yaml", 4)]
+
+
+def test_findings_are_sorted_by_path_line_column(rules):
+    docs = [
+        Document("b/Dockerfile", "dockerfile", uses=(use(2, "x", "b/Dockerfile"),)),
+        Document("a/Dockerfile", "dockerfile", uses=(use(9, "y", "a/Dockerfile"), use(1, "z", "a/Dockerfile"))),
+    ]
+    report = run(docs, Selection(select=("PF901",)))
+    assert ids(report) == [("PF901", "a/Dockerfile", 1), ("PF901", "a/Dockerfile", 9), ("PF901", "b/Dockerfile", 2)]
+
+
+def test_subject_parses_reference_once_and_keeps_errors():
+    ok = engine.subject_for(use(1, "python:3.12"))
+    assert ok.ref is not None and ok.ref.canonical == "docker.io/library/python:3.12"
+    bad = engine.subject_for(use(1, "Python"))
+    assert bad.ref is None and "lowercase" in (bad.ref_error or "")
+    unresolved = engine.subject_for(ImageUse(UseKind.FROM, Location("D"), "${X}", None, ("X",)))
+    assert unresolved.ref is None and unresolved.ref_error is None
+
+
+def test_describe_names_written_and_resolved():
+    assert engine.describe(ImageUse(UseKind.FROM, Location("D"), "${B}", "python")) == '"${B}" (resolves to "python")'
+    assert engine.describe(use(1, "python")) == '"python"'

@@ -1,0 +1,102 @@
+"""ImageRef against the distribution/reference test vectors (../shared/docs/registry-protocol.md §1.3)."""
+
+from __future__ import annotations
+
+import pytest
+
+from preflight.imageref import ImageRef, ReferenceError
+
+H = "0123456789abcdef" * 4  # 64 lowercase hex characters
+
+VALID = [
+    # input, domain, path, tag, digest
+    ("ubuntu", "docker.io", "library/ubuntu", None, None),
+    ("ubuntu:22.04", "docker.io", "library/ubuntu", "22.04", None),
+    ("docker.io/ubuntu", "docker.io", "library/ubuntu", None, None),
+    ("index.docker.io/ubuntu", "docker.io", "library/ubuntu", None, None),
+    ("index.docker.io/library/ubuntu", "docker.io", "library/ubuntu", None, None),
+    ("registry-1.docker.io/ubuntu", "registry-1.docker.io", "ubuntu", None, None),
+    ("DOCKER.IO/ubuntu", "DOCKER.IO", "ubuntu", None, None),
+    ("localhost/foo", "localhost", "foo", None, None),
+    ("localhost:5000/foo", "localhost:5000", "foo", None, None),
+    ("localhost:5000/foo:1.0", "localhost:5000", "foo", "1.0", None),
+    ("registry.example.com:8443/team/app:v1.2.3", "registry.example.com:8443", "team/app", "v1.2.3", None),
+    ("[::1]:5000/foo:dev", "[::1]:5000", "foo", "dev", None),
+    ("localhost:5000", "docker.io", "library/localhost", "5000", None),
+    ("localhost", "docker.io", "library/localhost", None, None),
+    ("example.com", "docker.io", "library/example.com", None, None),
+    ("Foo/bar", "Foo", "bar", None, None),
+    ("nginx:Latest", "docker.io", "library/nginx", "Latest", None),
+    (f"nginx:1.25@sha256:{H}", "docker.io", "library/nginx", "1.25", f"sha256:{H}"),
+    (f"nginx@sha256:{H}", "docker.io", "library/nginx", None, f"sha256:{H}"),
+    ("foo__bar", "docker.io", "library/foo__bar", None, None),
+    ("foo--bar", "docker.io", "library/foo--bar", None, None),
+    ("a/b/c/d", "docker.io", "a/b/c/d", None, None),
+    (f"ghcr.io/o/r@sha512:{'a' * 128}", "ghcr.io", "o/r", None, f"sha512:{'a' * 128}"),
+]
+
+
+@pytest.mark.parametrize(("text", "domain", "path", "tag", "digest"), VALID)
+def test_valid_references_normalize_like_distribution(text, domain, path, tag, digest):
+    ref = ImageRef.parse(text)
+    assert (ref.domain, ref.path, ref.tag, ref.digest) == (domain, path, tag, digest)
+
+
+INVALID = [
+    ("foo/Bar", "lowercase"),
+    ("Ubuntu", "lowercase"),
+    ("ghcr.io/Owner/repo", "lowercase"),
+    ("nginx:", "tag is empty"),
+    ("nginx:latest\n", "whitespace"),
+    ("nginx:.x", "must not start"),
+    ("nginx:" + "a" * 129, "longer than 128"),
+    ("nginx@sha256:" + H[:63], "64 hex"),
+    ("nginx@sha256:" + H.upper(), "lowercase hexadecimal"),
+    ("nginx@md5:" + H[:32], "algorithm"),
+    (H, "image ID"),
+    ("foo//bar", "empty path component"),
+    ("foo/bar/", "empty path component"),
+    ("foo___bar", "invalid reference format"),
+    ("-nginx", "invalid reference format"),
+    ("my_registry.com/foo", "not a valid registry host"),
+    ("nginx:é1", "non-ASCII"),
+    ("", "empty"),
+    ("a/" + "b" * 255, "255"),
+    ("python:3.12 slim", "whitespace"),
+]
+
+
+@pytest.mark.parametrize(("text", "reason"), INVALID)
+def test_invalid_references_say_why(text, reason):
+    with pytest.raises(ReferenceError) as err:
+        ImageRef.parse(text)
+    assert reason in str(err.value)
+
+
+def test_path_length_counts_path_not_domain():
+    path = "/".join(["abcdefghi"] * 25) + "/abcde"  # 255 characters
+    assert len(path) == 255
+    assert ImageRef.parse(f"registry.example.com/{path}").path == path
+
+
+@pytest.mark.parametrize(
+    ("text", "canonical", "familiar"),
+    [
+        ("python", "docker.io/library/python:latest", "python"),
+        ("python:3.12-slim", "docker.io/library/python:3.12-slim", "python:3.12-slim"),
+        ("myorg/app:1.0", "docker.io/myorg/app:1.0", "myorg/app:1.0"),
+        ("localhost:5000/foo", "localhost:5000/foo:latest", "localhost:5000/foo"),
+        (f"nginx@sha256:{H}", f"docker.io/library/nginx@sha256:{H}", f"nginx@sha256:{H}"),
+        (f"nginx:1@sha256:{H}", f"docker.io/library/nginx:1@sha256:{H}", f"nginx:1@sha256:{H}"),
+    ],
+)
+def test_canonical_and_familiar_forms(text, canonical, familiar):
+    ref = ImageRef.parse(text)
+    assert ref.canonical == canonical
+    assert ref.familiar == familiar
+
+
+def test_effective_tag_is_latest_only_without_tag_and_digest():
+    assert ImageRef.parse("python").effective_tag == "latest"
+    assert ImageRef.parse(f"python@sha256:{H}").effective_tag is None
+    assert ImageRef.parse("python:3").effective_tag == "3"

@@ -1,0 +1,101 @@
+"""Variable expansion: compose and BuildKit dialects."""
+
+from __future__ import annotations
+
+import pytest
+
+from preflight.interpolate import MAX_DEPTH, Dialect, ExpansionError, expand
+
+ENV = {"A": "a", "EMPTY": "", "TAG": "3.12"}
+C = Dialect.COMPOSE
+B = Dialect.buildkit()
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("python:$TAG", "python:3.12"),
+        ("python:${TAG}-slim", "python:3.12-slim"),
+        ("${UNSET:-d}", "d"),
+        ("${EMPTY:-d}", "d"),
+        ("${EMPTY-d}", ""),
+        ("${UNSET-d}", "d"),
+        ("${A:+alt}", "alt"),
+        ("${EMPTY:+alt}", ""),
+        ("${EMPTY+alt}", "alt"),
+        ("${UNSET+alt}", ""),
+        ("${A:?boom}", "a"),
+        ("$$A", "$A"),
+        ("${UNSET:-${A:-z}}", "a"),
+        ("py:${X:-3.${A}}", "py:3.a"),
+        ("cost $", "cost $"),
+        ("$1abc", "$1abc"),
+    ],
+)
+def test_compose_forms(text, expected):
+    result = expand(text, ENV.get, C)
+    assert result.text == expected
+    assert result.unresolved == ()
+
+
+@pytest.mark.parametrize("text", ["python:${TAG2}", "$TAG2", "x${TAG2}y${A}"])
+def test_unset_without_default_is_unknown_never_guessed(text):
+    result = expand(text, ENV.get, C)
+    assert result.text is None
+    assert result.unresolved == ("TAG2",)
+
+
+@pytest.mark.parametrize(
+    ("text", "error"),
+    [("${NOPE:?set NOPE first}", "NOPE: set NOPE first"), ("${EMPTY:?}", "EMPTY: empty"), ("${NOPE?}", "NOPE: not set")],
+)
+def test_required_variables_report_their_message(text, error):
+    result = expand(text, ENV.get, C)
+    assert result.text is None
+    assert result.errors == (error,)
+
+
+def test_question_without_colon_accepts_empty():
+    assert expand("${EMPTY?x}", ENV.get, C).text == ""
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("\\$A", "$A"),
+        ("'$A'", "$A"),
+        ('"$A"x', "ax"),
+        ('"\\$A"', "$A"),
+        ("a\\ b", "a b"),
+    ],
+)
+def test_buildkit_quotes_and_escapes(text, expected):
+    assert expand(text, ENV.get, B).text == expected
+
+
+def test_backtick_escape_dialect():
+    assert expand("`$A", ENV.get, Dialect.buildkit("`")).text == "$A"
+    assert expand("C:\\$A", ENV.get, Dialect.buildkit("`")).text == "C:\\a"
+
+
+def test_dollar_dollar_is_not_special_in_buildkit():
+    assert expand("$$", ENV.get, B).text == "$$"
+
+
+@pytest.mark.parametrize("text", ["${A", "${A:-x", "${A*}", "${}", "'unterminated", '"open'])
+def test_malformed_syntax_raises_expansion_error(text):
+    dialect = B if text[0] in "'\"" else C
+    with pytest.raises(ExpansionError):
+        expand(text, ENV.get, dialect)
+
+
+def test_deep_nesting_is_bounded():
+    deep = "${V0:-" * (MAX_DEPTH + 5) + "x" + "}" * (MAX_DEPTH + 5)
+    with pytest.raises(ExpansionError, match="nested deeper"):
+        expand(deep, {}.get, C)
+    ok = "${V0:-" * 50 + "x" + "}" * 50
+    assert expand(ok, {}.get, C).text == "x"
+
+
+def test_used_lists_every_variable_once():
+    assert expand("$A${A}${B:-$C}", {"A": "1", "B": "2"}.get, C).used == ("A", "B")
