@@ -1,0 +1,229 @@
+"""Offline rules: input problems (PF0xx) and reference policy (PF1xx).
+
+Each check is a pure function of one image use. PF001 is produced by the readers
+(``Problem("PF001", ...)``) and only declared here so that it can be selected, documented and
+configured like any other rule.
+
+Images that are built rather than pulled (compose ``image:`` beside ``build:``, ``pull=False``)
+get the syntax checks only (PF002, PF003): their name is chosen by the project, not looked up.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Iterator
+
+from ..engine import Hit, RuleContext, Subject, declare, describe, rule
+from ..imageref import DEFAULT_DOMAIN, ImageRef
+from ..model import Fix, ImageUse, Level, Location, UseKind
+
+DOCKERFILE_KINDS = frozenset({UseKind.FROM, UseKind.COPY_FROM, UseKind.MOUNT_FROM, UseKind.SYNTAX})
+HUB_ALIASES = frozenset({"docker.io", "index.docker.io", "registry-1.docker.io", "hub.docker.com"})
+
+declare(
+    "PF001",
+    "parse-error",
+    "A file cannot be read or parsed; the other files are still checked.",
+    Level.ERROR,
+    tags=("input",),
+)
+
+
+# ----------------------------------------------------------------- PF002
+
+
+@rule(
+    "PF002",
+    "invalid-reference",
+    "An image reference is not valid once its variables are resolved.",
+    Level.ERROR,
+    tags=("input",),
+)
+def invalid_reference(subject: Subject, ctx: RuleContext) -> Iterator[Hit]:
+    if subject.ref_error is None:
+        return
+    use = subject.use
+    fix = _lowercase_fix(use) if "lowercase" in subject.ref_error else None
+    if fix is not None:
+        advice = f'write it in lower case: "{fix.replacement}"'
+    else:
+        advice = "write it as [registry/]repository[:tag][@digest], e.g. \"python:3.12\""
+    yield Hit(
+        f"{describe(use)} is not a valid image reference: {subject.ref_error}; {advice}",
+        suggestions=(fix.replacement,) if fix is not None else (),
+        fixes=(fix,) if fix is not None else (),
+    )
+
+
+def _lowercase_fix(use: ImageUse) -> Fix | None:
+    """Lower-case the repository part, when the use has no variables and its span is known."""
+    if use.resolved != use.written or not _span_is_text(use.location, use.written):
+        return None
+    text = use.written
+    head, sep, digest = text.partition("@")
+    slash = head.rfind("/")
+    colon = head.rfind(":")
+    name, tag = (head[:colon], head[colon:]) if colon > slash else (head, "")
+    first, _, rest = name.partition("/")
+    # A first component with '.' / ':' or "localhost" is a registry host: keep its case.
+    if rest and ("." in first or ":" in first or first == "localhost"):
+        fixed_name = f"{first}/{rest.lower()}"
+    else:
+        fixed_name = name.lower()
+    fixed = fixed_name + tag + sep + digest
+    if fixed == text:
+        return None
+    return Fix("lower-case the repository name", use.location, fixed)
+
+
+def _span_is_text(loc: Location, text: str) -> bool:
+    return (
+        loc.end_column is not None
+        and loc.end_line in (None, loc.line)
+        and loc.end_column - loc.column == len(text)
+    )
+
+
+# ----------------------------------------------------------------- PF003
+
+
+@rule(
+    "PF003",
+    "unresolved-variable",
+    "A variable in an image reference has no value and no default.",
+    Level.WARNING,
+    tags=("input",),
+)
+def unresolved_variable(subject: Subject, ctx: RuleContext) -> Iterator[Hit]:
+    use = subject.use
+    if use.unresolved:
+        names = ", ".join(f"${n}" for n in use.unresolved)
+        noun = "variable" if len(use.unresolved) == 1 else "variables"
+        verb = "has" if len(use.unresolved) == 1 else "have"
+        yield Hit(
+            f'{noun} {names} in "{use.written}" {verb} no value and no default, so the image'
+            f" cannot be checked; {_how_to_set(use, use.unresolved[0])}"
+        )
+    for error in use.var_errors:
+        name, _, detail = error.partition(": ")
+        yield Hit(f'"{use.written}" requires ${name} to be set: {detail}; {_how_to_set(use, name)}')
+
+
+def _how_to_set(use: ImageUse, name: str) -> str:
+    if use.kind is UseKind.COMPOSE:
+        return f"set {name} in the environment or in .env, or write ${{{name}:-<default>}}"
+    where = " before the first FROM" if use.kind is UseKind.FROM else ""
+    return (
+        f"pass --build-arg {name}=<value>, declare ARG {name}=<default>{where},"
+        f" or write ${{{name}:-<default>}}"
+    )
+
+
+# ----------------------------------------------------------------- PF1xx
+
+
+def _pulled(subject: Subject) -> ImageRef | None:
+    """The parsed reference of an image that is pulled (not built, not ``scratch``)."""
+    ref = subject.ref
+    if ref is None or not subject.use.pull:
+        return None
+    if ref.domain == DEFAULT_DOMAIN and ref.path == "library/scratch" and ref.tag is None and ref.digest is None:
+        return None  # FROM scratch is no image
+    return ref
+
+
+@rule(
+    "PF101",
+    "missing-tag",
+    "An image has neither a tag nor a digest, so it silently means latest.",
+    Level.WARNING,
+    tags=("reproducibility",),
+)
+def missing_tag(subject: Subject, ctx: RuleContext) -> Iterator[Hit]:
+    ref = _pulled(subject)
+    if ref is None or ref.tag is not None or ref.digest is not None:
+        return
+    yield Hit(
+        f"{describe(subject.use)} has no tag, so it means \"{ref.familiar_name}:latest\", which"
+        f" changes whenever a new version is pushed; add a version tag:"
+        f' "{ref.familiar_name}:<version>"'
+    )
+
+
+@rule(
+    "PF102",
+    "latest-tag",
+    "An image uses the latest tag without a digest.",
+    Level.WARNING,
+    tags=("reproducibility",),
+)
+def latest_tag(subject: Subject, ctx: RuleContext) -> Iterator[Hit]:
+    ref = _pulled(subject)
+    if ref is None or ref.tag != "latest" or ref.digest is not None:
+        return
+    yield Hit(
+        f'{describe(subject.use)} uses the "latest" tag, which changes whenever a new version'
+        f' is pushed; use a version tag instead: "{ref.familiar_name}:<version>"'
+    )
+
+
+@rule(
+    "PF103",
+    "unpinned-digest",
+    "An image is not pinned by digest.",
+    Level.OFF,
+    tags=("reproducibility", "security"),
+)
+def unpinned_digest(subject: Subject, ctx: RuleContext) -> Iterator[Hit]:
+    ref = _pulled(subject)
+    if ref is None or ref.digest is not None:
+        return
+    shown = ref.familiar
+    if ref.tag is None:
+        shown += ":latest"
+    yield Hit(
+        f"{describe(subject.use)} is not pinned by digest, so the same text can pull a different"
+        f' image tomorrow; pin it as "{shown}@sha256:<digest>"'
+        f" (docker buildx imagetools inspect {shown} prints the digest)"
+    )
+
+
+@rule(
+    "PF104",
+    "untrusted-registry",
+    "An image comes from a registry that is not in trusted-registries.",
+    Level.ERROR,
+    tags=("security",),
+)
+def untrusted_registry(subject: Subject, ctx: RuleContext) -> Iterator[Hit]:
+    allowed = ctx.options.trusted_registries
+    ref = _pulled(subject)
+    if not allowed or ref is None or is_trusted(ref.domain, allowed):
+        return
+    registry = _registry_name(ref.domain)
+    listed = ", ".join(allowed)
+    yield Hit(
+        f'{describe(subject.use)} comes from registry "{registry}", which is not in'
+        f" trusted-registries ({listed}); use an image from a trusted registry"
+        f' or add "{registry}" to trusted-registries'
+    )
+
+
+def is_trusted(domain: str, patterns: tuple[str, ...]) -> bool:
+    """Whether ``domain`` matches one of the trusted-registries patterns.
+
+    ``*`` matches any run of characters (``*.gcr.io``, ``registry.example.com*``, ``*``);
+    Docker Hub's host names all count as ``docker.io``; comparison ignores case.
+    """
+    name = _registry_name(domain)
+    return any(_pattern(p).fullmatch(name) for p in patterns if p.strip())
+
+
+def _registry_name(domain: str) -> str:
+    low = domain.lower()
+    return DEFAULT_DOMAIN if low in HUB_ALIASES else low
+
+
+def _pattern(text: str) -> re.Pattern[str]:
+    text = _registry_name(text.strip().rstrip("/"))
+    return re.compile(".*".join(re.escape(part) for part in text.split("*")))
