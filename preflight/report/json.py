@@ -1,0 +1,52 @@
+"""Machine output: ``{"findings": [...], "summary": {...}}``. This shape is a public contract.
+
+Each finding: rule, level, message, path (as displayed: relative to the working directory),
+line, column (1-based), image (null when the finding is not about one image), and
+``suggestions`` only when there are some.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ..model import Finding, Report
+from . import LEVELS, Context
+
+
+def render(ctx: Context) -> str:
+    return json.dumps(as_dict(ctx.report), indent=2, ensure_ascii=False) + "\n"
+
+
+def as_dict(report: Report) -> dict[str, Any]:
+    s = report.summary
+    counts = report.counts()
+    summary = {
+        "files": s.files,
+        "images": s.images,
+        "errors": counts["error"],
+        "warnings": counts["warning"],
+        "notes": counts["note"],
+        "references_checked": s.references_checked,
+        "requests": s.requests,
+        "cache_hits": s.cache_hits,
+        "dockerhub_remaining": s.dockerhub_remaining,
+        "not_checked": s.not_checked,
+        "offline": s.offline,
+    }
+    return {"findings": [_finding(f) for f in report.findings], "summary": summary}
+
+
+def _finding(f: Finding) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "rule": f.rule,
+        "level": LEVELS[f.level].text,
+        "message": f.message,
+        "path": f.location.path,
+        "line": f.location.line,
+        "column": f.location.column,
+        "image": f.image,
+    }
+    if f.suggestions:
+        out["suggestions"] = list(f.suggestions)
+    return out

@@ -1,0 +1,79 @@
+"""Human output: ``path:line:col: PF102 warning: message`` lines, then a summary.
+
+With color, findings are grouped under their file (ANSI escapes); the summary stays the same.
+"""
+
+from __future__ import annotations
+
+from ..model import Finding, Level, Report
+from . import LEVELS, Context
+
+_RESET = "\x1b[0m"
+_BOLD = "\x1b[1m"
+_DIM = "\x1b[2m"
+_COLORS = {Level.ERROR: "\x1b[1;31m", Level.WARNING: "\x1b[33m", Level.NOTE: "\x1b[36m", Level.OFF: ""}
+
+
+def render(ctx: Context, *, color: bool = False) -> str:
+    report = ctx.report
+    lines = _grouped(report) if color else _plain(report)
+    if lines:
+        lines.append("")
+    lines.extend(summary_lines(report))
+    return "\n".join(lines) + "\n"
+
+
+def _plain(report: Report) -> list[str]:
+    out = []
+    for f in report.findings:
+        loc = f.location
+        where = f"{printable(loc.path)}:{loc.line}:{loc.column}"
+        out.append(f"{where}: {f.rule} {LEVELS[f.level].text}: {printable(f.message)}")
+    return out
+
+
+def _grouped(report: Report) -> list[str]:
+    by_path: dict[str, list[Finding]] = {}
+    for f in report.findings:
+        by_path.setdefault(f.location.path, []).append(f)
+    out: list[str] = []
+    for path, group in by_path.items():
+        if out:
+            out.append("")
+        out.append(f"{_BOLD}{printable(path)}{_RESET}")
+        for f in group:
+            where = f"{f.location.line}:{f.location.column}"
+            level = f"{_COLORS[f.level]}{LEVELS[f.level].text:<7}{_RESET}"
+            out.append(f"  {where:<8} {level}  {printable(f.message)}  {_DIM}{f.rule}{_RESET}")
+    return out
+
+
+def summary_lines(report: Report) -> list[str]:
+    """``3 errors, 1 warning in 12 files (5 images)`` and, after registry lookups, what they cost."""
+    s = report.summary
+    scope = f"{_count(s.files, 'file')} ({_count(s.images, 'image')})"
+    counts = report.counts()
+    levels = (Level.ERROR, Level.WARNING, Level.NOTE)
+    found = [_count(counts[lvl.value], LEVELS[lvl].text) for lvl in levels if counts[lvl.value]]
+    lines = [f"{', '.join(found)} in {scope}" if found else f"No problems found in {scope}."]
+    if not s.offline:
+        usage = f"{_count(s.references_checked, 'reference')} checked, {_count(s.requests, 'request')}"
+        if s.cache_hits:
+            usage += f", {s.cache_hits} from cache"
+        if s.not_checked:
+            usage += f"; {_count(s.not_checked, 'reference')} not checked (time limit)"
+        if s.dockerhub_remaining is not None:
+            usage += f"; Docker Hub pulls remaining: {s.dockerhub_remaining}"
+        lines.append(usage)
+    return lines
+
+
+def printable(text: str) -> str:
+    """Control characters (newlines, ANSI escapes from file contents) shown as ``\\n``, ``\\x1b``."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
