@@ -1,0 +1,195 @@
+"""The pre-commit hook manifest, the documented CI snippets, and the hook run for real (try-repo)."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from identify.identify import tags_from_filename
+
+ROOT = Path(__file__).resolve().parents[1]
+MANIFEST = ROOT / ".pre-commit-hooks.yaml"
+
+# The snippets README.md shows (kept here so that they are checked).
+PRE_COMMIT_CONFIG = """\
+repos:
+  - repo: https://github.com/preflight-dev/preflight
+    rev: v0.1.0
+    hooks:
+      - id: preflight            # checks tags and digests against the registries
+      # - id: preflight-offline  # no network: syntax and policy rules only
+"""
+
+GITHUB_WORKFLOW = """\
+name: preflight
+on:
+  push:
+    branches: [main]
+  pull_request:
+jobs:
+  preflight:
+    runs-on: ubuntu-latest
+    permissions:
+      security-events: write
+      contents: read
+    steps:
+      - uses: actions/checkout@v4
+      - uses: actions/setup-python@v5
+        with:
+          python-version: "3.12"
+      - run: pip install preflight
+      - run: preflight check . --format sarif -o preflight.sarif --exit-zero
+      - uses: github/codeql-action/upload-sarif@v4
+        if: always()
+        with:
+          sarif_file: preflight.sarif
+          category: preflight
+"""
+
+GITLAB_JOB = """\
+preflight:
+  stage: test
+  image: python:3.12-slim
+  script:
+    - pip install preflight
+    - preflight check . --format gitlab -o gl-code-quality-report.json --exit-zero
+  artifacts:
+    when: always
+    reports:
+      codequality: gl-code-quality-report.json
+"""
+
+
+def pre_commit() -> list[str]:
+    if shutil.which("git") is None or subprocess.run(
+        [sys.executable, "-m", "pre_commit", "--version"], capture_output=True
+    ).returncode:
+        if os.environ.get("CI"):
+            pytest.fail("pre-commit and git are needed (pip install -e '.[test]')")
+        pytest.skip("pre-commit or git is not installed")
+    return [sys.executable, "-m", "pre_commit"]
+
+
+def hooks() -> dict[str, dict[str, Any]]:
+    return {h["id"]: h for h in yaml.safe_load(MANIFEST.read_text(encoding="utf-8"))}
+
+
+def test_manifest_validates() -> None:
+    result = subprocess.run([*pre_commit(), "validate-manifest", str(MANIFEST)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_manifest_hooks() -> None:
+    found = hooks()
+    assert set(found) == {"preflight", "preflight-offline"}
+    assert found["preflight"]["entry"] == "preflight check"
+    assert found["preflight-offline"]["entry"] == "preflight check --offline"
+    for hook in found.values():
+        assert hook["language"] == "python"
+        assert hook["types_or"] == ["dockerfile", "yaml"]
+        assert hook["require_serial"] is True
+        assert hook["minimum_pre_commit_version"] == "2.9.0"
+        assert hook["args"] == []
+
+
+@pytest.mark.parametrize(
+    ("path", "picked"),
+    [
+        ("Dockerfile", True),
+        ("Dockerfile.dev", True),
+        ("sub/app.Dockerfile", True),
+        ("Containerfile", True),
+        ("compose.yaml", True),
+        ("compose.yml", True),
+        ("docker-compose.yml", True),
+        ("sub/docker-compose.override.yml", True),
+        ("compose.prod.yaml", True),
+        ("other.yml", False),
+        (".github/workflows/ci.yaml", False),
+        ("build.dockerfile", False),  # identify gives lower-case *.dockerfile no tag
+        ("Dockerfile.md", True),  # identify tags it dockerfile; the CLI reports what it cannot parse
+        ("compose.json", False),
+    ],
+)
+def test_hook_file_selection(path: str, picked: bool) -> None:
+    """pre-commit's own rule: ``files`` regex AND one of ``types_or`` (identify tags)."""
+    for hook in hooks().values():
+        tags = tags_from_filename(path)
+        selected = re.search(hook["files"], path) is not None and bool(tags & set(hook["types_or"]))
+        assert selected is picked, (hook["id"], path, tags)
+
+
+def test_snippets_parse() -> None:
+    config = yaml.safe_load(PRE_COMMIT_CONFIG)
+    assert config["repos"][0]["hooks"][0]["id"] in hooks()
+    workflow = yaml.safe_load(GITHUB_WORKFLOW)
+    job = workflow["jobs"]["preflight"]
+    assert job["permissions"] == {"security-events": "write", "contents": "read"}
+    upload = job["steps"][-1]
+    assert upload["uses"] == "github/codeql-action/upload-sarif@v4" and upload["if"] == "always()"
+    assert upload["with"] == {"sarif_file": "preflight.sarif", "category": "preflight"}
+    gitlab = yaml.safe_load(GITLAB_JOB)["preflight"]
+    assert gitlab["artifacts"] == {"when": "always", "reports": {"codequality": "gl-code-quality-report.json"}}
+
+
+def test_pre_commit_config_snippet_validates(tmp_path: Path) -> None:
+    config = tmp_path / ".pre-commit-config.yaml"
+    config.write_text(PRE_COMMIT_CONFIG, encoding="utf-8")
+    result = subprocess.run([*pre_commit(), "validate-config", str(config)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+BAD_DOCKERFILE = "FROM python:latest\nFROM ubuntu AS base\n"
+BAD_COMPOSE = "services:\n  cache:\n    image: redis\n"
+DIGEST = "sha256:" + "a" * 64
+GOOD_DOCKERFILE = f"FROM python:3.12-slim@{DIGEST}\n"
+GOOD_COMPOSE = f"services:\n  cache:\n    image: redis:7.2@{DIGEST}\n"
+
+
+def _git(repo: Path, *args: str, env: dict[str, str]) -> None:
+    subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, env=env)
+
+
+def test_try_repo_end_to_end(tmp_path: Path) -> None:
+    """pip-installs this checkout into a fresh hook environment and runs it (needs PyPI for pip)."""
+    command = pre_commit()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GIT_", "PRE_COMMIT"))}
+    env.update(PRE_COMMIT_HOME=str(tmp_path / "pc"), HOME=str(tmp_path / "home"), GIT_CONFIG_NOSYSTEM="1")
+    (tmp_path / "home").mkdir()
+    repo = tmp_path / "repo"
+    files = {
+        "Dockerfile": BAD_DOCKERFILE,
+        "compose.yaml": BAD_COMPOSE,
+        "other.yml": "image: redis\n",  # not a compose file name: never passed to the hook
+        "good/Dockerfile": GOOD_DOCKERFILE,
+        "good/compose.yaml": GOOD_COMPOSE,
+    }
+    for name, text in files.items():
+        (repo / name).parent.mkdir(parents=True, exist_ok=True)
+        (repo / name).write_text(text, encoding="utf-8")
+    _git(repo, "init", "-q", env=env)
+    _git(repo, "add", "-A", env=env)
+    _git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "x", env=env)
+
+    def try_repo(*args: str) -> subprocess.CompletedProcess[str]:
+        argv = [*command, "try-repo", str(ROOT), "preflight-offline", "--color", "never", *args]
+        return subprocess.run(argv, cwd=repo, capture_output=True, text=True, env=env, timeout=300)
+
+    bad = try_repo("--all-files")
+    out = bad.stdout + bad.stderr
+    assert bad.returncode == 1, out
+    assert re.search(r"^Dockerfile:1:\d+: PF102 warning: ", out, re.M), out
+    assert re.search(r"^Dockerfile:2:\d+: PF101 warning: ", out, re.M), out
+    assert re.search(r"^compose\.yaml:3:\d+: PF101 warning: ", out, re.M), out
+    assert "other.yml" not in out and "good/" not in out
+
+    good = try_repo("--files", "good/Dockerfile", "good/compose.yaml")
+    assert good.returncode == 0, good.stdout + good.stderr
+    assert "Passed" in good.stdout
