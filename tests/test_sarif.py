@@ -187,7 +187,7 @@ def test_help_comes_from_the_rule_page(tmp_path: Path, monkeypatch: pytest.Monke
     folder.mkdir()
     page = (
         "# PF102 latest-tag\n\nAn image uses the latest tag.\n\n## Why\n\n`latest` moves:\n"
-        "builds stop being reproducible.\n\nMore text.\n\n## Bad\n\n```dockerfile\nFROM python:latest\n```\n"
+        "builds stop being reproducible.\n\nMore text.\n\n## Bad\n\n```dockerfile\n# expect: PF102\nFROM python:latest\n```\n"
     )
     (folder / "PF102.md").write_text(page, encoding="utf-8")
     monkeypatch.setattr(pages, "PAGE_DIRS", (tmp_path / "absent", folder))
@@ -197,7 +197,8 @@ def test_help_comes_from_the_rule_page(tmp_path: Path, monkeypatch: pytest.Monke
     finally:
         pages.rule_page.cache_clear()
     latest = next(r for r in rules if r["id"] == "PF102")
-    assert latest["help"] == {"text": page.strip(), "markdown": page.strip()}
+    shown = page.replace("# expect: PF102\n", "").strip()
+    assert latest["help"] == {"text": shown, "markdown": shown}
     assert latest["fullDescription"] == {"text": "`latest` moves: builds stop being reproducible."}
     assert pages.parse_page("no title\n") is None
     assert pages.rule_page("../etc/passwd") is None
@@ -213,7 +214,8 @@ def test_registered_rules_have_pages_in_sarif(validator: Any, tmp_path: Path) ->
         assert descriptor["shortDescription"]["text"] == rule.summary
         page = pages.load_page(rule.id)  # that every rule has a page is the rule-page tests' business
         if page is not None:
-            assert descriptor["help"]["markdown"] == page.text.strip()
+            assert descriptor["help"]["markdown"] == page.help
+            assert "# expect:" not in page.help and page.help.startswith(f"# {rule.id} {rule.name}\n")
 
 
 def test_fixes_and_suggestions(validator: Any, tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 _ID = re.compile(r"^PF\d{3}$")
 _TITLE = re.compile(r"^#\s+(PF\d{3})\s+(\S+)\s*$")
+_EXPECT = re.compile(r"^\s*#\s*expect:.*\n?", re.M)  # test-harness markers in Bad examples
 
 PAGE_DIRS: tuple[Path, ...] = (
     Path(__file__).resolve().parents[1] / "rule_pages",  # installed package
@@ -30,6 +31,11 @@ class Page:
     summary: str  # the first non-empty line after the title
     why: str  # the first paragraph of ``## Why``, "" when absent
     text: str  # the whole page (Markdown)
+
+    @property
+    def help(self) -> str:
+        """The page for readers: without the ``# expect:`` markers the page tests use."""
+        return _EXPECT.sub("", self.text).strip()
 
 
 @lru_cache(maxsize=None)

@@ -75,7 +75,7 @@ def descriptor(rule_id: str, rule: RuleInfo | None) -> dict[str, Any]:
     name = (rule.name if rule else "") or (page.name if page else "") or rule_id
     short = (rule.summary if rule else "") or (page.summary if page else "") or rule_id
     full = (page.why if page else "") or short
-    help_text = page.text.strip() if page else f"{short}\n\nSee {HELP_BASE}{rule_id}.md"
+    help_text = page.help if page else f"{short}\n\nSee {HELP_BASE}{rule_id}.md"
     level = rule.level if rule else Level.WARNING
     config: dict[str, Any] = {"level": LEVELS[level].sarif}
     if level is Level.OFF:
@@ -99,7 +99,7 @@ def descriptor(rule_id: str, rule: RuleInfo | None) -> dict[str, Any]:
         "properties": properties,
     }
     if page:
-        out["help"]["markdown"] = page.text.strip()
+        out["help"]["markdown"] = page.help
     return out
 
 
