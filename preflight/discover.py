@@ -1,0 +1,479 @@
+"""Which files to read: Dockerfiles and compose files, found by name, recursively.
+
+``discover(paths, cwd, exclude)`` turns command-line paths into ``Target``s:
+
+* A named **file** is always a target (unless excluded). Its kind comes from its name
+  (``classify``); an unknown name ending in ``.yaml``/``.yml`` is a compose file, any other
+  unknown name a Dockerfile (naming ``build/app.docker`` means it).
+* A named **directory** (default ``.``) is searched recursively, hidden directories such as
+  ``.devcontainer`` and ``.github`` included; only files whose name ``classify`` knows are
+  taken. ``.git``, ``.hg`` and ``.svn`` are always skipped. Inside a git work tree the file list
+  comes from ``git ls-files --cached --others --exclude-standard`` (one call per repository:
+  nested repositories and submodules get their own call), so what git ignores is skipped;
+  otherwise the directory is walked with ``os.scandir``, following directory symlinks once
+  each (a symlink loop is visited once, never followed again). Git does not follow symlinked
+  directories, so neither does discovery inside a work tree. A git-ignored directory named on
+  the command line yields nothing, as git lists nothing in it.
+* Every target's path is resolved (symlinks followed), so a file reached twice is one target;
+  it counts as explicit when any route to it was explicit. Targets are sorted by display path.
+
+Exclude patterns (``--exclude``, config ``exclude``) are gitignore-like globs, case-sensitive:
+
+* ``*`` matches within one path component, ``?`` one character other than ``/``,
+  ``[abc]``/``[!abc]`` a character class, ``**`` any number of components
+  (``vendor/**``, ``**/testdata``, ``a/**/b``), ``\\x`` a literal ``x``.
+* A pattern without ``/`` (``*.dev.yaml``, ``node_modules``) matches any single component of
+  the path, at any depth. A pattern containing ``/`` (``tests/fixtures``, ``/build``) is
+  anchored: it matches the path relative to ``cwd`` (``/`` separators, leading ``/`` or ``./``
+  ignored). A trailing ``/`` (``build/``) matches directories only.
+* A matched directory excludes everything below it. Excludes apply to explicitly named files
+  and directories too (pre-commit names every file it passes). Negation (``!``) is not
+  supported: ``compile_excludes`` raises ``ValueError``.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+import shutil
+import stat
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+from .model import Location, Problem
+
+DOCKERFILE = "dockerfile"
+COMPOSE = "compose"
+
+VCS_DIRS = frozenset({".git", ".hg", ".svn"})
+
+# Exact Dockerfile names. Docker's default is ``Dockerfile`` and it also accepts lower-case
+# ``dockerfile``; Podman/Buildah default to ``Containerfile``.
+_DOCKERFILE_NAMES = frozenset({"Dockerfile", "dockerfile", "Containerfile"})
+_DOCKERFILE_PREFIXES = ("Dockerfile.", "Containerfile.")
+_DOCKERFILE_SUFFIXES = (".Dockerfile", ".dockerfile", ".Containerfile", ".containerfile")
+
+# ``Dockerfile.<ext>`` names that are not Dockerfiles Docker builds: docs, scripts, data,
+# templates (docker-library's ``Dockerfile.template`` holds template syntax), editor and
+# patch leftovers. Compared case-insensitively with the text after the last dot.
+NOT_DOCKERFILE_EXTENSIONS = frozenset(
+    {
+        "md", "rst", "txt", "adoc",
+        "sh", "bash", "ps1", "bat", "cmd", "py", "go", "rb", "js",
+        "json", "yaml", "yml", "toml", "xml", "ini", "cfg", "conf", "env", "lock",
+        "j2", "jinja", "jinja2", "tmpl", "tpl", "template", "erb", "in", "mustache", "hbs",
+        "bak", "orig", "rej", "swp", "tmp", "old", "patch", "diff",
+    }
+)  # fmt: skip
+
+# compose.yaml, compose.override.yml, docker-compose.yml, docker-compose.prod.yaml, and the
+# common hyphen forms docker-compose-dev.yml, compose-dev.yaml (Compose never loads those by
+# default, but projects name their variants that way and pass them with -f).
+_COMPOSE_RE = re.compile(r"(?:docker-)?compose(?:[.-][^/]+)?\.ya?ml\Z")
+
+
+@dataclass(frozen=True)
+class Target:
+    path: Path  # absolute, resolved
+    kind: str  # "dockerfile" | "compose"
+    explicit: bool  # named on the command line
+
+
+@dataclass(frozen=True)
+class Discovery:
+    targets: tuple[Target, ...]
+    problems: tuple[Problem, ...]
+
+
+def classify(name: str) -> str | None:
+    """``"dockerfile"``, ``"compose"`` or None for a file name (not a path).
+
+    Dockerfiles: ``Dockerfile``, ``dockerfile``, ``Containerfile``, ``Dockerfile.*`` and
+    ``Containerfile.*`` (except extensions in ``NOT_DOCKERFILE_EXTENSIONS``), ``*.Dockerfile``,
+    ``*.dockerfile``, ``*.Containerfile``, ``*.containerfile``; never ``*.dockerignore``.
+    Compose: ``compose.yaml``, ``compose.*.yaml``, ``compose-*.yaml``, ``docker-compose.yaml``,
+    ``docker-compose.*.yaml``, ``docker-compose-*.yaml`` (each also ``.yml``).
+    Case-sensitive as listed.
+    """
+    if "ocker" not in name and "ontainer" not in name and "ompose" not in name:
+        return None  # fast path: most files in a tree
+    if name in _DOCKERFILE_NAMES:
+        return DOCKERFILE
+    if _COMPOSE_RE.match(name):
+        return COMPOSE
+    if name.endswith(".dockerignore"):
+        return None
+    for prefix in _DOCKERFILE_PREFIXES:
+        if name.startswith(prefix) and len(name) > len(prefix):
+            ext = name.rpartition(".")[2].lower()
+            return None if ext in NOT_DOCKERFILE_EXTENSIONS else DOCKERFILE
+    for suffix in _DOCKERFILE_SUFFIXES:
+        if name.endswith(suffix) and len(name) > len(suffix):
+            return DOCKERFILE
+    return None
+
+
+def classify_explicit(name: str) -> str:
+    """Kind of a file named on the command line: by name, else YAML is compose, else Dockerfile."""
+    kind = classify(name)
+    if kind is not None:
+        return kind
+    return COMPOSE if name.lower().endswith((".yaml", ".yml")) else DOCKERFILE
+
+
+def display_path(path: Path | str, cwd: Path | str) -> str:
+    """``path`` relative to ``cwd`` with ``/`` separators when inside it, else absolute posix.
+
+    A ``cwd`` reached through a symlink counts both as given and as resolved.
+    """
+    return _relative(os.path.normpath(os.path.join(cwd, path)), os.fspath(cwd))
+
+
+def _relative(p: str, cwd: str) -> str:
+    for base in _bases(cwd):
+        if p == base:
+            return "."
+        head = base if base.endswith(os.sep) else base + os.sep
+        if p.startswith(head):
+            rel = p[len(head) :]
+            return rel if os.sep == "/" else rel.replace(os.sep, "/")
+    return Path(p).as_posix()
+
+
+@functools.lru_cache(maxsize=16)
+def _bases(cwd: str) -> tuple[str, ...]:
+    """cwd as given (made absolute) and with symlinks resolved, for display_path."""
+    given = os.path.abspath(cwd)
+    real = os.path.realpath(cwd)
+    return (given,) if real == given else (given, real)
+
+
+# ----------------------------------------------------------------- excludes
+
+
+@dataclass(frozen=True)
+class ExcludePattern:
+    text: str
+    regex: re.Pattern[str]
+    anchored: bool  # matched against the whole relative path, else against each component
+    dir_only: bool
+
+
+def compile_excludes(patterns: Sequence[str]) -> tuple[ExcludePattern, ...]:
+    """Compile exclude globs (semantics in the module docstring); ``ValueError`` if invalid."""
+    return tuple(_compile_one(p) for p in patterns)
+
+
+def _compile_one(text: str) -> ExcludePattern:
+    if not isinstance(text, str):
+        raise ValueError(f"exclude pattern must be a string, not {type(text).__name__}")
+    body = text.strip()
+    if not body:
+        raise ValueError("empty exclude pattern")
+    if body.startswith("!"):
+        raise ValueError(f"exclude pattern {text!r}: negation ('!') is not supported")
+    while body.startswith("./"):
+        body = body[2:]
+    dir_only = body.endswith("/")
+    body = body.rstrip("/")
+    anchored = "/" in body
+    body = body.lstrip("/")
+    if not body:
+        raise ValueError(f"exclude pattern {text!r} matches nothing")
+    return ExcludePattern(text, re.compile(_glob_to_regex(body) + r"\Z"), anchored, dir_only)
+
+
+def _glob_to_regex(glob: str) -> str:
+    out: list[str] = []
+    i, n = 0, len(glob)
+    while i < n:
+        c = glob[i]
+        if c == "*":
+            if glob.startswith("**", i):
+                i += 2
+                if glob.startswith("/", i):
+                    out.append("(?:.*/)?")
+                    i += 1
+                else:
+                    out.append(".*")
+                continue
+            out.append("[^/]*")
+        elif c == "?":
+            out.append("[^/]")
+        elif c == "\\" and i + 1 < n:
+            i += 1
+            out.append(re.escape(glob[i]))
+        elif c == "[":
+            j = i + 1
+            if j < n and glob[j] in "!^":
+                j += 1
+            if j < n and glob[j] == "]":
+                j += 1
+            end = glob.find("]", j)
+            if end == -1:
+                out.append(re.escape(c))
+            else:
+                inner = glob[i + 1 : end]
+                negate = inner[:1] in ("!", "^")
+                if negate:
+                    inner = inner[1:]
+                body = "".join("\\" + ch if ch in "\\[]^&~|" else ch for ch in inner)
+                out.append(f"(?!/)[{'^' if negate else ''}{body}]")
+                i = end
+        else:
+            out.append(re.escape(c))
+        i += 1
+    return "".join(out)
+
+
+def _hit(rel: str, is_dir: bool, patterns: Sequence[ExcludePattern]) -> bool:
+    """Does a pattern match this path itself (its last component, or all of it if anchored)?"""
+    if not patterns:
+        return False
+    name = rel.rpartition("/")[2]
+    for p in patterns:
+        if p.dir_only and not is_dir:
+            continue
+        if p.anchored:
+            if p.regex.match(rel):
+                return True
+        elif name not in (".", "..") and p.regex.match(name):
+            return True
+    return False
+
+
+def is_excluded(rel: str, is_dir: bool, patterns: Sequence[ExcludePattern]) -> bool:
+    """Is ``rel`` (relative to cwd, ``/`` separators) or any directory above it excluded?"""
+    if not patterns:
+        return False
+    parts = rel.split("/")
+    for i in range(1, len(parts) + 1):
+        last = i == len(parts)
+        if _hit("/".join(parts[:i]), is_dir or not last, patterns):
+            return True
+    return False
+
+
+# ----------------------------------------------------------------- discovery
+
+
+def discover(paths: Sequence[str], cwd: Path, exclude: Sequence[str] = ()) -> Discovery:
+    """Find the Dockerfiles and compose files named by or below ``paths`` (default ``.``)."""
+    walker = _Walker(Path(os.path.abspath(cwd)), compile_excludes(exclude))
+    for arg in paths or (".",):
+        walker.visit_argument(arg)
+    return walker.result()
+
+
+class _Walker:
+    def __init__(self, cwd: Path, patterns: tuple[ExcludePattern, ...]) -> None:
+        self.cwd = cwd
+        self.patterns = patterns
+        self.found: dict[str, tuple[str, bool]] = {}  # resolved path -> (kind, explicit)
+        self.problems: list[Problem] = []
+        self.seen_dirs: set[tuple[int, int]] = set()
+
+    # -- bookkeeping
+
+    def add(self, real: str, kind: str, explicit: bool) -> None:
+        old = self.found.get(real)
+        if old is None or (explicit and not old[1]):
+            self.found[real] = (kind, explicit)
+
+    def problem(self, path: str, message: str) -> None:
+        self.problems.append(Problem("PF001", Location(display_path(Path(path), self.cwd)), message))
+
+    def rel(self, path: str) -> str:
+        rel = os.path.relpath(path, self.cwd)
+        return rel.replace(os.sep, "/") if os.sep != "/" else rel
+
+    def result(self) -> Discovery:
+        cwd = str(self.cwd)
+        keyed = sorted((_relative(real, cwd), real, kind, explicit) for real, (kind, explicit) in self.found.items())
+        problems = sorted(set(self.problems), key=lambda p: (p.location.path, p.message))
+        return Discovery(tuple(Target(Path(real), kind, explicit) for _, real, kind, explicit in keyed), tuple(problems))
+
+    # -- command-line arguments
+
+    def visit_argument(self, arg: str) -> None:
+        path = os.path.normpath(os.path.join(self.cwd, arg))
+        try:
+            st = os.stat(path)
+        except OSError:
+            if os.path.lexists(path):
+                self.problem(path, "broken symbolic link")
+            else:
+                self.problem(path, "path not found")
+            return
+        rel = self.rel(path)
+        is_dir = stat.S_ISDIR(st.st_mode)
+        if rel != "." and is_excluded(rel, is_dir, self.patterns):
+            return
+        if not is_dir:
+            self.add(os.path.realpath(path), classify_explicit(os.path.basename(path)), True)
+            return
+        if (st.st_dev, st.st_ino) not in self.seen_dirs:
+            self.directory(path, os.path.realpath(path), rel)
+
+    # -- directories
+
+    def directory(self, path: str, real: str, rel: str) -> None:
+        """Search a directory: through git when it is in a work tree, else by walking it."""
+        entries = _git_ls_files(path)
+        if entries is None:
+            self.walk(path, real, rel)
+        else:
+            self.from_git(path, real, rel, entries)
+
+    def from_git(self, path: str, real: str, rel: str, entries: list[tuple[str, bool]]) -> None:
+        self.mark_seen(path)
+        prefix = "" if rel == "." else rel + "/"
+        for entry, nested in entries:
+            if nested:
+                sub = os.path.join(path, entry)
+                if os.path.isdir(sub) and not is_excluded(prefix + entry, True, self.patterns):
+                    if not self.mark_seen(sub):
+                        self.directory(sub, os.path.realpath(sub), prefix + entry)
+                continue
+            name = entry.rpartition("/")[2]
+            kind = classify(name)
+            if kind is None or is_excluded(prefix + entry, False, self.patterns):
+                continue
+            self.file(os.path.join(path, entry), os.path.join(real, entry), kind)
+
+    def mark_seen(self, path: str) -> bool:
+        """Record a directory's inode; True if it was seen before (or cannot be stat'ed)."""
+        try:
+            st = os.stat(path)
+        except OSError:
+            return True
+        key = (st.st_dev, st.st_ino)
+        if key in self.seen_dirs:
+            return True
+        self.seen_dirs.add(key)
+        return False
+
+    def walk(self, top: str, top_real: str, top_rel: str) -> None:
+        """Walk a tree with ``os.scandir``, each directory (by inode) once; a repository met on
+        the way (a ``.git`` entry) is listed through git instead."""
+        self.mark_seen(top)
+        stack = [(top, top_real, top_rel, False)]
+        while stack:
+            path, real, rel, try_git = stack.pop()
+            try:
+                with os.scandir(path) as it:
+                    entries = list(it)
+            except OSError as exc:
+                self.problem(path, f"cannot read directory: {exc.strerror or exc}")
+                continue
+            if try_git and any(e.name == ".git" for e in entries):
+                listed = _git_ls_files(path)
+                if listed is not None:
+                    self.from_git(path, real, rel, listed)
+                    continue
+            prefix = "" if rel == "." else rel + "/"
+            for entry in entries:
+                name = entry.name
+                try:
+                    is_link = entry.is_symlink()
+                    is_dir = entry.is_dir()  # follows symlinks
+                except OSError:
+                    continue
+                if is_dir:
+                    if name in VCS_DIRS or _hit(prefix + name, True, self.patterns):
+                        continue
+                    if self.mark_seen(entry.path):
+                        continue  # a symlink loop, or a directory reached twice
+                    sub_real = os.path.realpath(entry.path) if is_link else _join(real, name)
+                    stack.append((entry.path, sub_real, prefix + name, True))
+                    continue
+                kind = classify(name)
+                if kind is None or _hit(prefix + name, False, self.patterns):
+                    continue
+                if is_link and not os.path.exists(entry.path):
+                    self.problem(entry.path, "broken symbolic link")
+                    continue
+                if not entry.is_file():
+                    continue  # a FIFO, socket or device with a Dockerfile-like name
+                self.add(os.path.realpath(entry.path) if is_link else _join(real, name), kind, False)
+
+    def file(self, path: str, real: str, kind: str) -> None:
+        """A file git listed: skip it when deleted from the work tree; resolve a symlink."""
+        try:
+            st = os.lstat(path)
+        except OSError:
+            return  # tracked but deleted (or not checked out)
+        if stat.S_ISLNK(st.st_mode):
+            if not os.path.exists(path):
+                self.problem(path, "broken symbolic link")
+                return
+            real = os.path.realpath(path)
+        elif not stat.S_ISREG(st.st_mode):
+            return
+        self.add(real, kind, False)
+
+
+def _join(directory: str, name: str) -> str:
+    return directory + name if directory.endswith(os.sep) else directory + os.sep + name
+
+
+# ----------------------------------------------------------------- git
+
+_GIT_ENV_DROP = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_COMMON_DIR", "GIT_PREFIX", "GIT_NAMESPACE")
+
+
+@functools.lru_cache(maxsize=1)
+def _git() -> str | None:
+    return shutil.which("git")
+
+
+def _git_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in _GIT_ENV_DROP}
+    env["GIT_OPTIONAL_LOCKS"] = "0"
+    env["LC_ALL"] = "C"
+    return env
+
+
+def _git_ls_files(directory: str) -> list[tuple[str, bool]] | None:
+    """Files git does not ignore below ``directory`` (relative, ``/``-separated), or None when
+    git is missing or ``directory`` is not in a work tree. Each entry is (path, nested) where
+    nested marks a submodule or a nested repository, which needs its own listing."""
+    git = _git()
+    if git is None:
+        return None
+    try:
+        proc = subprocess.run(
+            [git, "ls-files", "--cached", "--others", "--exclude-standard", "--stage", "-z"],
+            cwd=directory,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env=_git_env(),
+            timeout=120,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if proc.returncode != 0:
+        return None
+    out: list[tuple[str, bool]] = []
+    for raw in proc.stdout.split(b"\0"):
+        if not raw:
+            continue
+        # --stage prints "<mode> <object> <stage>\t<path>" for index entries; untracked files
+        # come as bare paths, untracked nested repositories as "<path>/".
+        mode = b""
+        if raw[:1].isdigit() and b"\t" in raw:
+            meta, _, raw = raw.partition(b"\t")
+            mode = meta.split(b" ", 1)[0]
+        text = os.fsdecode(raw)
+        if mode == b"160000":
+            out.append((text, True))
+        elif text.endswith("/"):
+            out.append((text.rstrip("/"), True))
+        else:
+            out.append((text, False))
+    return out
