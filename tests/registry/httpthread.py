@@ -1,0 +1,85 @@
+"""An ``http.server`` on 127.0.0.1:0 in a background thread that closes live keep-alive connections on stop."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+class LoopbackAddress:
+    """``hostport`` and ``url`` of something listening on 127.0.0.1:``port``."""
+
+    scheme = "http"
+    port: int
+
+    @property
+    def hostport(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def url(self) -> str:
+        return f"{self.scheme}://{self.hostport}"
+
+
+class BackgroundHTTPServer(LoopbackAddress, ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, handler: type[BaseHTTPRequestHandler], name: str) -> None:
+        super().__init__(("127.0.0.1", 0), handler)
+        self._connections: set[socket.socket] = set()
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self.serve_forever, args=(0.02,), name=name, daemon=True)
+
+    @property  # type: ignore[override]
+    def port(self) -> int:
+        return int(self.server_address[1])
+
+    def start(self) -> BackgroundHTTPServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop accepting, end every open connection (their handler threads return), close the socket."""
+        self.shutdown()
+        with self._lock:
+            for connection in self._connections:
+                try:
+                    connection.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+        self.server_close()
+        self._thread.join(timeout=5)
+        if self._thread.is_alive():
+            raise RuntimeError(f"{self._thread.name} did not stop")
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._lock:
+            self._connections.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._lock:
+            self._connections.discard(request)
+        super().shutdown_request(request)
+
+
+class QuietHandler(BaseHTTPRequestHandler):
+    """HTTP/1.1 keep-alive handler without stderr logging; ``send`` always sets Content-Length."""
+
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # head and body go out in two writes: avoid the delayed-ACK stall
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        pass
+
+    def send(self, status: int, body: bytes, headers: list[tuple[str, str]] | None = None,
+             content_length: int | None = None) -> None:
+        self.send_response(status)
+        for name, value in headers or []:
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body) if content_length is None else content_length))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
