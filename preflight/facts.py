@@ -52,6 +52,8 @@ class ImageFacts:
     digest:       digest of what the tag (or digest) resolves to, with the index types accepted.
     tag_digest:   for ``tag@digest`` references: the digest the tag points to now.
     children:     digests of the platform manifests inside the index at ``digest``.
+    tag_children: for ``tag@digest`` references whose tag now points to another index: the
+                  digests of that index's platform manifests (a pinned child is no mismatch).
     platforms:    ``os/arch[/variant]`` the image provides; None when not fetched.
     notes:        extra safe remarks: mirror fallback, anonymous retry after rejected credentials.
     ratelimit_remaining: Docker Hub ``ratelimit-remaining`` when seen.
@@ -67,6 +69,7 @@ class ImageFacts:
     media_type: str | None = None
     tag_digest: str | None = None
     children: tuple[str, ...] = ()
+    tag_children: tuple[str, ...] = ()
     platforms: tuple[str, ...] | None = None
     notes: tuple[str, ...] = ()
     ratelimit_remaining: int | None = None
