@@ -1,0 +1,56 @@
+"""The registry step: the only code in preflight that talks to the network.
+
+``resolve(lookups, settings)`` asks registries about every unique reference in one concurrent
+batch and returns ``ImageFacts`` keyed by ``ImageRef.canonical``. Importing this package is
+cheap: httpx and the client load only when ``resolve`` runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Callable, Mapping, Sequence
+
+from ..config import Config
+from ..facts import ImageFacts
+from ..imageref import ImageRef
+
+
+@dataclass(frozen=True)
+class Lookup:
+    ref: ImageRef
+    platforms: frozenset[str] = frozenset()  # required os/arch[/variant]; empty = the index is not fetched
+
+
+@dataclass(frozen=True)
+class Settings:
+    config: Config  # registries, daemon_json, cache TTLs, timeout (overall deadline, seconds)
+    environ: Mapping[str, str]  # proxies, SSL_CERT_FILE, DOCKER_CONFIG, HOME, XDG_CACHE_HOME
+    use_cache: bool = True
+    use_credentials: bool = True
+    strict_loopback: bool = False  # verify TLS on loopback too (Docker treats loopback as insecure)
+    progress: Callable[[int, int, str], None] | None = None  # (done, total, slowest host)
+    allow_hosts: tuple[str, ...] = ()  # exact host names the address guard lets through
+    untrusted: bool = False  # pull-request input: no private/loopback hosts unless allow-listed
+
+
+@dataclass(frozen=True)
+class Resolution:
+    facts: Mapping[str, ImageFacts]  # keyed by ImageRef.canonical
+    requests: int  # HTTP requests sent (retries, token requests and redirects included)
+    cache_hits: int
+    dockerhub_remaining: int | None  # lowest Docker Hub ratelimit-remaining seen
+    not_checked: int  # references whose lookup did not finish before the deadline
+    warnings: tuple[str, ...]  # safe texts: credential helper missing, mirror fell back, ...
+
+
+def resolve(lookups: Sequence[Lookup], settings: Settings) -> Resolution:
+    """Look every reference up (sync wrapper around one asyncio run)."""
+    if not lookups:
+        return Resolution({}, 0, 0, None, 0, ())
+    from .resolve import run
+
+    return asyncio.run(run(lookups, settings))
+
+
+__all__ = ["Lookup", "Resolution", "Settings", "resolve"]

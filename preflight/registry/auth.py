@@ -1,0 +1,362 @@
+"""Registry authentication as an ``httpx.Auth`` flow: Basic and Bearer challenges, token cache.
+
+``RegistryAuth.auth_flow`` is a generator: it sends the request, reads a 401's
+``WWW-Authenticate`` (several challenges per header, RFC 7235 quoted strings), fetches a token
+from the realm (anonymously, with Basic credentials, or by POSTing an identity token with a GET
+fallback on 404), and retries once. Tokens are cached per (realm, service, scopes, credential
+identity) until ``expires_in`` (default 60 s) minus 15 s; a 401 with a cached token drops it
+and refetches once. What happened is recorded in ``AuthOutcome`` for the client to classify.
+
+Credentials go only to the registry host and to the realm named by that registry's own
+challenge, and to a plain-HTTP realm only when the registry itself is insecure or loopback.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from dataclasses import dataclass, field
+from typing import AsyncGenerator, Callable, Generator
+
+import httpx
+
+from .credentials import Credential
+from .transport import EXT_REGISTRY
+
+EXT_TOKEN = "preflight_token"  # request extension marking a token-endpoint request
+TOKEN_BODY_CAP = 64 * 1024
+DEFAULT_EXPIRES = 60
+EXPIRY_MARGIN = 15.0
+
+
+@dataclass(frozen=True)
+class Challenge:
+    scheme: str  # lower case: "bearer", "basic", ...
+    params: dict[str, str]
+
+    @property
+    def realm(self) -> str:
+        return self.params.get("realm", "")
+
+    @property
+    def error(self) -> str:
+        return self.params.get("error", "")
+
+
+def parse_challenges(values: list[str] | str) -> list[Challenge]:
+    """Parse ``WWW-Authenticate`` header values (RFC 7235) into challenges, in order."""
+    if isinstance(values, str):
+        values = [values]
+    out: list[Challenge] = []
+    for value in values:
+        out.extend(_parse_one(value))
+    return out
+
+
+def _parse_one(text: str) -> list[Challenge]:
+    out: list[Challenge] = []
+    current: Challenge | None = None
+    i, n = 0, len(text)
+    while i < n:
+        while i < n and text[i] in " \t,":
+            i += 1
+        start = i
+        while i < n and text[i] not in " \t,=":
+            i += 1
+        token = text[start:i]
+        if not token:
+            i += 1
+            continue
+        j = i
+        while j < n and text[j] in " \t":
+            j += 1
+        if j < n and text[j] == "=" and current is not None and not text.startswith("==", j):
+            i = j + 1
+            while i < n and text[i] in " \t":
+                i += 1
+            value, i = _read_value(text, i)
+            current.params[token.lower()] = value
+        elif j < n and text[j] == "=":  # token68 (e.g. "Negotiate abc==") or a param before a scheme
+            while i < n and text[i] not in ",":
+                i += 1
+        else:
+            current = Challenge(token.lower(), {})
+            out.append(current)
+            i = j
+    return out
+
+
+def _read_value(text: str, i: int) -> tuple[str, int]:
+    n = len(text)
+    if i < n and text[i] == '"':
+        i += 1
+        buf: list[str] = []
+        while i < n and text[i] != '"':
+            if text[i] == "\\" and i + 1 < n:
+                i += 1
+            buf.append(text[i])
+            i += 1
+        return "".join(buf), i + 1
+    start = i
+    while i < n and text[i] not in ", \t":
+        i += 1
+    return text[start:i], i
+
+
+def choose(challenges: list[Challenge]) -> Challenge | None:
+    """Bearer is preferred over Basic; other schemes are unsupported."""
+    for scheme in ("bearer", "basic"):
+        for ch in challenges:
+            if ch.scheme == scheme:
+                return ch
+    return None
+
+
+def split_scope(scope: str) -> tuple[str, str, str] | None:
+    """``repository:host:5000/a:pull`` → (type, name, actions): type at the first ``:``, actions at the last."""
+    kind, sep, rest = scope.partition(":")
+    name, sep2, actions = rest.rpartition(":")
+    if not sep or not sep2 or not name:
+        return None
+    return kind, name, actions
+
+
+# ----------------------------------------------------------------- shared state
+
+
+@dataclass
+class Token:
+    value: str
+    expires_at: float
+
+
+@dataclass
+class AuthState:
+    """Per-run state shared by every flow: tokens and the last challenge seen per registry host."""
+
+    clock: Callable[[], float] = time.monotonic
+    tokens: dict[tuple[str, str, tuple[str, ...], str], Token] = field(default_factory=dict)
+    challenges: dict[str, Challenge] = field(default_factory=dict)
+    token_requests: int = 0
+
+    def get(self, key: tuple[str, str, tuple[str, ...], str]) -> str | None:
+        token = self.tokens.get(key)
+        if token is None:
+            return None
+        if token.expires_at <= self.clock():
+            del self.tokens[key]
+            return None
+        return token.value
+
+    def put(self, key: tuple[str, str, tuple[str, ...], str], value: str, expires_in: float) -> None:
+        self.tokens[key] = Token(value, self.clock() + max(expires_in, DEFAULT_EXPIRES) - EXPIRY_MARGIN)
+
+    def drop(self, key: tuple[str, str, tuple[str, ...], str]) -> None:
+        self.tokens.pop(key, None)
+
+
+@dataclass
+class AuthOutcome:
+    """What the flow saw; the client turns it into a status."""
+
+    sent_credentials: bool = False
+    token_status: int | None = None  # realm's status when it refused a token
+    token_problem: str | None = None  # malformed token answer, unusable realm, ...
+    challenge: Challenge | None = None  # the last challenge from the registry
+    unsupported: str | None = None  # scheme(s) offered that preflight cannot answer
+    realm_host: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def _basic(username: str, secret: str) -> str:
+    raw = f"{username}:{secret}".encode("utf-8")
+    return "Basic " + base64.b64encode(raw).decode("ascii")
+
+
+class RegistryAuth(httpx.Auth):
+    """One flow per repository lookup; ``state`` is shared for the whole run."""
+
+    def __init__(
+        self,
+        state: AuthState,
+        *,
+        registry_host: str,
+        registry_netloc: str | None = None,
+        scopes: tuple[str, ...],
+        credential: Credential | None,
+        insecure: bool = False,
+    ) -> None:
+        self.state = state
+        self.registry_host = registry_host  # bare host of the registry endpoint
+        self.registry_netloc = registry_netloc or registry_host  # host[:port], for the address guard
+        self.scopes = scopes
+        self.credential = credential
+        self.insecure = insecure  # registry reached over plain HTTP (loopback / insecure)
+        self.outcome = AuthOutcome()
+
+    # ---------------------------------------------------------------- httpx hooks
+    def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        flow = self.auth_flow(request)
+        nxt = next(flow)
+        while True:
+            response = yield nxt
+            if nxt.extensions.get(EXT_TOKEN):
+                response.read()
+            try:
+                nxt = flow.send(response)
+            except StopIteration:
+                return
+
+    async def async_auth_flow(self, request: httpx.Request) -> AsyncGenerator[httpx.Request, httpx.Response]:
+        flow = self.auth_flow(request)
+        nxt = next(flow)
+        while True:
+            response = yield nxt
+            if nxt.extensions.get(EXT_TOKEN):
+                await response.aread()  # token bodies only; registry bodies stay streamed for the client
+            try:
+                nxt = flow.send(response)
+            except StopIteration:
+                return
+
+    # ---------------------------------------------------------------- the flow
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        if request.url.host != self.registry_host:
+            yield request  # credentials belong to the registry host only
+            return
+        cred = self.credential
+        if cred is not None and cred.kind == "registry_token":
+            request.headers["Authorization"] = f"Bearer {cred.secret}"
+            self.outcome.sent_credentials = True
+            response = yield request
+            self._note_challenge(response)
+            return
+        used_key = None
+        known = self.state.challenges.get(self.registry_host)
+        if known is not None:
+            used_key = yield from self._authorize(request, known)
+            if self.outcome.token_status is not None or self.outcome.token_problem is not None:
+                return  # the realm refused: its answer is the final response
+        response = yield request
+        if response.status_code != 401:
+            return
+        challenges = parse_challenges(response.headers.get_list("www-authenticate"))
+        chosen = choose(challenges)
+        self.outcome.challenge = chosen
+        if chosen is None:
+            if challenges:
+                self.outcome.unsupported = ", ".join(sorted({c.scheme for c in challenges}))
+            return
+        if chosen.scheme == "basic":
+            if cred is None or "Authorization" in request.headers:
+                return  # nothing (more) to offer
+        elif used_key is not None:
+            if chosen.error == "insufficient_scope":
+                return  # a valid token without access: asking again gives the same answer
+            self.state.drop(used_key)  # stale or rejected cached token: drop it, retry once
+        self.state.challenges[self.registry_host] = chosen
+        request.headers.pop("Authorization", None)
+        yield from self._authorize(request, chosen, fresh=True)
+        if "Authorization" not in request.headers:
+            return  # no token: the realm's answer is the final response
+        response = yield request
+        self._note_challenge(response)
+
+    def _note_challenge(self, response: httpx.Response) -> None:
+        if response.status_code == 401:
+            self.outcome.challenge = choose(parse_challenges(response.headers.get_list("www-authenticate")))
+
+    def _authorize(
+        self, request: httpx.Request, challenge: Challenge, *, fresh: bool = False
+    ) -> Generator[httpx.Request, httpx.Response, tuple | None]:
+        """Set ``Authorization`` for ``challenge``; returns the token cache key used, if any."""
+        cred = self.credential
+        if challenge.scheme == "basic":
+            if cred is not None:
+                request.headers["Authorization"] = _basic(cred.username, cred.secret)
+                self.outcome.sent_credentials = True
+            return None
+        realm = challenge.realm
+        try:
+            realm_url = httpx.URL(realm)
+        except Exception:
+            realm_url = None
+        if realm_url is None or realm_url.scheme not in ("http", "https") or not realm_url.host:
+            self.outcome.token_problem = "the registry's Bearer challenge has no usable realm URL"
+            return None
+        self.outcome.realm_host = realm_url.netloc.decode("ascii", "replace")
+        scopes = list(self.scopes)
+        if fresh:  # a scope the registry names for this very request goes first
+            offered = [s for s in challenge.params.get("scope", "").split(" ") if split_scope(s)]
+            scopes = [s for s in offered if s not in scopes] + scopes
+        service = challenge.params.get("service", "")
+        send_cred = cred if (realm_url.scheme == "https" or self.insecure) else None
+        if cred is not None and send_cred is None:
+            self.outcome.notes.append(
+                f"credentials for {self.registry_host} were not sent to the plain-HTTP token realm "
+                f"{self.outcome.realm_host}"
+            )
+        identity = send_cred.identity if send_cred is not None else "anonymous"
+        key = (realm, service, tuple(sorted(scopes)), identity)
+        token = self.state.get(key)
+        if token is None:
+            token = yield from self._fetch_token(realm_url, scopes, send_cred, key)
+            if token is None:
+                return None
+        request.headers["Authorization"] = f"Bearer {token}"
+        return key
+
+    def _fetch_token(
+        self, realm: httpx.URL, scopes: list[str], cred: Credential | None, key: tuple
+    ) -> Generator[httpx.Request, httpx.Response, str | None]:
+        service = key[1]
+        ext = {EXT_TOKEN: True, EXT_REGISTRY: self.registry_netloc}
+        params: list[tuple[str, str]] = []
+        if service:
+            params.append(("service", service))
+        params.extend(("scope", s) for s in scopes)
+        if cred is not None and cred.kind == "identity_token":
+            form = {"grant_type": "refresh_token", "refresh_token": cred.secret, "service": service,
+                    "client_id": "preflight", "scope": " ".join(scopes)}
+            post = httpx.Request("POST", realm, data=form, extensions=ext)
+            self.outcome.sent_credentials = True
+            self.state.token_requests += 1
+            response = yield post
+            if response.status_code not in (404, 405):
+                return self._take_token(response, key)
+            # some realms only implement GET: fall back to Basic with the token as password
+        headers = {}
+        if cred is not None:
+            headers["Authorization"] = _basic(cred.username or "<token>", cred.secret)
+            self.outcome.sent_credentials = True
+        get = httpx.Request("GET", realm.copy_merge_params(httpx.QueryParams(params)), headers=headers,
+                            extensions=ext)
+        self.state.token_requests += 1
+        response = yield get
+        return self._take_token(response, key)
+
+    def _take_token(self, response: httpx.Response, key: tuple) -> str | None:
+        if response.status_code != 200:
+            if response.status_code in (401, 403):
+                self.outcome.token_status = response.status_code
+            else:
+                self.outcome.token_problem = (
+                    f"the token service {self.outcome.realm_host} answered HTTP {response.status_code}"
+                )
+            return None
+        body = response.content
+        try:
+            data = json.loads(body[:TOKEN_BODY_CAP]) if len(body) <= TOKEN_BODY_CAP else None
+        except ValueError:
+            data = None
+        token = None
+        if isinstance(data, dict):
+            token = data.get("access_token") or data.get("token")
+        if not isinstance(token, str) or not token:
+            self.outcome.token_problem = f"the token service {self.outcome.realm_host} sent no usable token"
+            return None
+        expires = data.get("expires_in") if isinstance(data, dict) else None
+        seconds = float(expires) if isinstance(expires, (int, float)) and not isinstance(expires, bool) else DEFAULT_EXPIRES
+        self.state.put(key, token, seconds)
+        return token

@@ -1,0 +1,58 @@
+"""Platform strings (``os/arch[/variant]``) normalized like containerd's ``platforms`` package.
+
+Pure and network-free: registry rules import it to compare what a file asks for with what an
+image index provides.
+"""
+
+from __future__ import annotations
+
+_ARCH = {
+    "x86_64": "amd64",
+    "x86-64": "amd64",
+    "aarch64": "arm64",
+    "armhf": "arm",
+    "armel": "arm",
+    "i386": "386",
+    "i686": "386",
+}
+_ARCH_VARIANT = {"armhf": "v7", "armel": "v6"}
+_OS = {"macos": "darwin"}
+
+
+def normalize_platform(text: str) -> str:
+    """``linux/aarch64`` → ``linux/arm64``; ``linux/arm`` → ``linux/arm/v7``; lower case."""
+    parts = [p.strip().lower() for p in text.strip().split("/")]
+    os_name = _OS.get(parts[0], parts[0]) if parts else ""
+    arch_in = parts[1] if len(parts) > 1 else ""
+    variant = parts[2] if len(parts) > 2 else ""
+    arch = _ARCH.get(arch_in, arch_in)
+    if arch_in in _ARCH_VARIANT and not variant:
+        variant = _ARCH_VARIANT[arch_in]
+    if arch == "arm64" and variant in ("v8", "8"):
+        variant = ""
+    if arch == "arm":
+        if not variant:
+            variant = "v7"
+        elif variant.isdigit():
+            variant = "v" + variant
+    if arch == "amd64" and variant == "v1":
+        variant = ""
+    return "/".join(p for p in (os_name, arch, variant) if p)
+
+
+def provides(available: tuple[str, ...] | list[str], wanted: str) -> bool:
+    """Whether an image offering ``available`` satisfies ``wanted`` (both any spelling).
+
+    A wanted platform without a variant accepts any variant of that architecture, except
+    32-bit ARM, where the variant defaults to v7 as in containerd.
+    """
+    want = normalize_platform(wanted)
+    want_parts = want.split("/")
+    for item in available:
+        have = normalize_platform(item)
+        if have == want:
+            return True
+        have_parts = have.split("/")
+        if len(want_parts) == 2 and have_parts[:2] == want_parts and want_parts[1] != "arm":
+            return True
+    return False

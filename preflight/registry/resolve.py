@@ -1,0 +1,206 @@
+"""One concurrent batch of lookups: cache, endpoints and mirrors, credentials, deadline, progress.
+
+``run(lookups, settings)`` is the body of ``preflight.registry.resolve``: it builds the run's
+single ``httpx.AsyncClient`` (over ``RegistryTransport``), answers what it can from the facts
+cache, probes the rest concurrently (4 per host, 16 overall), falls back from a failing
+docker.io mirror to Docker Hub, and marks whatever has not finished at the deadline
+``NOT_CHECKED``. A host found unreachable is diagnosed once; later references on it fail fast.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable, Sequence
+
+import httpx
+
+from ..facts import ImageFacts, Status
+from ..imageref import ImageRef
+from . import endpoints as ep
+from .auth import AuthState
+from .cache import FactsCache, cache_key, default_cache_dir
+from .client import Endpoint, Run, probe_with_fallback
+from .credentials import Credential, CredentialStore
+from .guard import check_host
+from .transport import Diagnosis, Limits, RegistryTransport, Unreachable, netloc
+
+if TYPE_CHECKING:
+    from . import Lookup, Resolution, Settings
+
+HUB_LABEL = "docker.io"
+_FALLBACK_STATUSES = frozenset({Status.OK})
+
+
+class _Plan:
+    """What one lookup needs before it touches the network."""
+
+    def __init__(self, lookup: "Lookup", endpoints: list[ep.Endpoint], creds: dict[str, Credential | None]) -> None:
+        self.lookup = lookup
+        self.endpoints = endpoints
+        self.creds = creds
+        ids = ",".join(sorted({c.identity for c in creds.values() if c is not None})) or None
+        self.key = cache_key(lookup.ref.canonical, "|".join(e.base_url for e in endpoints),
+                             sorted(lookup.platforms), ids)
+
+    @property
+    def host(self) -> str:
+        return netloc(httpx.URL(self.endpoints[0].base_url)) if self.endpoints else self.lookup.ref.domain
+
+
+def _default_context() -> object:
+    """The verified TLS context for hosts that are not configured endpoints (realms, redirects)."""
+    return ep.ssl_context_for(ep.Endpoint("https://default", "default", False, None, False, "default"))
+
+
+async def run(lookups: Sequence["Lookup"], settings: "Settings", *,
+              clock: Callable[[], float] = time.monotonic,
+              inner: Callable | None = None, limits: Limits | None = None) -> "Resolution":
+    from . import Resolution
+
+    cfg = settings.config
+    deadline = clock() + max(0.0, float(cfg.timeout))
+    warnings: list[str] = list(ep.config_warnings(cfg))
+    daemon, daemon_warnings = ep.load_daemon_json(Path(cfg.daemon_json) if cfg.daemon_json else None)
+    warnings.extend(daemon_warnings)
+
+    unique: dict[str, "Lookup"] = {}
+    for lookup in lookups:
+        known = unique.get(lookup.ref.canonical)
+        platforms = lookup.platforms | (known.platforms if known else frozenset())
+        unique[lookup.ref.canonical] = type(lookup)(lookup.ref, frozenset(platforms))
+
+    endpoint_lists = {
+        domain: ep.endpoints_for(domain, cfg, daemon, strict_loopback=settings.strict_loopback)
+        for domain in {lk.ref.domain for lk in unique.values()}
+    }
+    store = CredentialStore(settings.environ, enabled=settings.use_credentials)
+    cred_domains = {e.credential_domain for eps in endpoint_lists.values() for e in eps}
+    creds = await asyncio.to_thread(lambda: {d: store.lookup(d) for d in sorted(cred_domains)})
+    warnings.extend(store.warnings)
+
+    cache = None
+    if settings.use_cache:
+        cache = FactsCache(default_cache_dir(settings.environ), cfg.cache_ttl, cfg.cache_negative_ttl)
+    facts: dict[str, ImageFacts] = {}
+    plans: list[_Plan] = []
+    for canonical, lookup in unique.items():
+        eps = endpoint_lists[lookup.ref.domain]
+        plan = _Plan(lookup, eps, {e.credential_domain: creds.get(e.credential_domain) for e in eps})
+        cached = cache.get(plan.key) if cache is not None else None
+        if cached is not None:
+            facts[canonical] = cached
+        else:
+            plans.append(plan)
+
+    by_host: dict[str, ep.Endpoint] = {}
+    for eps in endpoint_lists.values():
+        for e in eps:
+            by_host.setdefault(netloc(httpx.URL(e.base_url)), e)
+    default_ctx = _default_context()
+
+    def verify_for(host: str) -> object:
+        endpoint = by_host.get(host)
+        if endpoint is None:
+            return default_ctx
+        try:
+            return ep.ssl_context_for(endpoint)
+        except ep.CAError as exc:
+            raise Unreachable(Diagnosis(Status.TLS, host, str(exc))) from None
+
+    def guard(host: str, direct: bool, registry: str | None) -> None:
+        check_host(host, direct=direct, registry_host=registry,
+                   allow_hosts=settings.allow_hosts, untrusted=settings.untrusted)
+
+    transport = RegistryTransport(environ=settings.environ, verify_for=verify_for, guard=guard,
+                                  deadline=deadline, limits=limits, clock=clock, inner=inner)
+    total = len(unique)
+    done = len(facts)
+    if settings.progress is not None and plans:
+        settings.progress(done, total, plans[0].host)
+
+    async with httpx.AsyncClient(transport=transport, trust_env=True, follow_redirects=False,
+                                 timeout=httpx.Timeout(10.0, connect=5.0)) as client:
+        shared = Run(client, AuthState(clock=clock), transport.proxy_for)
+        tasks = {asyncio.ensure_future(_lookup(shared, plan)): plan for plan in plans}
+        pending = set(tasks)
+        while pending:
+            left = deadline - clock()
+            if left <= 0:
+                break
+            finished, pending = await asyncio.wait(pending, timeout=left, return_when=asyncio.FIRST_COMPLETED)
+            for task in finished:
+                plan = tasks[task]
+                facts[plan.lookup.ref.canonical] = _result(task, plan)
+                if cache is not None:
+                    cache.put(plan.key, facts[plan.lookup.ref.canonical])
+            done += len(finished)
+            if settings.progress is not None and finished:
+                settings.progress(done, total, _slowest([tasks[t] for t in pending]))
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.wait(pending, timeout=1.0)
+        for task in pending:
+            plan = tasks[task]
+            facts[plan.lookup.ref.canonical] = ImageFacts(
+                plan.lookup.ref.canonical, Status.NOT_CHECKED, plan.host,
+                detail=f"the lookup did not finish before the {cfg.timeout:g} s deadline",
+            )
+    await transport.aclose()
+    if cache is not None:
+        cache.save()
+
+    for item in facts.values():
+        warnings.extend(item.notes)
+    remaining = [f.ratelimit_remaining for f in facts.values() if f.ratelimit_remaining is not None]
+    if transport.dockerhub_remaining is not None:
+        remaining.append(transport.dockerhub_remaining)
+    return Resolution(
+        facts=facts,
+        requests=transport.requests,
+        cache_hits=cache.hits if cache is not None else 0,
+        dockerhub_remaining=min(remaining) if remaining else None,
+        not_checked=sum(1 for f in facts.values() if f.status is Status.NOT_CHECKED),
+        warnings=tuple(dict.fromkeys(warnings)),
+    )
+
+
+def _slowest(plans: list[_Plan]) -> str:
+    counts = Counter(p.host for p in plans)
+    return counts.most_common(1)[0][0] if counts else ""
+
+
+def _result(task: "asyncio.Future[ImageFacts]", plan: _Plan) -> ImageFacts:
+    exc = task.exception()
+    if exc is None:
+        return task.result()
+    # A bug must not pass as "ok": report the reference as not checked, without a traceback.
+    return ImageFacts(plan.lookup.ref.canonical, Status.NOT_CHECKED, plan.host,
+                      detail=f"internal error while checking ({type(exc).__name__})")
+
+
+async def _lookup(shared: Run, plan: _Plan) -> ImageFacts:
+    """Try the endpoints in order; a docker.io mirror that does not answer OK falls back to the Hub."""
+    ref: ImageRef = plan.lookup.ref
+    notes: list[str] = []
+    result: ImageFacts | None = None
+    for i, endpoint in enumerate(plan.endpoints):
+        last = i == len(plan.endpoints) - 1
+        target = Endpoint(endpoint.base_url, insecure=endpoint.insecure, mirror=endpoint.mirror)
+        cred = plan.creds.get(endpoint.credential_domain)
+        result = await probe_with_fallback(shared, target, ref, plan.lookup.platforms, cred,
+                                           endpoint.credential_domain)
+        if last or result.status in _FALLBACK_STATUSES:
+            break
+        if endpoint.mirror:
+            if result.status.unreachable or result.status in (Status.REGISTRY_ERROR, Status.RATE_LIMITED):
+                notes.append(f"mirror {target.host} failed ({result.detail}); fell back to the next endpoint")
+            continue
+        if not result.status.unreachable:
+            break  # a real answer from a non-mirror endpoint: no fallback (e.g. insecure https then http)
+    assert result is not None
+    return replace(result, notes=tuple(dict.fromkeys((*notes, *result.notes)))) if notes else result

@@ -1,0 +1,409 @@
+"""The one HTTP transport of a run: routing, address guard, limits, retries and failure diagnosis.
+
+``RegistryTransport`` wraps httpx's own transports, one per (TLS context, proxy) pair, so a
+single ``httpx.AsyncClient`` serves every registry even though httpx takes ``verify`` per
+transport. Because passing ``transport=`` turns off httpx's environment proxies, the proxy for
+each URL is chosen here from the run's environment, which also lets ``NO_PROXY`` CIDRs work
+(httpx ignores them) and tells the diagnosis whether a failure happened at a proxy.
+
+Every request (registry, token realm, redirect hop, ``Link`` page) passes through
+``handle_async_request``: address guard, per-host and overall concurrency, a per-attempt
+timeout clipped to the run's deadline, bounded retries with backoff and jitter for
+connection failures and 408/429/5xx (``Retry-After`` honoured up to 60 s, never past the
+deadline; Docker Hub's 429 is not retried), and "fail fast" once a host is known dead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import errno
+import ipaddress
+import random
+import socket
+import ssl
+import time
+from dataclasses import dataclass
+from typing import Callable, Iterator, Mapping
+
+import httpx
+
+from ..facts import Status
+
+HUB_HOSTS = frozenset({"registry-1.docker.io", "index.docker.io", "auth.docker.io", "docker.io"})
+RETRY_STATUSES = frozenset({408, 429, 499, 500, 502, 503, 504, 522})
+RETRY_AFTER_CAP = 60.0
+EXT_REGISTRY = "preflight_registry"  # request extension: the registry host the request serves
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    """Why a host could not be used: a status from ``facts.Status`` and a safe sentence."""
+
+    status: Status
+    host: str
+    message: str
+
+
+class Unreachable(Exception):
+    """Raised by the transport when a host failed (now or earlier in the run) or is blocked."""
+
+    def __init__(self, diagnosis: Diagnosis) -> None:
+        super().__init__(diagnosis.message)
+        self.diagnosis = diagnosis
+
+
+class DeadlineExceeded(Exception):
+    """The run's overall deadline passed before the request could be sent."""
+
+
+# ----------------------------------------------------------------- small parsers
+
+
+def netloc(url: httpx.URL) -> str:
+    """``host[:port]`` as written in references and messages (default ports omitted)."""
+    return url.netloc.decode("ascii", "replace")
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds from a ``Retry-After`` header (delta seconds or an HTTP date); None if absent/bad."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when is None:
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+def parse_ratelimit(value: str | None) -> int | None:
+    """``ratelimit-remaining: 20;w=21600`` → 20."""
+    if not value:
+        return None
+    head = value.split(";", 1)[0].split(",", 1)[0].strip()
+    return int(head) if head.isdigit() else None
+
+
+def is_docker_hub(host: str, response: httpx.Response | None = None) -> bool:
+    bare = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+    if bare in HUB_HOSTS:
+        return True
+    return response is not None and "docker-ratelimit-source" in response.headers
+
+
+# ----------------------------------------------------------------- proxies
+
+
+def _env(environ: Mapping[str, str], name: str) -> str | None:
+    for key in (name.lower(), name.upper()):
+        value = environ.get(key)
+        if value:
+            return value.strip()
+    return None
+
+
+def proxy_for(url: httpx.URL, environ: Mapping[str, str]) -> str | None:
+    """The proxy URL the environment selects for ``url``, honouring ``NO_PROXY`` (incl. CIDRs)."""
+    proxy = _env(environ, f"{url.scheme}_proxy") or _env(environ, "all_proxy")
+    if not proxy:
+        return None
+    if bypasses_proxy(url.host, url.port, _env(environ, "no_proxy") or ""):
+        return None
+    if "://" not in proxy:
+        proxy = "http://" + proxy
+    return proxy
+
+
+def bypasses_proxy(host: str, port: int | None, no_proxy: str) -> bool:
+    host = host.strip("[]").lower()
+    try:
+        address: ipaddress.IPv4Address | ipaddress.IPv6Address | None = ipaddress.ip_address(host)
+    except ValueError:
+        address = None
+    for raw in no_proxy.split(","):
+        entry = raw.strip().lower()
+        if not entry:
+            continue
+        if entry == "*":
+            return True
+        if "/" in entry and address is not None:
+            try:
+                if address in ipaddress.ip_network(entry, strict=False):
+                    return True
+            except ValueError:
+                pass
+            continue
+        name, _, entry_port = entry.rpartition(":") if entry.count(":") == 1 else (entry, "", "")
+        if entry_port and (not entry_port.isdigit() or int(entry_port) != port):
+            continue
+        name = name.strip("[]")
+        if address is not None:
+            if name == host:
+                return True
+            continue
+        if name.startswith("."):
+            if host.endswith(name):
+                return True
+        elif host == name or host.endswith("." + name):
+            return True
+    return False
+
+
+def _redact_proxy(proxy: str) -> str:
+    url = httpx.URL(proxy)
+    return f"{url.scheme}://{netloc(url)}"
+
+
+# ----------------------------------------------------------------- diagnosis
+
+
+def exception_chain(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` and everything behind it: causes, contexts, exception args, group members."""
+    seen: set[int] = set()
+    stack: list[BaseException] = [exc]
+    while stack:
+        item = stack.pop(0)
+        if id(item) in seen:
+            continue
+        seen.add(id(item))
+        yield item
+        if isinstance(item, BaseExceptionGroup):
+            stack.extend(item.exceptions)
+        for nxt in (item.__cause__, item.__context__):
+            if nxt is not None:
+                stack.append(nxt)
+        stack.extend(a for a in item.args if isinstance(a, BaseException))
+
+
+def diagnose(exc: BaseException, url: httpx.URL, proxy: str | None) -> Diagnosis:
+    """Name what failed for ``url`` (DNS, refused, timeout, TLS, proxy) and what to check."""
+    host = netloc(url)
+    chain = list(exception_chain(exc))
+    via = f" through proxy {_redact_proxy(proxy)}" if proxy else ""
+    check_proxy = "check HTTPS_PROXY/HTTP_PROXY and NO_PROXY"
+
+    if isinstance(exc, httpx.ProxyError):
+        return Diagnosis(Status.PROXY, host, f"proxy {_redact_proxy(proxy or '')} refused or failed the connection "
+                         f"to {host} ({_short(exc)}); {check_proxy}")
+    verify = next((e for e in chain if isinstance(e, ssl.SSLCertVerificationError)), None)
+    if verify is not None:
+        reason = getattr(verify, "verify_message", None) or _short(verify)
+        return Diagnosis(Status.TLS, host, f"TLS certificate of {host} is not trusted ({reason}); "
+                         "set ca_file for this registry in the preflight configuration, or SSL_CERT_FILE")
+    tls = next((e for e in chain if isinstance(e, ssl.SSLError)), None)
+    if tls is not None:
+        if "WRONG_VERSION_NUMBER" in str(tls) or getattr(tls, "reason", "") == "WRONG_VERSION_NUMBER":
+            return Diagnosis(Status.TLS, host, f"{host} answers plain HTTP on an HTTPS request; if it is an "
+                             "insecure registry, mark it insecure in the preflight configuration")
+        return Diagnosis(Status.TLS, host, f"TLS handshake with {host} failed ({_short(tls)})")
+    if isinstance(exc, (httpx.ConnectTimeout, httpx.ReadTimeout, httpx.WriteTimeout, httpx.PoolTimeout)):
+        phase = "connect" if isinstance(exc, httpx.ConnectTimeout) else "read"
+        if proxy and isinstance(exc, httpx.ConnectTimeout):
+            return Diagnosis(Status.PROXY, host, f"connecting to proxy {_redact_proxy(proxy)} for {host} timed out; "
+                             f"{check_proxy}")
+        return Diagnosis(Status.NETWORK_TIMEOUT, host, f"{host} did not answer in time ({phase} timeout{via}); "
+                         "check the network, a firewall or the registry's health")
+    if proxy and isinstance(exc, httpx.ConnectError):
+        return Diagnosis(Status.PROXY, host, f"cannot connect to proxy {_redact_proxy(proxy)} for {host} "
+                         f"({_short(exc)}); {check_proxy}")
+    gai = next((e for e in chain if isinstance(e, socket.gaierror)), None)
+    if gai is not None:
+        what = "temporary DNS failure" if gai.errno == socket.EAI_AGAIN else "name not found"
+        return Diagnosis(Status.NETWORK_DNS, host, f"cannot resolve {url.host} ({what}); check the registry "
+                         "name and your DNS or network")
+    errnos = {getattr(e, "errno", None) for e in chain if isinstance(e, OSError)}
+    if any(isinstance(e, ConnectionRefusedError) for e in chain) or errno.ECONNREFUSED in errnos or (
+        isinstance(exc, httpx.ConnectError) and "All connection attempts failed" in str(exc)
+    ):
+        return Diagnosis(Status.NETWORK_REFUSED, host, f"connection to {host} refused; is the registry running "
+                         "and the port right?")
+    if errno.ENETUNREACH in errnos or errno.EHOSTUNREACH in errnos:
+        return Diagnosis(Status.NETWORK_REFUSED, host, f"no route to {host} (network unreachable); check the "
+                         "network or VPN")
+    if any(isinstance(e, ConnectionResetError) for e in chain) or isinstance(exc, (httpx.ReadError, httpx.WriteError)):
+        hint = "; the server may expect HTTPS" if url.scheme == "http" else ""
+        status = Status.TLS if hint else Status.NETWORK_REFUSED
+        return Diagnosis(status, host, f"connection to {host} was reset{via}{hint}")
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return Diagnosis(Status.REGISTRY_ERROR, host, f"{host} closed the connection without a valid HTTP answer")
+    return Diagnosis(Status.NETWORK_REFUSED, host, f"connection to {host} failed ({type(exc).__name__}{via})")
+
+
+def _short(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return (text[:150] + "...") if len(text) > 150 else (text or type(exc).__name__)
+
+
+def _retryable_exception(exc: httpx.TransportError) -> bool:
+    """Transient failures worth another try: timeouts, resets, dropped connections, DNS EAI_AGAIN."""
+    if isinstance(exc, (httpx.TimeoutException, httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError)):
+        return True
+    chain = list(exception_chain(exc))
+    if any(isinstance(e, ssl.SSLError) for e in chain):
+        return False
+    if any(isinstance(e, socket.gaierror) and e.errno == socket.EAI_AGAIN for e in chain):
+        return True
+    return any(isinstance(e, ConnectionResetError) for e in chain)
+
+
+# ----------------------------------------------------------------- the transport
+
+GuardCheck = Callable[[str, bool, str | None], None]  # (host[:port], direct, registry host[:port]); raises to refuse
+
+
+@dataclass
+class Limits:
+    per_host: int = 4
+    overall: int = 16
+    attempts: int = 3
+    backoff: float = 0.5  # first retry delay; doubles, with +-25% jitter
+    connect_timeout: float = 5.0
+    read_timeout: float = 10.0
+
+
+class RegistryTransport(httpx.AsyncBaseTransport):
+    """Guarded, limited, retrying transport shared by every request of one run."""
+
+    def __init__(
+        self,
+        *,
+        environ: Mapping[str, str],
+        verify_for: Callable[[str], ssl.SSLContext | bool],
+        guard: GuardCheck | None,
+        deadline: float,
+        limits: Limits | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        inner: Callable[[ssl.SSLContext | bool, str | None], httpx.AsyncBaseTransport] | None = None,
+    ) -> None:
+        self.environ = environ
+        self.verify_for = verify_for
+        self.guard = guard
+        self.deadline = deadline
+        self.limits = limits or Limits()
+        self.clock = clock
+        self._make_inner = inner or _default_inner
+        self._inner: dict[tuple[int, str | None], httpx.AsyncBaseTransport] = {}
+        self._keep: list[object] = []  # contexts referenced by id() in _inner's keys
+        self._host_sem: dict[str, asyncio.Semaphore] = {}
+        self._all_sem = asyncio.Semaphore(self.limits.overall)
+        self._guarded: dict[tuple[str, bool, str | None], Diagnosis | None] = {}
+        self.dead: dict[str, Diagnosis] = {}
+        self.requests = 0
+        self.dockerhub_remaining: int | None = None
+
+    def remaining(self) -> float:
+        return self.deadline - self.clock()
+
+    def proxy_for(self, url: httpx.URL) -> str | None:
+        return proxy_for(url, self.environ)
+
+    def _transport(self, url: httpx.URL) -> tuple[httpx.AsyncBaseTransport, str | None]:
+        verify = self.verify_for(netloc(url)) if url.scheme == "https" else False
+        proxy = self.proxy_for(url)
+        key = (id(verify) if not isinstance(verify, bool) else int(verify), proxy)
+        if key not in self._inner:
+            self._keep.append(verify)
+            self._inner[key] = self._make_inner(verify, proxy)
+        return self._inner[key], proxy
+
+    async def _check_guard(self, request: httpx.Request) -> None:
+        if self.guard is None:
+            return
+        host = netloc(request.url)
+        registry = request.extensions.get(EXT_REGISTRY)
+        direct = registry is not None and registry == host
+        key = (host, direct, registry)
+        if key not in self._guarded:
+            try:
+                await asyncio.to_thread(self.guard, host, direct, registry)
+                self._guarded[key] = None
+            except socket.gaierror:
+                self._guarded[key] = None  # the connection attempt will diagnose DNS itself
+            except Exception as exc:  # guard.Blocked: a safe sentence
+                self._guarded[key] = Diagnosis(Status.BLOCKED_BY_POLICY, host, f"request to {host} refused by "
+                                               f"preflight's address guard: {_short(exc)}")
+        blocked = self._guarded[key]
+        if blocked is not None:
+            raise Unreachable(blocked)
+
+    def _timeouts(self) -> dict[str, float]:
+        left = max(0.05, self.remaining())
+        lim = self.limits
+        return {
+            "connect": min(lim.connect_timeout, left),
+            "read": min(lim.read_timeout, max(0.05, left * 0.6)),  # leave time for one more try
+            "write": min(lim.read_timeout, left),
+            "pool": left,
+        }
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        host = netloc(request.url)
+        if host in self.dead:
+            raise Unreachable(self.dead[host])
+        await self._check_guard(request)
+        inner, proxy = self._transport(request.url)
+        sem = self._host_sem.setdefault(host, asyncio.Semaphore(self.limits.per_host))
+        attempt = 0
+        while True:
+            attempt += 1
+            if self.remaining() <= 0:
+                raise DeadlineExceeded(host)
+            request.extensions = {**request.extensions, "timeout": self._timeouts()}
+            try:
+                async with sem, self._all_sem:
+                    if host in self.dead:
+                        raise Unreachable(self.dead[host])
+                    self.requests += 1
+                    response = await inner.handle_async_request(request)
+            except httpx.TransportError as exc:
+                if attempt < self.limits.attempts and _retryable_exception(exc) and await self._pause(attempt, None):
+                    continue
+                diagnosis = diagnose(exc, request.url, proxy)
+                self.dead.setdefault(host, diagnosis)
+                raise Unreachable(diagnosis) from None
+            except ImportError as exc:  # e.g. a socks:// proxy without httpx[socks]
+                diagnosis = Diagnosis(Status.PROXY, host, f"proxy {_redact_proxy(proxy or '')} cannot be used: {exc}")
+                raise Unreachable(diagnosis) from None
+            self._observe(response)
+            if response.status_code in RETRY_STATUSES and attempt < self.limits.attempts:
+                wait = parse_retry_after(response.headers.get("retry-after"))
+                hub_429 = response.status_code == 429 and is_docker_hub(host, response)
+                if not hub_429 and (wait is None or wait <= RETRY_AFTER_CAP) and await self._pause(attempt, wait):
+                    await response.aclose()
+                    continue
+            return response
+
+    async def _pause(self, attempt: int, retry_after: float | None) -> bool:
+        """Sleep before the next try; False when that would pass the deadline."""
+        if retry_after is not None:
+            delay = min(retry_after, RETRY_AFTER_CAP)
+        else:
+            delay = self.limits.backoff * (2 ** (attempt - 1)) * random.uniform(0.75, 1.25)
+        if delay >= self.remaining() - 0.05:
+            return False
+        await asyncio.sleep(delay)
+        return True
+
+    def _observe(self, response: httpx.Response) -> None:
+        remaining = parse_ratelimit(response.headers.get("ratelimit-remaining"))
+        if remaining is not None:
+            current = self.dockerhub_remaining
+            self.dockerhub_remaining = remaining if current is None else min(current, remaining)
+
+    async def aclose(self) -> None:
+        for inner in self._inner.values():
+            await inner.aclose()
+
+
+def _default_inner(verify: ssl.SSLContext | bool, proxy: str | None) -> httpx.AsyncBaseTransport:
+    return httpx.AsyncHTTPTransport(
+        verify=verify,
+        proxy=proxy,
+        retries=0,
+        limits=httpx.Limits(max_connections=32, max_keepalive_connections=16),
+    )
