@@ -294,7 +294,8 @@ class _Walker:
         cwd = str(self.cwd)
         keyed = sorted((_relative(real, cwd), real, kind, explicit) for real, (kind, explicit) in self.found.items())
         problems = sorted(set(self.problems), key=lambda p: (p.location.path, p.message))
-        return Discovery(tuple(Target(Path(real), kind, explicit) for _, real, kind, explicit in keyed), tuple(problems))
+        targets = tuple(Target(Path(real), kind, explicit) for _, real, kind, explicit in keyed)
+        return Discovery(targets, tuple(problems))
 
     # -- command-line arguments
 
