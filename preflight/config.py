@@ -15,7 +15,7 @@ Keys are kebab-case only (``fail-level``, not ``fail_level``)::
     trusted-registries: [ghcr.io, "*.example.com"]
     build-args: {PYTHON_VERSION: "3.12"}  # strings (integers accepted); quote 3.10-like values
     exclude: ["vendor/**", "*.dev.yaml"]  # globs, see preflight.discover
-    fail-level: warning           # error, warning or note
+    fail-level: warning           # error, warning, note or none (never fail)
     offline: false
     platforms: [linux/amd64, linux/arm64/v8]
     registries:
@@ -90,7 +90,7 @@ KEYS = (
     "offline", "platforms", "registries", "daemon-json", "cache-ttl", "cache-negative-ttl", "timeout",
 )  # fmt: skip
 REGISTRY_KEYS = ("mirrors", "insecure", "ca-file", "endpoint")
-FAIL_LEVELS = (Level.ERROR, Level.WARNING, Level.NOTE)
+FAIL_LEVELS = {"error": Level.ERROR, "warning": Level.WARNING, "note": Level.NOTE, "none": Level.OFF}
 
 _PLATFORM_RE = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+(?:/[A-Za-z0-9_.-]+)?\Z")
 _URL_RE = re.compile(r"https?://[^\s/?#]+(?:/[^\s?#]*)?\Z", re.IGNORECASE)
@@ -429,11 +429,13 @@ def _str_map(value: Any, name: str) -> dict[str, str]:
 
 
 def _fail_level(value: Any, name: str) -> Level:
-    if isinstance(value, Level) and value in FAIL_LEVELS:
+    """error, warning or note; ``none`` (Level.OFF) means findings never fail the run."""
+    if isinstance(value, Level):
         return value
-    if isinstance(value, str) and value.strip().lower() in {lvl.value for lvl in FAIL_LEVELS}:
-        return Level(value.strip().lower())
-    raise ConfigError(f"{name}: expected error, warning or note, got {value!r}")
+    text = value.strip().lower() if isinstance(value, str) else None
+    if text in FAIL_LEVELS:
+        return FAIL_LEVELS[text]
+    raise ConfigError(f"{name}: expected error, warning, note or none, got {value!r}")
 
 
 def _levels(value: Any, name: str) -> dict[str, Level]:

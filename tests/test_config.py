@@ -202,6 +202,11 @@ def test_absolute_and_home_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     assert config.registries["h"].ca_file == str(tmp_path / "home" / "ca.pem")
 
 
+def test_fail_level_none(tmp_path: Path) -> None:
+    write(tmp_path / ".preflight.yaml", "fail-level: none\n")
+    assert load_config(tmp_path).fail_level is Level.OFF
+
+
 def test_bare_off_in_yaml_means_off(tmp_path: Path) -> None:
     write(tmp_path / ".preflight.yaml", "rules:\n  PF101: off\n  PF102: 'off'\n  pf103: Note\n")
     assert load_config(tmp_path).levels == {"PF101": Level.OFF, "PF102": Level.OFF, "PF103": Level.NOTE}
@@ -240,9 +245,9 @@ def test_unknown_keys_name_key_file_and_line(tmp_path: Path) -> None:
         ("build-args: {1: x}", ":1: build-args: names must be strings, got 1"),
         ("exclude: vendor", ":1: exclude: expected a list of strings, got a string"),
         ("exclude: ['!vendor']", ":1: exclude: exclude pattern '!vendor': negation ('!') is not supported"),
-        ("fail-level: off", ":1: fail-level: expected error, warning or note, got False"),
-        ("fail-level: none", ":1: fail-level: expected error, warning or note, got 'none'"),
-        ("fail-level: 1", ":1: fail-level: expected error, warning or note, got 1"),
+        ("fail-level: off", ":1: fail-level: expected error, warning, note or none, got False"),
+        ("fail-level: fatal", ":1: fail-level: expected error, warning, note or none, got 'fatal'"),
+        ("fail-level: 1", ":1: fail-level: expected error, warning, note or none, got 1"),
         ("offline: 'yes please'", ":1: offline: expected true or false, got a string"),
         ("offline: 1", ":1: offline: expected true or false, got an integer"),
         ("platforms: linux/amd64", ":1: platforms: expected a list of strings, got a string"),
@@ -359,6 +364,8 @@ def test_merge_cli_none_means_not_given() -> None:
                      offline=None, platforms=None, timeout=None) == config  # fmt: skip
     assert merge_cli(config, offline=False).offline is False
     assert merge_cli(config, fail_level=Level.WARNING).fail_level is Level.WARNING
+    assert merge_cli(config, fail_level=Level.OFF).fail_level is Level.OFF  # the CLI's --fail-level none
+    assert merge_cli(config, fail_level="None").fail_level is Level.OFF
     assert merge_cli(config, levels={"PF102": "note"}).levels == {"PF102": Level.NOTE}
 
 
@@ -367,7 +374,7 @@ def test_merge_cli_none_means_not_given() -> None:
     [
         ("select", ["PF9"], "--select: unknown rule ID or prefix 'PF9'"),
         ("ignore", [""], "--ignore: expected a list of strings, found an empty string"),
-        ("fail_level", "off", "--fail-level: expected error, warning or note, got 'off'"),
+        ("fail_level", "off", "--fail-level: expected error, warning, note or none, got 'off'"),
         ("platforms", ["amd64"], "--platforms: 'amd64' is not os/arch[/variant]"),
         ("exclude", ["!x"], "--exclude: exclude pattern '!x': negation"),
         ("timeout", -1, "--timeout: expected a number of seconds > 0, got -1"),
