@@ -1,0 +1,842 @@
+"""Dockerfile reader: BuildKit's line grammar, the images a file names, ARG resolution.
+
+The reader follows BuildKit's parser (moby/buildkit frontend/dockerfile/parser) line for line:
+parser directives at the very top (``# syntax=``, ``# escape=``, ``# check=``), ``#`` comment
+lines (dropped, also inside a continued instruction), continuation with the escape character,
+empty continuation lines, and heredocs (``<<EOF``, ``<<-EOF``, quoted delimiters, several on one
+line) whose bodies are never instructions. It is written here instead of using dockerfile-parse,
+which turns heredoc bodies into instructions and keeps no columns.
+
+Images: every ``FROM``, ``COPY --from=<image>``, ``RUN --mount=...,from=<image>`` and the
+``# syntax=`` directive. Stage names, stage indexes (``COPY --from=0``) and ``scratch`` are not
+images. ``FROM`` sees only stages defined earlier; ``--from`` and ``from=`` see every stage of
+the file, as in BuildKit.
+
+Variables, as BuildKit resolves them:
+* ``FROM`` (image and ``--platform``) sees the global ARGs (before the first FROM) and the
+  predefined platform args BUILDPLATFORM, BUILDOS, BUILDARCH, BUILDVARIANT, TARGETPLATFORM,
+  TARGETOS, TARGETARCH, TARGETVARIANT. Those are linux/amd64 unless ``target_platform`` is given
+  (it sets the TARGET* values; the BUILD* values stay linux/amd64).
+* ``build_args`` override the default of a *declared* ARG only; an undeclared build arg is not
+  visible (BuildKit warns "UndefinedArgInFrom").
+* A variable without a value gives ``resolved=None`` plus the names of the variables that have
+  no value (an ARG whose default needs a missing variable reports that variable). Never a guess.
+* BuildKit refuses variables in ``COPY --from`` and ``RUN --mount from=`` (docker build fails):
+  that is a PF001 problem; the use is still resolved with the stage's ARGs (podman/buildah
+  expand them). ENV values are not tracked.
+* ``${V#p}``, ``${V%p}``, ``${V/p/r}`` (valid in BuildKit, not supported by
+  ``preflight.interpolate``) leave the value unknown (``resolved=None``) without a problem.
+
+Problems: PF001 for what BuildKit rejects and that affects image references (FROM without an
+image or with a bad stage name, unknown FROM flag, unknown instructions, instructions before the
+first FROM, a file with instructions but no FROM, unterminated heredoc, bad or repeated parser
+directives, variables in ``--from``, invalid stage index). PF002 for malformed variable syntax. An empty
+file or one with only comments yields no uses and no problem.
+"""
+
+from __future__ import annotations
+
+import re
+from bisect import bisect_right
+from dataclasses import dataclass, field, replace
+from typing import Mapping
+
+from .interpolate import Dialect, ExpansionError, expand
+from .model import Document, ImageUse, Location, Problem, Suppressions, UseKind
+from .suppress import parse_directive
+
+# Go's unicode.IsSpace (strings.TrimSpace, bytes.TrimLeftFunc) and the parser's [\t\v\f\r ].
+_GO_SPACE = "\t\n\v\f\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+_SHELL_SPACE = " \t\r\n\v\f"
+_WORD_RE = re.compile(r"[^\t\v\f\r ]+")
+_GAP_RE = re.compile(r"[\t\v\f\r ]+")
+_DIRECTIVE_RE = re.compile(r"#[\t\n\f\r ]*([a-zA-Z][a-zA-Z0-9]*)[\t\n\f\r ]*=[\t\n\f\r ]*(.+?)[\t\n\f\r ]*\Z")
+_DIRECTIVES = frozenset({"syntax", "escape", "check"})
+_HEREDOC_RE = re.compile(r"([0-9]*)<<(-?)([^<]*)\Z")
+_HEREDOC_COMMANDS = frozenset({"run", "copy", "add"})
+_INSTRUCTIONS = frozenset({"add", "arg", "cmd", "copy", "entrypoint", "env", "expose", "from", "healthcheck", "label",
+                           "maintainer", "onbuild", "run", "shell", "stopsignal", "user", "volume", "workdir"})
+_STAGE_NAME_RE = re.compile(r"[a-z][a-z0-9-_.]*\Z")
+_INDEX_RE = re.compile(r"[+-]?[0-9]{1,18}\Z")
+_UNSUPPORTED_RE = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*(?:#|%|/)")
+_DEFAULT_PLATFORM = ("linux", "amd64", "")
+_ARCH_ALIASES = {"x86_64": "amd64", "x86-64": "amd64", "aarch64": "arm64", "i386": "386"}
+
+
+# ------------------------------------------------------------------ the line reader
+
+
+@dataclass(frozen=True, slots=True)
+class Flag:
+    """A ``--name=value`` word before the arguments, quotes and backslashes processed."""
+
+    text: str  # "--from=build"
+    offsets: tuple[int, ...]  # offset in Instruction.text of each character of ``text``
+
+
+@dataclass(frozen=True, slots=True)
+class Instruction:
+    """One instruction as BuildKit sees it: continuations joined, comment lines dropped."""
+
+    cmd: str  # as written ("FROM", "from")
+    start_line: int
+    end_line: int  # last line, heredoc bodies included
+    text: str  # the logical line
+    segments: tuple[tuple[int, int, int], ...]  # (offset in text, line, 0-based column there)
+    flags: tuple[Flag, ...]
+    args_at: int  # arguments are text[args_at:args_end] (BuildKit's TrimSpace'd rest)
+    args_end: int
+    comments: tuple[str, ...]  # comment lines since the previous instruction, and inside it
+    heredocs: tuple[str, ...] = ()
+
+    @property
+    def args(self) -> str:
+        return self.text[self.args_at:self.args_end]
+
+    def position(self, offset: int) -> tuple[int, int]:
+        """1-based (line, column) of the character at ``offset`` in ``text``."""
+        i = bisect_right(self.segments, (offset, 1 << 62, 0)) - 1
+        start, line, col = self.segments[max(i, 0)]
+        return line, col + offset - start + 1
+
+
+@dataclass(frozen=True)
+class Directive:
+    name: str  # lower case
+    value: str
+    line: int
+    column: int  # 1-based column of the value
+
+
+@dataclass(frozen=True)
+class Scan:
+    """What the line reader found: instructions, directives, comments, fatal-to-BuildKit errors."""
+
+    instructions: tuple[Instruction, ...]
+    escape: str
+    directives: tuple[Directive, ...]  # escape/syntax/check as the parser reads them
+    syntax: Directive | None  # the syntax directive as BuildKit's DetectSyntax reads it
+    comments: tuple[tuple[int, str], ...]  # (line, text from '#') of every comment line
+    errors: tuple[tuple[int, int, str], ...]  # (line, column, message)
+
+
+def scan(text: str) -> Scan:
+    """Split a Dockerfile into instructions exactly like BuildKit's parser."""
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    lines = text.split("\n")
+    if lines[-1] == "":
+        lines.pop()
+    errors: list[tuple[int, int, str]] = []
+    directives, escape = _parser_directives(lines, errors)
+    comments: list[tuple[int, str]] = []
+    pending: list[str] = []
+    out: list[Instruction] = []
+    n = len(lines)
+    i = 0
+    while i < n:
+        raw = lines[i].rstrip("\r")
+        i += 1
+        first = raw.lstrip(_GO_SPACE)
+        if first.startswith("#"):
+            comments.append((i, first))
+            pending.append(first)
+            continue
+        line, done = _trim_continuation(first, escape)
+        if done and line == "":
+            continue
+        start_line = i
+        segments = [(0, i, len(raw) - len(first))]
+        while not done and i < n:
+            raw = lines[i].rstrip("\r")
+            i += 1
+            stripped = raw.lstrip(_GO_SPACE)
+            if stripped.startswith("#"):
+                comments.append((i, stripped))
+                pending.append(stripped)
+                continue
+            if stripped == "":
+                continue  # empty continuation line (BuildKit warns, keeps going)
+            piece, done = _trim_continuation(raw, escape)
+            segments.append((len(line), i, 0))
+            line += piece
+        ins = _instruction(line, start_line, segments, pending)
+        pending = []
+        docs = _heredocs(ins) if "<<" in line else []
+        for name, chomp in docs:
+            terminated = False
+            while i < n:
+                body = lines[i].rstrip("\r")
+                i += 1
+                if (body.lstrip("\t") if chomp else body) == name:
+                    terminated = True
+                    break
+            if not terminated:
+                line_no, col = ins.position(ins.args_at if ins.args_end > ins.args_at else 0)
+                errors.append((line_no, col, f"unterminated heredoc <<{name}: no line '{name}' closes it"))
+                break
+        if i != start_line or docs:
+            ins = replace(ins, end_line=i, heredocs=tuple(name for name, _ in docs))
+        out.append(ins)
+    return Scan(tuple(out), escape, tuple(directives), _detect_syntax(lines), tuple(comments), tuple(errors))
+
+
+def _trim_continuation(line: str, esc: str) -> tuple[str, bool]:
+    """BuildKit's line-continuation regex: the escape char last (spaces/tabs may follow), not doubled."""
+    body = line.rstrip(" \t")
+    if not body.endswith(esc):
+        return line, True
+    k = len(body) - 1
+    if k == 0:
+        return "", False
+    if body[k - 1] == esc:
+        return line, True
+    return line[:k], False
+
+
+def _parser_directives(lines: list[str], errors: list[tuple[int, int, str]]) -> tuple[list[Directive], str]:
+    """Directives as the parser reads them (leading whitespace allowed); returns the escape char."""
+    found: list[Directive] = []
+    escape = "\\"
+    seen: set[str] = set()
+    for no, raw in enumerate(lines, start=1):
+        token = raw.rstrip("\r").lstrip(_GO_SPACE)
+        m = _DIRECTIVE_RE.match(token)
+        if m is None or m.group(1).lower() not in _DIRECTIVES:
+            break
+        name, value = m.group(1).lower(), m.group(2)
+        col = len(raw) - len(token) + m.start(2) + 1
+        if name in seen:
+            errors.append((no, 1, f"only one '{name}' parser directive can be used (BuildKit rejects the file)"))
+            break
+        seen.add(name)
+        if name == "escape":
+            if value not in ("\\", "`"):
+                errors.append((no, col, f"invalid escape character {value!r}: use ` or \\"))
+            else:
+                escape = value
+        found.append(Directive(name, value, no, col))
+    return found, escape
+
+
+def _detect_syntax(lines: list[str]) -> Directive | None:
+    """BuildKit's DetectSyntax: a shebang line is skipped, directives start at column 1."""
+    start = 1 if lines and lines[0].startswith("#!") else 0
+    seen: set[str] = set()
+    for no in range(start, len(lines)):
+        raw = lines[no][:-1] if lines[no].endswith("\r") else lines[no]
+        m = _DIRECTIVE_RE.match(raw)
+        if m is None or m.group(1).lower() not in _DIRECTIVES:
+            return None
+        name = m.group(1).lower()
+        if name in seen:
+            return None
+        seen.add(name)
+        if name == "syntax":
+            return Directive(name, m.group(2), no + 1, m.start(2) + 1)
+    return None
+
+
+def _instruction(line: str, start_line: int, segments: list[tuple[int, int, int]], comments: list[str]) -> Instruction:
+    lead = len(line) - len(line.lstrip(_GO_SPACE))
+    end = len(line.rstrip(_GO_SPACE))
+    m = _WORD_RE.match(line, lead, end)
+    if m is None:  # only Unicode spaces: BuildKit gets an empty command
+        return Instruction("", start_line, start_line, line, tuple(segments), (), end, end, tuple(comments))
+    cmd = m.group(0)
+    rest = m.end()
+    gap = _GAP_RE.match(line, rest, end)
+    flags: list[Flag] = []
+    args_at = end
+    if gap is not None:
+        flags, args_at = _extract_flags(line, gap.end(), end)
+        while args_at < end and line[args_at] in _GO_SPACE:
+            args_at += 1
+    return Instruction(cmd, start_line, start_line, line, tuple(segments), tuple(flags),
+                       args_at, max(args_at, end), tuple(comments))
+
+
+def _extract_flags(s: str, i: int, n: int) -> tuple[list[Flag], int]:
+    """BuildKit's extractBuilderFlags: leading ``--words``, quotes and ``\\`` processed."""
+    flags: list[Flag] = []
+    while True:
+        while i < n and s[i] in _GO_SPACE:
+            i += 1
+        if i >= n:
+            return flags, n
+        if not (s[i] == "-" and i + 1 < n and s[i + 1] == "-"):
+            return flags, i
+        chars: list[str] = []
+        offsets: list[int] = []
+        quote = ""
+        blank_ok = False
+        while i < n:
+            ch = s[i]
+            if not quote and ch in _GO_SPACE:
+                break
+            if not quote and ch in "'\"":
+                quote, blank_ok = ch, True
+                i += 1
+                continue
+            if quote and ch == quote:
+                quote = ""
+                i += 1
+                continue
+            if ch == "\\":
+                if i + 1 == n:
+                    quote = ""
+                    i += 1
+                    continue
+                i += 1
+                ch = s[i]
+            chars.append(ch)
+            offsets.append(i)
+            i += 1
+        word = "".join(chars)
+        if word == "--":
+            return flags, i
+        if blank_ok or word:
+            flags.append(Flag(word, tuple(offsets)))
+
+
+def _heredocs(ins: Instruction) -> list[tuple[str, bool]]:
+    """Heredoc (name, strip-tabs) pairs an instruction opens, as BuildKit finds them."""
+    cmd = ins.cmd.lower()
+    args = ins.args
+    if cmd == "onbuild":  # the trigger instruction decides
+        sub = _instruction(args, 0, [(0, 0, 0)], [])
+        cmd, args = sub.cmd.lower(), sub.args
+    if cmd not in _HEREDOC_COMMANDS or _is_json_array(args):
+        return []
+    docs: list[tuple[str, bool]] = []
+    for word in _shell_words(ins.text):
+        m = _HEREDOC_RE.match(word)
+        if m is None or m.group(3) == "":
+            continue
+        name = _heredoc_name(m.group(3))
+        if name is not None:
+            docs.append((name, m.group(2) == "-"))
+    return docs
+
+
+def _is_json_array(args: str) -> bool:
+    rest = args.lstrip(_GO_SPACE)
+    if not rest.startswith("["):
+        return False
+    import json  # only for the rare JSON-form line that contains "<<"
+
+    try:
+        value, _ = json.JSONDecoder().raw_decode(rest)
+    except ValueError:
+        return False
+    return isinstance(value, list)
+
+
+def _shell_words(s: str) -> list[str]:
+    """Split like BuildKit's shell lexer with raw quotes and escapes: words are substrings."""
+    words: list[str] = []
+    i, n = 0, len(s)
+    while i < n:
+        if s[i] in _SHELL_SPACE:
+            i += 1
+            continue
+        start = i
+        while i < n and s[i] not in _SHELL_SPACE:
+            i = _token_end(s, i)
+        words.append(s[start:i])
+    return words
+
+
+def _token_end(s: str, i: int) -> int:
+    """End of the quoted string, escape pair, ``${...}`` or single character at ``s[i]``."""
+    n = len(s)
+    ch = s[i]
+    if ch == "'":
+        close = s.find("'", i + 1)
+        return n if close < 0 else close + 1
+    if ch == '"':
+        j = i + 1
+        while j < n and s[j] != '"':
+            j += 2 if s[j] == "\\" else 1
+        return min(j + 1, n)
+    if ch == "\\":
+        return min(i + 2, n)
+    if s.startswith("${", i):
+        close = s.find("}", i)
+        return n if close < 0 else close + 1
+    return i + 1
+
+
+def _heredoc_name(rest: str) -> str | None:
+    """The delimiter word with quotes removed; None unless ``rest`` is exactly one word."""
+    words = _shell_words(rest)
+    if len(words) != 1:
+        return None
+    out: list[str] = []
+    word, i, quote = words[0], 0, ""
+    while i < len(word):
+        ch = word[i]
+        if quote:
+            if ch == quote:
+                quote = ""
+            elif ch == "\\" and quote == '"' and i + 1 < len(word):
+                i += 1
+                out.append(word[i])
+            else:
+                out.append(ch)
+        elif ch in "'\"":
+            quote = ch
+        elif ch == "\\" and i + 1 < len(word):
+            i += 1
+            out.append(word[i])
+        else:
+            out.append(ch)
+        i += 1
+    return "".join(out)
+
+
+def _parse_words(s: str, i: int, n: int, esc: str) -> list[tuple[str, int]]:
+    """BuildKit's parseWords (ARG): whitespace-separated words, quotes and escapes kept."""
+    words: list[tuple[str, int]] = []
+    while i < n:
+        while i < n and s[i] in _GO_SPACE:
+            i += 1
+        if i >= n:
+            break
+        start = i
+        chars: list[str] = []
+        quote = ""
+        while i < n:
+            ch = s[i]
+            if not quote and ch in _GO_SPACE:
+                break
+            if quote and ch == quote:
+                quote = ""
+            elif not quote and ch in "'\"":
+                quote = ch
+            if ch == esc and quote != "'":
+                if i + 1 == n:
+                    i += 1
+                    quote = ""
+                    continue
+                chars.append(ch)
+                i += 1
+                ch = s[i]
+            chars.append(ch)
+            i += 1
+        words.append(("".join(chars), start))
+    return words
+
+
+# ------------------------------------------------------------------ variables
+
+
+@dataclass(frozen=True)
+class _Value:
+    """A variable's value; ``text is None`` when unknown."""
+
+    text: str | None
+    missing: tuple[str, ...] = ()  # variables without a value it depends on
+    errors: tuple[str, ...] = ()  # ${V:?msg} messages
+    host: bool = False  # derived from a predefined platform arg
+
+
+@dataclass(frozen=True)
+class _Result:
+    text: str | None
+    missing: tuple[str, ...] = ()
+    errors: tuple[str, ...] = ()
+    host: bool = False
+
+
+def _platform_values(target_platform: str | None) -> dict[str, _Value]:
+    """The predefined platform args: BUILD* are linux/amd64, TARGET* follow ``target_platform``."""
+    out: dict[str, _Value] = {}
+    for prefix, (os_, arch, variant) in (("BUILD", _DEFAULT_PLATFORM), ("TARGET", _platform_parts(target_platform))):
+        platform = f"{os_}/{arch}/{variant}" if variant else f"{os_}/{arch}"
+        for key, val in (("PLATFORM", platform), ("OS", os_), ("ARCH", arch), ("VARIANT", variant)):
+            out[prefix + key] = _Value(val, host=True)
+    return out
+
+
+def _platform_parts(platform: str | None) -> tuple[str, str, str]:
+    """``os/arch[/variant]`` with containerd's common aliases normalized; linux/amd64 if unusable."""
+    bits = [b.strip() for b in (platform or "").strip().lower().split("/")]
+    if len(bits) < 2 or not bits[0] or not bits[1]:
+        return _DEFAULT_PLATFORM
+    os_, arch, variant = bits[0], bits[1], bits[2] if len(bits) > 2 else ""
+    arch = _ARCH_ALIASES.get(arch, arch)
+    if arch == "arm64" and variant in ("8", "v8"):
+        variant = ""
+    elif arch == "arm" and not variant:
+        variant = "v7"
+    return ("darwin" if os_ == "macos" else os_), arch, variant
+
+
+def _evaluate(word: str, scope: Mapping[str, _Value], dialect: Dialect) -> _Result:
+    """Expand ``word`` in ``scope``. Raises ExpansionError for malformed syntax."""
+    if "$" not in word and (dialect.escape or "\\") not in word and "'" not in word and '"' not in word:
+        return _Result(word)
+    if _UNSUPPORTED_RE.search(word):
+        return _Result(None)
+    used: list[str] = []
+
+    def lookup(name: str) -> str | None:
+        used.append(name)
+        v = scope.get(name)
+        return None if v is None else v.text
+
+    exp = expand(word, lookup, dialect)
+    missing: list[str] = []
+    errors = list(exp.errors)
+    for name in exp.unresolved:
+        v = scope.get(name)
+        if v is None:
+            missing.append(name)
+        else:
+            missing.extend(v.missing)
+            errors.extend(v.errors)
+    host = any(scope[name].host for name in set(used) if name in scope)
+    text = None if errors else exp.text
+    return _Result(text, tuple(dict.fromkeys(missing)), tuple(dict.fromkeys(errors)), host)
+
+
+# ------------------------------------------------------------------ documents
+
+
+def parse_dockerfile(
+    text: str,
+    path: str,
+    build_args: Mapping[str, str] | None = None,
+    target_platform: str | None = None,
+) -> Document:
+    """Read a Dockerfile: its image uses, problems, suppressions and stage names. Never raises."""
+    try:
+        return _Reader(text, path, dict(build_args or {}), target_platform).run()
+    except Exception as exc:  # a bug in the reader must not end the run
+        return Document(
+            path=path,
+            kind="dockerfile",
+            problems=(Problem("PF001", Location(path, 1, 1),
+                              f"preflight could not read this Dockerfile (internal error: {exc!r}); please report it"),),
+        )
+
+
+@dataclass
+class _Stage:
+    name: str | None  # as written after AS
+    scope: dict[str, _Value] = field(default_factory=dict)
+
+
+class _Reader:
+    def __init__(self, text: str, path: str, build_args: dict[str, str], target_platform: str | None) -> None:
+        self.text = text
+        self.path = path
+        self.build_args = build_args
+        self.platform_args = _platform_values(target_platform)
+        self.uses: list[ImageUse] = []
+        self.problems: list[Problem] = []
+        self.by_line: dict[int, set[str]] = {}
+        self.file_wide: set[str] = set()
+        self.globals: dict[str, _Value] = dict(self.platform_args)
+        self.stages: list[_Stage] = []
+        self.earlier: set[str] = set()  # lower-cased names of the stages defined so far
+
+    # -- driver
+
+    def run(self) -> Document:
+        sc = scan(self.text)
+        self.dialect = Dialect.buildkit(sc.escape)
+        for line, col, message in sc.errors:
+            self.problem("PF001", line, col, message)
+        self.all_names, self.stage_count = _stage_names(sc.instructions)
+        if sc.syntax is not None:
+            self.syntax_use(sc.syntax)
+        has_from = any(ins.cmd.lower() == "from" for ins in sc.instructions)
+        if sc.instructions and not has_from:
+            line, col = sc.instructions[0].position(0)
+            self.problem("PF001", line, col, "no FROM instruction: the file has no build stage (BuildKit rejects it)")
+        for ins in sc.instructions:
+            self.instruction(ins, has_from)
+            self.suppress(ins)
+        for _line, comment in sc.comments:
+            d = parse_directive(comment)
+            if d is not None and d.file_wide:
+                self.file_wide |= d.rules
+        return Document(
+            path=self.path,
+            kind="dockerfile",
+            uses=tuple(self.uses),
+            problems=tuple(self.problems),
+            suppressions=Suppressions({k: frozenset(v) for k, v in self.by_line.items()}, frozenset(self.file_wide)),
+            stage_names=frozenset(self.all_names),
+        )
+
+    def instruction(self, ins: Instruction, has_from: bool) -> None:
+        cmd = ins.cmd.lower()
+        if cmd not in _INSTRUCTIONS:
+            line, col = ins.position(0)
+            self.problem("PF001", line, col, f"unknown instruction {ins.cmd!r} (BuildKit rejects the file)",
+                         end=(line, col + len(ins.cmd)))
+        elif cmd == "from":
+            self.from_(ins)
+        elif cmd == "arg":
+            self.arg(ins)
+        elif not self.stages:
+            if has_from:
+                line, col = ins.position(0)
+                self.problem("PF001", line, col,
+                             f"{ins.cmd.upper()} before the first FROM: only ARG may come first"
+                             " (BuildKit: \"no build stage in current context\")")
+        elif cmd == "copy":
+            self.copy(ins)
+        elif cmd == "run":
+            self.run_mounts(ins)
+
+    def suppress(self, ins: Instruction) -> None:
+        rules: set[str] = set()
+        for comment in ins.comments:
+            d = parse_directive(comment)
+            if d is not None and not d.file_wide:
+                rules |= d.rules
+        if rules:
+            for line in range(ins.start_line, ins.end_line + 1):
+                self.by_line.setdefault(line, set()).update(rules)
+
+    # -- helpers
+
+    def problem(self, rule: str, line: int, column: int, message: str,
+                end: tuple[int, int] | None = None) -> None:
+        loc = Location(self.path, line, column, end[0] if end else None, end[1] if end else None)
+        self.problems.append(Problem(rule, loc, message))
+
+    def span(self, ins: Instruction, first: int, last: int) -> Location:
+        """Location of text[first:last+1] (``last`` inclusive)."""
+        line, col = ins.position(first)
+        end_line, end_col = ins.position(last)
+        return Location(self.path, line, col, end_line, end_col + 1)
+
+    def evaluate(self, word: str, scope: Mapping[str, _Value], loc: Location, what: str) -> _Result | None:
+        try:
+            return _evaluate(word, scope, self.dialect)
+        except ExpansionError as exc:
+            self.problems.append(Problem("PF002", loc, f"invalid variable syntax in {what} {word!r}: {exc}"))
+            return None
+
+    def add_use(self, kind: UseKind, loc: Location, written: str, res: _Result,
+                platform: str | None = None, stage: str | None = None) -> None:
+        self.uses.append(ImageUse(kind=kind, location=loc, written=written, resolved=res.text,
+                                  unresolved=res.missing, var_errors=res.errors, platform=platform, stage=stage))
+
+    def stage_scope(self) -> dict[str, _Value]:
+        return self.stages[-1].scope if self.stages else self.globals
+
+    # -- instructions
+
+    def syntax_use(self, d: Directive) -> None:
+        image = d.value.split(" ", 1)[0]
+        loc = Location(self.path, d.line, d.column, d.line, d.column + len(image))
+        self.uses.append(ImageUse(kind=UseKind.SYNTAX, location=loc, written=image, resolved=image))
+
+    def from_(self, ins: Instruction) -> None:
+        words = [(m.group(0), m.start()) for m in _WORD_RE.finditer(ins.text, ins.args_at, ins.args_end)]
+        line, col = ins.position(0)
+        name: str | None = None
+        if not words:
+            self.problem("PF001", line, col, "FROM needs an image: FROM <image> [AS <name>]")
+        elif len(words) == 3 and words[1][0].lower() == "as":
+            name = words[2][0]
+            if not _STAGE_NAME_RE.match(name.lower()):
+                self.problem("PF001", *ins.position(words[2][1]),
+                             f"invalid stage name {name!r}: it must start with a letter and contain only"
+                             " letters, digits, '-', '_' and '.'")
+                name = None
+        elif len(words) == 2 and words[1][0].lower() == "as":
+            self.problem("PF001", *ins.position(words[1][1]), "FROM ... AS needs a stage name")
+        elif len(words) != 1:
+            self.problem("PF001", *ins.position(words[1][1]),
+                         f"FROM takes one image and optionally AS <name>; found {len(words)} words")
+        platform = self.from_platform(ins)
+        if words:
+            self.from_image(ins, words[0], platform, name)
+        self.stages.append(_Stage(name))
+        if name is not None:
+            self.earlier.add(name.lower())
+
+    def from_platform(self, ins: Instruction) -> str | None:
+        platform: str | None = None
+        seen = False
+        for flag in ins.flags:
+            key, eq, value = flag.text[2:].partition("=")
+            first = flag.offsets[0] if flag.offsets else 0
+            if key != "platform":
+                self.problem("PF001", *ins.position(first), f"unknown flag --{key} for FROM (only --platform)")
+                continue
+            if seen:
+                self.problem("PF001", *ins.position(first), "duplicate flag --platform")
+            seen = True
+            if not eq:
+                self.problem("PF001", *ins.position(first), "missing a value on flag --platform (use --platform=<os/arch>)")
+                continue
+            if not value:
+                continue
+            at = len("--platform=")
+            loc = self.span(ins, flag.offsets[at], flag.offsets[-1])
+            res = self.evaluate(value, self.globals, loc, "FROM --platform")
+            platform = None
+            if res is not None and res.text and not res.host and not res.errors:
+                platform = res.text
+        return platform
+
+    def from_image(self, ins: Instruction, word: tuple[str, int], platform: str | None, name: str | None) -> None:
+        written, at = word
+        loc = self.span(ins, at, at + len(written) - 1)
+        res = self.evaluate(written, self.globals, loc, "FROM")
+        if res is None:
+            return
+        if res.text is not None and (res.text in self.earlier or res.text == "scratch"):
+            return  # BuildKit matches the base name against lower-cased stage names, as is
+        self.add_use(UseKind.FROM, loc, written, res, platform=platform, stage=name)
+
+    def arg(self, ins: Instruction) -> None:
+        in_stage = bool(self.stages)
+        scope = self.stage_scope()
+        for word, at in _parse_words(ins.text, ins.args_at, ins.args_end, self.dialect.escape or "\\"):
+            key, eq, default = word.partition("=")
+            if not key:
+                continue
+            if key in self.build_args:
+                scope[key] = _Value(self.build_args[key])
+            elif eq:
+                start = at + len(key) + 1
+                loc = self.span(ins, start, max(start, at + len(word) - 1))
+                res = self.evaluate(default, scope, loc, f"ARG {key}")
+                scope[key] = _Value(None) if res is None else _Value(res.text, res.missing, res.errors, res.host)
+            elif in_stage:
+                if key in self.globals:
+                    scope[key] = self.globals[key]
+                else:
+                    scope[key] = _Value(None, (key,))
+            elif key not in scope:
+                scope[key] = _Value(None, (key,))
+
+    def copy(self, ins: Instruction) -> None:
+        seen = False
+        for flag in ins.flags:
+            key, eq, value = flag.text[2:].partition("=")
+            if key != "from":
+                continue
+            first = flag.offsets[0] if flag.offsets else 0
+            if seen:
+                self.problem("PF001", *ins.position(first), "duplicate flag --from")
+            seen = True
+            if not eq:
+                self.problem("PF001", *ins.position(first), "missing a value on flag --from (use --from=<stage or image>)")
+                continue
+            if not value:
+                continue
+            at = len("--from=")
+            loc = self.span(ins, flag.offsets[at], flag.offsets[-1])
+            written = ins.text[flag.offsets[at]:flag.offsets[-1] + 1]
+            if self.refuses_variables(value, loc, "COPY --from"):
+                self.ref_use(UseKind.COPY_FROM, loc, written, value)
+                continue
+            if _INDEX_RE.match(value):
+                if not 0 <= int(value) < self.stage_count:
+                    self.problem("PF001", loc.line, loc.column,
+                                 f"invalid stage index {value}: the file has {self.stage_count} stage(s)")
+                continue
+            self.ref_use(UseKind.COPY_FROM, loc, written, value)
+
+    def run_mounts(self, ins: Instruction) -> None:
+        for flag in ins.flags:
+            key, eq, value = flag.text[2:].partition("=")
+            if key != "mount" or not eq:
+                continue
+            base = len("--mount=")
+            for field_text, offsets in _csv_fields(value):
+                fkey, feq, fvalue = field_text.partition("=")
+                if fkey.lower() != "from" or not feq or not fvalue:
+                    continue
+                vstart = len(fkey) + 1
+                first = flag.offsets[base + offsets[vstart]]
+                last = flag.offsets[base + offsets[-1]]
+                loc = self.span(ins, first, last)
+                written = ins.text[first:last + 1]
+                self.refuses_variables(fvalue, loc, "RUN --mount from=", mount=True)
+                self.ref_use(UseKind.MOUNT_FROM, loc, written, fvalue)
+
+    def refuses_variables(self, value: str, loc: Location, what: str, mount: bool = False) -> bool:
+        """BuildKit refuses variables in --from / from=: report it (docker build fails there)."""
+        if mount:
+            refused = re.search(r"\$.", value) is not None
+        else:
+            try:
+                refused = expand(value, lambda _n: "", self.dialect).text != value
+            except ExpansionError:
+                refused = "$" in value
+        if refused:
+            self.problems.append(Problem(
+                "PF001", loc,
+                f"docker build (BuildKit) does not expand variables in {what} ({value!r}); declare the image"
+                " with a global ARG in a stage (FROM ${IMAGE} AS name) and use that stage name"))
+        return refused
+
+    def ref_use(self, kind: UseKind, loc: Location, written: str, value: str) -> None:
+        """A --from / from= value: a stage of the file (any case), or an image."""
+        res = self.evaluate(value, self.stage_scope(), loc, "--from")
+        if res is None:
+            return
+        if res.text is not None and (res.text.lower() in self.all_names or res.text == "scratch"):
+            return
+        self.add_use(kind, loc, written, res, stage=self.stages[-1].name if self.stages else None)
+
+
+def _stage_names(instructions: tuple[Instruction, ...]) -> tuple[set[str], int]:
+    names: set[str] = set()
+    count = 0
+    for ins in instructions:
+        if ins.cmd.lower() != "from":
+            continue
+        count += 1
+        words = _WORD_RE.findall(ins.text, ins.args_at, ins.args_end)
+        if len(words) == 3 and words[1].lower() == "as" and _STAGE_NAME_RE.match(words[2].lower()):
+            names.add(words[2].lower())
+    return names, count
+
+
+def _csv_fields(value: str) -> list[tuple[str, list[int]]]:
+    """Split a --mount value like encoding/csv: fields, and each character's index in ``value``."""
+    fields: list[tuple[str, list[int]]] = []
+    i, n = 0, len(value)
+    while True:
+        chars: list[str] = []
+        offsets: list[int] = []
+        if i < n and value[i] == '"':
+            i += 1
+            while i < n:
+                if value[i] == '"':
+                    if i + 1 < n and value[i + 1] == '"':
+                        chars.append('"')
+                        offsets.append(i)
+                        i += 2
+                        continue
+                    i += 1
+                    break
+                chars.append(value[i])
+                offsets.append(i)
+                i += 1
+            while i < n and value[i] != ",":
+                chars.append(value[i])
+                offsets.append(i)
+                i += 1
+        else:
+            while i < n and value[i] != ",":
+                chars.append(value[i])
+                offsets.append(i)
+                i += 1
+        fields.append(("".join(chars), offsets))
+        if i >= n:
+            return fields
+        i += 1  # the comma
+
