@@ -267,22 +267,23 @@ def endpoints_for(
     def insecure(host: str) -> bool:
         return is_insecure(host, config, daemon, strict_loopback=strict_loopback, resolve=resolve)
 
-    def make(base: str, *, mirror: bool, cred: str, secure_ca: bool = True, force_insecure: bool = False) -> Endpoint:
+    def make(base: str, *, mirror: bool, cred: str, unverified: bool | None = None) -> Endpoint:
         scheme, host = base.split("://", 1)
-        unverified = force_insecure or scheme == "http" or insecure(host)
+        if unverified is None:
+            unverified = scheme == "http" or insecure(host)
         entries = (_registry(config, host),) if mirror else (_registry(config, host), entry)
-        ca = _ca_file(host, entries, certs_dir) if scheme == "https" and secure_ca else None
+        ca = _ca_file(host, entries, certs_dir) if scheme == "https" else None
         return Endpoint(base, host, unverified, ca, mirror, cred)
 
     def direct(host: str) -> list[Endpoint]:
         """A host with no explicit scheme: https, or Docker's insecure fallback."""
         if not insecure(host):
-            return [make(f"https://{host}", mirror=False, cred=credential_domain)]
+            return [make(f"https://{host}", mirror=False, cred=credential_domain, unverified=False)]
         if not strict_loopback and _is_loopback(split_host(host)[0]):
-            return [make(f"http://{host}", mirror=False, cred=credential_domain)]
+            return [make(f"http://{host}", mirror=False, cred=credential_domain, unverified=True)]
         return [
-            make(f"https://{host}", mirror=False, cred=credential_domain, force_insecure=True),
-            make(f"http://{host}", mirror=False, cred=credential_domain),
+            make(f"https://{host}", mirror=False, cred=credential_domain, unverified=True),
+            make(f"http://{host}", mirror=False, cred=credential_domain, unverified=True),
         ]
 
     if entry is not None and entry.endpoint:
