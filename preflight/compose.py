@@ -1,0 +1,767 @@
+"""Compose files: image uses with positions, interpolation, ``.env``, ``extends``, ``include``, builds.
+
+``load_compose`` reads one compose file the way ``docker compose`` would load it as a project and
+returns one Document per file it read: the file itself first, then the files reached through
+``include:`` and ``extends: {file: ...}``. Every value is reported where it is written (an alias or
+a ``<<`` merge reports at its anchor; an extended service's image in the file that declares it).
+Bad input never raises: it becomes a PF001 problem and reading goes on.
+
+What compose-go does and this module follows:
+* interpolation of ``$V ${V} ${V:-d} ${V-d} ${V:?e} ${V?e} ${V:+a} ${V+a}`` and ``$$`` with the
+  process environment over the project's ``.env``;
+* ``include`` entries load as projects of their own: paths relative to the including project's
+  directory, their own ``.env`` (or ``env_file``), the including project's variables win;
+* ``extends`` (same file or ``file:``) merges the base under the service; relative paths of an
+  extended file resolve against that file's directory; cycles are reported, not followed;
+* ``image:`` beside ``build:`` names the image that is built: syntax check only (``pull=False``),
+  also when the ``build:`` comes from ``compose.override.yaml`` or its base file;
+* legacy (v1) files whose services sit at the top level.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Callable, Iterable, Mapping
+
+from . import yamlpos
+from .interpolate import Dialect, ExpansionError, expand
+from .model import BuildLink, Document, ImageUse, Location, Problem, Suppressions, UseKind
+from .suppress import parse_directive
+from .textfile import InputError, read_text
+from .yamlpos import Map, Node, Scalar, Seq
+
+Env = Mapping[str, str]
+Lookup = Callable[[str], "str | None"]
+Items = dict[str, tuple[Node, Node]]
+
+COMPOSE: Dialect = Dialect.COMPOSE  # type: ignore[attr-defined]
+DEFAULT_FILES = ("compose.yaml", "compose.yml", "docker-compose.yml", "docker-compose.yaml")
+OVERRIDE_FILES = (
+    "compose.override.yml",
+    "compose.override.yaml",
+    "docker-compose.override.yml",
+    "docker-compose.override.yaml",
+)
+MAX_EXTENDS = 64  # a longer extends chain is refused (compose has no limit; Python's stack has)
+MAX_INCLUDES = 32  # include nesting
+_REMOTE_CONTEXT = re.compile(r"^(?:[a-z][a-z0-9+.-]*://|git@|github\.com/)|\.git(?:#|$)", re.IGNORECASE)
+
+
+def load_compose(path: Path, display: Callable[[Path], str], environ: Mapping[str, str]) -> list[Document]:
+    """Read the compose file at ``path`` (absolute) and everything it includes or extends."""
+    return _Reader(display, environ).run(os.path.abspath(path))
+
+
+# ----------------------------------------------------------------- .env files
+
+
+def parse_dotenv(text: str, lookup: Lookup) -> tuple[dict[str, str], tuple[int, str] | None]:
+    """Parse ``.env`` text as compose-go does. Returns (values, (line, message) of the first error).
+
+    ``KEY=VALUE``, ``export KEY=VALUE``, ``KEY: VALUE``, ``#`` comments (inline after a space on
+    unquoted values), single quotes (literal), double quotes (escapes, then interpolation), values
+    spanning lines inside quotes. A bare ``KEY`` takes its value from ``lookup`` or is left out.
+    Interpolation sees ``lookup`` first, then the variables defined above.
+    """
+    out: dict[str, str] = {}
+
+    def var(name: str) -> str | None:
+        value = lookup(name)
+        return value if value is not None else out.get(name)
+
+    i, n, line = 0, len(text), 1
+    while True:
+        while i < n and text[i].isspace():  # statement start: skip blank space and comment lines
+            line += text[i] == "\n"
+            i += 1
+        if i >= n:
+            return out, None
+        if text[i] == "#":
+            j = text.find("\n", i)
+            if j < 0:
+                return out, None
+            i = j
+            continue
+        m = _EXPORT.match(text, i)
+        if m:
+            i = m.end()
+        start = i
+        while i < n and text[i] not in "=:\n":
+            ch = text[i]
+            if not (ch.isalnum() or ch in "_.-[]" or _env_space(ch)):
+                return out, (line, f"unexpected character {ch!r} in variable name")
+            i += 1
+        key = text[start:i].rstrip()
+        if any(_env_space(c) for c in key):
+            return out, (line, f"variable name {key!r} contains a space")
+        if i >= n or text[i] == "\n":  # a bare KEY: inherited from the environment
+            value = lookup(key)
+            if value is not None:
+                out[key] = value
+            continue
+        i += 1
+        while i < n and _env_space(text[i]):
+            i += 1
+        if i < n and text[i] in "\"'":
+            quote, chars, escaped = text[i], [], False
+            j = i + 1
+            while j < n:
+                ch = text[j]
+                if ch == quote and not escaped:
+                    break
+                if ch == "\\" and not escaped:
+                    escaped = True
+                elif escaped:
+                    escaped = False
+                    chars.append(ch if ch == quote else "\\" + ch)
+                else:
+                    chars.append(ch)
+                j += 1
+            else:
+                return out, (line, "unterminated quoted value")
+            raw = "".join(chars)
+            line += text.count("\n", i, j)
+            i = j + 1
+            if quote == "'":
+                out[key] = raw
+                continue
+            value_text = _unescape(raw)
+        else:
+            j = text.find("\n", i)
+            j = n if j < 0 else j
+            value_text = text[i:j].split(" #", 1)[0].rstrip()
+            i = j
+        try:
+            expansion = expand(value_text, var, COMPOSE)
+            if expansion.text is None and not expansion.errors:  # unset variables become ""
+                missing = set(expansion.unresolved)
+                expansion = expand(value_text, lambda k: "" if k in missing else var(k), COMPOSE)
+        except ExpansionError as exc:
+            return out, (line, f"invalid variable syntax in the value of {key}: {exc}")
+        if expansion.errors:
+            return out, (line, f"required variable {expansion.errors[0]}")
+        out[key] = expansion.text or ""
+
+
+_EXPORT = re.compile(r"export[ \t]+")
+_ESCAPES = {"n": "\n", "r": "\r", "t": "\t", "a": "\a", "b": "\b", "f": "\f", "v": "\v", "\\": "\\", '"': '"', "'": "'"}
+_ESCAPE_RE = re.compile(r"\\(.)", re.DOTALL)
+
+
+def _env_space(ch: str) -> bool:
+    return ch in "\t\v\f\r \x85\xa0"
+
+
+def _unescape(raw: str) -> str:
+    """Double-quoted escapes; ``\\$`` stays a literal ``$`` (written ``$$`` for the expander)."""
+    return _ESCAPE_RE.sub(lambda m: "$$" if m.group(1) == "$" else _ESCAPES.get(m.group(1), m.group(0)), raw)
+
+
+# ----------------------------------------------------------------- YAML helpers
+
+
+def _mapping(node: Map, cache: dict[int, Items], report: Callable[[Node, str], None] | None) -> Items:
+    """A mapping's string keys -> (key node, value node), with ``<<`` merge keys applied.
+
+    Explicit keys win over merged ones; in ``<<: [*a, *b]`` the earlier mapping wins.
+    """
+    hit = cache.get(id(node))
+    if hit is not None:
+        return hit
+    own: Items = {}
+    merged: Items = {}
+    for key, value in node.pairs:
+        if not isinstance(key, Scalar):
+            continue
+        if key.value == "<<" and key.style is None and key.tag is None:
+            sources = value.items if isinstance(value, Seq) else [value]
+            for src in sources:
+                if isinstance(src, Map):
+                    for name, pair in _mapping(src, cache, report).items():
+                        merged.setdefault(name, pair)
+                elif report is not None:
+                    report(src, "a << merge key needs a mapping or a list of mappings")
+            continue
+        own[key.value] = (key, value)
+    result = {**merged, **own} if merged else own
+    cache[id(node)] = result
+    return result
+
+
+def _present(node: Node | None) -> bool:
+    """False for null and for compose's ``!reset`` tag."""
+    if node is None or node.tag == "!reset":
+        return False
+    return not (isinstance(node, Scalar) and node.is_null)
+
+
+def _service_nodes(
+    roots: Iterable[Map], items: Callable[[Map], Items], report: Callable[[Node, str], None] | None
+) -> dict[str, list[tuple[Node, Node]]]:
+    """Service name -> its definitions (one per YAML document), for ``services:`` and v1 files."""
+    out: dict[str, list[tuple[Node, Node]]] = {}
+    for root in roots:
+        top = items(root)
+        if "services" in top:
+            node = top["services"][1]
+            if isinstance(node, Map):
+                pairs = items(node)
+            else:
+                if _present(node) and report is not None:
+                    report(node, "services must be a mapping of service names to definitions")
+                continue
+        elif _is_v1(top, items):
+            pairs = {k: kv for k, kv in top.items() if isinstance(kv[1], Map) and not k.startswith("x-")}
+        else:
+            continue
+        for name, pair in pairs.items():
+            out.setdefault(name, []).append(pair)
+    return out
+
+
+def _is_v1(top: Items, items: Callable[[Map], Items]) -> bool:
+    """A legacy file: services at the top level (some value is a mapping with image or build)."""
+    for name, (_, value) in top.items():
+        if isinstance(value, Map) and not name.startswith("x-"):
+            inner = items(value)
+            if "image" in inner or "build" in inner:
+                return True
+    return False
+
+
+# ----------------------------------------------------------------- reading
+
+
+class _File:
+    """One compose file as read: its YAML, where its relative paths start."""
+
+    def __init__(self, path: str, display: str) -> None:
+        self.path = path
+        self.dir = os.path.dirname(path)
+        self.workdir = self.dir  # the project directory when read as (part of) a project
+        self.display = display
+        self.loaded: yamlpos.Loaded | None = None
+        self.roots: list[Map] = []
+        self.ok = False
+        self.cache: dict[int, Items] = {}
+        self.services: dict[str, list[tuple[Node, Node]]] | None = None
+
+
+@dataclass(frozen=True)
+class _Layer:
+    """One definition of a service (its own, or a base it extends), in the file that writes it."""
+
+    file: _File
+    items: Items
+
+
+class _Doc:
+    """What one file contributes: uses (deduplicated by place), problems, build links."""
+
+    def __init__(self, file: _File) -> None:
+        self.file = file
+        self.uses: dict[tuple, ImageUse] = {}
+        self.problems: dict[tuple, Problem] = {}
+        self.builds: dict[tuple, BuildLink] = {}
+        self.key_lines: set[tuple[int, int]] = set()  # (image: key line, value line)
+
+    def add_use(self, use: ImageUse, key_line: int) -> None:
+        key = (use.location, use.resolved, use.platform, use.var_errors)
+        old = self.uses.get(key)
+        if old is None:
+            self.uses[key] = use
+        elif use.pull and not old.pull:  # pulled by one service: it must exist
+            self.uses[key] = replace(old, pull=True)
+        self.key_lines.add((key_line, use.location.line))
+
+    def document(self) -> Document:
+        return Document(
+            path=self.file.display,
+            kind="compose",
+            uses=tuple(self.uses.values()),
+            problems=tuple(self.problems.values()),
+            suppressions=self._suppressions(),
+            builds=tuple(self.builds.values()),
+        )
+
+    def _suppressions(self) -> Suppressions:
+        loaded = self.file.loaded
+        if loaded is None:
+            return Suppressions()
+        lines = loaded.lines
+        by_line: dict[int, set[str]] = {}
+        file_wide: set[str] = set()
+        for line, comment, whole in yamlpos.comments(lines, loaded.spans, "preflight"):
+            directive = parse_directive(comment)
+            if directive is None:
+                continue
+            if directive.file_wide:
+                file_wide |= directive.rules
+                continue
+            target = _next_content_line(lines, line) if whole else line
+            by_line.setdefault(target, set()).update(directive.rules)
+        for key_line, value_line in self.key_lines:
+            if key_line != value_line and key_line in by_line:
+                by_line.setdefault(value_line, set()).update(by_line[key_line])
+        return Suppressions({k: frozenset(v) for k, v in by_line.items()}, frozenset(file_wide))
+
+
+def _next_content_line(lines: list[str], line: int) -> int:
+    """The first line after ``line`` (1-based) that is neither blank nor only a comment."""
+    for idx in range(line, len(lines)):
+        stripped = lines[idx].strip()
+        if stripped and not stripped.startswith("#"):
+            return idx + 1
+    return line + 1
+
+
+class _Reader:
+    def __init__(self, display: Callable[[Path], str], environ: Mapping[str, str]) -> None:
+        self.display = display
+        self.environ = environ
+        self.files: dict[str, _File] = {}
+        self.docs: dict[str, _Doc] = {}
+        self.projects: set[str] = set()
+        self.layers_memo: dict[tuple[str, str, int], list[_Layer]] = {}
+        self.envs: list[Env] = []  # keeps every env alive: the memo is keyed by id(env)
+
+    def run(self, path: str) -> list[Document]:
+        main = self.file(path)
+        env: dict[str, str] = {}
+        dotenv = os.path.join(main.dir, ".env")
+        if os.path.isfile(dotenv):
+            env.update(self.dotenv(main, dotenv, self.environ.get))
+        env.update(self.environ)
+        self.envs.append(env)
+        self.project(main, env, main.dir, (path,), self.partner_builds(path))
+        return [d.document() for d in self.docs.values()]
+
+    # -- files and problems
+
+    def file(self, path: str) -> _File:
+        f = self.files.get(path)
+        if f is not None:
+            return f
+        f = _File(path, self.display(Path(path)))
+        self.files[path] = f
+        self.doc(f)
+        try:
+            text = read_text(path)
+        except InputError as exc:
+            self.problem(f, exc.line, exc.column, f"cannot read {f.display}: {exc.message}")
+            return f
+        f.loaded = yamlpos.load(text)
+        for issue in f.loaded.issues:
+            self.problem(f, issue.line, issue.column, issue.message)
+        if f.loaded.fatal:
+            return f
+        f.ok = True
+        for root in f.loaded.documents:
+            if isinstance(root, Map):
+                f.roots.append(root)
+            elif _present(root):
+                self.problem(f, root.line, root.column, "compose file root must be a mapping")
+                f.ok = False
+        return f
+
+    def doc(self, f: _File) -> _Doc:
+        d = self.docs.get(f.path)
+        if d is None:
+            d = self.docs[f.path] = _Doc(f)
+        return d
+
+    def problem(self, f: _File, line: int, column: int, message: str, rule: str = "PF001", path: str | None = None) -> None:
+        loc = Location(path or f.display, line, column)
+        self.doc(f).problems.setdefault((loc, rule, message), Problem(rule, loc, message))
+
+    def at(self, f: _File, node: Node, message: str, rule: str = "PF001") -> None:
+        self.problem(f, node.line, node.column, message, rule)
+
+    def items(self, f: _File, node: Map) -> Items:
+        return _mapping(node, f.cache, lambda n, msg: self.at(f, n, msg))
+
+    def services(self, f: _File) -> dict[str, list[tuple[Node, Node]]]:
+        if f.services is None:
+            f.services = _service_nodes(f.roots, lambda m: self.items(f, m), lambda n, msg: self.at(f, n, msg))
+        return f.services
+
+    def location(self, f: _File, node: Node) -> Location:
+        return Location(f.display, node.line, node.column, node.end_line, node.end_column)
+
+    def text(self, f: _File, node: Node, env: Env, what: str, quiet: bool = False) -> str | None:
+        """A scalar after interpolation; None (with a problem unless ``quiet``) when unknown."""
+        if not isinstance(node, Scalar):
+            self.at(f, node, f"{what} must be a string")
+            return None
+        if not _present(node):
+            return None
+        try:
+            exp = expand(node.value, env.get, COMPOSE)
+        except ExpansionError as exc:
+            self.at(f, node, f'invalid variable syntax in {what} "{node.value}": {exc}')
+            return None
+        if exp.errors:
+            if not quiet:
+                name, _, detail = exp.errors[0].partition(": ")
+                self.at(f, node, f'{what} "{node.value}" requires ${name} to be set: {detail}', "PF003")
+            return None
+        if exp.text is None:
+            if not quiet:
+                names = ", ".join(f"${n}" for n in exp.unresolved)
+                self.at(f, node, f'{what} "{node.value}": {names} has no value and no default; {what} is not checked', "PF003")
+            return None
+        return exp.text
+
+    # -- .env
+
+    def dotenv(self, f: _File, path: str, lookup: Lookup) -> dict[str, str]:
+        shown = self.display(Path(path))
+        try:
+            text = read_text(path)
+        except InputError as exc:
+            self.problem(f, exc.line, exc.column, f"cannot read {shown}: {exc.message}", path=shown)
+            return {}
+        values, error = parse_dotenv(text, lookup)
+        if error is not None:
+            self.problem(f, error[0], 1, f"invalid .env file: {error[1]}", path=shown)
+        return values
+
+    # -- projects, services
+
+    def project(self, f: _File, env: Env, workdir: str, chain: tuple[str, ...], built: frozenset[str] = frozenset()) -> None:
+        if f.path in self.projects:
+            return
+        self.projects.add(f.path)
+        f.workdir = workdir
+        if not f.ok:
+            return
+        for name in self.services(f):
+            layers = self.layers(f, name, env, ())
+            if layers:
+                self.emit(name, layers, env, built)
+        for root in f.roots:
+            include = self.items(f, root).get("include")
+            if include is not None and _present(include[1]):
+                self.includes(f, include[1], env, workdir, chain)
+
+    def layers(self, f: _File, name: str, env: Env, chain: tuple[tuple[str, str], ...]) -> list[_Layer]:
+        """The definitions that make up service ``name``: bases first (``extends``), then its own."""
+        memo_key = (f.path, name, id(env))
+        hit = self.layers_memo.get(memo_key)
+        if hit is not None:
+            return hit
+        own: list[_Layer] = []
+        for _, node in self.services(f).get(name, []):
+            if isinstance(node, Map):
+                own.append(_Layer(f, self.items(f, node)))
+            elif _present(node):
+                self.at(f, node, f'service "{name}" must be a mapping')
+        base: list[_Layer] = []
+        extends = next((layer.items["extends"][1] for layer in reversed(own) if "extends" in layer.items), None)
+        if extends is not None and _present(extends):
+            base = self.extends(f, name, extends, env, chain + ((f.path, name),))
+        result = base + own
+        self.layers_memo[memo_key] = result
+        return result
+
+    def extends(self, f: _File, name: str, node: Node, env: Env, chain: tuple[tuple[str, str], ...]) -> list[_Layer]:
+        file_node: Node | None = None
+        if isinstance(node, Map):
+            spec = self.items(f, node)
+            if "service" not in spec:
+                self.at(f, node, f'extends of service "{name}" needs a "service"')
+                return []
+            ref_node = spec["service"][1]
+            file_node = spec["file"][1] if "file" in spec and _present(spec["file"][1]) else None
+        elif isinstance(node, Scalar):
+            ref_node = node
+        else:
+            self.at(f, node, f'extends of service "{name}" must be a service name or a mapping')
+            return []
+        ref = self.text(f, ref_node, env, "extends service")
+        if ref is None:
+            return []
+        target = f
+        if file_node is not None:
+            rel = self.text(f, file_node, env, "extends file")
+            if rel is None or "://" in rel:
+                return []
+            path = os.path.normpath(os.path.join(f.workdir, rel))
+            if not os.path.isfile(path):
+                self.at(f, file_node, f"extended file not found: {self.display(Path(path))}")
+                return []
+            target = self.file(path)
+            if not target.ok:
+                return []
+        if ref not in self.services(target):
+            where = "" if target is f else f" in {target.display}"
+            self.at(f, ref_node, f'service "{name}" extends "{ref}", which is not defined{where}')
+            return []
+        if (target.path, ref) in chain:
+            self.at(f, node, f"extends cycle: {self.chain_text(chain, (target.path, ref))}")
+            return []
+        if len(chain) >= MAX_EXTENDS:
+            self.at(f, node, f'service "{name}": extends chain longer than {MAX_EXTENDS} services')
+            return []
+        return self.layers(target, ref, env, chain)
+
+    def chain_text(self, chain: tuple[tuple[str, str], ...], last: tuple[str, str]) -> str:
+        steps = chain + (last,)
+        one_file = len({p for p, _ in steps}) == 1
+        return " -> ".join(s if one_file else f"{self.files[p].display}:{s}" for p, s in steps)
+
+    def emit(self, name: str, layers: list[_Layer], env: Env, built: frozenset[str]) -> None:
+        image: tuple[_Layer, Node, Node] | None = None
+        platform: tuple[_Layer, Node] | None = None
+        builds: list[tuple[_Layer, Node, Node]] = []
+        for layer in layers:
+            items = layer.items
+            if "image" in items:
+                image = (layer, *items["image"]) if _present(items["image"][1]) else None
+            if "platform" in items:
+                platform = (layer, items["platform"][1])
+            if "build" in items:
+                if _present(items["build"][1]):
+                    builds.append((layer, *items["build"]))
+                else:
+                    builds = []
+        platform_text = self.text(platform[0].file, platform[1], env, "platform", quiet=True) if platform else None
+        platform_text = platform_text or None  # ${DOCKER_PLATFORM:-} means "no platform"
+        if image is not None:
+            layer, key, value = image
+            self.use(layer.file, name, key, value, env, platform_text, pull=not builds and name not in built)
+        if builds:
+            self.build_link(name, layers, builds, env)
+
+    def use(self, f: _File, name: str, key: Node, value: Node, env: Env, platform: str | None, pull: bool) -> None:
+        if not isinstance(value, Scalar):
+            self.at(f, value, f'image of service "{name}" must be a string')
+            return
+        try:
+            exp = expand(value.value, env.get, COMPOSE)
+        except ExpansionError as exc:
+            self.at(f, value, f'invalid variable syntax in image "{value.value}": {exc}')
+            return
+        use = ImageUse(
+            kind=UseKind.COMPOSE,
+            location=self.location(f, value),
+            written=value.value,
+            resolved=exp.text if not exp.errors else None,
+            unresolved=exp.unresolved,
+            var_errors=exp.errors,
+            platform=platform,
+            pull=pull,
+        )
+        self.doc(f).add_use(use, key.line)
+
+    # -- build
+
+    def build_link(self, name: str, layers: list[_Layer], builds: list[tuple[_Layer, Node, Node]], env: Env) -> None:
+        fields: dict[str, tuple[_Layer, Node]] = {}
+        args: dict[str, tuple[_Layer, Node | None, bool]] = {}
+        for layer, _, value in builds:
+            f = layer.file
+            if isinstance(value, Scalar):
+                fields["context"] = (layer, value)
+            elif isinstance(value, Map):
+                spec = self.items(f, value)
+                for field in ("context", "dockerfile", "dockerfile_inline", "target", "platforms"):
+                    if field in spec:
+                        fields[field] = (layer, spec[field][1])
+                if "args" in spec and _present(spec["args"][1]):
+                    self.collect_args(f, spec["args"][1], layer, args)
+            else:
+                self.at(f, value, f'build of service "{name}" must be a path or a mapping')
+                return
+        key_layer, key_node, _ = builds[-1]
+        if "dockerfile_inline" in fields and _present(fields["dockerfile_inline"][1]):
+            return
+        if "context" in fields and _present(fields["context"][1]):
+            ctx_layer, ctx_node = fields["context"]
+            context = self.text(ctx_layer.file, ctx_node, env, "build context")
+            base = ctx_layer.file.workdir
+        else:
+            context, base = ".", layers[-1].file.workdir
+        if context is None or _REMOTE_CONTEXT.search(context):
+            return
+        dockerfile = "Dockerfile"
+        if "dockerfile" in fields and _present(fields["dockerfile"][1]):
+            df_layer, df_node = fields["dockerfile"]
+            dockerfile = self.text(df_layer.file, df_node, env, "build dockerfile")
+            if dockerfile is None:
+                return
+        target = None
+        if "target" in fields:
+            t_layer, t_node = fields["target"]
+            target = self.text(t_layer.file, t_node, env, "build target")
+        platforms: list[str] = []
+        if "platforms" in fields:
+            p_layer, p_node = fields["platforms"]
+            if isinstance(p_node, Seq):
+                for item in p_node.items:
+                    text = self.text(p_layer.file, item, env, "build platform", quiet=True)
+                    if text:
+                        platforms.append(text)
+            elif _present(p_node):
+                self.at(p_layer.file, p_node, "build platforms must be a list")
+        context_dir = os.path.normpath(os.path.join(base, os.path.expanduser(context)))
+        link = BuildLink(
+            dockerfile=os.path.normpath(os.path.join(context_dir, dockerfile)),
+            args=self.resolve_args(args, env),
+            target=target,
+            location=self.location(key_layer.file, key_node),
+            platforms=tuple(platforms),
+        )
+        key = (link.dockerfile, tuple(sorted(link.args.items())), link.target, link.location, link.platforms)
+        self.doc(key_layer.file).builds.setdefault(key, link)
+
+    def collect_args(self, f: _File, node: Node, layer: _Layer, args: dict[str, tuple[_Layer, Node | None, bool]]) -> None:
+        if isinstance(node, Map):
+            for arg, (_, value) in self.items(f, node).items():
+                args[arg] = (layer, value if _present(value) else None, False)
+        elif isinstance(node, Seq):
+            for item in node.items:
+                if isinstance(item, Scalar) and _present(item):
+                    args[item.value.partition("=")[0]] = (layer, item, True)
+                elif _present(item):
+                    self.at(f, item, "build args must be KEY=VALUE strings")
+        else:
+            self.at(f, node, "build args must be a mapping or a list")
+
+    def resolve_args(self, args: dict[str, tuple[_Layer, Node | None, bool]], env: Env) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for arg, (layer, node, listed) in args.items():
+            if node is None:
+                value = env.get(arg)
+            else:
+                value = self.text(layer.file, node, env, f"build arg {arg}")
+                if value is not None and listed:
+                    arg, sep, value = value.partition("=")
+                    if not sep:
+                        value = env.get(arg)
+            if value is not None:
+                out[arg] = value
+        return out
+
+    # -- include
+
+    def includes(self, f: _File, node: Node, env: Env, workdir: str, chain: tuple[str, ...]) -> None:
+        if not isinstance(node, Seq):
+            self.at(f, node, "include must be a list")
+            return
+        for entry in node.items:
+            env_nodes: list[Node] = []
+            dir_node: Node | None = None
+            if isinstance(entry, Scalar):
+                path_nodes: list[Node] = [entry]
+            elif isinstance(entry, Map):
+                spec = self.items(f, entry)
+                if "path" not in spec or not _present(spec["path"][1]):
+                    self.at(f, entry, 'include entry needs a "path"')
+                    continue
+                path_nodes = _listed(spec["path"][1])
+                if "env_file" in spec and _present(spec["env_file"][1]):
+                    env_nodes = _listed(spec["env_file"][1])
+                if "project_directory" in spec and _present(spec["project_directory"][1]):
+                    dir_node = spec["project_directory"][1]
+            else:
+                self.at(f, entry, "include entry must be a path or a mapping")
+                continue
+            self.include(f, path_nodes, env_nodes, dir_node, env, workdir, chain)
+
+    def include(
+        self,
+        f: _File,
+        path_nodes: list[Node],
+        env_nodes: list[Node],
+        dir_node: Node | None,
+        env: Env,
+        workdir: str,
+        chain: tuple[str, ...],
+    ) -> None:
+        paths: list[str] = []
+        for pn in path_nodes:
+            rel = self.text(f, pn, env, "include path")
+            if rel is None or "://" in rel or rel.startswith("git@"):
+                return  # unknown or remote: nothing to read offline
+            path = os.path.normpath(os.path.join(workdir, os.path.expanduser(rel)))
+            if path in chain:
+                names = " -> ".join(self.display(Path(p)) for p in (*chain, path))
+                self.at(f, pn, f"include cycle: {names}")
+                return
+            if not os.path.isfile(path):
+                self.at(f, pn, f"included file not found: {self.display(Path(path))}")
+                return
+            if len(chain) > MAX_INCLUDES:
+                self.at(f, pn, f"includes nested deeper than {MAX_INCLUDES} files")
+                return
+            paths.append(path)
+        project_dir = os.path.dirname(paths[0])
+        if dir_node is not None:
+            rel = self.text(f, dir_node, env, "include project_directory")
+            if rel is None:
+                return
+            project_dir = os.path.normpath(os.path.join(workdir, os.path.expanduser(rel)))
+        env_files: list[str] = []
+        for en in env_nodes:
+            rel = self.text(f, en, env, "include env_file")
+            if rel is None:
+                return
+            path = os.path.normpath(os.path.join(workdir, os.path.expanduser(rel)))
+            if not os.path.isfile(path):
+                self.at(f, en, f"env_file not found: {self.display(Path(path))}")
+                return
+            env_files.append(path)
+        if not env_nodes and os.path.isfile(os.path.join(project_dir, ".env")):
+            env_files.append(os.path.join(project_dir, ".env"))
+        values: dict[str, str] = {}
+        for path in env_files:
+            values.update(self.dotenv(f, path, lambda k: env.get(k, values.get(k))))
+        included_env = {**values, **env}
+        self.envs.append(included_env)
+        for path in paths:
+            self.project(self.file(path), included_env, project_dir, (*chain, path))
+
+    # -- override partner
+
+    def partner_builds(self, path: str) -> frozenset[str]:
+        """Services that have ``build:`` in the file compose merges with this one (base/override)."""
+        directory, name = os.path.split(path)
+        if name in DEFAULT_FILES:
+            candidates = OVERRIDE_FILES
+        elif name in OVERRIDE_FILES:
+            candidates = DEFAULT_FILES
+        else:
+            return frozenset()
+        stem = name.split(".", 1)[0]
+        ordered = [c for c in candidates if c.split(".", 1)[0] == stem] + [c for c in candidates if c.split(".", 1)[0] != stem]
+        for candidate in ordered:
+            other = os.path.join(directory, candidate)
+            if os.path.isfile(other):
+                return _built_services(other)
+        return frozenset()
+
+
+def _listed(node: Node) -> list[Node]:
+    return list(node.items) if isinstance(node, Seq) else [node]
+
+
+def _built_services(path: str) -> frozenset[str]:
+    """Names of the services with a ``build:`` in ``path`` (quietly: that file is checked on its own)."""
+    try:
+        loaded = yamlpos.load(read_text(path))
+    except InputError:
+        return frozenset()
+    cache: dict[int, Items] = {}
+    roots = [r for r in loaded.documents if isinstance(r, Map)]
+    out: set[str] = set()
+    for name, defs in _service_nodes(roots, lambda m: _mapping(m, cache, None), None).items():
+        for _, node in defs:
+            if isinstance(node, Map):
+                build = _mapping(node, cache, None).get("build")
+                if build is not None and _present(build[1]):
+                    out.add(name)
+    return frozenset(out)
