@@ -7,14 +7,14 @@ import network code.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Iterable, Mapping, Sequence
 
 from .config import Config
 from .discover import discover, display_path
 from .engine import RuleContext, RuleOptions, Selection, evaluate, needs_registry, subject_for
-from .model import Document, ImageUse, Location, Problem, Report, Summary
+from .model import Document, ImageUse, Location, Problem, Report, Summary, Suppressions
 from .textfile import InputError, read_text
 
 Progress = Callable[[int, int, str], None]
@@ -53,10 +53,10 @@ def load(paths: Sequence[str], config: Config, *, cwd: Path, environ: Mapping[st
     for target in found.targets:
         if target.kind == "compose":
             for doc in load_compose(target.path, show, environ):
-                documents.setdefault(doc.path, doc)
+                documents[doc.path] = _merge(documents.get(doc.path), doc)
                 for link in doc.builds:
                     args = {**config.build_args, **link.args}
-                    jobs.setdefault(Path(link.dockerfile), []).append((args, link.location))
+                    jobs.setdefault(Path(link.dockerfile).resolve(), []).append((args, link.location))
         else:
             direct.append(target.path)
     for path in direct:
@@ -85,6 +85,24 @@ def load(paths: Sequence[str], config: Config, *, cwd: Path, environ: Mapping[st
             key = shown if shown not in documents else f"{shown}\0{sorted(args.items())}"
             documents.setdefault(key, doc)
     return Loaded(tuple(documents.values()) + tuple(extra), _repo_root(cwd))
+
+
+def _merge(old: Document | None, new: Document) -> Document:
+    """One document per compose file, even when it was reached several ways (directly, by
+    ``include``, or partially through ``extends: {file:}``)."""
+    if old is None:
+        return new
+    return replace(
+        old,
+        uses=tuple(dict.fromkeys(old.uses + new.uses)),
+        problems=tuple(dict.fromkeys(old.problems + new.problems)),
+        builds=tuple({(b.dockerfile, tuple(sorted(b.args.items())), b.target): b for b in old.builds + new.builds}.values()),
+        suppressions=Suppressions(
+            {line: old.suppressions.by_line.get(line, frozenset()) | new.suppressions.by_line.get(line, frozenset())
+             for line in {*old.suppressions.by_line, *new.suppressions.by_line}},
+            old.suppressions.file_wide | new.suppressions.file_wide,
+        ),
+    )
 
 
 def _unreadable(path: str, exc: InputError) -> Document:
@@ -179,8 +197,6 @@ def check_paths(
     offline: bool = True,
 ) -> Report:
     """Convenience for tests and embedding: load and check in one call."""
-    from dataclasses import replace
-
     env = dict(os.environ if environ is None else environ)
     cfg = replace(config, offline=config.offline or offline)
     report, _ = check(load(paths, cfg, cwd=cwd, environ=env), cfg, environ=env)
