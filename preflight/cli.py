@@ -65,14 +65,14 @@ def _resolve_format(fmt: str) -> str:
     return fmt
 
 
-def _write(text: str, output: str | None) -> None:
+def _write(text: str, output: str | None, color: bool = False) -> None:
     if output:
         try:
             Path(output).write_text(text, encoding="utf-8")
         except OSError as exc:
             raise UsageProblem(f"cannot write {output}: {exc.strerror or exc}") from None
     else:
-        click.echo(text, nl=not text.endswith("\n"))
+        click.echo(text, nl=not text.endswith("\n"), color=color)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -171,7 +171,7 @@ def check(
             outputs.append((fmt, target))
     for fmt, target in outputs:
         use_color = (color if color is not None else sys.stdout.isatty()) and target is None
-        _write(render(report, fmt, rules=rules, color=use_color, cwd=cwd), target)
+        _write(render(report, fmt, rules=rules, color=use_color, cwd=cwd), target, use_color)
     sys.exit(_exit_code(report, config, exit_zero))
 
 

@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 import yaml
+
+from preflight.discover import classify
 from identify.identify import tags_from_filename
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -93,37 +95,30 @@ def test_manifest_hooks() -> None:
     assert found["preflight-offline"]["entry"] == "preflight check --offline"
     for hook in found.values():
         assert hook["language"] == "python"
-        assert hook["types_or"] == ["dockerfile", "yaml"]
+        assert hook["types"] == ["text"]
         assert hook["require_serial"] is True
         assert hook["minimum_pre_commit_version"] == "2.9.0"
         assert hook["args"] == []
 
 
-@pytest.mark.parametrize(
-    ("path", "picked"),
-    [
-        ("Dockerfile", True),
-        ("Dockerfile.dev", True),
-        ("sub/app.Dockerfile", True),
-        ("Containerfile", True),
-        ("compose.yaml", True),
-        ("compose.yml", True),
-        ("docker-compose.yml", True),
-        ("sub/docker-compose.override.yml", True),
-        ("compose.prod.yaml", True),
-        ("other.yml", False),
-        (".github/workflows/ci.yaml", False),
-        ("build.dockerfile", False),  # identify gives lower-case *.dockerfile no tag
-        ("Dockerfile.md", True),  # identify tags it dockerfile; the CLI reports what it cannot parse
-        ("compose.json", False),
-    ],
-)
-def test_hook_file_selection(path: str, picked: bool) -> None:
-    """pre-commit's own rule: ``files`` regex AND one of ``types_or`` (identify tags)."""
+NAMES = [
+    "Dockerfile", "dockerfile", "Containerfile", "Dockerfile.dev", "Dockerfile.prod.arm64", "Containerfile.ubi",
+    "sub/app.Dockerfile", "build.dockerfile", "x.Containerfile", "x.containerfile",
+    "compose.yaml", "compose.yml", "docker-compose.yml", "sub/docker-compose.override.yml", "compose.prod.yaml",
+    "docker-compose-dev.yml", "compose-ci.yaml",
+    "other.yml", ".github/workflows/ci.yaml", "Dockerfile.md", "Dockerfile.template", "Dockerfile.TXT",
+    "Dockerfile.dockerignore", "app.Dockerfile.dockerignore", "compose.json", "Dockerfile.", "README.md",
+    "my-compose.yaml", "Makefile", "sub/Dockerfile.sh",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("path", NAMES)
+def test_hook_selects_exactly_what_discovery_finds(path: str) -> None:
+    """pre-commit's own rule (``files`` and not ``exclude``) agrees with ``preflight.discover.classify``."""
+    wanted = classify(path.rsplit("/", 1)[-1]) is not None
     for hook in hooks().values():
-        tags = tags_from_filename(path)
-        selected = re.search(hook["files"], path) is not None and bool(tags & set(hook["types_or"]))
-        assert selected is picked, (hook["id"], path, tags)
+        selected = re.search(hook["files"], path) is not None and re.search(hook["exclude"], path) is None
+        assert selected is wanted, (hook["id"], path)
 
 
 def test_snippets_parse() -> None:
