@@ -47,7 +47,6 @@ from .suppress import parse_directive
 
 # Go's unicode.IsSpace (strings.TrimSpace, bytes.TrimLeftFunc) and the parser's [\t\v\f\r ].
 _GO_SPACE = "\t\n\v\f\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
-_SHELL_SPACE = " \t\r\n\v\f"
 _WORD_RE = re.compile(r"[^\t\v\f\r ]+")
 _GAP_RE = re.compile(r"[\t\v\f\r ]+")
 _DIRECTIVE_RE = re.compile(r"#[\t\n\f\r ]*([a-zA-Z][a-zA-Z0-9]*)[\t\n\f\r ]*=[\t\n\f\r ]*(.+?)[\t\n\f\r ]*\Z")
@@ -309,7 +308,7 @@ def _heredocs(ins: Instruction) -> list[tuple[str, bool]]:
     if cmd not in _HEREDOC_COMMANDS or _is_json_array(args):
         return []
     docs: list[tuple[str, bool]] = []
-    for word in _shell_words(ins.text):
+    for word in _shell_words(ins.text) or ():
         m = _HEREDOC_RE.match(word)
         if m is None or m.group(3) == "":
             continue
@@ -332,45 +331,50 @@ def _is_json_array(args: str) -> bool:
     return isinstance(value, list)
 
 
-def _shell_words(s: str) -> list[str]:
-    """Split like BuildKit's shell lexer with raw quotes and escapes: words are substrings."""
+def _shell_words(s: str) -> list[str] | None:
+    """Split like BuildKit's shell lexer with raw quotes and escapes (words are substrings).
+
+    None when the lexer fails (unterminated quote or ``${``): BuildKit then finds no heredoc.
+    """
     words: list[str] = []
     i, n = 0, len(s)
     while i < n:
-        if s[i] in _SHELL_SPACE:
+        if s[i] in _GO_SPACE:
             i += 1
             continue
         start = i
-        while i < n and s[i] not in _SHELL_SPACE:
+        while i < n and s[i] not in _GO_SPACE:
             i = _token_end(s, i)
+            if i < 0:
+                return None
         words.append(s[start:i])
     return words
 
 
 def _token_end(s: str, i: int) -> int:
-    """End of the quoted string, escape pair, ``${...}`` or single character at ``s[i]``."""
+    """End of the quoted string, escape pair, ``${...}`` or character at ``s[i]``; -1 if unterminated."""
     n = len(s)
     ch = s[i]
     if ch == "'":
         close = s.find("'", i + 1)
-        return n if close < 0 else close + 1
+        return -1 if close < 0 else close + 1
     if ch == '"':
         j = i + 1
         while j < n and s[j] != '"':
             j += 2 if s[j] == "\\" else 1
-        return min(j + 1, n)
+        return -1 if j >= n else j + 1
     if ch == "\\":
         return min(i + 2, n)
     if s.startswith("${", i):
         close = s.find("}", i)
-        return n if close < 0 else close + 1
+        return -1 if close < 0 or s[i + 2] in "{}:" else close + 1
     return i + 1
 
 
 def _heredoc_name(rest: str) -> str | None:
     """The delimiter word with quotes removed; None unless ``rest`` is exactly one word."""
     words = _shell_words(rest)
-    if len(words) != 1:
+    if words is None or len(words) != 1:
         return None
     out: list[str] = []
     word, i, quote = words[0], 0, ""
