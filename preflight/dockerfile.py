@@ -437,20 +437,12 @@ def _parse_words(s: str, i: int, n: int, esc: str) -> list[tuple[str, int]]:
 
 @dataclass(frozen=True)
 class _Value:
-    """A variable's value; ``text is None`` when unknown."""
+    """A variable's value or an expansion's result; ``text is None`` when unknown."""
 
     text: str | None
     missing: tuple[str, ...] = ()  # variables without a value it depends on
     errors: tuple[str, ...] = ()  # ${V:?msg} messages
     host: bool = False  # derived from a predefined platform arg
-
-
-@dataclass(frozen=True)
-class _Result:
-    text: str | None
-    missing: tuple[str, ...] = ()
-    errors: tuple[str, ...] = ()
-    host: bool = False
 
 
 def _platform_values(target_platform: str | None) -> dict[str, _Value]:
@@ -477,12 +469,12 @@ def _platform_parts(platform: str | None) -> tuple[str, str, str]:
     return ("darwin" if os_ == "macos" else os_), arch, variant
 
 
-def _evaluate(word: str, scope: Mapping[str, _Value], dialect: Dialect) -> _Result:
+def _evaluate(word: str, scope: Mapping[str, _Value], dialect: Dialect) -> _Value:
     """Expand ``word`` in ``scope``. Raises ExpansionError for malformed syntax."""
     if "$" not in word and (dialect.escape or "\\") not in word and "'" not in word and '"' not in word:
-        return _Result(word)
+        return _Value(word)
     if _UNSUPPORTED_RE.search(word):
-        return _Result(None)
+        return _Value(None)
     used: list[str] = []
 
     def lookup(name: str) -> str | None:
@@ -502,7 +494,7 @@ def _evaluate(word: str, scope: Mapping[str, _Value], dialect: Dialect) -> _Resu
             errors.extend(v.errors)
     host = any(scope[name].host for name in set(used) if name in scope)
     text = None if errors else exp.text
-    return _Result(text, tuple(dict.fromkeys(missing)), tuple(dict.fromkeys(errors)), host)
+    return _Value(text, tuple(dict.fromkeys(missing)), tuple(dict.fromkeys(errors)), host)
 
 
 # ------------------------------------------------------------------ documents
@@ -534,26 +526,25 @@ class _Stage:
 
 class _Reader:
     def __init__(self, text: str, path: str, build_args: dict[str, str], target_platform: str | None) -> None:
-        self.text = text
+        self.scan = scan(text)
         self.path = path
         self.build_args = build_args
-        self.platform_args = _platform_values(target_platform)
+        self.dialect = Dialect.buildkit(self.scan.escape)
         self.uses: list[ImageUse] = []
         self.problems: list[Problem] = []
         self.by_line: dict[int, set[str]] = {}
         self.file_wide: set[str] = set()
-        self.globals: dict[str, _Value] = dict(self.platform_args)
+        self.globals: dict[str, _Value] = _platform_values(target_platform)  # + global ARGs
         self.stages: list[_Stage] = []
         self.earlier: set[str] = set()  # lower-cased names of the stages defined so far
+        self.all_names, self.stage_count = _stage_names(self.scan.instructions)
 
     # -- driver
 
     def run(self) -> Document:
-        sc = scan(self.text)
-        self.dialect = Dialect.buildkit(sc.escape)
+        sc = self.scan
         for line, col, message in sc.errors:
             self.problem("PF001", line, col, message)
-        self.all_names, self.stage_count = _stage_names(sc.instructions)
         if sc.syntax is not None:
             self.syntax_use(sc.syntax)
         has_from = any(ins.cmd.lower() == "from" for ins in sc.instructions)
@@ -620,14 +611,14 @@ class _Reader:
         end_line, end_col = ins.position(last)
         return Location(self.path, line, col, end_line, end_col + 1)
 
-    def evaluate(self, word: str, scope: Mapping[str, _Value], loc: Location, what: str) -> _Result | None:
+    def evaluate(self, word: str, scope: Mapping[str, _Value], loc: Location, what: str) -> _Value | None:
         try:
             return _evaluate(word, scope, self.dialect)
         except ExpansionError as exc:
             self.problems.append(Problem("PF002", loc, f"invalid variable syntax in {what} {word!r}: {exc}"))
             return None
 
-    def add_use(self, kind: UseKind, loc: Location, written: str, res: _Result,
+    def add_use(self, kind: UseKind, loc: Location, written: str, res: _Value,
                 platform: str | None = None, stage: str | None = None) -> None:
         self.uses.append(ImageUse(kind=kind, location=loc, written=written, resolved=res.text,
                                   unresolved=res.missing, var_errors=res.errors, platform=platform, stage=stage))
@@ -661,8 +652,8 @@ class _Reader:
             self.problem("PF001", *ins.position(words[1][1]),
                          f"FROM takes one image and optionally AS <name>; found {len(words)} words")
         platform = self.from_platform(ins)
-        if words:
-            self.from_image(ins, words[0], platform, name)
+        if len(words) == 1 or (len(words) in (2, 3) and words[1][0].lower() == "as"):
+            self.from_image(ins, words[0], platform, name)  # else which word is the image is unclear
         self.stages.append(_Stage(name))
         if name is not None:
             self.earlier.add(name.lower())
@@ -715,7 +706,7 @@ class _Reader:
                 start = at + len(key) + 1
                 loc = self.span(ins, start, max(start, at + len(word) - 1))
                 res = self.evaluate(default, scope, loc, f"ARG {key}")
-                scope[key] = _Value(None) if res is None else _Value(res.text, res.missing, res.errors, res.host)
+                scope[key] = _Value(None) if res is None else res
             elif in_stage:
                 if key in self.globals:
                     scope[key] = self.globals[key]
