@@ -48,7 +48,7 @@ def resolve(lookups: Sequence[Lookup], settings: Settings) -> Resolution:
     """Look every reference up (sync wrapper around one asyncio run)."""
     if not lookups:
         return Resolution({}, 0, 0, None, 0, ())
-    from .resolve import run
+    from .batch import run
 
     return asyncio.run(run(lookups, settings))
 

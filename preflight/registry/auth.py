@@ -13,6 +13,7 @@ challenge, and to a plain-HTTP realm only when the registry itself is insecure o
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import time
@@ -24,7 +25,8 @@ import httpx
 from .credentials import Credential
 from .transport import EXT_REGISTRY
 
-EXT_TOKEN = "preflight_token"  # request extension marking a token-endpoint request
+EXT_TOKEN = "preflight_token"  # request extension: the token cache key a token-endpoint request is for
+EXT_SHARED = "preflight_shared_token"  # response extension: a token another flow just fetched
 TOKEN_BODY_CAP = 64 * 1024
 DEFAULT_EXPIRES = 60
 EXPIRY_MARGIN = 15.0
@@ -138,6 +140,7 @@ class AuthState:
     clock: Callable[[], float] = time.monotonic
     tokens: dict[tuple[str, str, tuple[str, ...], str], Token] = field(default_factory=dict)
     challenges: dict[str, Challenge] = field(default_factory=dict)
+    inflight: dict[tuple, asyncio.Event] = field(default_factory=dict)  # token requests under way
     token_requests: int = 0
 
     def get(self, key: tuple[str, str, tuple[str, ...], str]) -> str | None:
@@ -209,16 +212,36 @@ class RegistryAuth(httpx.Auth):
                 return
 
     async def async_auth_flow(self, request: httpx.Request) -> AsyncGenerator[httpx.Request, httpx.Response]:
+        """Drives ``auth_flow``; concurrent flows needing the same token share one token request."""
         flow = self.auth_flow(request)
         nxt = next(flow)
         while True:
-            response = yield nxt
-            if nxt.extensions.get(EXT_TOKEN):
-                await response.aread()  # token bodies only; registry bodies stay streamed for the client
+            key = nxt.extensions.get(EXT_TOKEN)
+            if key is None:
+                response = yield nxt
+            else:
+                shared = await self._shared_token(key)
+                if shared is not None:
+                    response = httpx.Response(200, request=nxt, extensions={EXT_SHARED: shared})
+                else:
+                    done = self.state.inflight[key] = asyncio.Event()
+                    try:
+                        response = yield nxt
+                        await response.aread()  # token bodies only; registry bodies stay streamed
+                    finally:
+                        done.set()
+                        self.state.inflight.pop(key, None)
             try:
                 nxt = flow.send(response)
             except StopIteration:
                 return
+
+    async def _shared_token(self, key: tuple) -> str | None:
+        pending = self.state.inflight.get(key)
+        if pending is None:
+            return None
+        await pending.wait()
+        return self.state.get(key)
 
     # ---------------------------------------------------------------- the flow
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
@@ -232,34 +255,38 @@ class RegistryAuth(httpx.Auth):
             response = yield request
             self._note_challenge(response)
             return
-        used_key = None
+        used: tuple | None = None  # (token cache key, taken from the cache?)
         known = self.state.challenges.get(self.registry_host)
-        if known is not None:
-            used_key = yield from self._authorize(request, known)
+        if known is not None:  # this host challenged before: authorize up front, saving a 401
+            used = yield from self._authorize(request, known)
             if self.outcome.token_status is not None or self.outcome.token_problem is not None:
                 return  # the realm refused: its answer is the final response
-        response = yield request
-        if response.status_code != 401:
-            return
-        challenges = parse_challenges(response.headers.get_list("www-authenticate"))
-        chosen = choose(challenges)
-        self.outcome.challenge = chosen
-        if chosen is None:
-            if challenges:
-                self.outcome.unsupported = ", ".join(sorted({c.scheme for c in challenges}))
-            return
-        if chosen.scheme == "basic":
-            if cred is None or "Authorization" in request.headers:
-                return  # nothing (more) to offer
-        elif used_key is not None:
-            if chosen.error == "insufficient_scope":
-                return  # a valid token without access: asking again gives the same answer
-            self.state.drop(used_key)  # stale or rejected cached token: drop it, retry once
-        self.state.challenges[self.registry_host] = chosen
-        request.headers.pop("Authorization", None)
-        yield from self._authorize(request, chosen, fresh=True)
-        if "Authorization" not in request.headers:
-            return  # no token: the realm's answer is the final response
+        for _ in range(2):
+            response = yield request
+            if response.status_code != 401:
+                return
+            challenges = parse_challenges(response.headers.get_list("www-authenticate"))
+            chosen = choose(challenges)
+            self.outcome.challenge = chosen
+            if chosen is None:
+                if challenges:
+                    self.outcome.unsupported = ", ".join(sorted({c.scheme for c in challenges}))
+                return
+            refetch = False
+            if chosen.scheme == "basic":
+                if cred is None or "Authorization" in request.headers:
+                    return  # nothing (more) to offer
+            elif used is not None:
+                key, from_cache = used
+                if not from_cache or chosen.error == "insufficient_scope":
+                    return  # a fresh token was refused, or a valid one lacks access: asking again won't help
+                self.state.drop(key)  # a cached token went stale or was revoked: drop it, fetch once more
+                refetch = True
+            self.state.challenges[self.registry_host] = chosen
+            request.headers.pop("Authorization", None)
+            used = yield from self._authorize(request, chosen, fresh=True, refetch=refetch)
+            if "Authorization" not in request.headers:
+                return  # no token: the realm's answer is the final response
         response = yield request
         self._note_challenge(response)
 
@@ -268,9 +295,9 @@ class RegistryAuth(httpx.Auth):
             self.outcome.challenge = choose(parse_challenges(response.headers.get_list("www-authenticate")))
 
     def _authorize(
-        self, request: httpx.Request, challenge: Challenge, *, fresh: bool = False
+        self, request: httpx.Request, challenge: Challenge, *, fresh: bool = False, refetch: bool = False
     ) -> Generator[httpx.Request, httpx.Response, tuple | None]:
-        """Set ``Authorization`` for ``challenge``; returns the token cache key used, if any."""
+        """Set ``Authorization`` for ``challenge``; returns (token cache key, from cache?) when a token was set."""
         cred = self.credential
         if challenge.scheme == "basic":
             if cred is not None:
@@ -299,19 +326,20 @@ class RegistryAuth(httpx.Auth):
             )
         identity = send_cred.identity if send_cred is not None else "anonymous"
         key = (realm, service, tuple(sorted(scopes)), identity)
-        token = self.state.get(key)
+        token = None if refetch else self.state.get(key)
+        from_cache = token is not None
         if token is None:
             token = yield from self._fetch_token(realm_url, scopes, send_cred, key)
             if token is None:
                 return None
         request.headers["Authorization"] = f"Bearer {token}"
-        return key
+        return (key, from_cache)
 
     def _fetch_token(
         self, realm: httpx.URL, scopes: list[str], cred: Credential | None, key: tuple
     ) -> Generator[httpx.Request, httpx.Response, str | None]:
         service = key[1]
-        ext = {EXT_TOKEN: True, EXT_REGISTRY: self.registry_netloc}
+        ext = {EXT_TOKEN: key, EXT_REGISTRY: self.registry_netloc}
         params: list[tuple[str, str]] = []
         if service:
             params.append(("service", service))
@@ -337,6 +365,9 @@ class RegistryAuth(httpx.Auth):
         return self._take_token(response, key)
 
     def _take_token(self, response: httpx.Response, key: tuple) -> str | None:
+        shared = response.extensions.get(EXT_SHARED)
+        if shared is not None:
+            return str(shared)  # another flow fetched this very token a moment ago
         if response.status_code != 200:
             if response.status_code in (401, 403):
                 self.outcome.token_status = response.status_code

@@ -162,7 +162,7 @@ class Repo:
         self, method: str, target: str | httpx.URL, *, accept: str | None = None, cap: int = 0,
         scopes: tuple[str, ...] | None = None,
     ) -> Reply:
-        url = self.base.join(target) if isinstance(target, str) else target
+        url = self._url(target) if isinstance(target, str) else target
         headers = {"Accept": accept} if accept else {}
         for _ in range(MAX_HOPS + 1):
             same = _origin(url) == _origin(self.base)
@@ -199,6 +199,10 @@ class Repo:
             return Reply(response.status_code, response.headers, body, response.url,
                          auth.outcome if auth is not None else None)
         raise Failure(Status.REGISTRY_ERROR, f"{self.endpoint.host} redirected more than {MAX_HOPS} times")
+
+    def _url(self, path: str) -> httpx.URL:
+        """``/v2/...`` below the endpoint's base URL, keeping a path prefix (Artifactory, Nexus)."""
+        return self.base.join(path.lstrip("/"))
 
     def _next_hop(self, current: httpx.URL, location: str) -> httpx.URL:
         try:
@@ -238,7 +242,7 @@ class Repo:
         seen_pages: set[tuple[str, ...]] = set()
         for _ in range(MAX_PAGES):
             params = {"n": str(page_size)} | ({"last": last} if last else {})
-            url = self.base.join(path).copy_merge_params(params)
+            url = self._url(path).copy_merge_params(params)
             reply = await self.fetch("GET", url, cap=PAGE_CAP, scopes=scopes)
             if reply.status in (400, 405, 413) and page_size == 1000 and not items:
                 page_size = 100  # ECR (>1000), Quay (>100) reject big pages

@@ -1,6 +1,7 @@
 """One concurrent batch of lookups: cache, endpoints and mirrors, credentials, deadline, progress.
 
-``run(lookups, settings)`` is the body of ``preflight.registry.resolve``: it builds the run's
+``run(lookups, settings)`` is the body of ``preflight.registry.resolve()`` (a module named
+``resolve`` would shadow that function): it builds the run's
 single ``httpx.AsyncClient`` (over ``RegistryTransport``), answers what it can from the facts
 cache, probes the rest concurrently (4 per host, 16 overall), falls back from a failing
 docker.io mirror to Docker Hub, and marks whatever has not finished at the deadline
@@ -10,7 +11,9 @@ docker.io mirror to Docker Hub, and marks whatever has not finished at the deadl
 from __future__ import annotations
 
 import asyncio
+import os
 import time
+import traceback
 from collections import Counter
 from dataclasses import replace
 from pathlib import Path
@@ -25,7 +28,7 @@ from .auth import AuthState
 from .cache import FactsCache, cache_key, default_cache_dir
 from .client import Endpoint, Run, probe_with_fallback
 from .credentials import Credential, CredentialStore
-from .guard import check_host
+from .guard import check_host, default_resolve
 from .transport import Diagnosis, Limits, RegistryTransport, Unreachable, netloc
 
 if TYPE_CHECKING:
@@ -58,7 +61,10 @@ def _default_context() -> object:
 
 async def run(lookups: Sequence["Lookup"], settings: "Settings", *,
               clock: Callable[[], float] = time.monotonic,
-              inner: Callable | None = None, limits: Limits | None = None) -> "Resolution":
+              inner: Callable | None = None, limits: Limits | None = None,
+              resolver: Callable[[str], list[str]] | None = None) -> "Resolution":
+    """The registry step. ``inner`` (a transport factory), ``limits`` and ``resolver`` (the
+    address guard's DNS lookup) exist for tests; production leaves them alone."""
     from . import Resolution
 
     cfg = settings.config
@@ -112,8 +118,8 @@ async def run(lookups: Sequence["Lookup"], settings: "Settings", *,
             raise Unreachable(Diagnosis(Status.TLS, host, str(exc))) from None
 
     def guard(host: str, direct: bool, registry: str | None) -> None:
-        check_host(host, direct=direct, registry_host=registry,
-                   allow_hosts=settings.allow_hosts, untrusted=settings.untrusted)
+        check_host(host, direct=direct, registry_host=registry, allow_hosts=settings.allow_hosts,
+                   untrusted=settings.untrusted, resolve=resolver or default_resolve)
 
     transport = RegistryTransport(environ=settings.environ, verify_for=verify_for, guard=guard,
                                   deadline=deadline, limits=limits, clock=clock, inner=inner)
@@ -178,6 +184,8 @@ def _result(task: "asyncio.Future[ImageFacts]", plan: _Plan) -> ImageFacts:
     exc = task.exception()
     if exc is None:
         return task.result()
+    if os.environ.get("PREFLIGHT_DEBUG"):  # developers: show the bug behind "internal error"
+        traceback.print_exception(exc)
     # A bug must not pass as "ok": report the reference as not checked, without a traceback.
     return ImageFacts(plan.lookup.ref.canonical, Status.NOT_CHECKED, plan.host,
                       detail=f"internal error while checking ({type(exc).__name__})")
