@@ -8,7 +8,16 @@ from __future__ import annotations
 import pytest
 
 from preflight.engine import RuleContext, RuleOptions, Selection, evaluate, get_rule
-from preflight.model import Document, Finding, ImageUse, Level, Location, Problem, Summary, UseKind
+from preflight.model import (
+    Document,
+    Finding,
+    ImageUse,
+    Level,
+    Location,
+    Problem,
+    Summary,
+    UseKind,
+)
 from preflight.rules.offline import is_trusted
 
 DIGEST = "sha256:" + "a" * 64
@@ -158,8 +167,16 @@ def test_pf003_compose_advice_names_env_and_default() -> None:
 def test_pf003_reports_required_variable_messages() -> None:
     u = use("app:${TAG:?set TAG to the release}", None, kind=UseKind.COMPOSE, var_errors=("TAG: set TAG to the release",))
     [f] = only(run(u), "PF003")
-    assert 'requires $TAG to be set: set TAG to the release' in f.message
+    assert '"app:${TAG:?set TAG to the release}" requires $TAG: set TAG to the release' in f.message
+    assert "set TAG in the environment or in .env" in f.message
+    assert ":-<default>" not in f.message  # the author made it required: no default advice
     assert only(run(u), "PF002") == []
+
+
+def test_pf003_required_build_arg() -> None:
+    [f] = only(run(use("app:${TAG?}", None, var_errors=("TAG: not set",))), "PF003")
+    assert '"app:${TAG?}" requires $TAG: not set' in f.message
+    assert "pass --build-arg TAG=<value> or give ARG TAG a value before the first FROM" in f.message
 
 
 def test_pf003_silent_when_everything_resolves() -> None:

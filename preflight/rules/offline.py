@@ -11,7 +11,7 @@ get the syntax checks only (PF002, PF003): their name is chosen by the project, 
 from __future__ import annotations
 
 import re
-from typing import Iterator
+from collections.abc import Iterator
 
 from ..engine import Hit, RuleContext, Subject, declare, describe, rule
 from ..imageref import DEFAULT_DOMAIN, ImageRef
@@ -106,17 +106,18 @@ def unresolved_variable(subject: Subject, ctx: RuleContext) -> Iterator[Hit]:
         )
     for error in use.var_errors:
         name, _, detail = error.partition(": ")
-        yield Hit(f'"{use.written}" requires ${name} to be set: {detail}; {_how_to_set(use, name)}')
+        yield Hit(f'"{use.written}" requires ${name}: {detail}; {_how_to_set(use, name, required=True)}')
 
 
-def _how_to_set(use: ImageUse, name: str) -> str:
+def _how_to_set(use: ImageUse, name: str, *, required: bool = False) -> str:
+    """Where a value can come from; a required variable (``${V:?msg}``) gets no default advice."""
+    default = "" if required else f", or write ${{{name}:-<default>}}"
     if use.kind is UseKind.COMPOSE:
-        return f"set {name} in the environment or in .env, or write ${{{name}:-<default>}}"
+        return f"set {name} in the environment or in .env{default}"
     where = " before the first FROM" if use.kind is UseKind.FROM else ""
-    return (
-        f"pass --build-arg {name}=<value>, declare ARG {name}=<default>{where},"
-        f" or write ${{{name}:-<default>}}"
-    )
+    if required:
+        return f"pass --build-arg {name}=<value> or give ARG {name} a value{where}"
+    return f"pass --build-arg {name}=<value>, declare ARG {name}=<default>{where}{default}"
 
 
 # ----------------------------------------------------------------- PF1xx
