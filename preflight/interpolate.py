@@ -1,7 +1,8 @@
 """Variable expansion shared by the Dockerfile reader (BuildKit's word lexer) and compose.
 
 Supported forms: ``$V``, ``${V}``, ``${V:-d}``, ``${V-d}``, ``${V:+a}``, ``${V+a}``, ``${V:?e}``,
-``${V?e}``; defaults and alternatives may themselves contain variables (nested). A variable that
+``${V?e}``, and in BuildKit also ``${V#p}``, ``${V##p}``, ``${V%p}``, ``${V%%p}``, ``${V/p/r}``,
+``${V//p/r}`` (shell glob patterns); defaults and alternatives may themselves contain variables (nested). A variable that
 is unset and has no default makes the whole result unknown (``text is None``): preflight never
 guesses. ``lookup(name)`` returns None for an unset variable and a string (maybe empty) otherwise.
 
@@ -191,6 +192,8 @@ class _State:
         j = m.end()
         if j == close:
             return self.value(name)
+        if s[j] in "#%/" and self.dialect.escape is not None:
+            return self.pattern_op(name, s, j, close, depth)
         colon = s[j] == ":"
         op_at = j + 1 if colon else j
         if op_at >= close or s[op_at] not in "-+?":
@@ -215,3 +218,65 @@ class _State:
             self.errors.append(f"{name}: {detail}")
             return "", False
         return val or "", True
+
+    def pattern_op(self, name: str, s: str, j: int, close: int, depth: int) -> tuple[str, bool]:
+        """BuildKit's ``${V#p}``, ``${V##p}``, ``${V%p}``, ``${V%%p}``, ``${V/p/r}``, ``${V//p/r}``."""
+        op = s[j]
+        doubled = j + 1 < close and s[j + 1] == op
+        start = j + 2 if doubled else j + 1
+        value, known = self.value(name)
+        if op == "/":
+            cut = self._find_unescaped(s, "/", start, close)
+            pattern, k1 = self.word(s, start, cut, depth + 1, in_double=False)
+            replacement, k2 = self.word(s, cut + 1, close, depth + 1, in_double=False) if cut < close else ("", True)
+            if not (known and k1 and k2):
+                return "", False
+            regex = _glob_regex(pattern)
+            return (regex.sub(lambda _m: replacement, value, count=0 if doubled else 1) if pattern else value), True
+        pattern, k = self.word(s, start, close, depth + 1, in_double=False)
+        if not (known and k):
+            return "", False
+        regex = _glob_regex(pattern)
+        sizes = range(len(value), -1, -1) if doubled else range(len(value) + 1)
+        for size in sizes:
+            if op == "#" and regex.fullmatch(value[:size]):
+                return value[size:], True
+            if op == "%" and regex.fullmatch(value[len(value) - size:]):
+                return value[: len(value) - size], True
+        return value, True
+
+    def _find_unescaped(self, s: str, ch: str, i: int, end: int) -> int:
+        esc = self.dialect.escape
+        while i < end:
+            if esc is not None and s[i] == esc:
+                i += 2
+                continue
+            if s[i] == ch:
+                return i
+            i += 1
+        return end
+
+
+def _glob_regex(pattern: str) -> "re.Pattern[str]":
+    """A shell glob (``*``, ``?``, ``[...]``, ``\\x``) as a regular expression."""
+    out: list[str] = []
+    i = 0
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == "*":
+            out.append(".*")
+        elif ch == "?":
+            out.append(".")
+        elif ch == "\\" and i + 1 < len(pattern):
+            i += 1
+            out.append(re.escape(pattern[i]))
+        elif ch == "[" and (end := pattern.find("]", i + 2)) != -1:
+            body = pattern[i + 1 : end]
+            if body.startswith("!"):
+                body = "^" + body[1:]
+            out.append("[" + body.replace("\\", "\\\\") + "]")
+            i = end
+        else:
+            out.append(re.escape(ch))
+        i += 1
+    return re.compile("".join(out), re.DOTALL)

@@ -99,3 +99,31 @@ def test_deep_nesting_is_bounded():
 
 def test_used_lists_every_variable_once():
     assert expand("$A${A}${B:-$C}", {"A": "1", "B": "2"}.get, C).used == ("A", "B")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("${V%-*}", "1.25.3"),
+        ("${V%%.*}", "1"),
+        ("${V#*.}", "25.3-alpine"),
+        ("${V##*.}", "3-alpine"),
+        ("${V%-alpine}", "1.25.3"),
+        ("${V#nomatch}", "1.25.3-alpine"),
+        ("${P/./-}", "a-b.c"),
+        ("${P//./-}", "a-b-c"),
+        ("${V/[0-9]/X}", "X.25.3-alpine"),
+        ("${P//[!.]/x}", "x.x.x"),
+    ],
+)
+def test_buildkit_pattern_substitutions(text, expected):
+    assert expand(text, {"V": "1.25.3-alpine", "P": "a.b.c"}.get, B).text == expected
+
+
+def test_pattern_substitution_of_unset_variable_is_unknown():
+    assert expand("${NOPE#x}", {}.get, B).unresolved == ("NOPE",)
+
+
+def test_compose_has_no_pattern_substitution():
+    with pytest.raises(ExpansionError):
+        expand("${V#x}", {"V": "1"}.get, C)
