@@ -47,8 +47,9 @@ def load(paths: Sequence[str], config: Config, *, cwd: Path, environ: Mapping[st
             by_path.setdefault(problem.location.path, []).append(problem)
         extra.extend(Document(path, "unknown", problems=tuple(ps)) for path, ps in by_path.items())
 
-    # Dockerfiles to read: path -> list of (build args, where it was linked from)
-    jobs: dict[Path, list[tuple[Mapping[str, str], Location | None]]] = {}
+    # Dockerfiles to read: path -> list of (build args, where it was linked from, target platform)
+    default_platform = config.platforms[0] if config.platforms else None
+    jobs: dict[Path, list[tuple[Mapping[str, str], Location | None, str | None]]] = {}
     direct: list[Path] = []
     for target in found.targets:
         if target.kind == "compose":
@@ -56,21 +57,22 @@ def load(paths: Sequence[str], config: Config, *, cwd: Path, environ: Mapping[st
                 documents[doc.path] = _merge(documents.get(doc.path), doc)
                 for link in doc.builds:
                     args = {**config.build_args, **link.args}
-                    jobs.setdefault(Path(link.dockerfile).resolve(), []).append((args, link.location))
+                    platform = link.platforms[0] if link.platforms else default_platform
+                    jobs.setdefault(Path(link.dockerfile).resolve(), []).append((args, link.location, platform))
         else:
             direct.append(target.path)
     for path in direct:
         # A Dockerfile that a compose service builds is checked with that service's build args
         # only; reading it again without them would report variables compose does supply.
         if path not in jobs:
-            jobs[path] = [(dict(config.build_args), None)]
+            jobs[path] = [(dict(config.build_args), None, default_platform)]
 
     for path, variants in jobs.items():
         shown = show(path)
         try:
             text = read_text(path)
         except InputError as exc:
-            linked = [loc for _, loc in variants if loc is not None]
+            linked = [loc for _, loc, _ in variants if loc is not None]
             if linked and not path.exists():
                 problems = tuple(
                     Problem("PF001", loc, f"the Dockerfile this service builds does not exist: {shown}")
@@ -80,8 +82,8 @@ def load(paths: Sequence[str], config: Config, *, cwd: Path, environ: Mapping[st
             else:
                 extra.append(_unreadable(shown, exc))
             continue
-        for args, _ in variants:
-            doc = parse_dockerfile(text, shown, build_args=args)
+        for args, _, platform in variants:
+            doc = parse_dockerfile(text, shown, build_args=args, target_platform=platform)
             key = shown if shown not in documents else f"{shown}\0{sorted(args.items())}"
             documents.setdefault(key, doc)
     return Loaded(tuple(documents.values()) + tuple(extra), _repo_root(cwd))
