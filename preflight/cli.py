@@ -93,6 +93,7 @@ common_paths = click.argument("paths", nargs=-1, type=click.Path())
 @click.option("--output-gitlab", help="Also write a GitLab code quality report to FILE.")
 @click.option("--config", "config_file", type=click.Path(), help="Configuration file (default: .preflight.yaml or pyproject.toml, searched upward).")
 @click.option("--select", multiple=True, help="Rule IDs or prefixes to run (comma-separated, repeatable).")
+@click.option("--extend-select", multiple=True, help="Rule IDs or prefixes to run on top of the selection, e.g. PF103.")
 @click.option("--ignore", multiple=True, help="Rule IDs or prefixes to skip (comma-separated, repeatable).")
 @click.option("--build-arg", "build_args", multiple=True, help="KEY=VALUE for Dockerfile ARGs (repeatable).")
 @click.option("--exclude", multiple=True, help="Glob of paths to skip (repeatable).")
@@ -114,6 +115,7 @@ def check(
     output_gitlab: str | None,
     config_file: str | None,
     select: tuple[str, ...],
+    extend_select: tuple[str, ...],
     ignore: tuple[str, ...],
     build_args: tuple[str, ...],
     exclude: tuple[str, ...],
@@ -135,6 +137,7 @@ def check(
     config = _load_config(
         config_file,
         select=_split_ids(select) or None,
+        extend_select=_split_ids(extend_select) or None,
         ignore=_split_ids(ignore) or None,
         build_args=_build_args(build_args) or None,
         exclude=exclude or None,

@@ -9,7 +9,8 @@ top-level table, anything else as YAML.
 
 Keys are kebab-case only (``fail-level``, not ``fail_level``)::
 
-    select: [PF1, PF201]          # rule IDs or ID prefixes; empty = the default rule set
+    select: [PF1, PF201]          # rule IDs or ID prefixes; replaces the default rule set
+    extend-select: [PF103]        # rule IDs or prefixes enabled on top of the selection (opt-in rules)
     ignore: [PF103]               # rule IDs or ID prefixes
     rules: {PF102: error, PF101: off}   # per-rule level: error, warning, note, off
     trusted-registries: [ghcr.io, "*.example.com"]
@@ -65,6 +66,7 @@ class RegistryConfig:
 @dataclass(frozen=True)
 class Config:
     select: tuple[str, ...] = ()
+    extend_select: tuple[str, ...] = ()
     ignore: tuple[str, ...] = ()
     levels: Mapping[str, Level] = field(default_factory=dict)
     trusted_registries: tuple[str, ...] = ()
@@ -86,7 +88,7 @@ YAML_NAMES = (".preflight.yaml", ".preflight.yml")
 PYPROJECT = "pyproject.toml"
 
 KEYS = (
-    "select", "ignore", "rules", "trusted-registries", "build-args", "exclude", "fail-level",
+    "select", "extend-select", "ignore", "rules", "trusted-registries", "build-args", "exclude", "fail-level",
     "offline", "platforms", "registries", "daemon-json", "cache-ttl", "cache-negative-ttl", "timeout",
 )  # fmt: skip
 REGISTRY_KEYS = ("mirrors", "insecure", "ca-file", "endpoint")
@@ -127,7 +129,7 @@ def load_config(cwd: Path, explicit: Path | None = None) -> Config:
 def merge_cli(config: Config, **overrides: Any) -> Config:
     """Apply command-line values to ``config``; a value of None means "not given".
 
-    ``select`` replaces the configured selection; ``ignore``, ``exclude``, ``platforms`` and
+    ``select`` replaces the configured selection; ``extend_select``, ``ignore``, ``exclude``, ``platforms`` and
     ``trusted_registries`` are appended; ``build_args`` override configured ones key by key;
     ``levels`` override per rule; ``fail_level`` takes a Level or its name; any other ``Config``
     field is replaced. Invalid values raise ``ConfigError`` naming the option (``--select``).
@@ -140,9 +142,9 @@ def merge_cli(config: Config, **overrides: Any) -> Config:
         if value is None:
             continue
         option = "--" + key.replace("_", "-")
-        if key in ("select", "ignore"):
+        if key in ("select", "extend_select", "ignore"):
             ids = _rule_patterns(_as_str_list(value, option), option, prefixes=True)
-            changes[key] = ids if key == "select" else _unique(config.ignore + ids)
+            changes[key] = ids if key == "select" else _unique(getattr(config, key) + ids)
         elif key in ("exclude", "platforms", "trusted_registries"):
             items = _as_str_list(value, option)
             if key == "exclude":
@@ -291,7 +293,7 @@ def _build(data: Mapping[Any, Any], where: _Where) -> Config:
             raise where.unknown(key, data, KEYS)
         name = where.at(key, data, key)
         attr = key.replace("-", "_")
-        if key in ("select", "ignore"):
+        if key in ("select", "extend-select", "ignore"):
             values[attr] = _rule_patterns(_str_list(value, name), name, prefixes=True)
         elif key == "rules":
             values["levels"] = _levels(value, name)

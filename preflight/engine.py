@@ -117,6 +117,7 @@ class Selection:
     """Which rules run and at which level, from configuration."""
 
     select: tuple[str, ...] = ()  # IDs or prefixes ("PF1"); empty = defaults
+    extend_select: tuple[str, ...] = ()  # enabled on top of the selection (opt-in rules such as PF103)
     ignore: tuple[str, ...] = ()
     levels: Mapping[str, Level] = field(default_factory=dict)
 
@@ -125,9 +126,10 @@ class Selection:
             return Level.OFF
         if r.id in self.levels:
             return self.levels[r.id]
-        if self.select and not _matches(r.id, self.select):
+        chosen = _matches(r.id, self.select) or _matches(r.id, self.extend_select)
+        if self.select and not chosen:
             return Level.OFF
-        if r.level is Level.OFF and _matches(r.id, self.select):
+        if r.level is Level.OFF and chosen:
             return Level.WARNING  # an opt-in rule selected by name reports as a warning
         return r.level
 

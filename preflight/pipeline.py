@@ -27,7 +27,9 @@ class Loaded:
 
 
 def selection_of(config: Config) -> Selection:
-    return Selection(select=config.select, ignore=config.ignore, levels=config.levels)
+    return Selection(
+        select=config.select, extend_select=config.extend_select, ignore=config.ignore, levels=config.levels
+    )
 
 
 def load(paths: Sequence[str], config: Config, *, cwd: Path, environ: Mapping[str, str]) -> Loaded:

@@ -115,3 +115,9 @@ def test_subject_parses_reference_once_and_keeps_errors():
 def test_describe_names_written_and_resolved():
     assert engine.describe(ImageUse(UseKind.FROM, Location("D"), "${B}", "python")) == '"${B}" (resolves to "python")'
     assert engine.describe(use(1, "python")) == '"python"'
+
+
+def test_extend_select_adds_opt_in_rules_to_the_defaults(rules):
+    doc = Document("Dockerfile", "dockerfile", uses=(use(1, "a"),))
+    report = run([doc], Selection(extend_select=("PF903",)))
+    assert [f.rule for f in report.findings] == ["PF901", "PF902", "PF903"]
