@@ -332,7 +332,7 @@ class Repo:
                          f"{clean(reply.headers.get('ratelimit-limit', '?').split(';')[0], 10)}; log in to raise "
                          "the limit")
             after = f"; retry after {wait:.0f} s" if wait is not None else ""
-            return Failure(Status.RATE_LIMITED, f"{host} is rate limiting requests (HTTP 429){after}{extra}",
+            return Failure(Status.RATE_LIMITED, f"HTTP 429 Too Many Requests{after}{extra}",
                            retry_after=wait)
         proxy = self.run.proxied(reply.url) if self.run.proxied else None
         if proxy and ("x-squid-error" in reply.headers or "proxy-status" in reply.headers):

@@ -220,8 +220,8 @@ def diagnose(exc: BaseException, url: httpx.URL, proxy: str | None) -> Diagnosis
     if any(isinstance(e, ConnectionRefusedError) for e in chain) or errno.ECONNREFUSED in errnos or (
         isinstance(exc, httpx.ConnectError) and "All connection attempts failed" in str(exc)
     ):
-        return Diagnosis(Status.NETWORK_REFUSED, host, f"connection to {host} refused; is the registry running "
-                         "and the port right?")
+        return Diagnosis(Status.NETWORK_REFUSED, host, f"connection to {host} refused: check that the registry is "
+                         "running and the port is right")
     if errno.ENETUNREACH in errnos or errno.EHOSTUNREACH in errnos:
         return Diagnosis(Status.NETWORK_REFUSED, host, f"no route to {host} (network unreachable); check the "
                          "network or VPN")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Iterator
 
-from ..engine import Hit, RuleContext, Subject, describe, rule
+from ..engine import Hit, RuleContext, Subject, rule
 from ..facts import ImageFacts, Status
 from ..imageref import ImageRef
 from ..model import Fix, Level, Location
@@ -26,10 +26,10 @@ def _facts(subject: Subject) -> tuple[ImageRef, ImageFacts] | None:
 
 
 def _image(subject: Subject) -> str:
-    """`` (image "${BASE}" resolves to "python:3.12")`` when written and resolved text differ."""
+    """`` (written "${BASE}")`` when the file spells the image with variables."""
     use = subject.use
     if use.resolved is not None and use.resolved != use.written:
-        return f" (image {describe(use)})"
+        return f' (written "{use.written}")'
     return ""
 
 
@@ -256,10 +256,13 @@ def registry_unreachable(subject: Subject, ctx: RuleContext) -> Iterator[Hit]:
     if found is None or not found[1].status.unreachable:
         return
     _, facts = found
-    count = _same_host(ctx, facts, None)
-    noun = "reference" if count == 1 else "references"
-    yield Hit(f"registry {facts.host} unreachable: {facts.detail}; {count} {noun} on it not checked",
+    yield Hit(f"registry {facts.host} unreachable ({_not_checked(ctx, facts, None)}): {facts.detail}",
               group=facts.host)
+
+
+def _not_checked(ctx: RuleContext, facts: ImageFacts, statuses: frozenset[Status] | None) -> str:
+    count = _same_host(ctx, facts, statuses)
+    return f"{count} reference{'' if count == 1 else 's'} not checked"
 
 
 _ERRORS = frozenset({Status.REGISTRY_ERROR, Status.RATE_LIMITED, Status.NOT_CHECKED})
@@ -278,12 +281,11 @@ def registry_error(subject: Subject, ctx: RuleContext) -> Iterator[Hit]:
     if found is None or found[1].status not in _ERRORS:
         return
     _, facts = found
-    count = _same_host(ctx, facts, _ERRORS)
-    noun = "reference" if count == 1 else "references"
+    count = _not_checked(ctx, facts, _ERRORS)
     if facts.status is Status.NOT_CHECKED:
-        msg = f"{count} {noun} on {facts.host} not checked: {facts.detail}; raise --timeout or retry later"
+        msg = f"registry {facts.host} did not answer in time ({count}): {facts.detail}; raise --timeout or retry"
     elif facts.status is Status.RATE_LIMITED:
-        msg = f"registry {facts.host}: {facts.detail}; {count} {noun} on it not checked"
+        msg = f"registry {facts.host} rate limited ({count}): {facts.detail}"
     else:
-        msg = f"registry {facts.host} error: {facts.detail}; {count} {noun} on it not checked"
+        msg = f"registry {facts.host} error ({count}): {facts.detail}"
     yield Hit(msg, group=facts.host)
