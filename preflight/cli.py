@@ -16,6 +16,7 @@ from typing import Sequence
 
 import click
 
+from . import __version__
 from .config import Config, ConfigError, load_config, merge_cli
 from .model import Level, Report
 
@@ -76,7 +77,7 @@ def _write(text: str, output: str | None, color: bool = False) -> None:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="preflight")
+@click.version_option(__version__, prog_name="preflight")
 def cli() -> None:
     """Catch broken container image references before a build starts."""
 

@@ -9,7 +9,6 @@ Help links point at ``HELP_BASE``, the rule pages on the project's main branch.
 from __future__ import annotations
 
 import hashlib
-import importlib.metadata
 import json
 from typing import Any
 from urllib.parse import quote
@@ -57,16 +56,9 @@ def as_dict(ctx: Context) -> dict[str, Any]:
 
 
 def tool_version() -> str:
-    try:
-        from .. import __version__  # type: ignore[attr-defined]
+    from .. import __version__
 
-        return str(__version__)
-    except ImportError:
-        pass
-    try:
-        return importlib.metadata.version("preflight")
-    except importlib.metadata.PackageNotFoundError:
-        return "0.0.0"
+    return __version__
 
 
 def descriptor(rule_id: str, rule: RuleInfo | None) -> dict[str, Any]:

@@ -1,0 +1,189 @@
+"""The command line as users run it: real files on disk, real processes where it matters."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+import preflight
+from preflight import cli as cli_module
+from preflight.cli import cli
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def write(base: Path, files: dict[str, str]) -> None:
+    for name, text in files.items():
+        path = base / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch):
+    write(
+        tmp_path,
+        {
+            "Dockerfile": "ARG BASE=python:latest\nFROM ${BASE} AS build\nFROM build\nCOPY --from=nginx /a /b\n",
+            "compose.yaml": "services:\n  web:\n    image: redis:7\n  app:\n    build: ./app\n    image: myorg/app\n",
+            "app/Dockerfile": "FROM alpine:3.20\n",
+            "k8s/deploy.yaml": "image: nginx\n",
+        },
+    )
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def test_check_text_output_and_exit_code(project):
+    result = invoke("check", "--offline")
+    assert result.exit_code == 1
+    lines = result.output.splitlines()
+    assert 'Dockerfile:2:6: PF102 warning: "${BASE}" (resolves to "python:latest")' in lines[0]
+    assert lines[1].startswith("Dockerfile:4:13: PF101 warning:")
+    assert "k8s" not in result.output  # other YAML is not a compose file
+    assert lines[-1] == "2 warnings in 3 files (5 images)"
+
+
+def test_json_contract(project):
+    result = invoke("check", "--offline", "--format", "json")
+    data = json.loads(result.output)
+    assert set(data) == {"findings", "summary"}
+    first = data["findings"][0]
+    assert first == {
+        "rule": "PF102",
+        "level": "warning",
+        "message": first["message"],
+        "path": "Dockerfile",
+        "line": 2,
+        "column": 6,
+        "image": "${BASE}",
+    }
+    assert data["summary"]["files"] == 3 and data["summary"]["offline"] is True
+
+
+@pytest.mark.parametrize(
+    ("args", "code"),
+    [
+        ((), 1),
+        (("--fail-level", "error"), 0),
+        (("--fail-level", "note"), 1),
+        (("--fail-level", "none"), 0),
+        (("--exit-zero",), 0),
+        (("--ignore", "PF101,PF102"), 0),
+        (("--select", "PF1", "--ignore", "PF102"), 1),
+    ],
+)
+def test_exit_codes(project, args, code):
+    assert invoke("check", "--offline", *args).exit_code == code
+
+
+def test_clean_project_exits_zero(tmp_path, monkeypatch):
+    write(tmp_path, {"Dockerfile": "FROM python:3.12-slim\n"})
+    monkeypatch.chdir(tmp_path)
+    result = invoke("check", "--offline")
+    assert result.exit_code == 0
+    assert result.output.strip() == "No problems found in 1 file (1 image)."
+
+
+def test_config_errors_exit_2_with_the_key(project):
+    (project / ".preflight.yaml").write_text("fail_levle: error\n")
+    result = CliRunner().invoke(cli, ["check", "--offline"])
+    assert result.exit_code == 2
+    assert "fail_levle" in result.output
+
+
+def test_usage_error_exits_2(project):
+    result = subprocess.run([sys.executable, "-m", "preflight", "check", "--format", "xml"], capture_output=True, text=True)
+    assert result.returncode == 2
+    assert "xml" in result.stderr
+
+
+def test_internal_error_is_exit_2_not_findings(project, monkeypatch):
+    def boom(*_a, **_k):
+        raise RuntimeError("kaboom")
+
+    monkeypatch.setattr("preflight.pipeline.load", boom)
+    with pytest.raises(SystemExit) as exc:
+        cli_module.main(["check", "--offline"])
+    assert exc.value.code == 2
+
+
+def test_exit_zero_never_masks_errors(project):
+    (project / ".preflight.yaml").write_text("bogus: 1\n")
+    assert CliRunner().invoke(cli, ["check", "--offline", "--exit-zero"]).exit_code == 2
+
+
+def test_several_formats_in_one_run(project):
+    result = invoke("check", "--offline", "--output-sarif", "out.sarif", "--output-json", "out.json")
+    assert "PF102" in result.output
+    sarif = json.loads((project / "out.sarif").read_text())
+    assert sarif["version"] == "2.1.0"
+    data = json.loads((project / "out.json").read_text())
+    assert [f["rule"] for f in data["findings"]] == [r["ruleId"] for r in sarif["runs"][0]["results"]]
+
+
+def test_output_file(project):
+    result = invoke("check", "--offline", "--format", "github", "-o", "gh.txt")
+    assert result.output == ""
+    assert (project / "gh.txt").read_text().startswith("::warning file=Dockerfile,line=2,col=6")
+
+
+def test_build_args_from_the_command_line(project):
+    result = invoke("check", "--offline", "--build-arg", "BASE=python:3.12", "--format", "json")
+    rules = [(f["rule"], f["line"]) for f in json.loads(result.output)["findings"]]
+    assert ("PF102", 2) not in rules
+
+
+def test_images_json_and_unique(project):
+    data = json.loads(invoke("images", "--format", "json").output)
+    rows = {(r["path"], r["line"], r["kind"]): r for r in data["images"]}
+    assert rows[("Dockerfile", 2, "from")] == {
+        "path": "Dockerfile", "line": 2, "column": 6, "kind": "from",
+        "written": "${BASE}", "resolved": "python:latest", "reference": "docker.io/library/python:latest",
+    }  # fmt: skip
+    assert ("Dockerfile", 3, "from") not in rows  # a stage name is not an image
+    assert rows[("compose.yaml", 6, "compose")]["reference"] == "docker.io/myorg/app:latest"
+    unique = invoke("images", "--unique").output.split()
+    assert unique == sorted(set(unique))
+    assert "docker.io/myorg/app:latest" not in unique  # built by compose, never pulled
+    assert "docker.io/library/alpine:3.20" in unique  # the Dockerfile compose builds
+
+
+def test_images_text_table(project):
+    out = invoke("images").output.splitlines()
+    assert out[0].split() == ["LOCATION", "KIND", "WRITTEN", "REFERENCE"]
+    assert any(line.startswith("Dockerfile:4:13") and "copy-from" in line for line in out)
+
+
+def test_rules_and_rule_page():
+    listing = invoke("rules").output
+    assert "PF102  latest-tag" in listing
+    page = invoke("rule", "pf102").output
+    assert page.startswith("# PF102 latest-tag")
+    assert CliRunner().invoke(cli, ["rule", "PF999"]).exit_code == 2
+
+
+def test_version_matches_pyproject():
+    meta = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert preflight.__version__ == meta["project"]["version"]
+
+
+def test_offline_run_imports_no_network_code(project):
+    probe = (
+        "import sys\n"
+        "from preflight.cli import main\n"
+        "try:\n    main(['check', '--offline', '.'])\nexcept SystemExit:\n    pass\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in {'httpx', 'httpcore', 'ssl', 'asyncio', 'socket'}))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=project)
+    assert result.stdout.strip().splitlines()[-1] == "[]", result.stdout + result.stderr
