@@ -151,12 +151,14 @@ def test_tag_missing_lists_tags_and_suggests(tmp_path: Path) -> None:
     fake = Fake()
     for tag in ("3.12-slim", "3.12", "latest"):
         fake.image("o/python", tag)
-    res = resolve_with(fake, ["ghcr.io/o/python:3.12-slimm", "ghcr.io/o/python:3.12"], tmp_path)
+    res = resolve_with(fake, ["ghcr.io/o/python:3.12-slimm", "ghcr.io/o/python:3.12", "ghcr.io/o/python:3.13"],
+                       tmp_path)
     missing = res.facts["ghcr.io/o/python:3.12-slimm"]
     assert missing.status is Status.TAG_MISSING and missing.suggestions[0] == "3.12-slim"
     assert res.facts["ghcr.io/o/python:3.12"].status is Status.OK
-    assert [r.method for r in fake.requests_to("/manifests/")] == ["HEAD", "HEAD"]  # no GET without platforms
-    assert len(fake.requests_to("/tags/list")) == 1
+    assert res.facts["ghcr.io/o/python:3.13"].suggestions[0] == "3.12"
+    assert [r.method for r in fake.requests_to("/manifests/")] == ["HEAD"] * 3  # no GET without platforms
+    assert len(fake.requests_to("/tags/list")) == 1  # one listing per repository and run
 
 
 def test_repository_missing_is_confirmed_with_tags_list(tmp_path: Path) -> None:

@@ -18,6 +18,7 @@ Never keeps or prints a response body: errors carry status, code and a short cle
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import re
@@ -121,6 +122,7 @@ class Run:
     client: httpx.AsyncClient
     auth: AuthState
     proxied: Any  # callable(URL) -> proxy URL or None
+    tag_lists: dict[tuple[str, str, str], "asyncio.Future[list[str] | None]"] = field(default_factory=dict)
 
 
 @dataclass
@@ -224,8 +226,14 @@ class Repo:
                                 cap=MANIFEST_CAP)
 
     async def list_tags(self) -> list[str] | None:
-        """All tags (paged, capped); None when the repository does not exist."""
-        return await self._paged(f"/v2/{self.path}/tags/list", "tags", None)
+        """All tags (paged, capped); None when the repository does not exist. One listing per
+        repository, endpoint and credential per run, however many of its tags are missing."""
+        key = (str(self.base), self.path, self.credential.identity if self.credential else "")
+        pending = self.run.tag_lists.get(key)
+        if pending is None:
+            pending = self.run.tag_lists[key] = asyncio.ensure_future(
+                self._paged(f"/v2/{self.path}/tags/list", "tags", None))
+        return await asyncio.shield(pending)
 
     async def catalog(self) -> list[str]:
         try:
