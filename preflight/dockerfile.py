@@ -57,7 +57,6 @@ _INSTRUCTIONS = frozenset({"add", "arg", "cmd", "copy", "entrypoint", "env", "ex
                            "maintainer", "onbuild", "run", "shell", "stopsignal", "user", "volume", "workdir"})
 _STAGE_NAME_RE = re.compile(r"[a-z][a-z0-9-_.]*\Z")
 _INDEX_RE = re.compile(r"[+-]?[0-9]{1,18}\Z")
-_UNSUPPORTED_RE = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*(?:#|%|/)")
 _DEFAULT_PLATFORM = ("linux", "amd64", "")
 _ARCH_ALIASES = {"x86_64": "amd64", "x86-64": "amd64", "aarch64": "arm64", "i386": "386"}
 
@@ -473,8 +472,6 @@ def _evaluate(word: str, scope: Mapping[str, _Value], dialect: Dialect) -> _Valu
     """Expand ``word`` in ``scope``. Raises ExpansionError for malformed syntax."""
     if "$" not in word and (dialect.escape or "\\") not in word and "'" not in word and '"' not in word:
         return _Value(word)
-    if _UNSUPPORTED_RE.search(word):
-        return _Value(None)
     used: list[str] = []
 
     def lookup(name: str) -> str | None:
@@ -615,7 +612,11 @@ class _Reader:
         try:
             return _evaluate(word, scope, self.dialect)
         except ExpansionError as exc:
-            self.problems.append(Problem("PF002", loc, f"invalid variable syntax in {what} {word!r}: {exc}"))
+            # In an image reference it is an invalid reference (PF002); anywhere else (an ARG
+            # value) BuildKit rejects the whole file: a parse error (PF001).
+            rule = "PF001" if what.startswith("ARG ") else "PF002"
+            tail = "; BuildKit rejects the file" if rule == "PF001" else ""
+            self.problems.append(Problem(rule, loc, f"invalid variable syntax in {what} {word!r}: {exc}{tail}"))
             return None
 
     def add_use(self, kind: UseKind, loc: Location, written: str, res: _Value,

@@ -119,19 +119,19 @@ def test_predefined_platform_args_are_visible_in_from():
     assert one("FROM alpine:$TARGETPLATFORM-$BUILDARCH\n", target_platform="Linux/aarch64/v8").resolved == "alpine:linux/arm64-amd64"
 
 
-def test_malformed_variable_syntax_is_pf002_at_the_image():
+def test_malformed_variable_syntax_is_pf002_at_the_image_and_pf001_in_an_arg():
     doc = read("FROM alpine:${TAG\nFROM busybox\n")
     assert problems(doc) == [("PF002", 1, 6)]
     assert rows(doc) == [("from", 2, 6, "busybox", "busybox")]
     doc = read("ARG X=${Y:bad}\nFROM alpine:$X\n")
-    assert problems(doc) == [("PF002", 1, 7)]
+    assert problems(doc) == [("PF001", 1, 7)]
     assert (doc.uses[0].resolved, doc.uses[0].unresolved) == (None, ())
 
 
-def test_unsupported_substitution_leaves_the_value_unknown_without_a_problem():
-    doc = read("ARG V=1.22.3\nFROM golang:${V%.*}\n")
+def test_pattern_substitutions_resolve_like_buildkit():
+    doc = read("ARG V=1.22.3\nFROM golang:${V%.*}\nFROM alpine:${V##*.}\n")
     assert doc.problems == ()
-    assert (doc.uses[0].resolved, doc.uses[0].unresolved) == (None, ())
+    assert [u.resolved for u in doc.uses] == ["golang:1.22", "alpine:3"]
 
 
 # ------------------------------------------------------------------ platform
