@@ -14,59 +14,21 @@ import pytest
 import yaml
 
 from preflight.discover import classify
-from identify.identify import tags_from_filename
 
 ROOT = Path(__file__).resolve().parents[1]
 MANIFEST = ROOT / ".pre-commit-hooks.yaml"
 
-# The snippets README.md shows (kept here so that they are checked).
-PRE_COMMIT_CONFIG = """\
-repos:
-  - repo: https://github.com/preflight-dev/preflight
-    rev: v0.1.0
-    hooks:
-      - id: preflight            # checks tags and digests against the registries
-      # - id: preflight-offline  # no network: syntax and policy rules only
-"""
+def readme_snippet(name: str) -> str:
+    """The YAML block README.md shows after ``<!-- snippet: NAME -->``: what users copy is what is tested."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    match = re.search(rf"<!-- snippet: {re.escape(name)} -->\n```yaml\n(.*?)```", text, re.S)
+    assert match, f"README.md has no snippet {name!r}"
+    return match.group(1)
 
-GITHUB_WORKFLOW = """\
-name: preflight
-on:
-  push:
-    branches: [main]
-  pull_request:
-jobs:
-  preflight:
-    runs-on: ubuntu-latest
-    permissions:
-      security-events: write
-      contents: read
-    steps:
-      - uses: actions/checkout@v4
-      - uses: actions/setup-python@v5
-        with:
-          python-version: "3.12"
-      - run: pip install preflight
-      - run: preflight check . --format sarif -o preflight.sarif --exit-zero
-      - uses: github/codeql-action/upload-sarif@v4
-        if: always()
-        with:
-          sarif_file: preflight.sarif
-          category: preflight
-"""
 
-GITLAB_JOB = """\
-preflight:
-  stage: test
-  image: python:3.12-slim
-  script:
-    - pip install preflight
-    - preflight check . --format gitlab -o gl-code-quality-report.json --exit-zero
-  artifacts:
-    when: always
-    reports:
-      codequality: gl-code-quality-report.json
-"""
+PRE_COMMIT_CONFIG = readme_snippet("pre-commit-config")
+GITHUB_WORKFLOW = readme_snippet("github-workflow")
+GITLAB_JOB = readme_snippet("gitlab-job")
 
 
 def pre_commit() -> list[str]:
@@ -130,7 +92,10 @@ def test_snippets_parse() -> None:
     upload = job["steps"][-1]
     assert upload["uses"] == "github/codeql-action/upload-sarif@v4" and upload["if"] == "always()"
     assert upload["with"] == {"sarif_file": "preflight.sarif", "category": "preflight"}
+    run = [step["run"] for step in job["steps"] if "run" in step][-1]
+    assert "--output-sarif preflight.sarif" in run
     gitlab = yaml.safe_load(GITLAB_JOB)["preflight"]
+    assert "--format gitlab -o gl-code-quality-report.json" in gitlab["script"][-1]
     assert gitlab["artifacts"] == {"when": "always", "reports": {"codequality": "gl-code-quality-report.json"}}
 
 
