@@ -145,19 +145,24 @@ def scan(text: str) -> Scan:
             continue
         start_line = i
         segments = [(0, i, len(raw) - len(first))]
-        while not done and i < n:
-            raw = lines[i].rstrip("\r")
-            i += 1
-            stripped = raw.lstrip(_GO_SPACE)
-            if stripped.startswith("#"):
-                comments.append((i, stripped))
-                pending.append(stripped)
-                continue
-            if stripped == "":
-                continue  # empty continuation line (BuildKit warns, keeps going)
-            piece, done = _trim_continuation(raw, escape)
-            segments.append((len(line), i, 0))
-            line += piece
+        if not done:
+            pieces = [line]  # joined once: repeated += is quadratic on long continuations
+            length = len(line)
+            while not done and i < n:
+                raw = lines[i].rstrip("\r")
+                i += 1
+                stripped = raw.lstrip(_GO_SPACE)
+                if stripped.startswith("#"):
+                    comments.append((i, stripped))
+                    pending.append(stripped)
+                    continue
+                if stripped == "":
+                    continue  # empty continuation line (BuildKit warns, keeps going)
+                piece, done = _trim_continuation(raw, escape)
+                segments.append((length, i, 0))
+                pieces.append(piece)
+                length += len(piece)
+            line = "".join(pieces)
         ins = _instruction(line, start_line, segments, pending)
         pending = []
         docs = _heredocs(ins) if "<<" in line else []
