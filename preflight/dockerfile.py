@@ -39,7 +39,7 @@ from __future__ import annotations
 import re
 from bisect import bisect_right
 from dataclasses import dataclass, field, replace
-from typing import Mapping
+from typing import Callable, Mapping
 
 from .interpolate import Dialect, ExpansionError, expand
 from .model import Document, ImageUse, Location, Problem, Suppressions, UseKind
@@ -118,8 +118,12 @@ class Scan:
     errors: tuple[tuple[int, int, str], ...]  # (line, column, message)
 
 
-def scan(text: str) -> Scan:
-    """Split a Dockerfile into instructions exactly like BuildKit's parser."""
+def scan(text: str, keep: Callable[[Instruction], bool] | None = None) -> Scan:
+    """Split a Dockerfile into instructions exactly like BuildKit's parser.
+
+    ``keep`` (default: all) chooses the instructions to return; the others are dropped as soon
+    as they are read, so a huge file does not hold one object per line.
+    """
     if text.startswith("\ufeff"):
         text = text[1:]
     lines = text.split("\n")
@@ -180,7 +184,8 @@ def scan(text: str) -> Scan:
                 break
         if i != start_line or docs:
             ins = replace(ins, end_line=i, heredocs=tuple(name for name, _ in docs))
-        out.append(ins)
+        if keep is None or keep(ins):
+            out.append(ins)
     return Scan(tuple(out), escape, tuple(directives), _detect_syntax(lines), tuple(comments), tuple(errors))
 
 
@@ -520,6 +525,23 @@ def parse_dockerfile(
         )
 
 
+def _relevant() -> Callable[[Instruction], bool]:
+    """The instructions the reader looks at: all up to the first FROM (anything but ARG there is
+    an error), then FROM, ARG, COPY/RUN with flags, unknown ones and those with comments."""
+    seen_from = False
+
+    def keep(ins: Instruction) -> bool:
+        nonlocal seen_from
+        cmd = ins.cmd.lower()
+        if not seen_from:
+            seen_from = cmd == "from"
+            return True
+        return (bool(ins.comments) or cmd in ("from", "arg") or cmd not in _INSTRUCTIONS
+                or (bool(ins.flags) and cmd in ("copy", "run")))
+
+    return keep
+
+
 @dataclass
 class _Stage:
     name: str | None  # as written after AS
@@ -528,7 +550,7 @@ class _Stage:
 
 class _Reader:
     def __init__(self, text: str, path: str, build_args: dict[str, str], target_platform: str | None) -> None:
-        self.scan = scan(text)
+        self.scan = scan(text, keep=_relevant())
         self.path = path
         self.build_args = build_args
         self.dialect = Dialect.buildkit(self.scan.escape)
