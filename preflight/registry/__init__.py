@@ -7,7 +7,6 @@ cheap: httpx and the client load only when ``resolve`` runs.
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from typing import Callable, Mapping, Sequence
 
@@ -48,6 +47,8 @@ def resolve(lookups: Sequence[Lookup], settings: Settings) -> Resolution:
     """Look every reference up (sync wrapper around one asyncio run)."""
     if not lookups:
         return Resolution({}, 0, 0, None, 0, ())
+    import asyncio  # not at module level: asyncio imports ssl, and rules import this package offline
+
     from .batch import run
 
     return asyncio.run(run(lookups, settings))

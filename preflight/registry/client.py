@@ -33,8 +33,8 @@ from .auth import AuthOutcome, AuthState, RegistryAuth
 from .credentials import Credential
 from .platforms import normalize_platform
 from .suggest import near_matches
-from .transport import EXT_REGISTRY, DeadlineExceeded, Unreachable, is_docker_hub, netloc, parse_ratelimit, \
-    parse_retry_after
+from .transport import EXT_REGISTRY, DeadlineExceeded, Unreachable, diagnose, is_docker_hub, netloc, \
+    parse_ratelimit, parse_retry_after
 
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
@@ -55,6 +55,7 @@ PAGE_CAP = 2 * 1024 * 1024
 LIST_TOTAL_CAP = 8 * 1024 * 1024
 MAX_PAGES = 20
 MAX_HOPS = 5
+BODY_TRIES = 3
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _LINK_NEXT = re.compile(r'<([^>]*)>\s*;[^,]*\brel="?next"?', re.IGNORECASE)
 _UNSAFE = re.compile(r"[^\x20-\x7e]+")
@@ -163,6 +164,19 @@ class Repo:
     async def fetch(
         self, method: str, target: str | httpx.URL, *, accept: str | None = None, cap: int = 0,
         scopes: tuple[str, ...] | None = None,
+    ) -> Reply:
+        """One request, redirects followed by hand; a body cut off mid-way is fetched again (3 tries)."""
+        for attempt in range(1, BODY_TRIES + 1):
+            try:
+                return await self._fetch(method, target, accept=accept, cap=cap, scopes=scopes)
+            except httpx.TransportError as exc:  # the transport retried sending; this is the body
+                if attempt == BODY_TRIES:
+                    url = self._url(target) if isinstance(target, str) else target
+                    raise Unreachable(diagnose(exc, url, self.run.proxied(url) if self.run.proxied else None)) from None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _fetch(
+        self, method: str, target: str | httpx.URL, *, accept: str | None, cap: int, scopes: tuple[str, ...] | None,
     ) -> Reply:
         url = self._url(target) if isinstance(target, str) else target
         headers = {"Accept": accept} if accept else {}
@@ -398,35 +412,27 @@ async def probe(run: Run, endpoint: Endpoint, ref: ImageRef, platforms: frozense
 async def _probe(repo: Repo, ref: ImageRef, platforms: frozenset[str], base: ImageFacts) -> ImageFacts:
     found = Found()
     shown = ref.familiar_name
-    if ref.digest is not None:
-        head = await repo.head_manifest(ref.digest)
-        if head.status == 404:
-            tags = await repo.list_tags()
-            if tags is None:
-                return await _repo_missing(repo, ref, base)
-            return replace(base, status=Status.DIGEST_MISSING,
-                           detail=f"digest {ref.digest} not found in {shown}")
-        _require_ok(repo, head)
-        found.digest = ref.digest
-        found.media_type = head.media_type or None
-        if ref.tag is not None:
-            await _compare_tag(repo, ref, found)
-        if platforms:
-            await _platforms(repo, ref.digest, found, verify=ref.digest)
-    else:
-        tag = ref.effective_tag or "latest"
-        head = await repo.head_manifest(tag)
-        if head.status == 404:
-            tags = await repo.list_tags()
-            if tags is None:
-                return await _repo_missing(repo, ref, base)
-            return replace(base, status=Status.TAG_MISSING, detail=f"tag {tag!r} not found in {shown}",
-                           suggestions=near_matches(tag, tags))
-        _require_ok(repo, head)
-        found.media_type = head.media_type or None
-        found.digest = head.digest
-        if platforms or found.digest is None:
-            await _platforms(repo, tag, found, verify=None, header_digest=head.digest, want=bool(platforms))
+    reference = ref.digest or ref.effective_tag or "latest"
+    # Existence is a HEAD (free on Docker Hub). When platforms are asked for, the manifest is needed
+    # anyway: one GET answers both questions and saves a round trip.
+    first = await (repo.get_manifest(reference) if platforms else repo.head_manifest(reference))
+    if first.status == 404:
+        tags = await repo.list_tags()
+        if tags is None:
+            return await _repo_missing(repo, ref, base)
+        if ref.digest is not None:
+            return replace(base, status=Status.DIGEST_MISSING, detail=f"digest {ref.digest} not found in {shown}")
+        return replace(base, status=Status.TAG_MISSING, detail=f"tag {reference!r} not found in {shown}",
+                       suggestions=near_matches(reference, tags))
+    _require_ok(repo, first)
+    found.media_type = first.media_type or None
+    found.digest = ref.digest or first.digest
+    if ref.digest is not None and ref.tag is not None:
+        await _compare_tag(repo, ref, found)
+    if platforms:
+        await _platforms(repo, reference, found, verify=ref.digest, header_digest=first.digest, body=first.body)
+    elif found.digest is None:  # an old registry without Docker-Content-Digest: hash the body
+        await _platforms(repo, reference, found, verify=None, want=False)
     if found.media_type in SCHEMA1:
         found.notes.append(f"{ref.familiar} is a deprecated schema1 image; current Docker versions refuse it")
     return replace(base, digest=found.digest, media_type=found.media_type, tag_digest=found.tag_digest,
@@ -511,9 +517,13 @@ def _platform_text(data: dict[str, Any]) -> str | None:
 
 
 async def _platforms(repo: Repo, reference: str, found: Found, *, verify: str | None,
-                     header_digest: str | None = None, want: bool = True) -> None:
-    """GET the manifest at ``reference``; fill digest (when unknown), children and platforms."""
-    body = await _manifest_body(repo, reference, verify)
+                     header_digest: str | None = None, want: bool = True, body: bytes | None = None) -> None:
+    """The manifest at ``reference`` (GET unless ``body`` is given): digest, children, platforms."""
+    if body is None:
+        body = await _manifest_body(repo, reference, verify)
+    elif verify is not None and sha256_digest(body) != verify:
+        raise Failure(Status.REGISTRY_ERROR, f"{repo.endpoint.host} sent a manifest whose sha256 does not match "
+                      f"{verify}")
     actual = sha256_digest(body)
     if verify is None:
         if header_digest is not None and header_digest != actual:
