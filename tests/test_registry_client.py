@@ -365,14 +365,13 @@ def test_realm_on_another_host_and_token_cache(tmp_path: Path) -> None:
                for r in fake.seen if r.url.host == "reg.example.com")
 
 
-def test_plain_http_realm_gets_no_credentials(tmp_path: Path) -> None:
+def test_plain_http_realm_of_an_https_registry_is_refused(tmp_path: Path) -> None:
     fake = Fake(bearer="http://auth.example.com/token", token_user=("bob", "pw"))
     fake.image("o/app", "1")
     login(tmp_path, "reg.example.com", "bob", "pw")
-    res = resolve_with(fake, ["reg.example.com/o/app:1"], tmp_path)
-    assert one(res).status is Status.OK  # public: the anonymous token is enough
-    assert "authorization" not in fake.requests_to("/token")[0].headers
-    assert any("plain-HTTP token realm" in w for w in res.warnings)
+    facts = one(resolve_with(fake, ["reg.example.com/o/app:1"], tmp_path))
+    assert facts.status is Status.REGISTRY_ERROR and "plain HTTP" in facts.detail
+    assert not fake.requests_to("/token")  # neither credentials nor a token travel over plain HTTP
 
 
 def test_realm_in_private_space_is_blocked(tmp_path: Path) -> None:

@@ -318,12 +318,11 @@ class RegistryAuth(httpx.Auth):
             offered = [s for s in challenge.params.get("scope", "").split(" ") if split_scope(s)]
             scopes = [s for s in offered if s not in scopes] + scopes
         service = challenge.params.get("service", "")
-        send_cred = cred if (realm_url.scheme == "https" or self.insecure) else None
-        if cred is not None and send_cred is None:
-            self.outcome.notes.append(
-                f"credentials for {self.registry_host} were not sent to the plain-HTTP token realm "
-                f"{self.outcome.realm_host}"
-            )
+        if realm_url.scheme != "https" and not self.insecure:
+            self.outcome.token_problem = (f"the token service of {self.registry_netloc} is plain HTTP "
+                                          f"({self.outcome.realm_host}); preflight asks for tokens over HTTPS only")
+            return None
+        send_cred = cred
         identity = send_cred.identity if send_cred is not None else "anonymous"
         key = (realm, service, tuple(sorted(scopes)), identity)
         token = None if refetch else self.state.get(key)
