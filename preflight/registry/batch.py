@@ -159,6 +159,8 @@ async def run(lookups: Sequence["Lookup"], settings: "Settings", *,
     await transport.aclose()
     if cache is not None:
         cache.save()
+        if cache.error:
+            warnings.append(f"the registry facts cache was not saved: {cache.error}")
 
     for item in facts.values():
         warnings.extend(item.notes)
