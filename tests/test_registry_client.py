@@ -463,6 +463,14 @@ def test_hub_official_images_get_library_prefix(tmp_path: Path) -> None:
     assert parse_qs(token.url.query.decode())["scope"] == ["repository:library/python:pull"]
 
 
+def test_registry_1_docker_io_written_literally_is_hub_without_library(tmp_path: Path) -> None:
+    fake = Fake(bearer="https://auth.docker.io/token", public=False)
+    res = resolve_with(fake, ["registry-1.docker.io/ubuntu:22.04"], tmp_path)
+    assert one(res).status is Status.REPO_MISSING_OR_PRIVATE
+    assert fake.seen[0].url.path == "/v2/ubuntu/manifests/22.04" and fake.seen[0].url.host == "registry-1.docker.io"
+    assert any("without the library/ prefix" in w for w in res.warnings)
+
+
 def test_ghcr_denied_without_challenge(tmp_path: Path) -> None:
     fake = lambda r: err(403, "DENIED")  # noqa: E731
     facts = one(resolve_with(fake, ["ghcr.io/o/private:1"], tmp_path))

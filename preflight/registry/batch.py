@@ -79,6 +79,9 @@ async def run(lookups: Sequence["Lookup"], settings: "Settings", *,
         platforms = lookup.platforms | (known.platforms if known else frozenset())
         unique[lookup.ref.canonical] = type(lookup)(lookup.ref, frozenset(platforms))
 
+    if any(lk.ref.domain.lower() == ep.HUB_HOST for lk in unique.values()):
+        warnings.append(f"references naming {ep.HUB_HOST} are looked up on Docker Hub exactly as written, without "
+                        "the library/ prefix of official images; write docker.io/... (or just the name) instead")
     endpoint_lists = {
         domain: ep.endpoints_for(domain, cfg, daemon, strict_loopback=settings.strict_loopback)
         for domain in {lk.ref.domain for lk in unique.values()}

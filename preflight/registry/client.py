@@ -359,8 +359,9 @@ class Repo:
         proxy = self.run.proxied(reply.url) if self.run.proxied else None
         if proxy and ("x-squid-error" in reply.headers or "proxy-status" in reply.headers):
             return Failure(Status.PROXY, f"the proxy answered HTTP {status} for {host}; check HTTPS_PROXY and NO_PROXY")
-        if status == 400 and reply.url.scheme == "http" and b"HTTPS" in reply.body:
-            return Failure(Status.TLS, f"{host} expects HTTPS; remove it from the insecure registries or use https")
+        if status == 400 and reply.url.scheme == "http":  # Go: "Client sent an HTTP request to an HTTPS server."
+            return Failure(Status.TLS, f"{host} answered HTTP 400 to plain HTTP: it probably serves HTTPS; set an "
+                           "https:// endpoint (and ca_file) for it, or --strict-loopback for a local registry")
         return Failure(Status.REGISTRY_ERROR, f"{host} answered {error_summary(reply)}")
 
 

@@ -195,6 +195,8 @@ def test_tls_without_and_with_the_ca(tls_registry, tmp_path: Path) -> None:  # t
     _, report, _ = run_check(tmp_path, dockerfile, None, "--strict-loopback")
     assert rules_at(report, 1) == ["PF208"]
     assert "not trusted" in by_line(report)[1][0][1]
+    _, report, _ = run_check(tmp_path, dockerfile)  # loopback means plain HTTP unless strict
+    assert rules_at(report, 1) == ["PF208"] and "probably serves HTTPS" in by_line(report)[1][0][1]
     config = {"registries": {r: {"ca-file": str(tls_registry.ca_path)}}}
     _, report, _ = run_check(tmp_path, dockerfile, config, "--strict-loopback")
     assert by_line(report) == {}
