@@ -29,7 +29,7 @@ ZERO_DIGEST = "sha256:" + "0" * 64
 
 def run_check(tmp: Path, dockerfile: str, config: dict[str, Any] | None = None, *args: str,
               docker_config: dict[str, Any] | None = None, extra_path: Path | None = None,
-              cache: bool = False) -> tuple[int, dict[str, Any], str]:
+              cache: bool = False, env_extra: dict[str, str] | None = None) -> tuple[int, dict[str, Any], str]:
     """Run the CLI on ``tmp/Dockerfile``; returns (exit code, JSON report, stderr)."""
     (tmp / "Dockerfile").write_text(dockerfile, encoding="utf-8")
     (tmp / ".preflight.yaml").write_text(json.dumps(config or {}), encoding="utf-8")
@@ -43,6 +43,7 @@ def run_check(tmp: Path, dockerfile: str, config: dict[str, Any] | None = None, 
         "XDG_CACHE_HOME": str(tmp / "cache"),
         "NO_PROXY": "127.0.0.1,localhost",
         "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
+        **(env_extra or {}),
     }
     cmd = [sys.executable, "-m", "preflight", "check", ".", "--format", "json", "--config", ".preflight.yaml",
            *(() if cache else ("--no-cache",)), *args]
@@ -200,6 +201,22 @@ def test_tls_without_and_with_the_ca(tls_registry, tmp_path: Path) -> None:  # t
     config = {"registries": {r: {"ca-file": str(tls_registry.ca_path)}}}
     _, report, _ = run_check(tmp_path, dockerfile, config, "--strict-loopback")
     assert by_line(report) == {}
+
+
+def test_proxy_failure_is_named_and_no_proxy_cidrs_bypass_it(registry, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import socket
+
+    dockerfile = f"FROM {registry.hostport}/library/python:3.12-slim\n"
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{sock.getsockname()[1]}"
+        _, report, _ = run_check(tmp_path, dockerfile, env_extra={"HTTP_PROXY": dead, "NO_PROXY": ""})
+        assert rules_at(report, 1) == ["PF208"]
+        message = by_line(report)[1][0][1]
+        assert "proxy" in message and "NO_PROXY" in message
+        # httpx ignores CIDRs in NO_PROXY; preflight honours them
+        _, report, _ = run_check(tmp_path, dockerfile, env_extra={"HTTP_PROXY": dead, "NO_PROXY": "127.0.0.0/8"})
+        assert by_line(report) == {}
 
 
 def test_docker_io_mirror_answers(registry, proxy, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
