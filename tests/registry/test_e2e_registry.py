@@ -301,3 +301,57 @@ def test_progress_reports_every_finished_lookup(registry, tmp_path: Path) -> Non
     assert calls[0][2] == registry.hostport
     assert [c[0] for c in calls] == sorted(c[0] for c in calls)
     assert res.requests >= 3 and len(res.facts) == 3
+
+
+# ----------------------------------------------------------------- in-process: the HTTP shim
+
+
+def _resolve(url: str, refs: list[str], tmp_path: Path, *, platforms: frozenset[str] = frozenset(),
+             docker_config: dict[str, Any] | None = None):  # type: ignore[no-untyped-def]
+    docker = tmp_path / "docker"
+    docker.mkdir(exist_ok=True)
+    (docker / "config.json").write_text(json.dumps(docker_config or {}))
+    config = Config(registries={"registry.example": RegistryConfig(endpoint=url)}, timeout=10,
+                    daemon_json=str(tmp_path / "none.json"))
+    settings = Settings(config, {"HOME": str(tmp_path), "DOCKER_CONFIG": str(docker), "NO_PROXY": "127.0.0.1"},
+                        use_cache=False)
+    return resolve([Lookup(ImageRef.parse(f"registry.example/{r}"), platforms) for r in refs], settings)
+
+
+def test_blob_redirect_to_another_origin_carries_no_credentials(basic_registry, make_shim,  # type: ignore[no-untyped-def]
+                                                               tmp_path: Path) -> None:
+    shim = make_shim(basic_registry.hostport)
+    shim.redirect_pattern = r"/blobs/"
+    alice = {"auths": {shim.hostport: {"auth": "YWxpY2U6czNjcmV0"}}}
+    res = _resolve(shim.url, ["myorg/app:1.0.0"], tmp_path, platforms=frozenset({"linux/amd64"}), docker_config=alice)
+    facts = next(iter(res.facts.values()))
+    assert facts.status.value == "ok" and facts.platforms == ("linux/amd64",)
+    assert shim.redirected and all(r.authorization is None for r in shim.redirected)
+    assert any((r.authorization or "").startswith("Basic ") for r in shim.requests)
+
+
+def test_shim_rate_limit_headers_wrong_digest_and_truncated_manifest(registry, make_shim, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    shim = make_shim(registry.hostport)
+    shim.rate_limit(limit=100, remaining=42)
+    shim.wrong_digest = True
+    res = _resolve(shim.url, ["library/python:3.12-slim"], tmp_path, platforms=frozenset({"linux/amd64"}))
+    facts = next(iter(res.facts.values()))
+    assert res.dockerhub_remaining == 42 and facts.ratelimit_remaining == 42
+    assert facts.digest == registry.digests["library/python:3.12-slim"]  # the body's sha256, not the header
+    assert any("Docker-Content-Digest" in w for w in res.warnings)
+
+    shim.wrong_digest = False
+    shim.truncate_manifests = True
+    res = _resolve(shim.url, ["library/python:3.12-slim"], tmp_path, platforms=frozenset({"linux/amd64"}))
+    facts = next(iter(res.facts.values()))
+    assert facts.status.value == "registry_error" and "JSON" in facts.detail
+
+
+def test_shim_paginates_tags(registry, make_shim, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    shim = make_shim(registry.hostport)
+    shim.page_size = 2
+    res = _resolve(shim.url, ["library/python:3.12-slimm"], tmp_path)
+    facts = next(iter(res.facts.values()))
+    assert facts.suggestions[0] == "3.12-slim"
+    pages = [r for r in shim.requests if "/tags/list" in r.path]
+    assert len(pages) >= 4  # 8 tags, 2 per page (after n=1000 was capped to 2)
