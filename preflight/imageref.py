@@ -120,11 +120,17 @@ class ImageRef:
 
     @property
     def familiar_name(self) -> str:
-        """Repository name as people write it: ``python``, ``myorg/app``, ``ghcr.io/o/r``."""
+        """Repository name as people write it: ``python``, ``myorg/app``, ``ghcr.io/o/r``.
+
+        Unlike Go's ``FamiliarName``, a Hub path whose first component reads as a registry
+        (``docker.io/r.io/app``) keeps ``docker.io/``: ``r.io/app`` names another registry.
+        """
         if self.domain == DEFAULT_DOMAIN:
             if self.path.startswith(OFFICIAL_REPO_PREFIX) and self.path.count("/") == 1:
                 return self.path[len(OFFICIAL_REPO_PREFIX):]
-            return self.path
+            first = self.path.split("/", 1)[0]
+            if "." not in first and ":" not in first and first != "localhost":
+                return self.path
         return self.name
 
     @property
