@@ -119,6 +119,8 @@ def load(text: str) -> Loaded:
         if exc.context:
             problem = f"{problem} ({exc.context})"
         line, col = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
+        if line > len(out.lines):  # libyaml's end of stream is a line past a file without a final newline
+            line, col = len(out.lines), len(out.lines[-1]) + 1
         out.issues.append(Issue(line, col, f"invalid YAML: {problem}", True))
     except yaml.YAMLError as exc:  # ReaderError: a character YAML does not allow
         pos = getattr(exc, "position", 0) or 0
