@@ -66,14 +66,22 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("corpus", nargs="?", type=Path, default=DEFAULT_CORPUS)
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument(
+        "--python",
+        default=sys.executable,
+        help="interpreter with preflight installed; use a clean venv (`python -m venv v && v/bin/pip install .`) "
+        "so that editable-install finders and site .pth hooks do not count against start-up",
+    )
     args = parser.parse_args()
     corpus: Path = args.corpus.resolve()
-    preflight = [sys.executable, "-m", "preflight", "check", "--offline", "--no-color", "--format", "json"]
+    preflight = [args.python, "-m", "preflight", "check", "--offline", "--no-color", "--format", "json"]
     hadolint = shutil.which("hadolint")
     files = dockerfiles(corpus)
     one = next(f for f in files if f.endswith("/Dockerfile"))
 
-    print(f"corpus: {corpus} ({len(files)} Dockerfiles in INDEX.tsv)")
+    print(f"corpus: {corpus} ({len(files)} Dockerfiles in INDEX.tsv); interpreter: {args.python}")
+    base, _ = median_wall([args.python, "-c", "pass"], corpus, args.runs)
+    print(f"interpreter start-up alone: {base * 1000:.0f} ms median")
     whole = [median_wall(preflight + ["."], corpus, args.runs)]
     pf_wall, pf_peak = whole[0]
     print(f"preflight, whole corpus, one process: {pf_wall * 1000:.0f} ms median of {args.runs}, peak RSS {pf_peak:.1f} MiB")
@@ -94,7 +102,7 @@ def main() -> int:
         print(f"hadolint, same Dockerfile: {hl_one * 1000:.0f} ms median")
 
     probe = subprocess.run(
-        [sys.executable, "-c", "import sys, runpy; sys.argv=['preflight','check','--offline','.'];\n"
+        [args.python, "-c", "import sys, runpy; sys.argv=['preflight','check','--offline','.'];\n"
          "try:\n    runpy.run_module('preflight', run_name='__main__')\nexcept SystemExit: pass\n"
          "print('NETWORK-IMPORTS:', sorted(m for m in sys.modules if m.split('.')[0] in ('httpx','httpcore','h11','anyio','ssl')), file=sys.stderr)"],
         cwd=corpus, capture_output=True, text=True,

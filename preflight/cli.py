@@ -7,7 +7,6 @@ configuration, I/O or internal error (never masked by ``--exit-zero``).
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from dataclasses import replace
@@ -247,6 +246,8 @@ def images(
         for s in subjects
     ]
     if fmt == "json":
+        import json
+
         click.echo(json.dumps({"images": rows}, indent=2, ensure_ascii=False))
         return
     if not rows:

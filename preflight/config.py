@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import os
 import re
 import tomllib
@@ -44,7 +45,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-import yaml
 
 from .model import Level
 
@@ -203,36 +203,41 @@ class _Map(dict):  # type: ignore[type-arg]
     lines: dict[Any, int]
 
 
-class _Loader(yaml.SafeLoader):
-    pass
+@functools.lru_cache(maxsize=1)
+def _loader() -> type:
+    """A SafeLoader that refuses duplicate keys and records key lines (built on first use: the
+    yaml import is skipped by runs without a YAML config file)."""
+    import yaml
 
-
-def _construct_map(loader: _Loader, node: yaml.MappingNode) -> _Map:
-    seen: set[str] = set()
-    for key_node, _ in node.value:
-        if isinstance(key_node, yaml.ScalarNode) and key_node.tag != "tag:yaml.org,2002:merge":
-            if key_node.value in seen:
+    def construct_map(loader: Any, node: Any) -> _Map:
+        seen: set[str] = set()
+        for key_node, _ in node.value:
+            if isinstance(key_node, yaml.ScalarNode) and key_node.tag != "tag:yaml.org,2002:merge":
+                if key_node.value in seen:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"duplicate key {key_node.value!r}", key_node.start_mark
+                    )
+                seen.add(key_node.value)
+        loader.flatten_mapping(node)
+        out = _Map()
+        out.lines = {}
+        for key_node, value_node in node.value:
+            key = loader.construct_object(key_node, deep=True)
+            try:
+                hash(key)
+            except TypeError:
                 raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {key_node.value!r}", key_node.start_mark
-                )
-            seen.add(key_node.value)
-    loader.flatten_mapping(node)
-    out = _Map()
-    out.lines = {}
-    for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=True)
-        try:
-            hash(key)
-        except TypeError:
-            raise yaml.constructor.ConstructorError(
-                None, None, "a key must be a plain value", key_node.start_mark
-            ) from None
-        out[key] = loader.construct_object(value_node, deep=True)
-        out.lines[key] = key_node.start_mark.line + 1
-    return out
+                    None, None, "a key must be a plain value", key_node.start_mark
+                ) from None
+            out[key] = loader.construct_object(value_node, deep=True)
+            out.lines[key] = key_node.start_mark.line + 1
+        return out
 
+    class Loader(yaml.SafeLoader):
+        pass
 
-_Loader.add_constructor("tag:yaml.org,2002:map", _construct_map)
+    Loader.add_constructor("tag:yaml.org,2002:map", construct_map)
+    return Loader
 
 
 def _read(path: Path, where: _Where, require_table: bool) -> Mapping[Any, Any] | None:
@@ -245,8 +250,10 @@ def _read(path: Path, where: _Where, require_table: bool) -> Mapping[Any, Any] |
         raise ConfigError(f"{where.file}:{exc.line}: cannot read config file: {exc.message}") from None
     if path.suffix == ".toml":
         return _read_toml(text, path, where, require_table)
+    import yaml
+
     try:
-        data = yaml.load(text, Loader=_Loader)  # noqa: S506 (a SafeLoader subclass)
+        data = yaml.load(text, Loader=_loader())  # noqa: S506 (a SafeLoader subclass)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = f":{mark.line + 1}" if mark is not None else ""

@@ -36,9 +36,7 @@ from __future__ import annotations
 import functools
 import os
 import re
-import shutil
 import stat
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -428,6 +426,8 @@ _GIT_ENV_DROP = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_COMMON_DIR",
 
 @functools.lru_cache(maxsize=1)
 def _git() -> str | None:
+    import shutil
+
     return shutil.which("git")
 
 
@@ -445,6 +445,8 @@ def _git_ls_files(directory: str) -> list[tuple[str, bool]] | None:
     git = _git()
     if git is None:
         return None
+    import subprocess  # only inside git work trees
+
     try:
         proc = subprocess.run(
             [git, "ls-files", "--cached", "--others", "--exclude-standard", "--stage", "-z"],

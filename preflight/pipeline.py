@@ -34,7 +34,6 @@ def selection_of(config: Config) -> Selection:
 
 def load(paths: Sequence[str], config: Config, *, cwd: Path, environ: Mapping[str, str]) -> Loaded:
     """Find and read every Dockerfile and compose file under ``paths``."""
-    from .compose import load_compose
     from .dockerfile import parse_dockerfile
 
     def show(p: Path) -> str:
@@ -55,6 +54,8 @@ def load(paths: Sequence[str], config: Config, *, cwd: Path, environ: Mapping[st
     direct: list[Path] = []
     for target in found.targets:
         if target.kind == "compose":
+            from .compose import load_compose  # only runs with compose files pay for the YAML import
+
             for doc in load_compose(target.path, show, environ):
                 documents[doc.path] = _merge(documents.get(doc.path), doc)
                 for link in doc.builds:
