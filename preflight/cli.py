@@ -104,6 +104,8 @@ common_paths = click.argument("paths", nargs=-1, type=click.Path())
 @click.option("--timeout", type=float, help="Overall deadline for registry lookups, in seconds.")
 @click.option("--no-cache", is_flag=True, help="Do not read or write the registry facts cache.")
 @click.option("--no-credentials", is_flag=True, help="Never use stored registry credentials.")
+@click.option("--untrusted", is_flag=True, help="Input from strangers (pull requests): refuse private and loopback registry hosts unless allowed.")
+@click.option("--allow-host", "allow_hosts", multiple=True, help="Registry host the address guard lets through (exact name, repeatable).")
 @click.option("--strict-loopback", is_flag=True, hidden=True, help="Verify TLS for loopback registries too.")
 @click.option("--color/--no-color", default=None, help="Color text output (default: when stdout is a terminal).")
 def check(
@@ -126,6 +128,8 @@ def check(
     timeout: float | None,
     no_cache: bool,
     no_credentials: bool,
+    untrusted: bool,
+    allow_hosts: tuple[str, ...],
     strict_loopback: bool,
     color: bool | None,
 ) -> None:
@@ -158,6 +162,8 @@ def check(
         use_cache=not no_cache,
         use_credentials=not no_credentials,
         strict_loopback=strict_loopback,
+        allow_hosts=allow_hosts,
+        untrusted=untrusted,
         progress=progress,
     )
     if progress is not None:

@@ -153,6 +153,8 @@ def check(
     use_cache: bool = True,
     use_credentials: bool = True,
     strict_loopback: bool = False,
+    allow_hosts: tuple[str, ...] = (),
+    untrusted: bool = False,
     progress: Progress | None = None,
 ) -> tuple[Report, tuple[str, ...]]:
     """Evaluate the rules; ask registries first unless offline. Returns (report, warnings)."""
@@ -173,6 +175,8 @@ def check(
         use_credentials=use_credentials,
         strict_loopback=strict_loopback,
         progress=progress,
+        allow_hosts=allow_hosts,
+        untrusted=untrusted,
     )
     resolution = resolve(lookups_for(documents, config), settings)
     summary = Summary(
