@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable, Generator
 
 Lookup = Callable[[str], "str | None"]
+_Call = Generator[Any, Any, Any]  # yields a sub-call (another _Call), receives its result
 
-MAX_DEPTH = 100
+MAX_DEPTH = 10_000  # nested ${...} and quotes; evaluated without Python recursion
 _NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*", re.ASCII)
 
 
@@ -61,7 +62,7 @@ def has_variables(text: str, dialect: Dialect) -> bool:
 def expand(text: str, lookup: Lookup, dialect: Dialect) -> Expansion:
     """Expand ``text``. Raises ``ExpansionError`` for malformed syntax."""
     state = _State(lookup, dialect)
-    out, known = state.word(text, 0, len(text), depth=0, in_double=False)
+    out, known = _run(state.word(text, 0, len(text), depth=0, in_double=False))
     return Expansion(
         text=out if known else None,
         unresolved=tuple(dict.fromkeys(state.unresolved)),
@@ -70,15 +71,36 @@ def expand(text: str, lookup: Lookup, dialect: Dialect) -> Expansion:
     )
 
 
+def _run(call: _Call) -> Any:
+    """Drive nested calls with an explicit stack: deep nesting needs no Python recursion."""
+    stack = [call]
+    value: Any = None
+    while True:
+        try:
+            sub = stack[-1].send(value)
+        except StopIteration as done:
+            stack.pop()
+            if not stack:
+                return done.value
+            value = done.value
+            continue
+        stack.append(sub)
+        value = None
+
+
 class _State:
+    """The expander. ``word``, ``dollar``, ``braced`` and ``pattern_op`` are generators run by
+    ``_run``: ``yield self.word(...)`` calls ``word`` and evaluates to its result."""
+
     def __init__(self, lookup: Lookup, dialect: Dialect) -> None:
         self.lookup = lookup
         self.dialect = dialect
         self.unresolved: list[str] = []
         self.errors: list[str] = []
         self.used: list[str] = []
+        self.closes: dict[int, int] = {}  # start of a ${ body -> index of its closing }
 
-    def word(self, s: str, i: int, end: int, depth: int, in_double: bool) -> tuple[str, bool]:
+    def word(self, s: str, i: int, end: int, depth: int, in_double: bool) -> _Call:
         """Expand s[i:end]; returns (text, known)."""
         if depth > MAX_DEPTH:
             raise ExpansionError(f"variables nested deeper than {MAX_DEPTH} levels")
@@ -110,13 +132,13 @@ class _State:
                 continue
             if d.quotes and ch == '"':
                 close = self._find_double_close(s, i + 1, end)
-                inner, k = self.word(s, i + 1, close, depth + 1, in_double=True)
+                inner, k = yield self.word(s, i + 1, close, depth + 1, in_double=True)
                 parts.append(inner)
                 known = known and k
                 i = close + 1
                 continue
             if ch == "$":
-                text, k, i = self.dollar(s, i, end, depth)
+                text, k, i = yield self.dollar(s, i, end, depth)
                 parts.append(text)
                 known = known and k
                 continue
@@ -139,8 +161,15 @@ class _State:
         raise ExpansionError("unterminated double quote")
 
     def _find_brace_close(self, s: str, i: int, end: int) -> int:
-        """Index of the ``}`` closing a ``${`` whose body starts at i (nesting aware)."""
-        level = 0
+        """Index of the ``}`` closing a ``${`` whose body starts at i (nesting aware).
+
+        The closes of the nested ``${`` met on the way are remembered, so nested variables are
+        matched in one pass instead of one pass per level.
+        """
+        hit = self.closes.get(i)
+        if hit is not None and hit < end:
+            return hit
+        opened = [i]  # body starts of the open ${, innermost last
         esc = self.dialect.escape
         while i < end:
             ch = s[i]
@@ -148,17 +177,17 @@ class _State:
                 i += 2
                 continue
             if ch == "$" and i + 1 < end and s[i + 1] == "{":
-                level += 1
+                opened.append(i + 2)
                 i += 2
                 continue
             if ch == "}":
-                if level == 0:
+                self.closes[opened.pop()] = i
+                if not opened:
                     return i
-                level -= 1
             i += 1
         raise ExpansionError("unterminated '${'")
 
-    def dollar(self, s: str, i: int, end: int, depth: int) -> tuple[str, bool, int]:
+    def dollar(self, s: str, i: int, end: int, depth: int) -> _Call:
         """Expand the variable starting at s[i] == '$'. Returns (text, known, next index)."""
         if i + 1 >= end:
             return "$", True, i + 1
@@ -167,7 +196,7 @@ class _State:
             return "$", True, i + 2
         if nxt == "{":
             close = self._find_brace_close(s, i + 2, end)
-            text, known = self.braced(s, i + 2, close, depth)
+            text, known = yield self.braced(s, i + 2, close, depth)
             return text, known, close + 1
         m = _NAME_RE.match(s, i + 1, end)
         if m is None:
@@ -184,7 +213,7 @@ class _State:
             return "", False
         return val, True
 
-    def braced(self, s: str, i: int, close: int, depth: int) -> tuple[str, bool]:
+    def braced(self, s: str, i: int, close: int, depth: int) -> _Call:
         m = _NAME_RE.match(s, i, close)
         if m is None:
             raise ExpansionError(f"invalid variable name in '${{{s[i:close]}}}'")
@@ -193,7 +222,7 @@ class _State:
         if j == close:
             return self.value(name)
         if s[j] in "#%/" and self.dialect.escape is not None:
-            return self.pattern_op(name, s, j, close, depth)
+            return (yield self.pattern_op(name, s, j, close, depth))
         colon = s[j] == ":"
         op_at = j + 1 if colon else j
         if op_at >= close or s[op_at] not in "-+?":
@@ -205,21 +234,21 @@ class _State:
         missing = val is None or (colon and val == "")
         if op == "-":
             if missing:
-                return self.word(s, arg_start, close, depth + 1, in_double=False)
+                return (yield self.word(s, arg_start, close, depth + 1, in_double=False))
             return val or "", True
         if op == "+":
             if missing:
                 return "", True
-            return self.word(s, arg_start, close, depth + 1, in_double=False)
+            return (yield self.word(s, arg_start, close, depth + 1, in_double=False))
         # op == "?"
         if missing:
-            message, _ = self.word(s, arg_start, close, depth + 1, in_double=False)
+            message, _ = yield self.word(s, arg_start, close, depth + 1, in_double=False)
             detail = message or ("not set" if val is None else "empty")
             self.errors.append(f"{name}: {detail}")
             return "", False
         return val or "", True
 
-    def pattern_op(self, name: str, s: str, j: int, close: int, depth: int) -> tuple[str, bool]:
+    def pattern_op(self, name: str, s: str, j: int, close: int, depth: int) -> _Call:
         """BuildKit's ``${V#p}``, ``${V##p}``, ``${V%p}``, ``${V%%p}``, ``${V/p/r}``, ``${V//p/r}``."""
         op = s[j]
         doubled = j + 1 < close and s[j + 1] == op
@@ -227,13 +256,13 @@ class _State:
         value, known = self.value(name)
         if op == "/":
             cut = self._find_unescaped(s, "/", start, close)
-            pattern, k1 = self.word(s, start, cut, depth + 1, in_double=False)
-            replacement, k2 = self.word(s, cut + 1, close, depth + 1, in_double=False) if cut < close else ("", True)
+            pattern, k1 = yield self.word(s, start, cut, depth + 1, in_double=False)
+            replacement, k2 = (yield self.word(s, cut + 1, close, depth + 1, in_double=False)) if cut < close else ("", True)
             if not (known and k1 and k2):
                 return "", False
             regex = _glob_regex(pattern)
             return (regex.sub(lambda _m: replacement, value, count=0 if doubled else 1) if pattern else value), True
-        pattern, k = self.word(s, start, close, depth + 1, in_double=False)
+        pattern, k = yield self.word(s, start, close, depth + 1, in_double=False)
         if not (known and k):
             return "", False
         regex = _glob_regex(pattern)
