@@ -126,8 +126,9 @@ class ImageRef:
         (``docker.io/r.io/app``) keeps ``docker.io/``: ``r.io/app`` names another registry.
         """
         if self.domain == DEFAULT_DOMAIN:
-            if self.path.startswith(OFFICIAL_REPO_PREFIX) and self.path.count("/") == 1:
-                return self.path[len(OFFICIAL_REPO_PREFIX):]
+            short = self.path[len(OFFICIAL_REPO_PREFIX):]
+            if self.path.startswith(OFFICIAL_REPO_PREFIX) and "/" not in short and not _IDENTIFIER_RE.fullmatch(short):
+                return short  # (a 64-hex name alone would read as an image ID)
             first = self.path.split("/", 1)[0]
             if "." not in first and ":" not in first and first != "localhost":
                 return self.path
