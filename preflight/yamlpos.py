@@ -196,8 +196,10 @@ class _Composer:
         return node
 
     def _skip_properties(self, line: int, col: int) -> tuple[int, int]:
-        """From an anchor or tag (0-based position) to the start of the node's own text."""
+        """From an anchor or tag (0-based position) to the start of the node's own text; the
+        anchor or tag itself when no text follows (an empty scalar at the end of the file)."""
         lines = self.out.lines
+        start = line, col
         while line < len(lines):
             text = lines[line]
             if col < len(text) and text[col] in "&!":
@@ -210,7 +212,7 @@ class _Composer:
             if col < len(text) and text[col] in "&!":
                 continue
             line, col = line + 1, 0  # end of line or a comment: the text is on a later line
-        return line, col
+        return start
 
     def _raw(self, line: int, start: int, end: int) -> str | None:
         lines = self.out.lines
