@@ -1,0 +1,317 @@
+"""Hostile input: every bad file gives a clear finding and leaves the rest of the run intact.
+
+Each case writes its files under ``hostile/`` beside a normal ``Dockerfile`` (``FROM python:latest``)
+and runs the real CLI (``python -m preflight check --offline --format json``): the exit status is
+1 (findings), never 2; stderr has no traceback; the normal file's PF102 is still reported; and the
+hostile file's finding is exactly what the user is meant to see.
+"""
+
+from __future__ import annotations
+
+import codecs
+import ctypes
+import json
+import os
+import stat
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from preflight import textfile
+from preflight.interpolate import MAX_DEPTH
+
+NORMAL = "FROM python:latest\n"
+NORMAL_FINDING = ("PF102", "Dockerfile", 1, 6)
+HUB_LATEST = 'uses the "latest" tag'
+MB = 1024 * 1024
+
+
+@dataclass
+class Run:
+    hostile: list[tuple[str, str, int, int, str]]  # (rule, path, line, column, message) outside ./Dockerfile
+    seconds: float
+    peak_mb: float
+
+
+def project(tmp_path: Path, files: dict[str, str | bytes]) -> Path:
+    root = tmp_path / "project"
+    (root / "hostile").mkdir(parents=True)
+    (root / "Dockerfile").write_text(NORMAL, encoding="utf-8")
+    for rel, data in files.items():
+        path = root / "hostile" / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(data, str):
+            path.write_text(data, encoding="utf-8")
+        else:
+            path.write_bytes(data)
+    return root
+
+
+def check(root: Path, *args: str, preexec=None) -> Run:
+    """Run the CLI in ``root``; assert exit 1, no traceback and the normal file's finding."""
+    env = {k: v for k, v in os.environ.items() if k not in ("TAG", "V", "A", "GITHUB_ACTIONS")}
+    argv = [sys.executable, "-m", "preflight", "check", "--offline", "--format", "json", *args]
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen(argv, cwd=root, stdout=out, stderr=err, env=env, preexec_fn=preexec)
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - start
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read().decode(), err.read().decode()
+    code = os.waitstatus_to_exitcode(status)
+    assert "Traceback" not in stderr and "internal error" not in stderr, stderr
+    assert code == 1, (code, stderr, stdout[-2000:])
+    findings = json.loads(stdout)["findings"]
+    got = [(f["rule"], f["path"], f["line"], f["column"], f["message"]) for f in findings]
+    assert [g[:4] for g in got if g[1] == "Dockerfile"] == [NORMAL_FINDING], got
+    return Run(
+        hostile=[g for g in got if g[1] != "Dockerfile"],
+        seconds=seconds,
+        peak_mb=usage.ru_maxrss / 1024,
+    )
+
+
+def _laughs(levels: int, width: int) -> str:
+    text = 'x-l0: &l0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]\n'
+    for i in range(1, levels):
+        text += f"x-l{i}: &l{i} [" + ", ".join([f"*l{i - 1}"] * width) + "]\n"
+    return text + f"services:\n  web:\n    image: redis:7\n    labels: *l{levels - 1}\n"
+
+
+def _nested(levels: int, inner: str) -> str:
+    text = inner
+    for i in range(levels):
+        text = "${A%d:-%s}" % (i, text)
+    return text
+
+
+CANNOT_READ = "cannot read hostile/{}: "
+ALIASES = "too many alias expansions (more than 10000 aliases or 1000000 nodes once expanded)"
+
+CASES: dict[str, tuple[dict[str, str | bytes], list[tuple[str, str, int, int, str]]]] = {
+    "invalid UTF-8": (
+        {"Dockerfile": b"FROM alpine:3.19\nFROM python:3.12\xff AS x\n"},
+        [("PF001", "hostile/Dockerfile", 2, 17, CANNOT_READ.format("Dockerfile") + "invalid UTF-8 (byte 0xff)")],
+    ),
+    "UTF-16 Dockerfile with BOM": (
+        {"Dockerfile": codecs.BOM_UTF16_LE + "FROM python:3.12\n".encode("utf-16-le")},
+        [("PF001", "hostile/Dockerfile", 1, 1, CANNOT_READ.format("Dockerfile")
+          + "file is encoded as UTF-16-LE; Docker and Compose read UTF-8 only (re-save the file as UTF-8)")],
+    ),
+    "UTF-16 compose file with BOM": (
+        {"compose.yaml": codecs.BOM_UTF16_BE + "services:\n  a:\n    image: redis\n".encode("utf-16-be")},
+        [("PF001", "hostile/compose.yaml", 1, 1, CANNOT_READ.format("compose.yaml")
+          + "file is encoded as UTF-16-BE; Docker and Compose read UTF-8 only (re-save the file as UTF-8)")],
+    ),
+    "NUL byte in a Dockerfile": (
+        {"Dockerfile": b"FROM alpine:3.19\nRUN echo \x00\n"},
+        [("PF001", "hostile/Dockerfile", 2, 10, CANNOT_READ.format("Dockerfile") + "file contains a NUL byte (is it binary?)")],
+    ),
+    "NUL byte in a compose file": (
+        {"compose.yaml": b"services:\n  a:\n    image: redis:7\x00\n"},
+        [("PF001", "hostile/compose.yaml", 3, 19, CANNOT_READ.format("compose.yaml") + "file contains a NUL byte (is it binary?)")],
+    ),
+    "10,000-line continuation": (
+        {"Dockerfile": "FROM alpine:3.19\nRUN echo \\\n" + "  a \\\n" * 10_000 + "  done\nFROM python:latest\n"},
+        [("PF102", "hostile/Dockerfile", 10_004, 6, '"python:latest" ' + HUB_LATEST)],
+    ),
+    "image split over a 10,000-line continuation": (
+        {"Dockerfile": "FROM \\\n" + "\\\n" * 10_000 + "redis AS x\n"},
+        [("PF101", "hostile/Dockerfile", 10_002, 1, '"redis" has no tag')],
+    ),
+    "billion laughs": (
+        {"compose.yaml": _laughs(levels=9, width=9)},
+        [("PF001", "hostile/compose.yaml", 6, 17, ALIASES)],
+    ),
+    "10,000 nested [": (
+        {"compose.yaml": "services: " + "[" * 10_000 + "]" * 10_000 + "\n"},
+        [("PF001", "hostile/compose.yaml", 1, 210, "YAML nested deeper than 200 levels")],
+    ),
+    "compose root is a list": (
+        {"compose.yaml": "- services:\n    a:\n      image: redis:7\n"},
+        [("PF001", "hostile/compose.yaml", 1, 1, "compose file root must be a mapping")],
+    ),
+    "duplicate keys (the later value wins)": (
+        {"compose.yaml": "services:\n  web:\n    image: redis:7\n    image: redis:latest\n"},
+        [("PF001", "hostile/compose.yaml", 4, 5, 'duplicate key "image" (first defined on line 3)'),
+         ("PF102", "hostile/compose.yaml", 4, 12, '"redis:latest" ' + HUB_LATEST)],
+    ),
+    "extends cycle": (
+        {"compose.yaml": "services:\n  a:\n    extends: b\n    image: redis:7\n  b:\n    extends: a\n"
+                         "  c:\n    image: memcached\n"},
+        [("PF001", "hostile/compose.yaml", 6, 14, "extends cycle: a -> b -> a"),
+         ("PF101", "hostile/compose.yaml", 8, 12, '"memcached" has no tag')],
+    ),
+    "include cycle": (
+        {"compose.yaml": "include:\n  - other/compose.yaml\nservices:\n  a:\n    image: redis\n",
+         "other/compose.yaml": "include:\n  - ../compose.yaml\nservices:\n  b:\n    image: redis:7\n"},
+        [("PF001", "hostile/compose.yaml", 2, 5,
+          "include cycle: hostile/other/compose.yaml -> hostile/compose.yaml -> hostile/other/compose.yaml"),
+         ("PF101", "hostile/compose.yaml", 5, 12, '"redis" has no tag'),
+         ("PF001", "hostile/other/compose.yaml", 2, 5,
+          "include cycle: hostile/compose.yaml -> hostile/other/compose.yaml -> hostile/compose.yaml")],
+    ),
+    "a directory named Dockerfile": (
+        {"Dockerfile/Dockerfile": "FROM redis\n", "compose.yaml": "services:\n  app:\n    build: .\n"},
+        [("PF001", "hostile/Dockerfile", 1, 1, CANNOT_READ.format("Dockerfile") + "is a directory, not a file"),
+         ("PF101", "hostile/Dockerfile/Dockerfile", 1, 6, '"redis" has no tag')],
+    ),
+    "a path with spaces and non-ASCII characters": (
+        {"my dir/ünïcode/Dockerfile": "FROM redis:latest\n"},
+        [("PF102", "hostile/my dir/ünïcode/Dockerfile", 1, 6, '"redis:latest" ' + HUB_LATEST)],
+    ),
+    "self-referencing ARG": (
+        {"Dockerfile": "ARG A=$A\nFROM $A\n"},
+        [("PF003", "hostile/Dockerfile", 2, 6, 'variable $A in "$A" has no value and no default')],
+    ),
+    "${V:?message} with V unset (Dockerfile)": (
+        {"Dockerfile": "ARG V\nFROM ${V:?set_V_to_the_base_image}\n"},
+        [("PF003", "hostile/Dockerfile", 2, 6, '"${V:?set_V_to_the_base_image}" requires $V: set_V_to_the_base_image')],
+    ),
+    "${TAG:?message} with TAG unset (compose)": (
+        {"compose.yaml": "services:\n  a:\n    image: redis:${TAG:?set TAG to the release}\n"},
+        [("PF003", "hostile/compose.yaml", 3, 12,
+          '"redis:${TAG:?set TAG to the release}" requires $TAG: set TAG to the release')],
+    ),
+    "1,000 nested defaults resolve (Dockerfile)": (
+        {"Dockerfile": f"FROM {_nested(1000, 'redis:latest')}\n"},
+        [("PF102", "hostile/Dockerfile", 1, 6, '"${A999:-${A998:-')],
+    ),
+    "1,000 nested defaults resolve (compose)": (
+        {"compose.yaml": f"services:\n  a:\n    image: {_nested(1000, 'redis:latest')}\n"},
+        [("PF102", "hostile/compose.yaml", 3, 12, '"${A999:-${A998:-')],
+    ),
+    "nesting beyond the bound": (
+        {"Dockerfile": f"FROM {_nested(MAX_DEPTH + 1, 'redis:latest')}\n"},
+        [("PF002", "hostile/Dockerfile", 1, 6, "invalid variable syntax in FROM '${A10000:-${A9999:-")],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES), ids=list(CASES))
+def test_hostile_file_gives_a_clear_finding_and_the_run_goes_on(tmp_path, case):
+    files, expected = CASES[case]
+    run = check(project(tmp_path, files))
+    assert len(run.hostile) == len(expected), run.hostile
+    for got, (rule, path, line, column, message) in zip(run.hostile, expected):
+        assert got[:4] == (rule, path, line, column), got
+        assert got[4].startswith(message), got[4][:300]
+
+
+def test_nested_defaults_resolve_to_the_innermost_default(tmp_path):
+    for case in ("1,000 nested defaults resolve (Dockerfile)", "1,000 nested defaults resolve (compose)"):
+        run = check(project(tmp_path / case[-8:-1], CASES[case][0]))
+        assert '}" (resolves to "redis:latest") uses the "latest" tag' in run.hostile[0][4]
+
+
+def test_nesting_beyond_the_bound_says_so(tmp_path):
+    run = check(project(tmp_path, CASES["nesting beyond the bound"][0]))
+    assert f"variables nested deeper than {MAX_DEPTH} levels" in run.hostile[0][4]
+
+
+def test_billion_laughs_is_bounded_in_memory(tmp_path):
+    """9 levels of 9 aliases would be 387 million nodes; the loader stops at 10,000 expansions."""
+    run = check(project(tmp_path, {"compose.yaml": _laughs(levels=9, width=9)}))
+    assert run.hostile == [("PF001", "hostile/compose.yaml", 6, 17, ALIASES)]
+    assert run.peak_mb < 200, run.peak_mb
+    print(f"billion laughs: {run.seconds:.2f} s, peak RSS {run.peak_mb:.0f} MB")
+
+
+def test_symlink_loop_is_followed_once(tmp_path):
+    root = project(tmp_path, {"x/Dockerfile": "FROM redis\n"})
+    (root / "hostile" / "x" / "loop").symlink_to("..", target_is_directory=True)
+    run = check(root)
+    assert run.hostile == [("PF101", "hostile/x/Dockerfile", 1, 6, run.hostile[0][4])]
+    assert '"redis" has no tag' in run.hostile[0][4]
+
+
+def test_file_over_the_size_limit_is_refused_not_read(tmp_path):
+    root = project(tmp_path, {})
+    with open(root / "hostile" / "Dockerfile", "wb") as fh:  # sparse: no 65 MiB written
+        fh.truncate(textfile.MAX_BYTES + MB)
+    run = check(root)
+    assert run.hostile == [("PF001", "hostile/Dockerfile", 1, 1,
+                            "cannot read hostile/Dockerfile: file is 65 MiB; preflight reads files up to 64 MiB")]
+
+
+def test_50_mb_dockerfile_is_read_to_the_end(tmp_path):
+    """50 MB of RUN lines: read (under the 64 MiB limit), the FROM on the last line is found."""
+    root = project(tmp_path, {})
+    run_line = "RUN echo " + "x" * 40 + "\n"
+    count = 50_000_000 // len(run_line)
+    with open(root / "hostile" / "Dockerfile", "w", encoding="utf-8") as fh:
+        fh.write("FROM python:3.12 AS base\n")
+        for _ in range(count // 10_000):
+            fh.write(run_line * 10_000)
+        fh.write("FROM redis\n")
+    assert (root / "hostile" / "Dockerfile").stat().st_size > 50_000_000
+    run = check(root)
+    assert [h[:4] for h in run.hostile] == [("PF101", "hostile/Dockerfile", count + 2, 6)]
+    assert run.peak_mb < 1024, run.peak_mb  # loose: about 190 MB when measured
+    print(f"50 MB Dockerfile: {run.seconds:.2f} s, peak RSS {run.peak_mb:.0f} MB")
+
+
+# ----------------------------------------------------------------- permissions
+
+
+def _without_dac_override() -> None:
+    """preexec_fn: drop root's CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH from the bounding set,
+    so that the exec'd (root) process obeys file permissions like any user."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    for cap in (1, 2):  # CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH
+        if libc.prctl(24, cap, 0, 0, 0) != 0:  # PR_CAPBSET_DROP
+            raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP)")
+
+
+def _permission_preexec(probe: Path):
+    """How to run a process that cannot read ``probe`` (mode 000), or None if impossible here."""
+    preexec = _without_dac_override if os.geteuid() == 0 else None
+    try:
+        proc = subprocess.run([sys.executable, "-c", f"open({str(probe)!r}).read()"], preexec_fn=preexec,
+                              capture_output=True, text=True, check=False)
+    except subprocess.SubprocessError:  # prctl refused (no CAP_SETPCAP)
+        return None
+    return preexec if "PermissionError" in proc.stderr else None
+
+
+def test_unreadable_file_and_directory(tmp_path):
+    root = project(tmp_path, {"Dockerfile": "FROM redis\n", "locked/Dockerfile": "FROM redis\n",
+                              "ok/Dockerfile": "FROM redis:7\nFROM memcached\n"})
+    unreadable, locked = root / "hostile" / "Dockerfile", root / "hostile" / "locked"
+    unreadable.chmod(0)
+    locked.chmod(0)
+    try:
+        preexec = _permission_preexec(unreadable)
+        if preexec is None and os.geteuid() == 0:
+            pytest.skip("running as root without CAP_SETPCAP: file permissions cannot be enforced here"
+                        " (test_read_text_permission_denied covers the reader)")
+        run = check(root, preexec=preexec)
+    finally:
+        locked.chmod(stat.S_IRWXU)
+        unreadable.chmod(stat.S_IRUSR | stat.S_IWUSR)
+    assert [h[:4] for h in run.hostile] == [
+        ("PF001", "hostile/Dockerfile", 1, 1),
+        ("PF001", "hostile/locked", 1, 1),
+        ("PF101", "hostile/ok/Dockerfile", 2, 6),
+    ], run.hostile
+    assert run.hostile[0][4] == "cannot read hostile/Dockerfile: permission denied"
+    assert run.hostile[1][4] == "cannot read directory: Permission denied"
+
+
+def test_read_text_permission_denied(tmp_path, monkeypatch):
+    """The reader's own handling, independent of who runs the tests (root reads everything)."""
+    path = tmp_path / "Dockerfile"
+    path.write_text(NORMAL, encoding="utf-8")
+
+    def denied(*_args, **_kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr("builtins.open", denied)
+    with pytest.raises(textfile.InputError, match="^permission denied$"):
+        textfile.read_text(path)
