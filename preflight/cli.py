@@ -75,6 +75,14 @@ def _write(text: str, output: str | None, color: bool = False) -> None:
         click.echo(text, nl=not text.endswith("\n"), color=color)
 
 
+def _append(text: str, path: str) -> None:
+    try:
+        with open(path, "a", encoding="utf-8") as fh:
+            fh.write(text)
+    except OSError as exc:
+        raise UsageProblem(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="preflight")
 def cli() -> None:
@@ -181,6 +189,10 @@ def check(
     for fmt, target in outputs:
         use_color = (color if color is not None else sys.stdout.isatty()) and target is None
         _write(render(report, fmt, rules=rules, color=use_color, cwd=cwd), target, use_color)
+    summary_file = os.environ.get("GITHUB_STEP_SUMMARY")
+    if summary_file and any(fmt == "github" for fmt, _ in outputs):
+        # GitHub shows at most 10 annotations of each level per step: the full list goes here.
+        _append(render(report, "github-summary", rules=rules, cwd=cwd), summary_file)
     sys.exit(_exit_code(report, config, exit_zero))
 
 

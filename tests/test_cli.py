@@ -187,3 +187,12 @@ def test_offline_run_imports_no_network_code(project):
     )
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=project)
     assert result.stdout.strip().splitlines()[-1] == "[]", result.stdout + result.stderr
+
+
+def test_github_format_writes_the_full_list_to_the_step_summary(project, monkeypatch):
+    summary = project / "summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    result = invoke("check", "--offline", "--format", "github")
+    assert result.output.startswith("::warning file=Dockerfile,line=2,col=6")
+    table = summary.read_text()
+    assert table.startswith("## preflight") and "| warning | PF102 | `Dockerfile:2:6` |" in table

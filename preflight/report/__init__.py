@@ -108,7 +108,13 @@ def render(
     ctx = Context.make(report, rules, cwd)
     if fmt == "text":
         return text.render(ctx, color=color)
-    renderers = {"json": json.render, "sarif": sarif.render, "github": github.render, "gitlab": gitlab.render}
+    renderers = {
+        "json": json.render,
+        "sarif": sarif.render,
+        "github": github.render,
+        "github-summary": github.step_summary,  # Markdown for $GITHUB_STEP_SUMMARY
+        "gitlab": gitlab.render,
+    }
     if fmt not in renderers:
         raise ValueError(f"unknown format {fmt!r} (expected one of {', '.join(FORMATS)})")
     return renderers[fmt](ctx)
