@@ -135,7 +135,8 @@ class Token:
 
 @dataclass
 class AuthState:
-    """Per-run state shared by every flow: tokens and the last challenge seen per registry host."""
+    """Per-run state shared by every flow: tokens and the last challenge seen per registry
+    ``host[:port]`` (two registries on one host are two registries: never share a challenge)."""
 
     clock: Callable[[], float] = time.monotonic
     tokens: dict[tuple[str, str, tuple[str, ...], str], Token] = field(default_factory=dict)
@@ -256,7 +257,7 @@ class RegistryAuth(httpx.Auth):
             self._note_challenge(response)
             return
         used: tuple | None = None  # (token cache key, taken from the cache?)
-        known = self.state.challenges.get(self.registry_host)
+        known = self.state.challenges.get(self.registry_netloc)
         if known is not None:  # this host challenged before: authorize up front, saving a 401
             used = yield from self._authorize(request, known)
             if self.outcome.token_status is not None or self.outcome.token_problem is not None:
@@ -282,7 +283,7 @@ class RegistryAuth(httpx.Auth):
                     return  # a fresh token was refused, or a valid one lacks access: asking again won't help
                 self.state.drop(key)  # a cached token went stale or was revoked: drop it, fetch once more
                 refetch = True
-            self.state.challenges[self.registry_host] = chosen
+            self.state.challenges[self.registry_netloc] = chosen
             request.headers.pop("Authorization", None)
             used = yield from self._authorize(request, chosen, fresh=True, refetch=refetch)
             if "Authorization" not in request.headers:
