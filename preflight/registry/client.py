@@ -3,7 +3,8 @@
 The HTTP outcome becomes an ``ImageFacts`` (statuses in ``facts.Status``):
 
 * existence: ``HEAD /v2/<name>/manifests/<tag|digest>`` with all four manifest types in
-  ``Accept``; no ``Docker-Content-Digest`` → GET and sha256 of the raw body;
+  ``Accept``; no ``Docker-Content-Digest`` → GET and sha256 of the raw body; a pinned digest
+  whose HEAD names another digest → GET, and the body must hash to the pinned digest;
 * a HEAD 404 is confirmed with ``tags/list`` (404 → repository missing, 200 → tag missing
   plus near matches); ``_catalog`` feeds repository suggestions where a registry allows it;
 * the index (GET) only when platforms are asked for, and the config blob for
@@ -434,6 +435,9 @@ async def _probe(repo: Repo, ref: ImageRef, platforms: frozenset[str], base: Ima
         await _platforms(repo, reference, found, verify=ref.digest, header_digest=first.digest, body=first.body)
     elif found.digest is None:  # an old registry without Docker-Content-Digest: hash the body
         await _platforms(repo, reference, found, verify=None, want=False)
+    elif ref.digest is not None and first.digest not in (None, ref.digest):
+        # The registry names other content for a pinned digest: the body decides, as it does for a pull.
+        await _platforms(repo, reference, found, verify=ref.digest, header_digest=first.digest, want=False)
     if found.media_type in SCHEMA1:
         found.notes.append(f"{ref.familiar} is a deprecated schema1 image; current Docker versions refuse it")
     return replace(base, digest=found.digest, media_type=found.media_type, tag_digest=found.tag_digest,
@@ -526,10 +530,10 @@ async def _platforms(repo: Repo, reference: str, found: Found, *, verify: str | 
         raise Failure(Status.REGISTRY_ERROR, f"{repo.endpoint.host} sent a manifest whose sha256 does not match "
                       f"{verify}")
     actual = sha256_digest(body)
+    if header_digest is not None and header_digest != actual:
+        found.notes.append(f"{repo.endpoint.host} sent a Docker-Content-Digest header that does not match "
+                           "the manifest; preflight used the manifest's own sha256")
     if verify is None:
-        if header_digest is not None and header_digest != actual:
-            found.notes.append(f"{repo.endpoint.host} sent a Docker-Content-Digest header that does not match "
-                               "the manifest; preflight used the manifest's own sha256")
         found.digest = actual
     data = _json(repo, body)
     media = found.media_type or data.get("mediaType")
