@@ -86,7 +86,9 @@ async def run(lookups: Sequence["Lookup"], settings: "Settings", *,
         domain: ep.endpoints_for(domain, cfg, daemon, strict_loopback=settings.strict_loopback)
         for domain in {lk.ref.domain for lk in unique.values()}
     }
-    store = CredentialStore(settings.environ, enabled=settings.use_credentials)
+    # Credential helpers may use at most half of the run's time (a hung helper must not eat it all).
+    store = CredentialStore(settings.environ, enabled=settings.use_credentials,
+                            deadline=time.monotonic() + max(0.0, float(cfg.timeout)) / 2)
     cred_domains = {e.credential_domain for eps in endpoint_lists.values() for e in eps}
     creds = await asyncio.to_thread(lambda: {d: store.lookup(d) for d in sorted(cred_domains)})
     warnings.extend(store.warnings)

@@ -35,6 +35,7 @@ import shutil
 import signal
 import subprocess
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -224,10 +225,13 @@ class CredentialStore:
         *,
         helper_timeout: float = 10.0,
         enabled: bool = True,
+        deadline: float | None = None,
     ) -> None:
+        """``deadline`` (``time.monotonic()`` value): no helper runs past it, however many domains ask."""
         self._environ = dict(environ)
         self._home = home if home is not None else Path(environ["HOME"]) if environ.get("HOME") else Path.home()
         self._timeout = helper_timeout
+        self._deadline = deadline
         self._enabled = enabled
         self._lock = threading.Lock()
         self._cache: dict[str, Credential | None] = {}
@@ -351,6 +355,9 @@ class CredentialStore:
         label = f"credential helper {suffix!r}"
         if not _HELPER_NAME.fullmatch(suffix):
             return _HelperOutcome(problem=f"{label} configured in {config_display} is not a valid helper name")
+        timeout = self._timeout if self._deadline is None else min(self._timeout, self._deadline - time.monotonic())
+        if timeout <= 0:
+            return _HelperOutcome(problem=f"{label} was not run: no time left before the deadline")
         program = f"docker-credential-{suffix}"
         executable = shutil.which(program, path=self._environ.get("PATH", os.defpath))
         if executable is None:
@@ -368,10 +375,10 @@ class CredentialStore:
         except OSError as exc:
             return _HelperOutcome(problem=f"{label} could not be started ({exc.strerror or type(exc).__name__})")
         try:
-            output, _ = process.communicate(key.encode("utf-8"), timeout=self._timeout)
+            output, _ = process.communicate(key.encode("utf-8"), timeout=timeout)
         except subprocess.TimeoutExpired:
             _kill_group(process)
-            return _HelperOutcome(problem=f"{label} did not answer within {self._timeout:g} s")
+            return _HelperOutcome(problem=f"{label} did not answer within {round(timeout, 1):g} s")
         if process.returncode != 0:
             if b"credentials not found" in output.lower():
                 return _HelperOutcome()
