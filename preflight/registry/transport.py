@@ -8,7 +8,8 @@ each URL is chosen here from the run's environment, which also lets ``NO_PROXY``
 
 Every request (registry, token realm, redirect hop, ``Link`` page) passes through
 ``handle_async_request``: address guard, per-host and overall concurrency, a per-attempt
-timeout clipped to the run's deadline, bounded retries with backoff and jitter for
+timeout clipped to the run's deadline (a timeout cut short by the deadline is "not checked",
+never a verdict on the host), bounded retries with backoff and jitter for
 connection failures and 408/429/5xx (``Retry-After`` honoured up to 60 s, never past the
 deadline; Docker Hub's 429 is not retried), and "fail fast" once a host is known dead.
 """
@@ -353,7 +354,8 @@ class RegistryTransport(httpx.AsyncBaseTransport):
             attempt += 1
             if self.remaining() <= 0:
                 raise DeadlineExceeded(host)
-            request.extensions = {**request.extensions, "timeout": self._timeouts()}
+            timeouts = self._timeouts()
+            request.extensions = {**request.extensions, "timeout": timeouts}
             try:
                 async with sem, self._all_sem:
                     if host in self.dead:
@@ -363,6 +365,8 @@ class RegistryTransport(httpx.AsyncBaseTransport):
             except httpx.TransportError as exc:
                 if attempt < self.limits.attempts and _retryable_exception(exc) and await self._pause(attempt, None):
                     continue
+                if self._cut_short(exc, timeouts):
+                    raise DeadlineExceeded(host) from None  # our deadline, not the host: no verdict on it
                 diagnosis = diagnose(exc, request.url, proxy)
                 self.dead.setdefault(host, diagnosis)
                 raise Unreachable(diagnosis) from None
@@ -377,6 +381,15 @@ class RegistryTransport(httpx.AsyncBaseTransport):
                     await response.aclose()
                     continue
             return response
+
+    def _cut_short(self, exc: httpx.TransportError, timeouts: dict[str, float]) -> bool:
+        """A timeout shorter than the usual one because the run's deadline was near."""
+        lim = self.limits
+        if isinstance(exc, httpx.ConnectTimeout):
+            return timeouts["connect"] < lim.connect_timeout
+        if isinstance(exc, (httpx.ReadTimeout, httpx.WriteTimeout)):
+            return timeouts["read" if isinstance(exc, httpx.ReadTimeout) else "write"] < lim.read_timeout
+        return isinstance(exc, httpx.PoolTimeout)
 
     async def _pause(self, attempt: int, retry_after: float | None) -> bool:
         """Sleep before the next try; False when that would pass the deadline."""
