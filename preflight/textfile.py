@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import codecs
 import os
+import stat
 from pathlib import Path
 
 MAX_BYTES = 64 * 1024 * 1024  # files larger than this are refused, not read
@@ -66,9 +67,12 @@ def read_text(path: str | os.PathLike[str]) -> str:
     """Read a file as text or raise ``InputError`` with a readable reason."""
     p = Path(path)
     try:
-        if p.is_dir():
+        st = p.stat()
+        if stat.S_ISDIR(st.st_mode):
             raise InputError("is a directory, not a file")
-        size = p.stat().st_size
+        if not stat.S_ISREG(st.st_mode):  # opening a FIFO would wait for a writer forever
+            raise InputError("is not a regular file (a FIFO, socket or device); not read")
+        size = st.st_size
         if size > MAX_BYTES:
             raise InputError(f"file is {size // (1024 * 1024)} MiB; preflight reads files up to {MAX_BYTES // (1024 * 1024)} MiB")
         with open(p, "rb") as fh:
