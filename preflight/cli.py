@@ -116,6 +116,7 @@ common_paths = click.argument("paths", nargs=-1, type=click.Path())
 @click.option("--allow-host", "allow_hosts", multiple=True, help="Registry host the address guard lets through (exact name, repeatable).")
 @click.option("--strict-loopback", is_flag=True, hidden=True, help="Verify TLS for loopback registries too.")
 @click.option("--color/--no-color", default=None, help="Color text output (default: when stdout is a terminal).")
+@click.option("--debug", is_flag=True, help="Log registry requests, retries and fallbacks to stderr (never credentials).")
 def check(
     paths: tuple[str, ...],
     formats: tuple[str, ...],
@@ -140,8 +141,11 @@ def check(
     allow_hosts: tuple[str, ...],
     strict_loopback: bool,
     color: bool | None,
+    debug: bool,
 ) -> None:
     """Check Dockerfiles and compose files under PATHS (default: .)."""
+    if debug:
+        _debug_logging()
     from . import pipeline
     from .engine import all_rules
     from .report import render
@@ -162,7 +166,7 @@ def check(
     cwd = Path.cwd()
     loaded = pipeline.load(paths, config, cwd=cwd, environ=env)
     machine = any(f not in ("text", "auto") for f in formats)
-    progress = _Progress() if (not machine and sys.stderr.isatty()) else None
+    progress = _Progress() if (not machine and not debug and sys.stderr.isatty()) else None
     report, warnings = pipeline.check(
         loaded,
         config,
@@ -194,6 +198,17 @@ def check(
         # GitHub shows at most 10 annotations of each level per step: the full list goes here.
         _append(render(report, "github-summary", rules=rules, cwd=cwd), summary_file)
     sys.exit(_exit_code(report, config, exit_zero))
+
+
+def _debug_logging() -> None:
+    """``--debug``: the ``preflight`` logger at DEBUG on stderr (other libraries' loggers stay quiet)."""
+    import logging
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("preflight: debug: %(message)s"))
+    logger = logging.getLogger("preflight")
+    logger.setLevel(logging.DEBUG)
+    logger.addHandler(handler)
 
 
 def _exit_code(report: Report, config: Config, exit_zero: bool) -> int:

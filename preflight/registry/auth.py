@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import logging
 import time
 from dataclasses import dataclass, field
 from typing import AsyncGenerator, Callable, Generator
@@ -28,6 +29,7 @@ from .transport import EXT_REGISTRY
 EXT_TOKEN = "preflight_token"  # request extension: the token cache key a token-endpoint request is for
 EXT_SHARED = "preflight_shared_token"  # response extension: a token another flow just fetched
 TOKEN_BODY_CAP = 64 * 1024
+log = logging.getLogger("preflight.registry")
 DEFAULT_EXPIRES = 60
 EXPIRY_MARGIN = 15.0
 
@@ -282,6 +284,7 @@ class RegistryAuth(httpx.Auth):
                 if not from_cache or chosen.error == "insufficient_scope":
                     return  # a fresh token was refused, or a valid one lacks access: asking again won't help
                 self.state.drop(key)  # a cached token went stale or was revoked: drop it, fetch once more
+                log.debug("%s rejected a cached token; fetching a new one", self.registry_netloc)
                 refetch = True
             self.state.challenges[self.registry_netloc] = chosen
             request.headers.pop("Authorization", None)
@@ -322,6 +325,7 @@ class RegistryAuth(httpx.Auth):
         if realm_url.scheme != "https" and not self.insecure:
             self.outcome.token_problem = (f"the token service of {self.registry_netloc} is plain HTTP "
                                           f"({self.outcome.realm_host}); preflight asks for tokens over HTTPS only")
+            log.debug("%s: %s", self.registry_netloc, self.outcome.token_problem)
             return None
         send_cred = cred
         identity = send_cred.identity if send_cred is not None else "anonymous"

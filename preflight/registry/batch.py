@@ -11,6 +11,7 @@ docker.io mirror to Docker Hub, and marks whatever has not finished at the deadl
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import time
 import traceback
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
     from . import Lookup, Resolution, Settings
 
 HUB_LABEL = "docker.io"
+log = logging.getLogger("preflight.registry")
 _FALLBACK_STATUSES = frozenset({Status.OK})
 
 
@@ -92,6 +94,8 @@ async def run(lookups: Sequence["Lookup"], settings: "Settings", *,
     cred_domains = {e.credential_domain for eps in endpoint_lists.values() for e in eps}
     creds = await asyncio.to_thread(lambda: {d: store.lookup(d) for d in sorted(cred_domains)})
     warnings.extend(store.warnings)
+    for domain, cred in creds.items():
+        log.debug("credentials for %s: %s", domain, f"from {cred.source}" if cred is not None else "none")
 
     cache = None
     if settings.use_cache:
@@ -103,6 +107,7 @@ async def run(lookups: Sequence["Lookup"], settings: "Settings", *,
         plan = _Plan(lookup, eps, {e.credential_domain: creds.get(e.credential_domain) for e in eps})
         cached = cache.get(plan.key) if cache is not None else None
         if cached is not None:
+            log.debug("%s: answered from the cache (%s)", canonical, cached.status.value)
             facts[canonical] = cached
         else:
             plans.append(plan)
@@ -151,6 +156,8 @@ async def run(lookups: Sequence["Lookup"], settings: "Settings", *,
             done += len(finished)
             if settings.progress is not None and finished:
                 settings.progress(done, total, _slowest([tasks[t] for t in pending]))
+        if pending:
+            log.debug("deadline of %g s reached: %d lookup(s) not finished", cfg.timeout, len(pending))
         for task in pending:
             task.cancel()
         if pending:
@@ -214,8 +221,12 @@ async def _lookup(shared: Run, plan: _Plan) -> ImageFacts:
         if endpoint.mirror:
             if result.status.unreachable or result.status in (Status.REGISTRY_ERROR, Status.RATE_LIMITED):
                 notes.append(f"mirror {target.host} failed ({result.detail}); fell back to the next endpoint")
+                log.debug("%s: mirror %s failed (%s); trying the next endpoint", ref.canonical, target.host,
+                          result.status.value)
             continue
         if not result.status.unreachable:
             break  # a real answer from a non-mirror endpoint: no fallback (e.g. insecure https then http)
+        log.debug("%s: %s unreachable (%s); trying the next endpoint", ref.canonical, target.host, result.status.value)
     assert result is not None
+    log.debug("%s: %s (%s)", ref.canonical, result.status.value, result.host)
     return replace(result, notes=tuple(dict.fromkeys((*notes, *result.notes)))) if notes else result

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import logging
 import re
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -35,7 +36,7 @@ from .credentials import Credential
 from .platforms import normalize_platform
 from .suggest import near_matches
 from .transport import EXT_REGISTRY, DeadlineExceeded, Unreachable, diagnose, is_docker_hub, netloc, \
-    parse_ratelimit, parse_retry_after
+    parse_ratelimit, parse_retry_after, safe_url
 
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
@@ -60,6 +61,7 @@ BODY_TRIES = 3
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _LINK_NEXT = re.compile(r'<([^>]*)>\s*;[^,]*\brel="?next"?', re.IGNORECASE)
 _UNSAFE = re.compile(r"[^\x20-\x7e]+")
+log = logging.getLogger("preflight.registry")
 
 
 class Failure(Exception):
@@ -206,6 +208,8 @@ class Repo:
             if response.status_code in REDIRECTS and location:
                 await response.aclose()
                 url = self._next_hop(response.url, location)
+                log.debug("%s redirected (%d) to %s%s", safe_url(response.url), response.status_code, safe_url(url),
+                          "" if _origin(url) == _origin(self.base) else ": another origin, no credentials")
                 if response.status_code == 303:
                     method = "GET" if method != "HEAD" else method
                 continue
@@ -305,6 +309,7 @@ class Repo:
         except Exception:
             return None
         if _origin(target) != _origin(reply.url):
+            log.debug("%s: not following a Link to another origin (%s)", safe_url(reply.url), safe_url(target))
             return None  # never follow a Link to another origin
         # keep our own request path (Artifactory drops a virtual-repo prefix); take only `last`
         return target.params.get("last") or None
@@ -599,6 +604,7 @@ async def probe_with_fallback(run: Run, endpoint: Endpoint, ref: ImageRef, platf
     facts = await probe(run, endpoint, ref, platforms, credential)
     if credential is None or facts.status is not Status.AUTH_FAILED:
         return facts
+    log.debug("%s: the credentials from %s were rejected; checking anonymously", ref.canonical, credential.source)
     anonymous = await probe(run, endpoint, ref, platforms, None)
     if anonymous.status in (Status.AUTH_REQUIRED, Status.AUTH_FAILED, Status.REPO_MISSING_OR_PRIVATE) \
             or anonymous.status.unreachable:

@@ -12,6 +12,10 @@ timeout clipped to the run's deadline (a timeout cut short by the deadline is "n
 never a verdict on the host), bounded retries with backoff and jitter for
 connection failures and 408/429/5xx (``Retry-After`` honoured up to 60 s, never past the
 deadline; Docker Hub's 429 is not retried), and "fail fast" once a host is known dead.
+
+Each attempt is logged at DEBUG on the ``preflight.registry`` logger (``--debug``): method, URL
+without query values or user info (``safe_url``), status or error, elapsed ms, the registry it
+serves; retries and refusals too. Never a header, token, credential or body.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import asyncio
 import email.utils
 import errno
 import ipaddress
+import logging
 import random
 import socket
 import ssl
@@ -35,6 +40,7 @@ HUB_HOSTS = frozenset({"registry-1.docker.io", "index.docker.io", "auth.docker.i
 RETRY_STATUSES = frozenset({408, 429, 499, 500, 502, 503, 504, 522})
 RETRY_AFTER_CAP = 60.0
 EXT_REGISTRY = "preflight_registry"  # request extension: the registry host the request serves
+log = logging.getLogger("preflight.registry")
 
 
 @dataclass(frozen=True)
@@ -64,6 +70,17 @@ class DeadlineExceeded(Exception):
 def netloc(url: httpx.URL) -> str:
     """``host[:port]`` as written in references and messages (default ports omitted)."""
     return url.netloc.decode("ascii", "replace")
+
+
+def printable(text: str) -> str:
+    return "".join(c if c.isprintable() else "?" for c in text)
+
+
+def safe_url(url: httpx.URL) -> str:
+    """``scheme://host[:port]/path?key&key`` for logs: query values (``last=``, scopes, anything a
+    server put in a ``Link`` or realm) and user information dropped."""
+    keys = "&".join(dict.fromkeys(key for key, _ in url.params.multi_items()))
+    return printable(f"{url.scheme}://{netloc(url)}{url.path}" + (f"?{keys}" if keys else ""))
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
@@ -344,28 +361,42 @@ class RegistryTransport(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         host = netloc(request.url)
+        what = f"{request.method} {safe_url(request.url)}"
+        serves = request.extensions.get(EXT_REGISTRY) or host
         if host in self.dead:
+            log.debug("%s not sent: %s already failed in this run (registry %s)", what, host, serves)
             raise Unreachable(self.dead[host])
-        await self._check_guard(request)
+        try:
+            await self._check_guard(request)
+        except Unreachable:
+            log.debug("%s not sent: refused by the address guard (registry %s)", what, serves)
+            raise
         inner, proxy = self._transport(request.url)
         sem = self._host_sem.setdefault(host, asyncio.Semaphore(self.limits.per_host))
         attempt = 0
         while True:
             attempt += 1
             if self.remaining() <= 0:
+                log.debug("%s not sent: the deadline has passed (registry %s)", what, serves)
                 raise DeadlineExceeded(host)
             timeouts = self._timeouts()
             request.extensions = {**request.extensions, "timeout": timeouts}
+            started = time.monotonic()
             try:
                 async with sem, self._all_sem:
                     if host in self.dead:
                         raise Unreachable(self.dead[host])
                     self.requests += 1
+                    started = time.monotonic()
                     response = await inner.handle_async_request(request)
             except httpx.TransportError as exc:
-                if attempt < self.limits.attempts and _retryable_exception(exc) and await self._pause(attempt, None):
+                log.debug("%s -> %s after %.0f ms (registry %s)", what, type(exc).__name__,
+                          (time.monotonic() - started) * 1000, serves)
+                if attempt < self.limits.attempts and _retryable_exception(exc) and \
+                        await self._pause(attempt, None, what, type(exc).__name__):
                     continue
                 if self._cut_short(exc, timeouts):
+                    log.debug("%s: timed out early because the deadline is near; not checked", what)
                     raise DeadlineExceeded(host) from None  # our deadline, not the host: no verdict on it
                 diagnosis = diagnose(exc, request.url, proxy)
                 self.dead.setdefault(host, diagnosis)
@@ -373,11 +404,18 @@ class RegistryTransport(httpx.AsyncBaseTransport):
             except ImportError as exc:  # e.g. a socks:// proxy without httpx[socks]
                 diagnosis = Diagnosis(Status.PROXY, host, f"proxy {_redact_proxy(proxy or '')} cannot be used: {exc}")
                 raise Unreachable(diagnosis) from None
+            log.debug("%s -> %d in %.0f ms (registry %s)", what, response.status_code,
+                      (time.monotonic() - started) * 1000, serves)
             self._observe(response)
             if response.status_code in RETRY_STATUSES and attempt < self.limits.attempts:
                 wait = parse_retry_after(response.headers.get("retry-after"))
                 hub_429 = response.status_code == 429 and is_docker_hub(host, response)
-                if not hub_429 and (wait is None or wait <= RETRY_AFTER_CAP) and await self._pause(attempt, wait):
+                if wait is not None and wait > RETRY_AFTER_CAP:
+                    log.debug("%s: Retry-After %.0f s is over the %.0f s cap; not retried", what, wait,
+                              RETRY_AFTER_CAP)
+                elif hub_429:
+                    log.debug("%s: Docker Hub rate limit; not retried", what)
+                elif await self._pause(attempt, wait, what, f"HTTP {response.status_code}"):
                     await response.aclose()
                     continue
             return response
@@ -391,14 +429,16 @@ class RegistryTransport(httpx.AsyncBaseTransport):
             return timeouts["read" if isinstance(exc, httpx.ReadTimeout) else "write"] < lim.read_timeout
         return isinstance(exc, httpx.PoolTimeout)
 
-    async def _pause(self, attempt: int, retry_after: float | None) -> bool:
+    async def _pause(self, attempt: int, retry_after: float | None, what: str = "", why: str = "") -> bool:
         """Sleep before the next try; False when that would pass the deadline."""
         if retry_after is not None:
             delay = min(retry_after, RETRY_AFTER_CAP)
         else:
             delay = self.limits.backoff * (2 ** (attempt - 1)) * random.uniform(0.75, 1.25)
         if delay >= self.remaining() - 0.05:
+            log.debug("%s: no retry after %s, the deadline is too close", what, why)
             return False
+        log.debug("%s: retry %d of %d in %.2f s after %s", what, attempt, self.limits.attempts - 1, delay, why)
         await asyncio.sleep(delay)
         return True
 
