@@ -49,7 +49,9 @@ from .suppress import parse_directive
 _GO_SPACE = "\t\n\v\f\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
 _WORD_RE = re.compile(r"[^\t\v\f\r ]+")
 _GAP_RE = re.compile(r"[\t\v\f\r ]+")
-_DIRECTIVE_RE = re.compile(r"#[\t\n\f\r ]*([a-zA-Z][a-zA-Z0-9]*)[\t\n\f\r ]*=[\t\n\f\r ]*(.+?)[\t\n\f\r ]*\Z")
+# BuildKit's directive regex ends in a lazy (.+?)[blanks]*$, quadratic on a long run of blanks in
+# Python: here the value is matched greedily and its trailing blanks are cut by _directive.
+_DIRECTIVE_RE = re.compile(r"#[\t\n\f\r ]*([a-zA-Z][a-zA-Z0-9]*)[\t\n\f\r ]*=[\t\n\f\r ]*(.+)\Z")
 _DIRECTIVES = frozenset({"syntax", "escape", "check"})
 _HEREDOC_RE = re.compile(r"([0-9]*)<<(-?)([^<]*)\Z")
 _HEREDOC_COMMANDS = frozenset({"run", "copy", "add"})
@@ -209,11 +211,11 @@ def _parser_directives(lines: list[str], errors: list[tuple[int, int, str]]) -> 
     seen: set[str] = set()
     for no, raw in enumerate(lines, start=1):
         token = raw.rstrip("\r").lstrip(_GO_SPACE)
-        m = _DIRECTIVE_RE.match(token)
-        if m is None or m.group(1).lower() not in _DIRECTIVES:
+        d = _directive(token)
+        if d is None or d[0].lower() not in _DIRECTIVES:
             break
-        name, value = m.group(1).lower(), m.group(2)
-        col = len(raw) - len(token) + m.start(2) + 1
+        name, value = d[0].lower(), d[1]
+        col = len(raw) - len(token) + d[2] + 1
         if name in seen:
             errors.append((no, 1, f"only one '{name}' parser directive can be used (BuildKit rejects the file)"))
             break
@@ -233,16 +235,25 @@ def _detect_syntax(lines: list[str]) -> Directive | None:
     seen: set[str] = set()
     for no in range(start, len(lines)):
         raw = lines[no][:-1] if lines[no].endswith("\r") else lines[no]
-        m = _DIRECTIVE_RE.match(raw)
-        if m is None or m.group(1).lower() not in _DIRECTIVES:
+        d = _directive(raw)
+        if d is None or d[0].lower() not in _DIRECTIVES:
             return None
-        name = m.group(1).lower()
+        name = d[0].lower()
         if name in seen:
             return None
         seen.add(name)
         if name == "syntax":
-            return Directive(name, m.group(2), no + 1, m.start(2) + 1)
+            return Directive(name, d[1], no + 1, d[2] + 1)
     return None
+
+
+def _directive(line: str) -> tuple[str, str, int] | None:
+    """(name as written, value, offset of the value) of a directive-shaped line, else None."""
+    m = _DIRECTIVE_RE.match(line)
+    if m is None:
+        return None
+    raw = m.group(2)
+    return m.group(1), raw.rstrip("\t\n\f\r ") or raw, m.start(2)  # all blanks: the last one, as BuildKit
 
 
 def _instruction(line: str, start_line: int, segments: list[tuple[int, int, int]], comments: list[str]) -> Instruction:
