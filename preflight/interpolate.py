@@ -15,6 +15,7 @@ Dialects:
 from __future__ import annotations
 
 import re
+import warnings
 from dataclasses import dataclass
 from typing import Any, Callable, Generator
 
@@ -260,19 +261,16 @@ class _State:
             replacement, k2 = (yield self.word(s, cut + 1, close, depth + 1, in_double=False)) if cut < close else ("", True)
             if not (known and k1 and k2):
                 return "", False
-            regex = _glob_regex(pattern)
-            return (regex.sub(lambda _m: replacement, value, count=0 if doubled else 1) if pattern else value), True
+            return (_replace(_glob(pattern), value, replacement, doubled) if pattern else value), True
         pattern, k = yield self.word(s, start, close, depth + 1, in_double=False)
         if not (known and k):
             return "", False
-        regex = _glob_regex(pattern)
-        sizes = range(len(value), -1, -1) if doubled else range(len(value) + 1)
-        for size in sizes:
-            if op == "#" and regex.fullmatch(value[:size]):
-                return value[size:], True
-            if op == "%" and regex.fullmatch(value[len(value) - size:]):
-                return value[: len(value) - size], True
-        return value, True
+        atoms = _glob(pattern)
+        if op == "#":
+            ends = _ends(atoms, value, 0)
+            return (value[max(ends):] if doubled else value[min(ends):]) if ends else value, True
+        ends = _ends(atoms[::-1], value[::-1], 0)  # a suffix: the reversed pattern on the reversed value
+        return (value[: len(value) - (max(ends) if doubled else min(ends))] if ends else value), True
 
     def _find_unescaped(self, s: str, ch: str, i: int, end: int) -> int:
         esc = self.dialect.escape
@@ -286,26 +284,124 @@ class _State:
         return end
 
 
-def _glob_regex(pattern: str) -> "re.Pattern[str]":
-    """A shell glob (``*``, ``?``, ``[...]``, ``\\x``) as a regular expression."""
-    out: list[str] = []
+# A shell glob as atoms: None for "*", else a test of one character ("?", "[...]", a literal).
+# Matching simulates the pattern's automaton over the value (no backtracking: time is
+# len(value) x len(pattern), where a regular expression took exponential time on "*a*a*a*b").
+
+
+def _any(_ch: str) -> bool:
+    return True
+
+
+def _glob(pattern: str) -> list[Callable[[str], bool] | None]:
+    """``*``, ``?``, ``[...]`` (``[!...]`` negated) and ``\\x`` as atoms; ExpansionError if invalid."""
+    atoms: list[Callable[[str], bool] | None] = []
     i = 0
     while i < len(pattern):
         ch = pattern[i]
         if ch == "*":
-            out.append(".*")
+            if not atoms or atoms[-1] is not None:  # "**" is one star
+                atoms.append(None)
         elif ch == "?":
-            out.append(".")
+            atoms.append(_any)
         elif ch == "\\" and i + 1 < len(pattern):
             i += 1
-            out.append(re.escape(pattern[i]))
+            atoms.append(pattern[i].__eq__)
         elif ch == "[" and (end := pattern.find("]", i + 2)) != -1:
             body = pattern[i + 1 : end]
             if body.startswith("!"):
                 body = "^" + body[1:]
-            out.append("[" + body.replace("\\", "\\\\") + "]")
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", FutureWarning)  # "possible nested set" and the like
+                    one = re.compile("[" + body.replace("\\", "\\\\") + "]", re.DOTALL)
+            except re.error as exc:
+                raise ExpansionError(f"invalid pattern {pattern!r}: {exc}") from None
+            atoms.append(lambda c, one=one: one.match(c) is not None)
             i = end
         else:
-            out.append(re.escape(ch))
+            atoms.append(ch.__eq__)
         i += 1
-    return re.compile("".join(out), re.DOTALL)
+    return atoms
+
+
+def _add(atoms: list[Callable[[str], bool] | None], k: int, start: int, into: dict[int, int]) -> None:
+    """Enter state ``k`` (and the states after stars that may match nothing), keeping the earliest start."""
+    while True:
+        old = into.get(k)
+        if old is not None and old <= start:
+            return
+        into[k] = start
+        if k < len(atoms) and atoms[k] is None:
+            k += 1
+            continue
+        return
+
+
+def _step(atoms: list[Callable[[str], bool] | None], states: dict[int, int], ch: str) -> dict[int, int]:
+    out: dict[int, int] = {}
+    for k, start in states.items():
+        if k < len(atoms):
+            atom = atoms[k]
+            if atom is None:
+                _add(atoms, k, start, out)
+            elif atom(ch):
+                _add(atoms, k + 1, start, out)
+    return out
+
+
+def _ends(atoms: list[Callable[[str], bool] | None], text: str, start: int) -> list[int]:
+    """Every i such that the pattern matches ``text[start:i]`` exactly."""
+    states: dict[int, int] = {}
+    _add(atoms, 0, start, states)
+    out: list[int] = []
+    i = start
+    while states:
+        if len(atoms) in states:
+            out.append(i)
+        if i == len(text):
+            break
+        states = _step(atoms, states, text[i])
+        i += 1
+    return out
+
+
+def _search(atoms: list[Callable[[str], bool] | None], text: str, pos: int) -> tuple[int, int] | None:
+    """The leftmost match at or after ``pos`` and, from that start, its furthest end: what Go's
+    leftmost-first regexp finds with greedy stars (BuildKit's ``${V/p/r}``)."""
+    states: dict[int, int] = {}
+    best: tuple[int, int] | None = None
+    i = pos
+    while True:
+        if best is None:
+            _add(atoms, 0, i, states)  # a new attempt starts here
+        hit = states.get(len(atoms))
+        if hit is not None and (best is None or hit <= best[0]):
+            best = (hit, i)
+        if best is not None:
+            states = {k: st for k, st in states.items() if st <= best[0]}
+        if i == len(text) or (best is not None and not states):
+            return best
+        states = _step(atoms, states, text[i])
+        i += 1
+
+
+def _replace(atoms: list[Callable[[str], bool] | None], value: str, replacement: str, every: bool) -> str:
+    """``${V/p/r}`` (first match) and ``${V//p/r}`` (all, as Go's ReplaceAllString: an empty
+    match right after a match is not replaced)."""
+    out: list[str] = []
+    last = search = 0
+    while search <= len(value):
+        found = _search(atoms, value, search)
+        if found is None:
+            break
+        start, end = found
+        out.append(value[last:start])
+        if end > last or start == 0:
+            out.append(replacement)
+        last = end
+        if not every:
+            break
+        search = search + 1 if end <= search else end
+    out.append(value[last:])
+    return "".join(out)
