@@ -310,7 +310,7 @@ class RegistryTransport(httpx.AsyncBaseTransport):
         self._host_sem: dict[str, asyncio.Semaphore] = {}
         self._all_sem = asyncio.Semaphore(self.limits.overall)
         self._guarded: dict[tuple[str, bool, str | None], Diagnosis | None] = {}
-        self.dead: dict[str, Diagnosis] = {}
+        self.dead: dict[str, Diagnosis] = {}  # by origin (scheme://host[:port])
         self.requests = 0
         self.dockerhub_remaining: int | None = None
 
@@ -361,11 +361,12 @@ class RegistryTransport(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         host = netloc(request.url)
+        origin = f"{request.url.scheme}://{host}"  # an insecure registry's https failing says nothing of its http
         what = f"{request.method} {safe_url(request.url)}"
         serves = request.extensions.get(EXT_REGISTRY) or host
-        if host in self.dead:
-            log.debug("%s not sent: %s already failed in this run (registry %s)", what, host, serves)
-            raise Unreachable(self.dead[host])
+        if origin in self.dead:
+            log.debug("%s not sent: %s already failed in this run (registry %s)", what, origin, serves)
+            raise Unreachable(self.dead[origin])
         try:
             await self._check_guard(request)
         except Unreachable:
@@ -384,8 +385,8 @@ class RegistryTransport(httpx.AsyncBaseTransport):
             started = time.monotonic()
             try:
                 async with sem, self._all_sem:
-                    if host in self.dead:
-                        raise Unreachable(self.dead[host])
+                    if origin in self.dead:
+                        raise Unreachable(self.dead[origin])
                     self.requests += 1
                     started = time.monotonic()
                     response = await inner.handle_async_request(request)
@@ -399,7 +400,7 @@ class RegistryTransport(httpx.AsyncBaseTransport):
                     log.debug("%s: timed out early because the deadline is near; not checked", what)
                     raise DeadlineExceeded(host) from None  # our deadline, not the host: no verdict on it
                 diagnosis = diagnose(exc, request.url, proxy)
-                self.dead.setdefault(host, diagnosis)
+                self.dead.setdefault(origin, diagnosis)
                 raise Unreachable(diagnosis) from None
             except ImportError as exc:  # e.g. a socks:// proxy without httpx[socks]
                 diagnosis = Diagnosis(Status.PROXY, host, f"proxy {_redact_proxy(proxy or '')} cannot be used: {exc}")
