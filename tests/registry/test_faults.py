@@ -182,6 +182,14 @@ def wrong_digest_body(lab: Lab) -> Plan:
     return _shim(lab, configure, f"library/python@{digest}")
 
 
+def insecure_fallback(lab: Lab) -> Plan:
+    """Docker's insecure-registry rule: HTTPS first (the TLS handshake fails: the port speaks HTTP),
+    then plain HTTP, which answers."""
+    r = lab.registry.hostport
+    return Plan([f"{r}/library/python:3.12-slim", f"{r}/myorg/app:1.0.0"], {r: {"insecure": True}},
+                args=("--strict-loopback",))
+
+
 def token_down(lab: Lab) -> Plan:
     lab.token_server.down = True
     return _over(lab.token_registry.url, "library/python:3.12-slim", "myorg/app:1.0.0")
@@ -219,6 +227,7 @@ CASES: tuple[Case, ...] = (
     Case("invalid JSON manifest", invalid_json, "PF209", ("not a JSON object",)),
     Case("digest header wrong, body right", wrong_digest_header, None, ("Docker-Content-Digest",)),
     Case("digest header and body wrong", wrong_digest_body, "PF209", ("sha256 does not match",)),
+    Case("insecure registry: HTTPS fails, HTTP answers", insecure_fallback, None),
     Case("token service down", token_down, "PF209", ("token service", "503")),
     Case("credential helper hangs", helper_hangs, None, ("did not answer within 1.5 s", "was not run"), timeout=3),
 )
