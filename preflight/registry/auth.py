@@ -9,6 +9,8 @@ and refetches once. What happened is recorded in ``AuthOutcome`` for the client 
 
 Credentials go only to the registry host and to the realm named by that registry's own
 challenge, and to a plain-HTTP realm only when the registry itself is insecure or loopback.
+Over plain HTTP they go to loopback hosts only: an ``http://`` registry or realm elsewhere is
+asked without them (with a warning).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from typing import AsyncGenerator, Callable, Generator
 import httpx
 
 from .credentials import Credential
+from .endpoints import is_loopback
 from .transport import EXT_REGISTRY
 
 EXT_TOKEN = "preflight_token"  # request extension: the token cache key a token-endpoint request is for
@@ -175,6 +178,11 @@ class AuthOutcome:
     notes: list[str] = field(default_factory=list)
 
 
+def _may_carry_credentials(url: httpx.URL) -> bool:
+    """Credentials travel over HTTPS, or over plain HTTP to this machine (loopback) only."""
+    return url.scheme == "https" or is_loopback(url.host)
+
+
 def _basic(username: str, secret: str) -> str:
     raw = f"{username}:{secret}".encode("utf-8")
     return "Basic " + base64.b64encode(raw).decode("ascii")
@@ -251,6 +259,9 @@ class RegistryAuth(httpx.Auth):
         if request.url.host != self.registry_host:
             yield request  # credentials belong to the registry host only
             return
+        if self.credential is not None and not _may_carry_credentials(request.url):
+            self._withheld(request.url)
+            self.credential = None  # this flow serves one request: it goes without credentials
         cred = self.credential
         if cred is not None and cred.kind == "registry_token":
             request.headers["Authorization"] = f"Bearer {cred.secret}"
@@ -294,6 +305,13 @@ class RegistryAuth(httpx.Auth):
         response = yield request
         self._note_challenge(response)
 
+    def _withheld(self, url: httpx.URL) -> None:
+        note = (f"the credentials for {self.registry_netloc} were not sent: {url.netloc.decode('ascii', 'replace')} "
+                "is plain HTTP and not this machine")
+        if note not in self.outcome.notes:
+            self.outcome.notes.append(note)
+        log.debug("%s", note)
+
     def _note_challenge(self, response: httpx.Response) -> None:
         if response.status_code == 401:
             self.outcome.challenge = choose(parse_challenges(response.headers.get_list("www-authenticate")))
@@ -328,6 +346,9 @@ class RegistryAuth(httpx.Auth):
             log.debug("%s: %s", self.registry_netloc, self.outcome.token_problem)
             return None
         send_cred = cred
+        if cred is not None and not _may_carry_credentials(realm_url):
+            self._withheld(realm_url)
+            send_cred = None
         identity = send_cred.identity if send_cred is not None else "anonymous"
         key = (realm, service, tuple(sorted(scopes)), identity)
         token = None if refetch else self.state.get(key)

@@ -179,7 +179,7 @@ def _registry(config: Config, *keys: str) -> RegistryConfig | None:
     return None
 
 
-def _is_loopback(name: str) -> bool:
+def is_loopback(name: str) -> bool:
     """``localhost`` or a loopback IP literal (no DNS)."""
     if name == "localhost":
         return True
@@ -203,7 +203,7 @@ def is_insecure(
 ) -> bool:
     """Does Docker treat ``host`` (``host[:port]``) as an insecure registry? (module docstring)"""
     name, _port = split_host(host)
-    if not strict_loopback and _is_loopback(name):
+    if not strict_loopback and is_loopback(name):
         return True
     entry = _registry(config, host)
     if entry is not None and entry.insecure:
@@ -279,7 +279,7 @@ def endpoints_for(
         """A host with no explicit scheme: https, or Docker's insecure fallback."""
         if not insecure(host):
             return [make(f"https://{host}", mirror=False, cred=credential_domain, unverified=False)]
-        if not strict_loopback and _is_loopback(split_host(host)[0]):
+        if not strict_loopback and is_loopback(split_host(host)[0]):
             return [make(f"http://{host}", mirror=False, cred=credential_domain, unverified=True)]
         return [
             make(f"https://{host}", mirror=False, cred=credential_domain, unverified=True),
