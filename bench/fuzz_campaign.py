@@ -33,6 +33,7 @@ from typing import Callable
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT.parent / "shared" / "corpus"
+sys.path.insert(0, str(ROOT))  # fuzz this checkout, whatever copy of preflight is installed
 SPLIT = b"\n%%\n"  # separates the files of one multi-file input
 
 # ----------------------------------------------------------------- targets
@@ -85,11 +86,8 @@ def t_interpolate(data: bytes) -> None:
 
     head, _, text_bytes = data.partition(b"\n")
     dialect = (Dialect.COMPOSE, Dialect.buildkit("\\"), Dialect.buildkit("`"))[(head[:1] or b"\0")[0] % 3]  # type: ignore[attr-defined]
-    env: dict[str, str] = {}
-    for pair in _text(head[1:]).split(";"):
-        key, sep, value = pair.partition("=")
-        if sep:
-            env[key] = value
+    values = _text(head[1:]).split(";")  # A, B, C take the first values of the header line; D is unset
+    env = dict(zip("ABC", values + ["aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "", "x/y.z"][len(values) - 1:]))
     try:
         exp = expand(_text(text_bytes), env.get, dialect)
     except ExpansionError:
@@ -184,21 +182,30 @@ def t_pipeline(data: bytes, base: Path = Path(tempfile.gettempdir()) / f"pf-fuzz
         assert f.location.line >= 1 and f.location.column >= 1, f
 
 
+SLOW_SECONDS = 2.0  # one input taking longer is reported: the readers are meant to be linear
+
+
+def _timed(fn: Callable[[bytes], None]) -> Callable[[bytes], None]:
+    def run(data: bytes) -> None:
+        start = time.perf_counter()
+        fn(data)
+        took = time.perf_counter() - start
+        assert took < SLOW_SECONDS, f"slow input: {took:.1f} s for {len(data)} bytes"
+
+    return run
+
+
 TARGETS: dict[str, Callable[[bytes], None]] = {
-    "imageref": t_imageref,
-    "textfile": t_textfile,
-    "interpolate": t_interpolate,
-    "dockerfile": t_dockerfile,
-    "dotenv": t_dotenv,
-    "compose": t_compose,
-    "pipeline": t_pipeline,
+    name: _timed(fn)
+    for name, fn in (("imageref", t_imageref), ("textfile", t_textfile), ("interpolate", t_interpolate),
+                     ("dockerfile", t_dockerfile), ("dotenv", t_dotenv), ("compose", t_compose), ("pipeline", t_pipeline))
 }
 MAX_LEN = {"imageref": 512, "textfile": 4096, "interpolate": 2048, "dotenv": 4096}  # others: 16 KiB
 
 DICTIONARY = [
     "FROM ", " AS ", "ARG ", "COPY --from=", "RUN --mount=type=bind,from=", "--platform=", "<<EOF", "<<-EOF",
     "EOF", "# syntax=", "# escape=`", "\\\n", "`\n", "ONBUILD ", "scratch", "${", "}", ":-", "-", ":+", ":?",
-    "#", "##", "%", "//", "$$", "'", '"', "services:", "image: ", "build:", "context:", "dockerfile:", "args:",
+    "#", "##", "%", "//", "$$", "${A#", "${A%%", "${B//", "${C/", "[", "]", "[!", "*a", "?", "'", '"', "services:", "image: ", "build:", "context:", "dockerfile:", "args:",
     "extends:", "service:", "file:", "include:", "path:", "env_file:", "platform:", "&a ", "*a", "<<: *a",
     "!reset", "---\n", "- ", "{", "[", "python:3.12", "@sha256:", "localhost:5000/", "docker.io/library/",
     "export ", "\r\n", "\xef\xbb\xbf", SPLIT.decode(),
@@ -369,7 +376,8 @@ def measure(argv: list[str], cwd: Path) -> tuple[float, float, int, str]:
     """Run argv; (wall seconds, peak RSS MiB from wait4, exit code, output)."""
     with tempfile.TemporaryFile() as out:
         start = time.perf_counter()
-        proc = subprocess.Popen(argv, cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(argv, cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
+                                env={**os.environ, "PYTHONPATH": str(ROOT)})
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - start
         proc.returncode = os.waitstatus_to_exitcode(status)

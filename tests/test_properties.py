@@ -113,10 +113,10 @@ def test_decode_gives_text_or_input_error(data):
 # ----------------------------------------------------------------- interpolation
 
 _VAR_TOKENS = ["$", "$$", "${", "}", "{", ":", "-", "+", "?", ":-", ":?", ":+", "#", "##", "%", "%%", "/", "//",
-               "A", "B", "EMPTY", "_x1", "'", '"', "\\", "`", "*", "[a-z]", " ", "\n", "x"]
+               "A", "B", "EMPTY", "_x1", "'", '"', "\\", "`", "*", "[a-z]", "[z-a]", "[!", "[", "]", " ", "\n", "x"]
 VAR_TEXT = st.lists(st.one_of(st.sampled_from(_VAR_TOKENS), st.text(max_size=3)), max_size=25).map("".join)
 DIALECTS = st.sampled_from([Dialect.COMPOSE, Dialect.buildkit("\\"), Dialect.buildkit("`")])  # type: ignore[attr-defined]
-ENVS = st.dictionaries(st.sampled_from(["A", "B", "EMPTY", "_x1"]), st.sampled_from(["", "a/b", "x*y", "${A}", "$$"]))
+ENVS = st.dictionaries(st.sampled_from(["A", "B", "EMPTY", "_x1"]), st.sampled_from(["", "a/b", "x*y", "${A}", "$$", "a-b.c[x]"]))
 
 
 @examples(500)
@@ -273,6 +273,7 @@ def test_cli_exit_code_is_0_or_1_never_a_traceback(files):
     with tempfile.TemporaryDirectory() as tmp:
         _write(Path(tmp), files)
         proc = subprocess.run([sys.executable, "-m", "preflight", "check", "--offline", "."], cwd=tmp,
-                              capture_output=True, text=True, timeout=120, check=False)
+                              capture_output=True, text=True, timeout=120, check=False,
+                              env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
     assert proc.returncode in (0, 1), (proc.returncode, proc.stderr)
     assert "Traceback" not in proc.stderr and "internal error" not in proc.stderr, proc.stderr
