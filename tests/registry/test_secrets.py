@@ -304,8 +304,8 @@ def test_metadata_addresses_are_refused_without_a_connection(registry, tmp_path:
     found = by_line(report)
     for line in (1, 2, 3, 4):
         (rule, message), = found[line]
-        assert rule == "PF208" and "address guard" in message and "always refused" in message or \
-            "cloud metadata service" in message, found[line]
+        assert rule == "PF208" and "address guard" in message, found[line]
+        assert "always refused" in message or "cloud metadata service" in message, found[line]
     assert found[5][0][0] == "PF201"
     events = [tuple(json.loads(row)) for row in log.read_text().splitlines()]
     assert {what for kind, what in events if kind == "connect"} == {"127.0.0.1"}, events
