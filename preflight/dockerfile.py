@@ -36,10 +36,13 @@ file or one with only comments yields no uses and no problem.
 
 from __future__ import annotations
 
+import io
 import re
+import sys
+from array import array
 from bisect import bisect_right
 from dataclasses import dataclass, field, replace
-from typing import Callable, Mapping
+from typing import Callable, Iterator, Mapping, Sequence
 
 from .interpolate import Dialect, ExpansionError, expand
 from .model import Document, ImageUse, Location, Problem, Suppressions, UseKind
@@ -82,7 +85,7 @@ class Instruction:
     start_line: int
     end_line: int  # last line, heredoc bodies included
     text: str  # the logical line
-    segments: tuple[tuple[int, int, int], ...]  # (offset in text, line, 0-based column there)
+    segments: Sequence[tuple[int, int, int]]  # (offset in text, line, 0-based column there)
     flags: tuple[Flag, ...]
     args_at: int  # arguments are text[args_at:args_end] (BuildKit's TrimSpace'd rest)
     args_end: int
@@ -98,6 +101,67 @@ class Instruction:
         i = bisect_right(self.segments, (offset, 1 << 62, 0)) - 1
         start, line, col = self.segments[max(i, 0)]
         return line, col + offset - start + 1
+
+
+class _Segments(Sequence[tuple[int, int, int]]):
+    """The segments of a continued instruction, one per physical line, kept in arrays: a
+    continuation of millions of lines would otherwise hold a tuple (~120 bytes) per line."""
+
+    __slots__ = ("offsets", "lines", "column")
+
+    def __init__(self, line: int, column: int) -> None:
+        self.offsets = array("q", [0])
+        self.lines = array("q", [line])
+        self.column = column  # of the first line; the others start at column 0
+
+    def add(self, offset: int, line: int) -> None:
+        self.offsets.append(offset)
+        self.lines.append(line)
+
+    def __len__(self) -> int:
+        return len(self.offsets)
+
+    def __getitem__(self, i: int) -> tuple[int, int, int]:  # type: ignore[override]
+        if i < 0:
+            i += len(self.offsets)
+        return self.offsets[i], self.lines[i], self.column if i == 0 else 0
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Sequence) and tuple(self) == tuple(other)
+
+    def __hash__(self) -> int:
+        return hash(tuple(self))
+
+
+class _Lines:
+    """A text's lines as ``text.split("\\n")`` gives them (a final empty one dropped), cut out when
+    read: a list of every line of a 50 MB file of short lines takes ~700 MB. Reading in order is
+    constant time per line."""
+
+    __slots__ = ("text", "count", "_index", "_pos")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.count = text.count("\n") + (0 if text == "" or text.endswith("\n") else 1)
+        self._index = 0  # the line that starts at _pos
+        self._pos = 0
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __getitem__(self, i: int) -> str:
+        if not 0 <= i < self.count:
+            raise IndexError(i)
+        if i < self._index:
+            self._index, self._pos = 0, 0
+        while self._index < i:
+            self._pos = self.text.index("\n", self._pos) + 1
+            self._index += 1
+        end = self.text.find("\n", self._pos)
+        return self.text[self._pos:] if end < 0 else self.text[self._pos:end]
+
+    def __iter__(self) -> Iterator[str]:
+        return (self[i] for i in range(self.count))
 
 
 @dataclass(frozen=True)
@@ -128,9 +192,7 @@ def scan(text: str, keep: Callable[[Instruction], bool] | None = None) -> Scan:
     """
     if text.startswith("\ufeff"):
         text = text[1:]
-    lines = text.split("\n")
-    if lines[-1] == "":
-        lines.pop()
+    lines = _Lines(text)
     errors: list[tuple[int, int, str]] = []
     directives, escape = _parser_directives(lines, errors)
     comments: list[tuple[int, str]] = []
@@ -150,9 +212,11 @@ def scan(text: str, keep: Callable[[Instruction], bool] | None = None) -> Scan:
         if done and line == "":
             continue
         start_line = i
-        segments = [(0, i, len(raw) - len(first))]
+        segments: Sequence[tuple[int, int, int]] = ((0, i, len(raw) - len(first)),)
         if not done:
-            pieces = [line]  # joined once: repeated += is quadratic on long continuations
+            segs = _Segments(i, len(raw) - len(first))
+            joined = io.StringIO(line)  # repeated += is quadratic on long continuations
+            joined.seek(0, io.SEEK_END)
             length = len(line)
             while not done and i < n:
                 raw = lines[i].rstrip("\r")
@@ -165,10 +229,10 @@ def scan(text: str, keep: Callable[[Instruction], bool] | None = None) -> Scan:
                 if stripped == "":
                     continue  # empty continuation line (BuildKit warns, keeps going)
                 piece, done = _trim_continuation(raw, escape)
-                segments.append((length, i, 0))
-                pieces.append(piece)
+                segs.add(length, i)
+                joined.write(piece)
                 length += len(piece)
-            line = "".join(pieces)
+            line, segments = joined.getvalue(), segs
         ins = _instruction(line, start_line, segments, pending)
         pending = []
         docs = _heredocs(ins) if "<<" in line else []
@@ -204,7 +268,7 @@ def _trim_continuation(line: str, esc: str) -> tuple[str, bool]:
     return line[:k], False
 
 
-def _parser_directives(lines: list[str], errors: list[tuple[int, int, str]]) -> tuple[list[Directive], str]:
+def _parser_directives(lines: _Lines, errors: list[tuple[int, int, str]]) -> tuple[list[Directive], str]:
     """Directives as the parser reads them (leading whitespace allowed); returns the escape char."""
     found: list[Directive] = []
     escape = "\\"
@@ -229,7 +293,7 @@ def _parser_directives(lines: list[str], errors: list[tuple[int, int, str]]) -> 
     return found, escape
 
 
-def _detect_syntax(lines: list[str]) -> Directive | None:
+def _detect_syntax(lines: _Lines) -> Directive | None:
     """BuildKit's DetectSyntax: a shebang line is skipped, directives start at column 1."""
     start = 1 if lines and lines[0].startswith("#!") else 0
     seen: set[str] = set()
@@ -256,13 +320,13 @@ def _directive(line: str) -> tuple[str, str, int] | None:
     return m.group(1), raw.rstrip("\t\n\f\r ") or raw, m.start(2)  # all blanks: the last one, as BuildKit
 
 
-def _instruction(line: str, start_line: int, segments: list[tuple[int, int, int]], comments: list[str]) -> Instruction:
+def _instruction(line: str, start_line: int, segments: Sequence[tuple[int, int, int]], comments: list[str]) -> Instruction:
     lead = len(line) - len(line.lstrip(_GO_SPACE))
     end = len(line.rstrip(_GO_SPACE))
     m = _WORD_RE.match(line, lead, end)
     if m is None:  # only Unicode spaces: BuildKit gets an empty command
-        return Instruction("", start_line, start_line, line, tuple(segments), (), end, end, tuple(comments))
-    cmd = m.group(0)
+        return Instruction("", start_line, start_line, line, _frozen(segments), (), end, end, tuple(comments))
+    cmd = sys.intern(m.group(0))  # one "RUN" string for a million RUN lines
     rest = m.end()
     gap = _GAP_RE.match(line, rest, end)
     flags: list[Flag] = []
@@ -271,8 +335,12 @@ def _instruction(line: str, start_line: int, segments: list[tuple[int, int, int]
         flags, args_at = _extract_flags(line, gap.end(), end)
         while args_at < end and line[args_at] in _GO_SPACE:
             args_at += 1
-    return Instruction(cmd, start_line, start_line, line, tuple(segments), tuple(flags),
+    return Instruction(cmd, start_line, start_line, line, _frozen(segments), tuple(flags),
                        args_at, max(args_at, end), tuple(comments))
+
+
+def _frozen(segments: Sequence[tuple[int, int, int]]) -> Sequence[tuple[int, int, int]]:
+    return segments if isinstance(segments, (tuple, _Segments)) else tuple(segments)
 
 
 def _extract_flags(s: str, i: int, n: int) -> tuple[list[Flag], int]:
