@@ -327,18 +327,26 @@ def test_fault(outcomes: dict[str, Outcome | BaseException], case: Case) -> None
         raise result
 
 
-def test_stall_on_every_request_reports_every_reference_not_checked(registry, make_proxy,  # type: ignore[no-untyped-def]
-                                                                     tmp_path: Path) -> None:
-    """No registry answers at all: the run still ends at the deadline, and nothing passes."""
+def stall_everywhere(registry: OpenRegistry, make_proxy: Callable[[str], FaultProxy], tmp: Path) -> Outcome:
+    """Two registries that never answer; six references on one (more than its 4 at a time), two on
+    the other; ``--timeout 2``."""
     a, b = make_proxy(registry.hostport), make_proxy(registry.hostport)
     a.stall_next(1000)
     b.stall_next(1000)
     refs = [f"a.test/library/python:3.12-slim{i}" for i in range(6)] + ["b.test/myorg/app:1.0.0", "b.test/x:1"]
     config = {"registries": {"a.test": {"endpoint": a.url}, "b.test": {"endpoint": b.url}}}
     started = time.monotonic()
-    code, report, _ = run_check(tmp_path, "".join(f"FROM {r}\n" for r in refs), config, "--timeout", "2")
-    assert time.monotonic() - started < 2 + MARGIN
-    findings = [(f["line"], f["rule"], f["message"]) for f in report["findings"]]
+    code, report, stderr = run_check(tmp, "".join(f"FROM {r}\n" for r in refs), config, "--timeout", "2")
+    first = report["findings"][0] if report["findings"] else {"rule": None, "message": ""}
+    return Outcome(first["rule"], first["message"], time.monotonic() - started, report, stderr, code)
+
+
+def test_stall_on_every_request_reports_every_reference_not_checked(registry, make_proxy,  # type: ignore[no-untyped-def]
+                                                                     tmp_path: Path) -> None:
+    """No registry answers at all: the run still ends at the deadline, and nothing passes."""
+    outcome = stall_everywhere(registry, make_proxy, tmp_path)
+    assert outcome.seconds < 2 + MARGIN
+    findings = [(f["line"], f["rule"], f["message"]) for f in outcome.report["findings"]]
     assert [(line, rule) for line, rule, _ in findings] == [(1, "PF209"), (7, "PF209")], findings
     assert "(6 references not checked)" in findings[0][2] and "(2 references not checked)" in findings[1][2]
-    assert report["summary"]["not_checked"] == 8 and code == 1
+    assert outcome.report["summary"]["not_checked"] == 8 and outcome.code == 1
