@@ -21,6 +21,7 @@ Dockerfile and prints wall time and peak RSS (wait4) of each process.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import shutil
@@ -29,7 +30,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT.parent / "shared" / "corpus"
@@ -351,43 +352,54 @@ def _laughs(levels: int = 9, width: int = 9) -> str:
     return out + f"services:\n  web:\n    image: python:latest\n    labels: *{prev}\n"
 
 
-def _big_inputs() -> dict[str, dict[str, str]]:
+def _big_inputs() -> Iterator[tuple[str, dict[str, str]]]:
+    """(name, files) of each hostile-size case, made one at a time."""
     mb50 = 50_000_000
     run = "RUN echo " + "x" * 40 + "\n"
+    yield "50 MB Dockerfile, RUN lines", {"Dockerfile": "FROM python:3.12\n" + run * (mb50 // len(run)) + "FROM alpine\n"}
+    yield "50 MB Dockerfile, one line", {"Dockerfile": "FROM python:3.12\nRUN echo " + "x" * mb50 + "\nFROM alpine\n"}
+    yield "50 MB Dockerfile, continuation", {"Dockerfile": "FROM python:3.12\nRUN echo \\\n" + "x \\\n" * (mb50 // 4) + "y\nFROM alpine\n"}
+    yield "50 MB Dockerfile, heredoc", {"Dockerfile": "FROM python:3.12\nRUN <<EOF\n" + "echo hi\n" * (mb50 // 8) + "EOF\nFROM alpine\n"}
+    yield "50 MB Dockerfile, comments", {"Dockerfile": "FROM python:3.12\n" + "# a comment line\n" * (mb50 // 17) + "FROM alpine\n"}
+    yield "50 MB Dockerfile, ARG lines", {"Dockerfile": "".join(f"ARG A{i}=v\n" for i in range(mb50 // 13)) + "FROM alpine\n"}
+    yield "10,000-line continuation", {"Dockerfile": "FROM \\\n" + "\\\n" * 10_000 + "alpine\n"}
     nested = "x"
     for i in range(1000):
         nested = "${A%d:-%s}" % (i, nested)
-    return {
-        "50 MB Dockerfile, RUN lines": {"Dockerfile": "FROM python:3.12\n" + run * (mb50 // len(run)) + "FROM alpine\n"},
-        "50 MB Dockerfile, one line": {"Dockerfile": "FROM python:3.12\nRUN echo " + "x" * mb50 + "\nFROM alpine\n"},
-        "50 MB Dockerfile, continuation": {"Dockerfile": "FROM python:3.12\nRUN echo \\\n" + "x \\\n" * (mb50 // 4) + "y\nFROM alpine\n"},
-        "50 MB Dockerfile, heredoc": {"Dockerfile": "FROM python:3.12\nRUN <<EOF\n" + "echo hi\n" * (mb50 // 8) + "EOF\nFROM alpine\n"},
-        "50 MB Dockerfile, ARG lines": {"Dockerfile": "".join(f"ARG A{i}=v\n" for i in range(mb50 // 13)) + "FROM alpine\n"},
-        "10,000-line continuation": {"Dockerfile": "FROM \\\n" + "\\\n" * 10_000 + "alpine\n"},
-        "1,000 nested defaults": {"Dockerfile": f"FROM {nested}:1\n"},
-        "billion laughs (9x9)": {"compose.yaml": _laughs()},
-        "billion laughs (just under the limits)": {"compose.yaml": _laughs(levels=4, width=21)},
-        "10,000 nested [": {"compose.yaml": "services: " + "[" * 10_000 + "]" * 10_000 + "\n"},
-        "100,000 services": {"compose.yaml": "services:\n" + "".join(f"  s{i}:\n    image: python:latest\n" for i in range(100_000))},
-    }
+    yield "1,000 nested defaults", {"Dockerfile": f"FROM {nested}:latest\n"}
+    yield "glob pattern, exponential for a regex", {"Dockerfile": "ARG V=" + "a" * 80 + "\nFROM ${V%%" + "*a" * 30 + "b}:latest\n"}
+    yield "billion laughs (9 levels x 9)", {"compose.yaml": _laughs()}
+    yield "9,025 alias expansions (under the limit)", {"compose.yaml": _laughs(levels=4, width=16)}
+    wide = "x-a: &a [" + ",".join(["0"] * 50_000) + "]\nx-b: [" + ", ".join(["*a"] * 19) + "]\n"
+    yield "950,000 nodes once expanded (under)", {"compose.yaml": wide + "services:\n  web:\n    image: python:latest\n"}
+    yield "10,000 nested [", {"compose.yaml": "services: " + "[" * 10_000 + "]" * 10_000 + "\n"}
+    yield "100,000 services", {"compose.yaml": "services:\n" + "".join(f"  s{i}:\n    image: python:latest\n" for i in range(100_000))}
+
+
+_WRAPPER = """import json, os, subprocess, sys, time
+start = time.perf_counter()
+proc = subprocess.Popen(sys.argv[1:])
+_, status, usage = os.wait4(proc.pid, 0)
+with open(os.environ["PF_MEASURE"], "w") as out:
+    json.dump([time.perf_counter() - start, usage.ru_maxrss / 1024, os.waitstatus_to_exitcode(status)], out)
+"""
 
 
 def measure(argv: list[str], cwd: Path) -> tuple[float, float, int, str]:
-    """Run argv; (wall seconds, peak RSS MiB from wait4, exit code, output)."""
-    with tempfile.TemporaryFile() as out:
-        start = time.perf_counter()
-        proc = subprocess.Popen(argv, cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
-                                env={**os.environ, "PYTHONPATH": str(ROOT)})
-        _, status, usage = os.wait4(proc.pid, 0)
-        wall = time.perf_counter() - start
-        proc.returncode = os.waitstatus_to_exitcode(status)
+    """Run argv; (wall seconds, peak RSS MiB, exit code, output). A small wrapper process starts
+    it: a child forked from this (large) process would count this one's memory as its own."""
+    with tempfile.TemporaryFile() as out, tempfile.NamedTemporaryFile("r", suffix=".json") as result:
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "PF_MEASURE": result.name}
+        subprocess.run([sys.executable, "-c", _WRAPPER, *argv], cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
+                       env=env, check=False)
+        wall, rss, code = json.load(result)
         out.seek(0)
-        return wall, usage.ru_maxrss / 1024, proc.returncode, out.read().decode(errors="replace")
+        return wall, rss, code, out.read().decode(errors="replace")
 
 
 def big(workdir: Path) -> None:
     print(f"{'input':<40} {'MB':>6} {'seconds':>8} {'peak RSS MB':>12} {'exit':>5}  finding")
-    for name, files in _big_inputs().items():
+    for name, files in _big_inputs():
         case = workdir / "big"
         shutil.rmtree(case, ignore_errors=True)
         (case / "hostile").mkdir(parents=True)
@@ -396,6 +408,7 @@ def big(workdir: Path) -> None:
         for rel, text in files.items():
             (case / "hostile" / rel).write_text(text, encoding="utf-8")
             size += len(text.encode())
+        del files, text  # free before the child starts
         argv = [sys.executable, "-m", "preflight", "check", "--offline", "--no-color", "."]
         wall, rss, code, out = measure(argv, case)
         hostile = next((ln for ln in out.splitlines() if ln.startswith("hostile/")), "(no finding)")
