@@ -449,7 +449,10 @@ def _git_ls_files(directory: str) -> list[tuple[str, bool]] | None:
 
     try:
         proc = subprocess.run(
-            [git, "ls-files", "--cached", "--others", "--exclude-standard", "--stage", "-z"],
+            # The checked tree's own .git/config may name commands (core.fsmonitor runs on
+            # ls-files): turn them off so that listing files never runs a program from it.
+            [git, "-c", "core.fsmonitor=false", "-c", "core.untrackedCache=false",
+             "ls-files", "--cached", "--others", "--exclude-standard", "--stage", "-z"],
             cwd=directory,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,

@@ -130,8 +130,6 @@ def test_pyproject_table_cannot_name_a_helper(scene: Scene) -> None:
     assert done.returncode == 2 and "'credsStore'" in done.stderr and not scene.marker.exists()
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="discover.py runs `git ls-files` without -c core.fsmonitor=false: "
-                   "a work tree's .git/config runs its fsmonitor command (reported to the lead)")
 def test_git_configuration_of_the_checked_tree_runs_nothing(scene: Scene) -> None:
     """A checked directory may carry its own ``.git`` (an unpacked archive, a CI artifact): git's
     ``core.fsmonitor`` there is a command, and listing files must not run it."""
