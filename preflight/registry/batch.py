@@ -11,8 +11,10 @@ docker.io mirror to Docker Hub, and marks whatever has not finished at the deadl
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 import os
+import threading
 import time
 import traceback
 from collections import Counter
@@ -56,6 +58,28 @@ class _Plan:
         return netloc(httpx.URL(self.endpoints[0].base_url)) if self.endpoints else self.lookup.ref.domain
 
 
+class _DaemonThreads(concurrent.futures.ThreadPoolExecutor):
+    """The run's default executor (DNS lookups of the address guard and of connections, the
+    credential step): every call gets its own daemon thread and shutdown does not wait, so a call
+    still blocked at the deadline (a resolver that never answers) cannot keep the process alive."""
+
+    def submit(self, fn, /, *args, **kwargs):  # type: ignore[no-untyped-def, override]
+        future: concurrent.futures.Future = concurrent.futures.Future()  # type: ignore[type-arg]
+
+        def work() -> None:
+            if future.set_running_or_notify_cancel():
+                try:
+                    future.set_result(fn(*args, **kwargs))
+                except BaseException as exc:  # handed to the awaiting task
+                    future.set_exception(exc)
+
+        threading.Thread(target=work, name="preflight-blocking-call", daemon=True).start()
+        return future
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        return None
+
+
 def _default_context() -> object:
     """The verified TLS context for hosts that are not configured endpoints (realms, redirects)."""
     return ep.ssl_context_for(ep.Endpoint("https://default", "default", False, None, False, "default"))
@@ -71,6 +95,7 @@ async def run(lookups: Sequence["Lookup"], settings: "Settings", *,
 
     cfg = settings.config
     deadline = clock() + max(0.0, float(cfg.timeout))
+    asyncio.get_running_loop().set_default_executor(_DaemonThreads(max_workers=1))
     warnings: list[str] = list(ep.config_warnings(cfg))
     daemon, daemon_warnings = ep.load_daemon_json(Path(cfg.daemon_json) if cfg.daemon_json else None)
     warnings.extend(daemon_warnings)
