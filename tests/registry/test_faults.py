@@ -12,6 +12,7 @@ which imports ``CASES``, ``execute`` and ``check`` from here and prints the tabl
 from __future__ import annotations
 
 import json
+import re
 import socket
 import stat
 import time
@@ -376,3 +377,26 @@ def test_a_resolver_that_never_answers_does_not_outlive_the_deadline(registry, t
     found = [(f["line"], f["rule"], f["message"]) for f in report["findings"]]
     assert [(line, rule) for line, rule, _ in found] == [(1, "PF209"), (3, "PF201")], found
     assert "(2 references not checked)" in found[0][2] and 'did you mean "3.12-slim"?' in found[1][2]
+
+
+def test_debug_log_names_each_request_retry_and_registry(proxy, token_registry, token_server,  # type: ignore[no-untyped-def]
+                                                         tmp_path: Path) -> None:
+    """``--debug``: one line per request on stderr (the JSON on stdout stays clean), with method,
+    URL without query values, status, milliseconds and the registry served; retries too."""
+    proxy.fail_next(1, 503)
+    config = {"registries": {"f.test": {"endpoint": proxy.url}, "t.test": {"endpoint": token_registry.url}}}
+    _, report, stderr = run_check(tmp_path, "FROM f.test/library/python:3.12-slimm\nFROM t.test/library/python:3.12\n",
+                                  config, "--debug")
+    assert [f["rule"] for f in report["findings"]] == ["PF201"]
+    p, t = proxy.hostport, token_registry.hostport
+    expected = [
+        rf"HEAD http://{p}/v2/library/python/manifests/3\.12-slimm -> 503 in \d+ ms \(registry {p}\)",
+        rf"HEAD http://{p}/v2/library/python/manifests/3\.12-slimm: retry 1 of 2 in [0-9.]+ s after HTTP 503",
+        rf"GET http://{p}/v2/library/python/tags/list\?n -> 200 in \d+ ms \(registry {p}\)",
+        rf"GET {token_server.url}/token\?service&scope -> 200 in \d+ ms \(registry {t}\)",
+        rf"credentials for {p}: none",
+    ]
+    lines = [line.removeprefix("preflight: debug: ") for line in stderr.splitlines()]
+    for pattern in expected:
+        assert any(re.fullmatch(pattern, line) for line in lines), (pattern, lines)
+    assert "n=1000" not in stderr and "scope=" not in stderr and "Bearer" not in stderr
