@@ -11,7 +11,6 @@ which imports ``CASES``, ``execute`` and ``check`` from here and prints the tabl
 
 from __future__ import annotations
 
-import json
 import re
 import socket
 import stat
@@ -371,7 +370,7 @@ def test_a_resolver_that_never_answers_does_not_outlive_the_deadline(registry, t
     (site / "sitecustomize.py").write_text(SLOW_DNS)  # loaded by the CLI's interpreter at start-up
     dockerfile = f"FROM registry.slow-dns.test/app:1\nFROM registry.slow-dns.test/other:2\nFROM {HEALTHY}\n"
     started = time.monotonic()
-    code, report, _ = run_check(tmp_path, dockerfile, {"registries": {"healthy.test": {"endpoint": registry.url}}},
+    _, report, _ = run_check(tmp_path, dockerfile, {"registries": {"healthy.test": {"endpoint": registry.url}}},
                                 "--timeout", "2", env_extra={"PYTHONPATH": f"{site}:{Path(__file__).parents[2]}"})
     assert time.monotonic() - started < 2 + MARGIN
     found = [(f["line"], f["rule"], f["message"]) for f in report["findings"]]

@@ -19,8 +19,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import os
-import shutil
+import socket
 import stat
 import subprocess
 import sys
@@ -200,6 +199,23 @@ def test_wrong_password_is_named_by_source_never_by_value(planted_registry, toke
     secrets = {"wrong password": spellings(WRONG), "password": spellings(PASSWORD),
                **{f"issued token {i}": {jwt.encode()} for i, jwt in enumerate(issued)}}
     found = {where: leaks(data, secrets) for where, data in scanned(tmp_path, done).items()}
+    assert {where: names for where, names in found.items() if names} == {}
+
+
+def test_proxy_password_never_shown(registry, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A proxy URL with user information: the proxy failure is named (PF208), the password is not."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))  # a dead proxy
+        port = sock.getsockname()[1]
+        proxy = f"http://{USER}:{PASSWORD}@127.0.0.1:{port}"
+        done = run_everything(tmp_path, f"FROM {registry.hostport}/library/python:3.12-slim\n", {},
+                              docker_config={}, env_extra={"HTTP_PROXY": proxy, "HTTPS_PROXY": proxy, "NO_PROXY": ""},
+                              extra_path=None)
+    report = json.loads((tmp_path / "out" / "r.json").read_text())
+    (finding,) = report["findings"]
+    assert finding["rule"] == "PF208" and f"proxy http://127.0.0.1:{port}" in finding["message"]
+    found = {where: leaks(data, {"proxy password": spellings(PASSWORD)}) for where, data in
+             scanned(tmp_path, done).items()}
     assert {where: names for where, names in found.items() if names} == {}
 
 
