@@ -11,9 +11,17 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Iterable, Mapping, Sequence
 
-from .config import Config
+from .config import Config, RegistryConfig
 from .discover import discover, display_path
-from .engine import RuleContext, RuleOptions, Selection, evaluate, needs_registry, subject_for
+from .engine import (
+    RuleContext,
+    RuleOptions,
+    Selection,
+    evaluate,
+    needs_registry,
+    subject_for,
+)
+from .facts import Status
 from .model import Document, ImageUse, Location, Problem, Report, Summary, Suppressions
 from .textfile import InputError, read_text
 
@@ -54,7 +62,9 @@ def load(paths: Sequence[str], config: Config, *, cwd: Path, environ: Mapping[st
     direct: list[Path] = []
     for target in found.targets:
         if target.kind == "compose":
-            from .compose import load_compose  # only runs with compose files pay for the YAML import
+            from .compose import (
+                load_compose,  # only runs with compose files pay for the YAML import
+            )
 
             for doc in load_compose(target.path, show, environ):
                 documents[doc.path] = _merge(documents.get(doc.path), doc)
@@ -129,7 +139,9 @@ def uses_of(documents: Iterable[Document]) -> list[ImageUse]:
 
 def lookups_for(documents: Iterable[Document], config: Config) -> list:
     """Unique pullable references with the platforms each must provide."""
-    from .registry import Lookup  # network code: only imported when the registry is asked
+    from .registry import (
+        Lookup,  # network code: only imported when the registry is asked
+    )
 
     wanted: dict[str, tuple] = {}
     for use in uses_of(documents):
@@ -168,6 +180,9 @@ def check(
 
     from .registry import Settings, resolve
 
+    warnings: tuple[str, ...] = ()
+    if untrusted:
+        config, warnings = _without_project_trust(config)
     settings = Settings(
         config=config,
         environ=environ,
@@ -179,18 +194,46 @@ def check(
         untrusted=untrusted,
     )
     resolution = resolve(lookups_for(documents, config), settings)
+    answered = sum(1 for f in resolution.facts.values() if f.status not in _NO_ANSWER)
     summary = Summary(
         files=_file_count(documents),
         images=images,
-        references_checked=len(resolution.facts),
+        references_checked=answered,
         requests=resolution.requests,
         cache_hits=resolution.cache_hits,
         dockerhub_remaining=resolution.dockerhub_remaining,
-        not_checked=resolution.not_checked,
+        not_checked=len(resolution.facts) - answered,
         offline=False,
     )
     report = evaluate(documents, selection, RuleContext(options, resolution.facts), summary, loaded.root)
-    return report, resolution.warnings
+    return report, warnings + resolution.warnings
+
+
+# Lookups that ended without the registry's answer about the image: they count as not checked.
+_NO_ANSWER = frozenset(
+    {Status.NOT_CHECKED, Status.REGISTRY_ERROR, Status.RATE_LIMITED}
+    | {s for s in Status if s.unreachable}
+)
+
+
+def _without_project_trust(config: Config) -> tuple[Config, tuple[str, ...]]:
+    """``--untrusted``: the checked repository's own configuration may not lower TLS trust or
+    redirect a registry (``insecure``, ``ca-file``, ``endpoint``), since the user's credentials
+    for that registry would follow. Mirrors stay: they get no credentials of another host."""
+    kept: dict[str, RegistryConfig] = {}
+    dropped: list[str] = []
+    for host, reg in config.registries.items():
+        if reg.insecure or reg.ca_file or reg.endpoint:
+            dropped.append(host)
+            reg = RegistryConfig(mirrors=reg.mirrors)
+        kept[host] = reg
+    if not dropped:
+        return config, ()
+    note = (
+        f"--untrusted: ignoring insecure, ca-file and endpoint settings from {config.source or 'the configuration'}"
+        f" for {', '.join(sorted(dropped))}"
+    )
+    return replace(config, registries=kept), (note,)
 
 
 def _file_count(documents: Iterable[Document]) -> int:

@@ -1,0 +1,64 @@
+"""The pipeline's own decisions: compose-built Dockerfiles, merged documents, untrusted settings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from preflight.config import Config, RegistryConfig
+from preflight.pipeline import _without_project_trust, check_paths, load
+
+
+def write(base: Path, files: dict[str, str]) -> None:
+    for name, text in files.items():
+        (base / name).parent.mkdir(parents=True, exist_ok=True)
+        (base / name).write_text(text, encoding="utf-8")
+
+
+def test_a_dockerfile_compose_builds_is_read_with_the_service_build_args_only(tmp_path):
+    write(tmp_path, {
+        "compose.yaml": "services:\n  api:\n    build:\n      context: api\n      args: {TAG: '3.12'}\n",
+        "api/Dockerfile": "ARG TAG\nFROM python:${TAG}\n",
+    })  # fmt: skip
+    report = check_paths(["."], Config(), cwd=tmp_path, environ={})
+    assert [f.rule for f in report.findings] == []  # no PF003: compose supplies TAG
+    loaded = load(["api/Dockerfile", "compose.yaml"], Config(), cwd=tmp_path, environ={})
+    uses = [u for d in loaded.documents for u in d.uses]
+    assert [(u.location.path, u.resolved) for u in uses] == [("api/Dockerfile", "python:3.12")]
+
+
+def test_a_dockerfile_named_alone_uses_cli_build_args(tmp_path):
+    write(tmp_path, {"Dockerfile": "ARG TAG\nFROM python:${TAG}\n"})
+    report = check_paths(["Dockerfile"], Config(), cwd=tmp_path, environ={})
+    assert [f.rule for f in report.findings] == ["PF003"]
+    report = check_paths(["Dockerfile"], Config(build_args={"TAG": "3.12"}), cwd=tmp_path, environ={})
+    assert report.findings == ()
+
+
+def test_a_missing_built_dockerfile_is_reported_at_the_service(tmp_path):
+    write(tmp_path, {"compose.yaml": "services:\n  api:\n    build: ./api\n"})
+    report = check_paths(["."], Config(), cwd=tmp_path, environ={})
+    assert [(f.rule, f.location.path, f.location.line) for f in report.findings] == [("PF001", "compose.yaml", 3)]
+
+
+def test_untrusted_mode_drops_trust_lowering_registry_settings():
+    config = Config(
+        registries={
+            "ghcr.io": RegistryConfig(insecure=True),
+            "quay.io": RegistryConfig(ca_file="/repo/evil.pem"),
+            "docker.io": RegistryConfig(mirrors=("https://mirror.example.com",), endpoint="http://evil.example"),
+            "reg.example.com": RegistryConfig(mirrors=()),
+        },
+        source="/repo/.preflight.yaml",
+    )
+    safe, warnings = _without_project_trust(config)
+    assert safe.registries == {
+        "ghcr.io": RegistryConfig(),
+        "quay.io": RegistryConfig(),
+        "docker.io": RegistryConfig(mirrors=("https://mirror.example.com",)),
+        "reg.example.com": RegistryConfig(),
+    }
+    assert warnings == (
+        "--untrusted: ignoring insecure, ca-file and endpoint settings from /repo/.preflight.yaml"
+        " for docker.io, ghcr.io, quay.io",
+    )
+    assert _without_project_trust(Config()) == (Config(), ())
