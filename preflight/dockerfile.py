@@ -45,7 +45,7 @@ from dataclasses import dataclass, field, replace
 from typing import Callable, Iterator, Mapping, Sequence
 
 from .interpolate import Dialect, ExpansionError, expand
-from .model import Document, ImageUse, Location, Problem, Suppressions, UseKind
+from .model import Document, ImageUse, Location, Problem, Suppressions, UseKind, clip
 from .suppress import parse_directive
 
 # Go's unicode.IsSpace (strings.TrimSpace, bytes.TrimLeftFunc) and the parser's [\t\v\f\r ].
@@ -722,7 +722,7 @@ class _Reader:
             # value) BuildKit rejects the whole file: a parse error (PF001).
             rule = "PF001" if what.startswith("ARG ") else "PF002"
             tail = "; BuildKit rejects the file" if rule == "PF001" else ""
-            self.problems.append(Problem(rule, loc, f"invalid variable syntax in {what} {word!r}: {exc}{tail}"))
+            self.problems.append(Problem(rule, loc, f"invalid variable syntax in {what} {clip(word)!r}: {exc}{tail}"))
             return None
 
     def add_use(self, kind: UseKind, loc: Location, written: str, res: _Value,

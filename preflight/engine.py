@@ -13,7 +13,7 @@ from typing import Callable, Iterable, Mapping
 
 from .facts import ImageFacts
 from .imageref import ImageRef, ReferenceError
-from .model import Document, Finding, Fix, ImageUse, Level, Location, Report, Summary
+from .model import Document, Finding, Fix, ImageUse, Level, Location, Report, Summary, clip
 
 
 @dataclass(frozen=True)
@@ -209,5 +209,5 @@ def _dedup_key(f: Finding) -> tuple:
 def describe(use: ImageUse) -> str:
     """The image as written and, when different, as resolved: ``"${BASE}" (resolves to "python")``."""
     if use.resolved is not None and use.resolved != use.written:
-        return f'"{use.written}" (resolves to "{use.resolved}")'
-    return f'"{use.written}"'
+        return f'"{clip(use.written)}" (resolves to "{clip(use.resolved)}")'
+    return f'"{clip(use.written)}"'

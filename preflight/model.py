@@ -179,3 +179,14 @@ class Report:
         for f in self.findings:
             out[f.level.value] += 1
         return out
+
+
+MAX_QUOTED = 160  # characters of a reference quoted in a message (a reference can be megabytes)
+
+
+def clip(text: str, limit: int = MAX_QUOTED) -> str:
+    """``text`` shortened to ``limit`` characters with an ellipsis in the middle."""
+    if len(text) <= limit:
+        return text
+    half = (limit - 1) // 2
+    return f"{text[:half]}…{text[len(text) - half:]}"

@@ -121,3 +121,9 @@ def test_extend_select_adds_opt_in_rules_to_the_defaults(rules):
     doc = Document("Dockerfile", "dockerfile", uses=(use(1, "a"),))
     report = run([doc], Selection(extend_select=("PF903",)))
     assert [f.rule for f in report.findings] == ["PF901", "PF902", "PF903"]
+
+
+def test_describe_clips_huge_references():
+    deep = "${A:-" * 1000 + "redis:latest" + "}" * 1000
+    text = engine.describe(ImageUse(UseKind.FROM, Location("D"), deep, "redis:latest"))
+    assert len(text) < 400 and "…" in text and text.endswith('(resolves to "redis:latest")')

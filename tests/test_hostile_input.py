@@ -263,9 +263,7 @@ def test_fifo_is_refused_not_opened(tmp_path):
                            ("PF001", "hostile/app.Dockerfile", 1, 1, CANNOT_READ.format("app.Dockerfile") + message)]
 
 
-@pytest.mark.xfail(strict=True, reason="sarif._uri quotes the str (needs os.fsencode) and gitlab hashes key.encode()"
-                   " (needs surrogateescape): a non-UTF-8 file name is an internal error (exit 2)")
-@pytest.mark.parametrize("fmt", ["sarif", "gitlab"])
+@pytest.mark.parametrize("fmt", ["sarif", "gitlab", "json", "github", "text"])
 def test_file_name_that_is_not_utf8(tmp_path, fmt):
     root = project(tmp_path, {})
     os.makedirs(os.fsencode(root / "hostile") + b"/bad\xffname")

@@ -31,7 +31,7 @@ def _issue(ctx: Context, f: Finding, path: str, key: str) -> dict[str, Any]:
     return {
         "description": f"{f.rule}: {f.message}",
         "check_name": f.rule,
-        "fingerprint": hashlib.sha256(key.encode()).hexdigest(),
+        "fingerprint": hashlib.sha256(key.encode("utf-8", "surrogateescape")).hexdigest(),
         "severity": names.gitlab_security if ctx.is_security(f.rule) else names.gitlab,
         "location": {"path": path, "lines": {"begin": f.location.line}},
     }

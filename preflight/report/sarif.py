@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from typing import Any
 from urllib.parse import quote
 
@@ -136,7 +137,9 @@ def region(loc: Location) -> dict[str, int]:
 
 
 def _uri(ctx: Context, path: str) -> str:
-    return quote(ctx.repo_path(path), safe="/")
+    # fsencode: a file name that is not UTF-8 arrives with surrogate escapes; its bytes are
+    # percent-encoded as they are on disk.
+    return quote(os.fsencode(ctx.repo_path(path)), safe="/")
 
 
 def _location(uri: str, loc: Location) -> dict[str, Any]:

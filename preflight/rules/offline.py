@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 from ..engine import Hit, RuleContext, Subject, declare, describe, rule
 from ..imageref import DEFAULT_DOMAIN, ImageRef
-from ..model import Fix, ImageUse, Level, Location, UseKind
+from ..model import Fix, ImageUse, Level, Location, UseKind, clip
 
 DOCKERFILE_KINDS = frozenset({UseKind.FROM, UseKind.COPY_FROM, UseKind.MOUNT_FROM, UseKind.SYNTAX})
 HUB_ALIASES = frozenset({"docker.io", "index.docker.io", "registry-1.docker.io", "hub.docker.com"})
@@ -101,12 +101,12 @@ def unresolved_variable(subject: Subject, ctx: RuleContext) -> Iterator[Hit]:
         noun = "variable" if len(use.unresolved) == 1 else "variables"
         verb = "has" if len(use.unresolved) == 1 else "have"
         yield Hit(
-            f'{noun} {names} in "{use.written}" {verb} no value and no default, so the image'
+            f'{noun} {names} in "{clip(use.written)}" {verb} no value and no default, so the image'
             f" cannot be checked; {_how_to_set(use, use.unresolved[0])}"
         )
     for error in use.var_errors:
         name, _, detail = error.partition(": ")
-        yield Hit(f'"{use.written}" requires ${name}: {detail}; {_how_to_set(use, name, required=True)}')
+        yield Hit(f'"{clip(use.written)}" requires ${name}: {detail}; {_how_to_set(use, name, required=True)}')
 
 
 def _how_to_set(use: ImageUse, name: str, *, required: bool = False) -> str:

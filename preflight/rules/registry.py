@@ -13,7 +13,7 @@ from typing import Iterator
 from ..engine import Hit, RuleContext, Subject, rule
 from ..facts import ImageFacts, Status
 from ..imageref import ImageRef
-from ..model import Fix, Level, Location
+from ..model import Fix, Level, Location, clip
 from ..registry.platforms import normalize_platform, provides
 
 TAGS = ("registry",)
@@ -29,7 +29,7 @@ def _image(subject: Subject) -> str:
     """`` (written "${BASE}")`` when the file spells the image with variables."""
     use = subject.use
     if use.resolved is not None and use.resolved != use.written:
-        return f' (written "{use.written}")'
+        return f' (written "{clip(use.written)}")'
     return ""
 
 
@@ -56,7 +56,7 @@ def tag_not_found(subject: Subject, ctx: RuleContext) -> Iterator[Hit]:
     tag = ref.effective_tag or "latest"
     refs = tuple(_with_tag(subject, ref, t) for t in facts.suggestions)
     if ref.tag is None:
-        head = (f'"{subject.use.written}" has no tag, so Docker pulls "latest", which does not exist in '
+        head = (f'"{clip(subject.use.written)}" has no tag, so Docker pulls "latest", which does not exist in '
                 f"{ref.name}{_image(subject)}")
     else:
         head = f'tag "{tag}" not found in {ref.name}{_image(subject)}'
