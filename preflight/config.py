@@ -40,7 +40,6 @@ import difflib
 import functools
 import os
 import re
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
@@ -268,6 +267,8 @@ def _read(path: Path, where: _Where, require_table: bool) -> Mapping[Any, Any] |
 
 
 def _read_toml(text: str, path: Path, where: _Where, require_table: bool) -> Mapping[Any, Any] | None:
+    import tomllib  # only when a TOML file is read
+
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

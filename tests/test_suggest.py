@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from preflight.registry.platforms import normalize_platform, provides
+from preflight.platforms import normalize_platform, provides
 from preflight.registry.suggest import near_matches, osa_distance
 
 PYTHON_TAGS = ["3.12-slim", "3.12-slim-bookworm", "latest", "3.11", "3.12", "3.12-alpine", "3.13-slim", "3.11-slim"]

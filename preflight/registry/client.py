@@ -33,7 +33,7 @@ from ..facts import ImageFacts, Status
 from ..imageref import ImageRef
 from .auth import AuthOutcome, AuthState, RegistryAuth
 from .credentials import Credential
-from .platforms import normalize_platform
+from ..platforms import normalize_platform
 from .suggest import near_matches
 from .transport import EXT_REGISTRY, DeadlineExceeded, Unreachable, diagnose, is_docker_hub, netloc, \
     parse_ratelimit, parse_retry_after, safe_url

@@ -103,21 +103,22 @@ def render(
     cwd: Path | None = None,
 ) -> str:
     """The whole output of ``fmt`` for ``report``; ends with a newline unless empty."""
-    from . import github, gitlab, json, sarif, text
+    import importlib
 
-    ctx = Context.make(report, rules, cwd)
-    if fmt == "text":
-        return text.render(ctx, color=color)
-    renderers = {
-        "json": json.render,
-        "sarif": sarif.render,
-        "github": github.render,
-        "github-summary": github.step_summary,  # Markdown for $GITHUB_STEP_SUMMARY
-        "gitlab": gitlab.render,
+    renderers = {  # format -> (module, function); only the module asked for is imported
+        "text": ("text", "render"),
+        "json": ("json", "render"),
+        "sarif": ("sarif", "render"),
+        "github": ("github", "render"),
+        "github-summary": ("github", "step_summary"),  # Markdown for $GITHUB_STEP_SUMMARY
+        "gitlab": ("gitlab", "render"),
     }
     if fmt not in renderers:
         raise ValueError(f"unknown format {fmt!r} (expected one of {', '.join(FORMATS)})")
-    return renderers[fmt](ctx)
+    module, function = renderers[fmt]
+    ctx = Context.make(report, rules, cwd)
+    render_fn = getattr(importlib.import_module(f".{module}", __name__), function)
+    return render_fn(ctx, color=color) if fmt == "text" else render_fn(ctx)
 
 
 __all__ = ["FORMATS", "LEVELS", "Context", "LevelNames", "RuleInfo", "most_severe_first", "render"]

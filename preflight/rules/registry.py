@@ -14,7 +14,7 @@ from ..engine import Hit, RuleContext, Subject, rule
 from ..facts import ImageFacts, Status
 from ..imageref import ImageRef
 from ..model import Fix, Level, Location, clip
-from ..registry.platforms import normalize_platform, provides
+from ..platforms import normalize_platform, provides
 
 TAGS = ("registry",)
 
