@@ -61,7 +61,7 @@ def summary_lines(report: Report) -> list[str]:
         if s.cache_hits:
             usage += f", {s.cache_hits} from cache"
         if s.not_checked:
-            usage += f"; {_count(s.not_checked, 'reference')} not checked (time limit)"
+            usage += f"; {_count(s.not_checked, 'reference')} not checked (see PF208/PF209)"
         if s.dockerhub_remaining is not None:
             usage += f"; Docker Hub pulls remaining: {s.dockerhub_remaining}"
         lines.append(usage)
