@@ -35,6 +35,7 @@ A ``## Good`` example must not mark the page's rule.
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 from dataclasses import dataclass, field, replace
@@ -44,7 +45,7 @@ import pytest
 
 from preflight.config import Config
 from preflight.engine import all_rules, get_rule
-from preflight.model import Finding
+from preflight.model import Finding, Report
 
 PAGES_DIR = Path(__file__).resolve().parents[1] / "rules"
 PAGE_NAME = re.compile(r"PF\d{3}\.md")
@@ -246,6 +247,10 @@ def _config(tmp: Path, config_text: str | None, build_args: dict[str, str]) -> C
 
 def run_example(example: Example, config_text: str | None, tmp: Path) -> tuple[Finding, ...]:
     """Write the example's files into ``tmp`` and check them offline with the real pipeline."""
+    return example_report(example, config_text, tmp).findings
+
+
+def example_report(example: Example, config_text: str | None, tmp: Path) -> Report:
     from preflight.pipeline import check_paths
 
     for name, content in example.files.items():
@@ -253,8 +258,28 @@ def run_example(example: Example, config_text: str | None, tmp: Path) -> tuple[F
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(content, encoding="utf-8")
     config = _config(tmp, config_text, example.build_args)
-    report = check_paths(["."], config, cwd=tmp, environ=dict(example.environ), offline=True)
-    return report.findings
+    return check_paths(["."], config, cwd=tmp, environ=dict(example.environ), offline=True)
+
+
+def test_every_page_example_renders_valid_sarif(tmp_path: Path) -> None:
+    """Each offline page example's report, rendered as SARIF, passes the schema and GitHub's checks."""
+    from sarif_support import github_problems, make_validator, schema_errors
+
+    from preflight.engine import all_rules
+    from preflight.report import render
+
+    validator = make_validator()
+    rendered = 0
+    for path in offline_pages():
+        found, config_text = examples(path.read_text(encoding="utf-8"))
+        for n, example in enumerate(found):
+            tmp = tmp_path / f"{path.stem}-{n}"
+            report = example_report(example, config_text, tmp)
+            doc = json.loads(render(report, "sarif", rules=all_rules(), cwd=tmp))
+            problems = schema_errors(validator, doc) + github_problems(doc)
+            assert problems == [], f"{path.name} example at line {example.line}: {problems}"
+            rendered += len(doc["runs"][0]["results"])
+    assert rendered > 10
 
 
 @pytest.mark.parametrize("path", offline_pages(), ids=lambda p: p.stem)

@@ -2,25 +2,22 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import re
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any, Iterator
-from urllib.parse import quote, unquote
+from typing import Any
 
-import jsonschema
 import pytest
+from sarif_support import github_problems, make_validator, schema_errors
 
 from preflight.engine import Rule, all_rules
 from preflight.model import Finding, Fix, Level, Location, Report, Summary
 from preflight.report import pages, render, sarif
 
 ROOT = Path(__file__).resolve().parents[1]
-SCHEMA_PATH = ROOT / ".." / "shared" / "schemas" / "sarif-schema-2.1.0.json"
 
 RULES = [
     Rule("PF001", "parse-error", "A file cannot be read or parsed.", Level.ERROR, None, tags=("input",)),
@@ -32,67 +29,7 @@ RULES = [
 
 @pytest.fixture(scope="module")
 def validator() -> Any:
-    if importlib.util.find_spec("rfc3986_validator") is None:  # without it uri-reference is not checked
-        pytest.fail("the test dependency rfc3986-validator is missing (pip install -e '.[test]')")
-    if not SCHEMA_PATH.parent.parent.is_dir():
-        pytest.skip("../shared is absent")
-    schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
-    return jsonschema.Draft4Validator(schema, format_checker=jsonschema.FormatChecker())
-
-
-def schema_errors(validator: Any, doc: dict[str, Any]) -> list[str]:
-    errors = sorted(validator.iter_errors(doc), key=lambda e: list(map(str, e.absolute_path)))
-    return [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in errors]
-
-
-def _walk(value: Any, path: str = "") -> Iterator[tuple[str, Any]]:
-    yield path, value
-    if isinstance(value, dict):
-        for k, v in value.items():
-            yield from _walk(v, f"{path}/{k}")
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            yield from _walk(v, f"{path}/{i}")
-
-
-def github_problems(doc: dict[str, Any]) -> list[str]:
-    """What the schema cannot check (integration.md §2)."""
-    empty = [p for p, v in _walk(doc) if v is None or v == "" or v == [] or v == {}]
-    out = [f"{p}: null or empty" for p in empty if p != "/runs/0/results"]  # results may be empty
-    if not doc.get("$schema"):
-        out.append("$schema missing")
-    if len(doc["runs"]) != 1:
-        out.append("not exactly one run")
-    run = doc["runs"][0]
-    if not run.get("automationDetails", {}).get("id", "").endswith("/"):
-        out.append("automationDetails.id does not end in /")
-    rules = run["tool"]["driver"].get("rules", [])
-    ids = [r["id"] for r in rules]
-    if ids != sorted(set(ids)):
-        out.append(f"rules not sorted and unique: {ids}")
-    for r in rules:
-        for key in ("shortDescription", "fullDescription", "help"):
-            if not r.get(key, {}).get("text"):
-                out.append(f"{r['id']}: no {key}.text")
-        if len(r["shortDescription"]["text"]) > 1024 or len(r["fullDescription"]["text"]) > 1024:
-            out.append(f"{r['id']}: description over 1024 characters")
-        if len(r.get("properties", {}).get("tags", [])) > 20:
-            out.append(f"{r['id']}: more than 20 tags")
-    if len(run["results"]) > 25_000:
-        out.append("more than 25,000 results")
-    for i, res in enumerate(run["results"]):
-        if res["ruleId"] not in ids or ids.index(res["ruleId"]) != res.get("ruleIndex"):
-            out.append(f"result {i}: ruleId/ruleIndex inconsistent")
-        if "primaryLocationLineHash" in res.get("partialFingerprints", {}):
-            out.append(f"result {i}: primaryLocationLineHash must be left to upload-sarif")
-        locations = res.get("locations", [])
-        if not locations or "startLine" not in locations[0]["physicalLocation"].get("region", {}):
-            out.append(f"result {i}: no location with region.startLine")
-            continue
-        uri = locations[0]["physicalLocation"]["artifactLocation"]["uri"]
-        if uri.startswith("/") or "\\" in uri or re.match(r"^[a-zA-Z][\w+.-]*:", uri) or quote(unquote(uri)) != uri:
-            out.append(f"result {i}: uri {uri!r} is not relative, POSIX and percent-encoded")
-    return out
+    return make_validator()
 
 
 def make_report(root: Path, findings: tuple[Finding, ...]) -> Report:
