@@ -51,7 +51,7 @@ def as_dict(ctx: Context) -> dict[str, Any]:
         "tool": {"driver": driver},
         "automationDetails": {"id": CATEGORY},
         "columnKind": "unicodeCodePoints",
-        "results": [_result(ctx, f, index[f.rule]) for f in findings],
+        "results": _results(ctx, findings, index),
     }
     return {"$schema": SCHEMA_URI, "version": "2.1.0", "runs": [run]}
 
@@ -96,9 +96,21 @@ def descriptor(rule_id: str, rule: RuleInfo | None) -> dict[str, Any]:
     return out
 
 
-def _result(ctx: Context, f: Finding, rule_index: int) -> dict[str, Any]:
-    uri = _uri(ctx, f.location.path)
-    key = "\0".join((f.rule, uri, f.image or f.message))
+def _results(ctx: Context, findings: list[Finding], index: dict[str, int]) -> list[dict[str, Any]]:
+    """Results in report order; a repeat of the same rule, file and image gets its occurrence
+    number in the fingerprint (as GitLab's), else GitHub merges the repeats into one alert."""
+    seen: dict[tuple[str, str, str], int] = {}
+    out = []
+    for f in findings:
+        uri = _uri(ctx, f.location.path)
+        key = (f.rule, uri, f.image or f.message)
+        occurrence = seen.get(key, 0)
+        seen[key] = occurrence + 1
+        out.append(_result(ctx, f, index[f.rule], uri, "\0".join(key) + (f"\0{occurrence}" if occurrence else "")))
+    return out
+
+
+def _result(ctx: Context, f: Finding, rule_index: int, uri: str, key: str) -> dict[str, Any]:
     out: dict[str, Any] = {
         "ruleId": f.rule,
         "ruleIndex": rule_index,

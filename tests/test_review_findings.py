@@ -1,0 +1,31 @@
+"""Defects found in review, each reproduced with real files before its fix."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from preflight.config import Config
+from preflight.engine import all_rules
+from preflight.pipeline import check_paths
+from preflight.report import render
+
+
+def write(base: Path, files: dict[str, str]) -> None:
+    for name, text in files.items():
+        path = base / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+
+
+def test_sarif_fingerprints_distinguish_repeated_findings_like_gitlab(tmp_path: Path) -> None:
+    # A multi-stage Dockerfile with the same base twice: two findings, two alerts. Equal
+    # partialFingerprints make GitHub code scanning merge them into one alert.
+    write(tmp_path, {"Dockerfile": "FROM python:latest AS a\nRUN true\nFROM python:latest AS b\n"})
+    report = check_paths(["."], Config(), cwd=tmp_path, environ={})
+    assert [f.location.line for f in report.findings] == [1, 3]
+    sarif = json.loads(render(report, "sarif", rules=all_rules(), cwd=tmp_path))
+    prints = [r["partialFingerprints"]["preflight/v1"] for r in sarif["runs"][0]["results"]]
+    assert len(prints) == 2 and len(set(prints)) == 2
+    gitlab = json.loads(render(report, "gitlab", rules=all_rules(), cwd=tmp_path))
+    assert len({i["fingerprint"] for i in gitlab}) == 2
