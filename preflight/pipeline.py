@@ -87,11 +87,14 @@ def load(paths: Sequence[str], config: Config, *, cwd: Path, environ: Mapping[st
         except InputError as exc:
             linked = [loc for _, loc, _ in variants if loc is not None]
             if linked and not path.exists():
-                problems = tuple(
-                    Problem("PF001", loc, f"the Dockerfile this service builds does not exist: {shown}")
-                    for loc in linked
-                )
-                extra.append(Document(linked[0].path, "compose", problems=problems))
+                by_file: dict[str, list[Problem]] = {}
+                for loc in linked:
+                    message = f"the Dockerfile this service builds does not exist: {shown}"
+                    by_file.setdefault(loc.path, []).append(Problem("PF001", loc, message))
+                for where, problems in by_file.items():
+                    owner = documents.get(where)  # its inline suppressions cover these lines
+                    suppressions = owner.suppressions if owner is not None else Suppressions()
+                    extra.append(Document(where, "compose", problems=tuple(problems), suppressions=suppressions))
             else:
                 extra.append(_unreadable(shown, exc))
             continue
