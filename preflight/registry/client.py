@@ -201,6 +201,10 @@ class Repo:
             if auth is not None:
                 self.sent_credentials |= auth.outcome.sent_credentials
                 self.notes.extend(n for n in auth.outcome.notes if n not in self.notes)
+                if auth.outcome.token_status is not None or auth.outcome.token_problem:
+                    # the flow ended at the token service: this response is the realm's, not the registry's
+                    await response.aclose()
+                    raise self.failure(Reply(response.status_code, response.headers, b"", response.url, auth.outcome))
             remaining = parse_ratelimit(response.headers.get("ratelimit-remaining"))
             if remaining is not None:
                 self.ratelimit = remaining if self.ratelimit is None else min(self.ratelimit, remaining)
