@@ -33,3 +33,15 @@ def test_token_service_404_is_not_repository_missing(tmp_path: Path) -> None:
     facts = one(resolve_with(fake, ["ghcr.io/o/app:1"], tmp_path))
     assert facts.status is Status.REGISTRY_ERROR
     assert "token service" in facts.detail and "404" in facts.detail
+
+
+def test_undecodable_body_is_a_registry_error(tmp_path: Path) -> None:
+    """``Content-Encoding: gzip`` over a body that is not gzip: a registry error, not an internal one."""
+    fake = Fake()
+    fake.image("o/app", "1")
+    fake.hooks.append(lambda r: httpx.Response(200, headers={"content-encoding": "gzip"}, content=b"not gzip")
+                      if r.url.path.endswith("/tags/list") else None)
+    facts = one(resolve_with(fake, ["ghcr.io/o/app:2"], tmp_path))
+    assert facts.status is Status.REGISTRY_ERROR
+    assert "internal error" not in facts.detail
+

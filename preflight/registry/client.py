@@ -172,6 +172,9 @@ class Repo:
         for attempt in range(1, BODY_TRIES + 1):
             try:
                 return await self._fetch(method, target, accept=accept, cap=cap, scopes=scopes)
+            except httpx.DecodingError:  # a RequestError, not a TransportError: a broken Content-Encoding
+                raise Failure(Status.REGISTRY_ERROR, f"{self.endpoint.host} sent a body that its Content-Encoding "
+                              "cannot decode") from None
             except httpx.TransportError as exc:  # the transport retried sending; this is the body
                 if attempt == BODY_TRIES:
                     url = self._url(target) if isinstance(target, str) else target
