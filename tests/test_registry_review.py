@@ -45,3 +45,22 @@ def test_undecodable_body_is_a_registry_error(tmp_path: Path) -> None:
     assert facts.status is Status.REGISTRY_ERROR
     assert "internal error" not in facts.detail
 
+
+
+def test_deeply_nested_json_is_a_registry_error(tmp_path: Path) -> None:
+    """JSON nested past Python's recursion limit (well under the size caps) is malformed, not a crash."""
+    fake = Fake()
+    fake.image("o/app", "1")
+    fake.hooks.append(lambda r: httpx.Response(200, content=b"[" * 60000)
+                      if r.url.path.endswith("/tags/list") else None)
+    facts = one(resolve_with(fake, ["ghcr.io/o/app:2"], tmp_path))
+    assert facts.status is Status.REGISTRY_ERROR
+    assert "internal error" not in facts.detail
+
+
+def test_deeply_nested_token_answer_is_a_token_service_error(tmp_path: Path) -> None:
+    fake = Fake()
+    fake.image("o/app", "1")
+    _realm_answers(fake, httpx.Response(200, content=b"[" * 60000))
+    facts = one(resolve_with(fake, ["ghcr.io/o/app:1"], tmp_path))
+    assert facts.status is Status.REGISTRY_ERROR and "token service" in facts.detail

@@ -404,7 +404,7 @@ class RegistryAuth(httpx.Auth):
         body = response.content
         try:
             data = json.loads(body[:TOKEN_BODY_CAP]) if len(body) <= TOKEN_BODY_CAP else None
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: JSON nested too deep
             data = None
         token = None
         if isinstance(data, dict):

@@ -104,7 +104,7 @@ def error_summary(reply: Reply) -> str:
     if reply.body:
         try:
             data = json.loads(reply.body)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: JSON nested too deep
             data = None
         if isinstance(data, dict) and isinstance(data.get("errors"), list) and data["errors"]:
             first = data["errors"][0]
@@ -288,7 +288,7 @@ class Repo:
             size += len(reply.body)
             try:
                 data = json.loads(reply.body)
-            except ValueError:
+            except (ValueError, RecursionError):  # RecursionError: JSON nested too deep
                 raise Failure(Status.REGISTRY_ERROR, f"{self.endpoint.host} sent a malformed {key} list") from None
             page = data.get(key) if isinstance(data, dict) else None
             if page is None:
@@ -504,7 +504,7 @@ async def _manifest_body(repo: Repo, reference: str, verify: str | None) -> byte
 def _json(repo: Repo, body: bytes) -> dict[str, Any]:
     try:
         data = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: JSON nested too deep
         data = None
     if not isinstance(data, dict):
         raise Failure(Status.REGISTRY_ERROR, f"{repo.endpoint.host} sent a manifest that is not a JSON object")
@@ -599,7 +599,7 @@ async def _config_platform(repo: Repo, manifest: dict[str, Any]) -> tuple[str, .
         raise Failure(Status.REGISTRY_ERROR, f"{repo.endpoint.host} sent a config blob that does not match {digest}")
     try:
         data = json.loads(reply.body)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: JSON nested too deep
         data = None
     text = _platform_text(data) if isinstance(data, dict) else None
     return (text,) if text else ()
