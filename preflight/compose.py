@@ -554,6 +554,7 @@ class _Reader:
             var_errors=exp.errors,
             platform=platform,
             pull=pull,
+            platform_pinned=platform is not None,
         )
         self.doc(f).add_use(use, key.line)
 

@@ -726,9 +726,10 @@ class _Reader:
             return None
 
     def add_use(self, kind: UseKind, loc: Location, written: str, res: _Value,
-                platform: str | None = None, stage: str | None = None) -> None:
+                platform: str | None = None, stage: str | None = None, pinned: bool = False) -> None:
         self.uses.append(ImageUse(kind=kind, location=loc, written=written, resolved=res.text,
-                                  unresolved=res.missing, var_errors=res.errors, platform=platform, stage=stage))
+                                  unresolved=res.missing, var_errors=res.errors, platform=platform, stage=stage,
+                                  platform_pinned=pinned or platform is not None))
 
     def stage_scope(self) -> dict[str, _Value]:
         return self.stages[-1].scope if self.stages else self.globals
@@ -758,16 +759,17 @@ class _Reader:
         elif len(words) != 1:
             self.problem("PF001", *ins.position(words[1][1]),
                          f"FROM takes one image and optionally AS <name>; found {len(words)} words")
-        platform = self.from_platform(ins)
+        platform, pinned = self.from_platform(ins)
         if len(words) == 1 or (len(words) in (2, 3) and words[1][0].lower() == "as"):
-            self.from_image(ins, words[0], platform, name)  # else which word is the image is unclear
+            self.from_image(ins, words[0], platform, name, pinned)  # else which word is the image is unclear
         self.stages.append(_Stage(name))
         if name is not None:
             self.earlier.add(name.lower())
 
-    def from_platform(self, ins: Instruction) -> str | None:
+    def from_platform(self, ins: Instruction) -> tuple[str | None, bool]:
+        """(the literal platform, whether the FROM names a platform at all)."""
         platform: str | None = None
-        seen = False
+        seen = pinned = False
         for flag in ins.flags:
             key, eq, value = flag.text[2:].partition("=")
             first = flag.offsets[0] if flag.offsets else 0
@@ -782,15 +784,17 @@ class _Reader:
                 continue
             if not value:
                 continue
+            pinned = True
             at = len("--platform=")
             loc = self.span(ins, flag.offsets[at], flag.offsets[-1])
             res = self.evaluate(value, self.globals, loc, "FROM --platform")
             platform = None
             if res is not None and res.text and not res.host and not res.errors:
                 platform = res.text
-        return platform
+        return platform, pinned
 
-    def from_image(self, ins: Instruction, word: tuple[str, int], platform: str | None, name: str | None) -> None:
+    def from_image(self, ins: Instruction, word: tuple[str, int], platform: str | None, name: str | None,
+                   pinned: bool = False) -> None:
         written, at = word
         loc = self.span(ins, at, at + len(written) - 1)
         res = self.evaluate(written, self.globals, loc, "FROM")
@@ -798,7 +802,7 @@ class _Reader:
             return
         if res.text is not None and (res.text in self.earlier or res.text == "scratch"):
             return  # BuildKit matches the base name against lower-cased stage names, as is
-        self.add_use(UseKind.FROM, loc, written, res, platform=platform, stage=name)
+        self.add_use(UseKind.FROM, loc, written, res, platform=platform, stage=name, pinned=pinned)
 
     def arg(self, ins: Instruction) -> None:
         in_stage = bool(self.stages)

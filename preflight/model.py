@@ -64,6 +64,8 @@ class ImageUse:
     var_errors:  messages from ``${V:?message}`` / ``${V?message}`` whose variable was unset.
     platform:    a literal platform the use requires (``FROM --platform=linux/arm64``,
                  compose ``platform:``), None when absent or only given through a variable.
+    platform_pinned: the use names its own platform (literal or ``$BUILDPLATFORM``): the
+                 platforms asked for with ``--platform`` / config do not apply to it.
     pull:        False when the reference names an image that is built, not pulled
                  (compose ``image:`` beside ``build:``): check its syntax only.
     stage:       for Dockerfiles, the stage name declared with ``AS`` (informational).
@@ -78,6 +80,7 @@ class ImageUse:
     platform: str | None = None
     pull: bool = True
     stage: str | None = None
+    platform_pinned: bool = False
 
 
 @dataclass(frozen=True)

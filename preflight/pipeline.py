@@ -22,6 +22,7 @@ from .engine import (
     subject_for,
 )
 from .facts import Status
+from .platforms import required_platforms
 from .model import Document, ImageUse, Location, Problem, Report, Summary, Suppressions
 from .textfile import InputError, read_text
 
@@ -151,9 +152,7 @@ def lookups_for(documents: Iterable[Document], config: Config) -> list:
         subject = subject_for(use)
         if not use.pull or subject.ref is None:
             continue
-        platforms = set(config.platforms)
-        if use.platform:
-            platforms.add(use.platform)
+        platforms = set(required_platforms(use, config.platforms))
         key = subject.ref.canonical
         ref, known = wanted.get(key, (subject.ref, frozenset()))
         wanted[key] = (ref, known | frozenset(platforms))

@@ -6,6 +6,11 @@ image index provides.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .model import ImageUse
+
 _ARCH = {
     "x86_64": "amd64",
     "x86-64": "amd64",
@@ -56,3 +61,16 @@ def provides(available: tuple[str, ...] | list[str], wanted: str) -> bool:
         if len(want_parts) == 2 and have_parts[:2] == want_parts and want_parts[1] != "arm":
             return True
     return False
+
+
+def required_platforms(use: "ImageUse", wanted: tuple[str, ...]) -> tuple[str, ...]:
+    """Platforms ``use`` must provide: its own (``FROM --platform=``, compose ``platform:``), else
+    the ones asked for (``--platform``, config). A use that pins its platform through a variable
+    (``$BUILDPLATFORM``) and the ``# syntax=`` frontend (it runs on the build machine) get none."""
+    from .model import UseKind
+
+    if use.platform:
+        return (use.platform,)
+    if use.platform_pinned or use.kind is UseKind.SYNTAX:
+        return ()
+    return wanted

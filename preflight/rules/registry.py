@@ -14,7 +14,7 @@ from ..engine import Hit, RuleContext, Subject, rule
 from ..facts import ImageFacts, Status
 from ..imageref import ImageRef
 from ..model import Fix, Level, Location, clip
-from ..platforms import normalize_platform, provides
+from ..platforms import normalize_platform, provides, required_platforms
 
 TAGS = ("registry",)
 
@@ -224,7 +224,7 @@ def platform_missing(subject: Subject, ctx: RuleContext) -> Iterator[Hit]:
     ref, facts = found
     if facts.status is not Status.OK or facts.platforms is None:
         return
-    wanted = dict.fromkeys(normalize_platform(p) for p in (*ctx.options.platforms, subject.use.platform or "") if p)
+    wanted = dict.fromkeys(normalize_platform(p) for p in required_platforms(subject.use, ctx.options.platforms))
     missing = [p for p in wanted if not provides(facts.platforms, p)]
     if not missing:
         return
