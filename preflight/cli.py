@@ -52,6 +52,14 @@ def _load_config(config_file: str | None, **overrides: object) -> Config:
         raise UsageProblem(str(exc)) from None
 
 
+def _require_paths(paths: Sequence[str]) -> None:
+    """A path that does not exist is a usage error (exit 2), never a finding: a typo in a CI
+    command must not pass with --exit-zero."""
+    missing = [p for p in paths if not os.path.lexists(p)]
+    if missing:
+        raise UsageProblem(f"path not found: {', '.join(missing)}")
+
+
 def _fail_level(value: str | None) -> Level | None:
     if value is None:
         return None
@@ -150,6 +158,7 @@ def check(
     from .engine import all_rules
     from .report import render
 
+    _require_paths(paths)
     config = _load_config(
         config_file,
         select=_split_ids(select) or None,
@@ -257,6 +266,7 @@ def images(
     from . import pipeline
     from .engine import subject_for
 
+    _require_paths(paths)
     config = _load_config(config_file, build_args=_build_args(build_args) or None, exclude=exclude or None)
     loaded = pipeline.load(paths, config, cwd=Path.cwd(), environ=dict(os.environ))
     subjects = [subject_for(u) for u in pipeline.uses_of(loaded.documents)]

@@ -196,3 +196,10 @@ def test_github_format_writes_the_full_list_to_the_step_summary(project, monkeyp
     assert result.output.startswith("::warning file=Dockerfile,line=2,col=6")
     table = summary.read_text()
     assert table.startswith("## preflight") and "| warning | PF102 | `Dockerfile:2:6` |" in table
+
+
+@pytest.mark.parametrize("command", [("check", "--offline", "--exit-zero"), ("images",)])
+def test_a_path_that_does_not_exist_is_a_usage_error(project, command):
+    result = CliRunner().invoke(cli, [*command, "servcies/"])
+    assert result.exit_code == 2
+    assert "path not found: servcies/" in result.output
