@@ -95,7 +95,8 @@ async def run(lookups: Sequence["Lookup"], settings: "Settings", *,
 
     cfg = settings.config
     deadline = clock() + max(0.0, float(cfg.timeout))
-    asyncio.get_running_loop().set_default_executor(_DaemonThreads(max_workers=1))
+    threads = _DaemonThreads(max_workers=1)
+    asyncio.get_running_loop().set_default_executor(threads)
     warnings: list[str] = list(ep.config_warnings(cfg))
     daemon, daemon_warnings = ep.load_daemon_json(Path(cfg.daemon_json) if cfg.daemon_json else None)
     warnings.extend(daemon_warnings)
@@ -109,8 +110,14 @@ async def run(lookups: Sequence["Lookup"], settings: "Settings", *,
     if any(lk.ref.domain.lower() == ep.HUB_HOST for lk in unique.values()):
         warnings.append(f"references naming {ep.HUB_HOST} are looked up on Docker Hub exactly as written, without "
                         "the library/ prefix of official images; write docker.io/... (or just the name) instead")
+    def bounded_resolve(name: str) -> list[str]:
+        """daemon.json CIDR matching resolves names: given up at the deadline (TimeoutError is an
+        OSError, which counts as "no match"), so a resolver that never answers cannot hold the run."""
+        return threads.submit(default_resolve, name).result(timeout=max(0.0, deadline - clock()))
+
     endpoint_lists = {
-        domain: ep.endpoints_for(domain, cfg, daemon, strict_loopback=settings.strict_loopback)
+        domain: ep.endpoints_for(domain, cfg, daemon, strict_loopback=settings.strict_loopback,
+                                 resolve=bounded_resolve)
         for domain in {lk.ref.domain for lk in unique.values()}
     }
     # Credential helpers may use at most half of the run's time (a hung helper must not eat it all).
