@@ -22,8 +22,8 @@ from .engine import (
     subject_for,
 )
 from .facts import Status
-from .platforms import required_platforms
 from .model import Document, ImageUse, Location, Problem, Report, Summary, Suppressions
+from .platforms import required_platforms
 from .textfile import InputError, read_text
 
 Progress = Callable[[int, int, str], None]
@@ -75,10 +75,20 @@ def load(paths: Sequence[str], config: Config, *, cwd: Path, environ: Mapping[st
                     jobs.setdefault(Path(link.dockerfile).resolve(), []).append((args, link.location, platform))
         else:
             direct.append(target.path)
+    explicit = {t.path for t in found.targets if t.explicit}
     for path in direct:
         # A Dockerfile that a compose service builds is checked with that service's build args
         # only; reading it again without them would report variables compose does supply.
-        if path not in jobs:
+        if path in jobs:
+            continue
+        # Named alone (pre-commit passes only changed files): a compose file beside it or above
+        # it may build it; use that service's build args, without reporting on the compose file.
+        links = _builders_of(path, cwd, environ, show) if path in explicit else []
+        if links:
+            for link in links:
+                platform = link.platforms[0] if link.platforms else default_platform
+                jobs.setdefault(path, []).append(({**config.build_args, **link.args}, None, platform))
+        else:
             jobs[path] = [(dict(config.build_args), None, default_platform)]
 
     for path, variants in jobs.items():
@@ -104,6 +114,30 @@ def load(paths: Sequence[str], config: Config, *, cwd: Path, environ: Mapping[st
             key = shown if shown not in documents else f"{shown}\0{sorted(args.items())}"
             documents.setdefault(key, doc)
     return Loaded(tuple(documents.values()) + tuple(extra), _repo_root(cwd))
+
+
+def _builders_of(dockerfile: Path, cwd: Path, environ: Mapping[str, str], show: Callable[[Path], str]) -> list:
+    """Build links to ``dockerfile`` from compose files in its directory or a parent (up to the
+    working directory, or the file's own directory when it lies outside it)."""
+    from .discover import classify
+
+    directory = dockerfile.parent
+    stop = cwd.resolve()
+    links = []
+    while True:
+        try:
+            names = sorted(e.name for e in os.scandir(directory) if e.is_file())
+        except OSError:
+            names = []
+        for name in names:
+            if classify(name) == "compose":
+                from .compose import load_compose
+
+                for doc in load_compose(directory / name, show, environ):
+                    links += [b for b in doc.builds if Path(b.dockerfile).resolve() == dockerfile]
+        if links or directory == stop or directory.parent == directory or stop not in directory.parents:
+            return links
+        directory = directory.parent
 
 
 def _merge(old: Document | None, new: Document) -> Document:

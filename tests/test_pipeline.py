@@ -62,3 +62,17 @@ def test_untrusted_mode_drops_trust_lowering_registry_settings():
         " for docker.io, ghcr.io, quay.io",
     )
     assert _without_project_trust(Config()) == (Config(), ())
+
+
+def test_a_dockerfile_named_alone_takes_build_args_from_the_compose_file_that_builds_it(tmp_path):
+    """pre-commit passes only the changed Dockerfile: the compose file above it still supplies TAG."""
+    write(tmp_path, {
+        "compose.yaml": "services:\n  api:\n    build:\n      context: services/api\n      args: {TAG: latest}\n"
+                        "  web:\n    image: redis\n",
+        "services/api/Dockerfile": "ARG TAG\nFROM python:${TAG}\n",
+        "other/Dockerfile": "ARG TAG\nFROM python:${TAG}\n",
+    })  # fmt: skip
+    report = check_paths(["services/api/Dockerfile", "other/Dockerfile"], Config(), cwd=tmp_path, environ={})
+    got = [(f.rule, f.location.path) for f in report.findings]
+    # PF102 through compose's TAG=latest; the compose file's own PF101 (redis) is not reported
+    assert got == [("PF003", "other/Dockerfile"), ("PF102", "services/api/Dockerfile")]
