@@ -106,3 +106,12 @@ def test_daemon_json_cidr_lookup_that_never_answers_ends_at_the_deadline(
         assert one(outcome[0]).status is Status.NOT_CHECKED
     finally:
         release.set()
+
+
+def test_token_lifetime_too_large_for_a_float_is_not_an_internal_error(tmp_path: Path) -> None:
+    """``expires_in`` is an integer of 400 digits (valid JSON): the token is used with a sane lifetime."""
+    fake = Fake()
+    fake.image("o/app", "1")
+    _realm_answers(fake, httpx.Response(200, content=b'{"token": "good", "expires_in": 1' + b"0" * 400 + b"}"))
+    facts = one(resolve_with(fake, ["ghcr.io/o/app:1"], tmp_path))
+    assert facts.status is Status.OK

@@ -413,6 +413,9 @@ class RegistryAuth(httpx.Auth):
             self.outcome.token_problem = f"the token service {self.outcome.realm_host} sent no usable token"
             return None
         expires = data.get("expires_in") if isinstance(data, dict) else None
-        seconds = float(expires) if isinstance(expires, (int, float)) and not isinstance(expires, bool) else DEFAULT_EXPIRES
+        try:
+            seconds = float(expires) if isinstance(expires, (int, float)) and not isinstance(expires, bool) else DEFAULT_EXPIRES
+        except OverflowError:  # an integer too large for a float (JSON allows it)
+            seconds = DEFAULT_EXPIRES
         self.state.put(key, token, seconds)
         return token
