@@ -48,19 +48,35 @@ def normalize_platform(text: str) -> str:
 def provides(available: tuple[str, ...] | list[str], wanted: str) -> bool:
     """Whether an image offering ``available`` satisfies ``wanted`` (both any spelling).
 
-    A wanted platform without a variant accepts any variant of that architecture, except
-    32-bit ARM, where the variant defaults to v7 as in containerd.
+    As containerd's ``platforms.Only`` (what BuildKit pulls with): ``amd64`` also takes ``386``,
+    ``arm/vN`` takes ``arm/v(N-1)`` down to ``v5``, and ``arm64`` takes 32-bit ``arm/v8`` and
+    below. A wanted platform without a variant accepts any variant of that architecture, except
+    32-bit ARM, where the variant defaults to v7.
     """
-    want = normalize_platform(wanted)
-    want_parts = want.split("/")
+    accepted = _compatible(normalize_platform(wanted))
     for item in available:
         have = normalize_platform(item)
-        if have == want:
+        if have in accepted:
             return True
         have_parts = have.split("/")
-        if len(want_parts) == 2 and have_parts[:2] == want_parts and want_parts[1] != "arm":
-            return True
+        for want in accepted:
+            want_parts = want.split("/")
+            if len(want_parts) == 2 and have_parts[:2] == want_parts and want_parts[1] != "arm":
+                return True
     return False
+
+
+def _compatible(want: str) -> list[str]:
+    parts = want.split("/")
+    os_name, arch = parts[0], parts[1] if len(parts) > 1 else ""
+    variant = parts[2] if len(parts) > 2 else ""
+    out = [want]
+    if arch == "amd64":
+        out.append(f"{os_name}/386")
+    arm_from = variant if arch == "arm" else ("v8" if arch == "arm64" else "")
+    if arm_from[1:].isdigit():
+        out += [f"{os_name}/arm/v{n}" for n in range(int(arm_from[1:]), 4, -1) if f"{os_name}/arm/v{n}" != want]
+    return out
 
 
 def required_platforms(use: "ImageUse", wanted: tuple[str, ...]) -> tuple[str, ...]:

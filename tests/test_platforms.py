@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from preflight.dockerfile import parse_dockerfile
 from preflight.platforms import required_platforms
 
@@ -35,3 +37,24 @@ def test_compose_platform_pins(tmp_path):
     doc, = load_compose(f, lambda p: p.name, {})
     got = {u.written: required_platforms(u, WANTED) for u in doc.uses}
     assert got == {"redis:7": ("linux/s390x",), "redis:7.2": WANTED}
+
+
+@pytest.mark.parametrize(
+    ("available", "wanted", "ok"),
+    [
+        (["linux/386"], "linux/amd64", True),  # containerd's Only: amd64 also takes 386
+        (["linux/amd64"], "linux/386", False),
+        (["linux/arm/v6"], "linux/arm/v7", True),
+        (["linux/arm/v5"], "linux/arm", True),
+        (["linux/arm/v7"], "linux/arm/v6", False),
+        (["linux/arm/v7"], "linux/arm64", True),  # arm64 runs 32-bit arm/v8 and below
+        (["linux/arm64/v8"], "linux/aarch64", True),
+        (["linux/amd64/v3"], "linux/amd64", True),
+        (["windows/amd64"], "linux/amd64", False),
+        (["linux/s390x"], "linux/amd64", False),
+    ],
+)
+def test_provides_like_containerd(available, wanted, ok):
+    from preflight.platforms import provides
+
+    assert provides(available, wanted) is ok

@@ -72,7 +72,8 @@ def test_provides() -> None:
     assert provides(("linux/amd64", "linux/arm64"), "linux/aarch64")
     assert provides(("linux/arm64/v8",), "linux/arm64")
     assert provides(("linux/arm/v7",), "linux/arm")
-    assert not provides(("linux/arm/v6",), "linux/arm")  # arm means arm/v7
+    assert provides(("linux/arm/v6",), "linux/arm")  # arm means arm/v7, which runs v6 (containerd Only)
+    assert not provides(("linux/arm/v8",), "linux/arm")  # a newer variant does not run on v7
     assert provides(("linux/amd64/v3",), "linux/amd64")  # no variant asked: any variant
     assert not provides(("linux/amd64",), "linux/arm64")
     assert not provides((), "linux/amd64")
