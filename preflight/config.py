@@ -442,7 +442,11 @@ def _fail_level(value: Any, name: str) -> Level:
     """error, warning or note; ``none`` (Level.OFF) means findings never fail the run."""
     if isinstance(value, Level):
         return value
+    if value is False:  # YAML 1.1 reads an unquoted `off` / `no` as false
+        return Level.OFF
     text = value.strip().lower() if isinstance(value, str) else None
+    if text == "off":
+        return Level.OFF
     if text in FAIL_LEVELS:
         return FAIL_LEVELS[text]
     raise ConfigError(f"{name}: expected error, warning, note or none, got {value!r}")

@@ -397,3 +397,11 @@ def test_cwd_may_be_relative(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.chdir(tmp_path)
     config = load_config(Path("."))
     assert config.source == str(source) and os.path.isabs(config.root or "")
+
+
+def test_fail_level_off_as_yaml_reads_it(tmp_path: Path) -> None:
+    from preflight.config import load_config
+    from preflight.model import Level
+
+    (tmp_path / ".preflight.yaml").write_text("fail-level: off\n")
+    assert load_config(tmp_path).fail_level is Level.OFF
