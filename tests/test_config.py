@@ -245,7 +245,8 @@ def test_unknown_keys_name_key_file_and_line(tmp_path: Path) -> None:
         ("build-args: {1: x}", ":1: build-args: names must be strings, got 1"),
         ("exclude: vendor", ":1: exclude: expected a list of strings, got a string"),
         ("exclude: ['!vendor']", ":1: exclude: exclude pattern '!vendor': negation ('!') is not supported"),
-        ("fail-level: off", ":1: fail-level: expected error, warning, note or none, got False"),
+        ("fail-level: fatal", ":1: fail-level: expected error, warning, note or none, got 'fatal'"),
+        ("fail-level: yes", ":1: fail-level: expected error, warning, note or none, got True"),
         ("fail-level: fatal", ":1: fail-level: expected error, warning, note or none, got 'fatal'"),
         ("fail-level: 1", ":1: fail-level: expected error, warning, note or none, got 1"),
         ("offline: 'yes please'", ":1: offline: expected true or false, got a string"),
@@ -374,7 +375,7 @@ def test_merge_cli_none_means_not_given() -> None:
     [
         ("select", ["PF9"], "--select: unknown rule ID or prefix 'PF9'"),
         ("ignore", [""], "--ignore: expected a list of strings, found an empty string"),
-        ("fail_level", "off", "--fail-level: expected error, warning, note or none, got 'off'"),
+        ("fail_level", "fatal", "--fail-level: expected error, warning, note or none, got 'fatal'"),
         ("platforms", ["amd64"], "--platforms: 'amd64' is not os/arch[/variant]"),
         ("exclude", ["!x"], "--exclude: exclude pattern '!x': negation"),
         ("timeout", -1, "--timeout: expected a number of seconds > 0, got -1"),
