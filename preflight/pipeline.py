@@ -22,7 +22,7 @@ from .engine import (
     subject_for,
 )
 from .facts import Status
-from .model import Document, ImageUse, Location, Problem, Report, Summary, Suppressions
+from .model import BuildLink, Document, ImageUse, Location, Problem, Report, Summary, Suppressions
 from .platforms import required_platforms
 from .textfile import InputError, read_text
 
@@ -60,19 +60,31 @@ def load(paths: Sequence[str], config: Config, *, cwd: Path, environ: Mapping[st
     # Dockerfiles to read: path -> list of (build args, where it was linked from, target platform)
     default_platform = config.platforms[0] if config.platforms else None
     jobs: dict[Path, list[tuple[Mapping[str, str], Location | None, str | None]]] = {}
+    compose_builds: dict[Path, tuple[BuildLink, ...]] = {}  # compose file -> its build links, read once
+
+    def add_job(dockerfile: Path, link: BuildLink, where: Location | None) -> None:
+        platform = link.platforms[0] if link.platforms else default_platform
+        jobs.setdefault(dockerfile, []).append(({**config.build_args, **link.args}, where, platform))
+
+    def read_compose(path: Path) -> list[Document]:
+        from .compose import load_compose  # only runs with compose files pay for the YAML import
+
+        docs = load_compose(path, show, environ)
+        compose_builds[path] = tuple(b for doc in docs for b in doc.builds)
+        return docs
+
+    def builds_of(path: Path) -> tuple[BuildLink, ...]:
+        if path not in compose_builds:
+            read_compose(path)
+        return compose_builds[path]
+
     direct: list[Path] = []
     for target in found.targets:
         if target.kind == "compose":
-            from .compose import (
-                load_compose,  # only runs with compose files pay for the YAML import
-            )
-
-            for doc in load_compose(target.path, show, environ):
+            for doc in read_compose(target.path):
                 documents[doc.path] = _merge(documents.get(doc.path), doc)
                 for link in doc.builds:
-                    args = {**config.build_args, **link.args}
-                    platform = link.platforms[0] if link.platforms else default_platform
-                    jobs.setdefault(Path(link.dockerfile).resolve(), []).append((args, link.location, platform))
+                    add_job(Path(link.dockerfile).resolve(), link, link.location)
         else:
             direct.append(target.path)
     explicit = {t.path for t in found.targets if t.explicit}
@@ -83,12 +95,10 @@ def load(paths: Sequence[str], config: Config, *, cwd: Path, environ: Mapping[st
             continue
         # Named alone (pre-commit passes only changed files): a compose file beside it or above
         # it may build it; use that service's build args, without reporting on the compose file.
-        links = _builders_of(path, cwd, environ, show) if path in explicit else []
-        if links:
-            for link in links:
-                platform = link.platforms[0] if link.platforms else default_platform
-                jobs.setdefault(path, []).append(({**config.build_args, **link.args}, None, platform))
-        else:
+        links = _builders_of(path, cwd, builds_of) if path in explicit else []
+        for link in links:
+            add_job(path, link, None)
+        if not links:
             jobs[path] = [(dict(config.build_args), None, default_platform)]
 
     for path, variants in jobs.items():
@@ -116,14 +126,14 @@ def load(paths: Sequence[str], config: Config, *, cwd: Path, environ: Mapping[st
     return Loaded(tuple(documents.values()) + tuple(extra), _repo_root(cwd))
 
 
-def _builders_of(dockerfile: Path, cwd: Path, environ: Mapping[str, str], show: Callable[[Path], str]) -> list:
+def _builders_of(dockerfile: Path, cwd: Path, builds_of: Callable[[Path], Sequence[BuildLink]]) -> list[BuildLink]:
     """Build links to ``dockerfile`` from compose files in its directory or a parent (up to the
     working directory, or the file's own directory when it lies outside it)."""
     from .discover import classify
 
     directory = dockerfile.parent
     stop = cwd.resolve()
-    links = []
+    links: list[BuildLink] = []
     while True:
         try:
             names = sorted(e.name for e in os.scandir(directory) if e.is_file())
@@ -131,10 +141,7 @@ def _builders_of(dockerfile: Path, cwd: Path, environ: Mapping[str, str], show: 
             names = []
         for name in names:
             if classify(name) == "compose":
-                from .compose import load_compose
-
-                for doc in load_compose(directory / name, show, environ):
-                    links += [b for b in doc.builds if Path(b.dockerfile).resolve() == dockerfile]
+                links += [b for b in builds_of(directory / name) if Path(b.dockerfile).resolve() == dockerfile]
         if links or directory == stop or directory.parent == directory or stop not in directory.parents:
             return links
         directory = directory.parent
