@@ -23,7 +23,7 @@ DEFAULT_CORPUS = ROOT.parent / "shared" / "corpus"
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from preflight.dockerfile import parse_dockerfile, scan  # noqa: E402
+from preflight.dockerfile import parse_dockerfile, scan
 
 Row = tuple[int, int, str, tuple[str, ...]]
 
@@ -64,7 +64,7 @@ def disagreement(text: str) -> str | None:
     pf_rows, pf_images = preflight_view(text)
     if bk_images != pf_images:
         return f"FROM images: BuildKit-only {sorted(bk_images - pf_images)}, preflight-only {sorted(pf_images - bk_images)}"
-    for bk, pf in zip(bk_rows, pf_rows):
+    for bk, pf in zip(bk_rows, pf_rows, strict=False):
         if bk != pf:
             return f"instruction: BuildKit {bk} != preflight {pf}"
     if len(bk_rows) != len(pf_rows):

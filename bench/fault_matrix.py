@@ -14,9 +14,9 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import socketserver
 import ssl
 import sys
-import socketserver
 import tempfile
 import time
 from contextlib import ExitStack
@@ -25,13 +25,20 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import trustme  # noqa: E402
+import trustme
 
-from tests.registry.images import push_fixture_set  # noqa: E402
-from tests.registry.servers import (BasicRegistry, OpenRegistry, TLSRegistry, TokenRegistry, htpasswd_auth,  # noqa: E402
-                                    start_registry, token_auth)
-from tests.registry.test_faults import CASES, Lab, Outcome, Servers, check, execute, stall_everywhere  # noqa: E402
-from tests.registry.token_server import TokenServer  # noqa: E402
+from tests.registry.images import push_fixture_set
+from tests.registry.servers import (
+    BasicRegistry,
+    OpenRegistry,
+    TLSRegistry,
+    TokenRegistry,
+    htpasswd_auth,
+    start_registry,
+    token_auth,
+)
+from tests.registry.test_faults import CASES, Lab, Outcome, Servers, check, execute, stall_everywhere
+from tests.registry.token_server import TokenServer
 
 
 def start_lab(stack: ExitStack, work: Path) -> tuple[Lab, Servers]:
@@ -61,15 +68,31 @@ def start_lab(stack: ExitStack, work: Path) -> tuple[Lab, Servers]:
     context = ssl.create_default_context(cafile=str(ca_path))
     tls = registry("tls", tls={"certificate": str(cert), "key": str(key)}, ready_context=context)
 
-    opened = OpenRegistry(open_.url, open_.hostport, open_.port, pushed.digests, pushed.children, pushed.manifests,
-                          open_.log_path, root, open_)
+    opened = OpenRegistry(
+        open_.url,
+        open_.hostport,
+        open_.port,
+        pushed.digests,
+        pushed.children,
+        pushed.manifests,
+        open_.log_path,
+        root,
+        open_,
+    )
     servers = Servers(opened)
     stack.callback(servers.stop)
-    lab = Lab(opened, BasicRegistry(basic.url, basic.hostport, basic.port, basic.log_path),
-              TokenRegistry(token.url, token.hostport, token.port, tokens.realm, tokens.service, tokens.issuer,
-                            token.log_path),
-              tokens, TLSRegistry(tls.url, tls.hostport, tls.port, ca_path, context, tls.log_path),
-              servers.proxy, servers.shim, work)
+    lab = Lab(
+        opened,
+        BasicRegistry(basic.url, basic.hostport, basic.port, basic.log_path),
+        TokenRegistry(
+            token.url, token.hostport, token.port, tokens.realm, tokens.service, tokens.issuer, token.log_path
+        ),
+        tokens,
+        TLSRegistry(tls.url, tls.hostport, tls.port, ca_path, context, tls.log_path),
+        servers.proxy,
+        servers.shim,
+        work,
+    )
     return lab, servers
 
 
@@ -77,8 +100,11 @@ def shown(outcome: Outcome) -> str:
     """The finding's message, else the first warning, else that the reference passed."""
     text = outcome.message
     if not text:
-        warnings = [line.removeprefix("preflight: warning: ") for line in outcome.stderr.splitlines()
-                    if line.startswith("preflight: warning: ")]
+        warnings = [
+            line.removeprefix("preflight: warning: ")
+            for line in outcome.stderr.splitlines()
+            if line.startswith("preflight: warning: ")
+        ]
         text = f"(no finding) {warnings[0]}" if warnings else "(no finding: checked normally)"
     text = re.sub(r"127\.0\.0\.1:\d+", "127.0.0.1:P", " ".join(text.split())).replace("|", "\\|")
     return text if len(text) <= 100 else text[:99] + "…"
@@ -109,19 +135,30 @@ def main() -> int:
                 check(case, plan, outcome)
             except AssertionError as exc:
                 failed.append(f"{case.name}: {' '.join(str(exc).split())[:200]}")
-            rows.append((case.name, outcome.rule or "—", shown(outcome),
-                         f"{outcome.seconds:.1f} s (--timeout {case.timeout:g})"))
+            rows.append(
+                (
+                    case.name,
+                    outcome.rule or "—",
+                    shown(outcome),
+                    f"{outcome.seconds:.1f} s (--timeout {case.timeout:g})",
+                )
+            )
         everywhere = Path(tmp) / "stall-everywhere"
         everywhere.mkdir()
         outcome = stall_everywhere(lab.registry, servers.proxy, everywhere)
-        rows.append(("stall on every request, 8 references", f"{outcome.rule} ×2", shown(outcome),
-                     f"{outcome.seconds:.1f} s (--timeout 2)"))
+        rows.append(
+            (
+                "stall on every request, 8 references",
+                f"{outcome.rule} ×2",
+                shown(outcome),
+                f"{outcome.seconds:.1f} s (--timeout 2)",
+            )
+        )
     print("| case | rule | what the user sees | wall time |")
     print("|---|---|---|---|")
     for row in rows:
         print("| " + " | ".join(row) + " |")
-    print(f"\n{len(CASES) - len(failed)} of {len(CASES)} cases as the tests expect"
-          + (":" if failed else "."))
+    print(f"\n{len(CASES) - len(failed)} of {len(CASES)} cases as the tests expect" + (":" if failed else "."))
     for line in failed:
         print(f"  FAILED {line}")
     return 1 if failed else 0

@@ -29,8 +29,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT.parent / "shared" / "corpus"
@@ -55,7 +55,7 @@ def _within(path_lines: dict[str, list[str]], loc: object, what: str) -> None:
 def _written_at(lines: list[str], use: object) -> None:
     loc = use.location  # type: ignore[attr-defined]
     if loc.end_line == loc.line and loc.end_column is not None:
-        got = lines[loc.line - 1][loc.column - 1:loc.end_column - 1]
+        got = lines[loc.line - 1][loc.column - 1 : loc.end_column - 1]
         assert got == use.written, f"use at {loc.line}:{loc.column} covers {got!r}, written {use.written!r}"  # type: ignore[attr-defined]
 
 
@@ -88,7 +88,9 @@ def t_interpolate(data: bytes) -> None:
     head, _, text_bytes = data.partition(b"\n")
     dialect = (Dialect.COMPOSE, Dialect.buildkit("\\"), Dialect.buildkit("`"))[(head[:1] or b"\0")[0] % 3]  # type: ignore[attr-defined]
     values = _text(head[1:]).split(";")  # A, B, C take the first values of the header line; D is unset
-    env = dict(zip("ABC", values + ["aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "", "x/y.z"][len(values) - 1:]))
+    env = dict(
+        zip("ABC", values + ["aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "", "x/y.z"][len(values) - 1 :], strict=False)
+    )
     try:
         exp = expand(_text(text_bytes), env.get, dialect)
     except ExpansionError:
@@ -114,7 +116,7 @@ def t_dockerfile(data: bytes) -> None:
     # the reader keeps only the instructions it looks at: it must see the same as with all of them
     keep = dockerfile._relevant
     try:
-        dockerfile._relevant = lambda: (lambda _ins: True)  # type: ignore[assignment]
+        dockerfile._relevant = lambda: lambda _ins: True  # type: ignore[assignment]
         assert dockerfile.parse_dockerfile(text, "Dockerfile") == doc, "filtered scan changed the result"
     finally:
         dockerfile._relevant = keep  # type: ignore[assignment]
@@ -136,7 +138,7 @@ _FILES = {
 
 def _write_tree(base: Path, names: tuple[str, ...], data: bytes) -> None:
     shutil.rmtree(base, ignore_errors=True)
-    for name, part in zip(names, data.split(SPLIT)):
+    for name, part in zip(names, data.split(SPLIT), strict=False):
         p = base / name
         p.parent.mkdir(parents=True, exist_ok=True)
         p.write_bytes(part)
@@ -198,18 +200,85 @@ def _timed(fn: Callable[[bytes], None]) -> Callable[[bytes], None]:
 
 TARGETS: dict[str, Callable[[bytes], None]] = {
     name: _timed(fn)
-    for name, fn in (("imageref", t_imageref), ("textfile", t_textfile), ("interpolate", t_interpolate),
-                     ("dockerfile", t_dockerfile), ("dotenv", t_dotenv), ("compose", t_compose), ("pipeline", t_pipeline))
+    for name, fn in (
+        ("imageref", t_imageref),
+        ("textfile", t_textfile),
+        ("interpolate", t_interpolate),
+        ("dockerfile", t_dockerfile),
+        ("dotenv", t_dotenv),
+        ("compose", t_compose),
+        ("pipeline", t_pipeline),
+    )
 }
 MAX_LEN = {"imageref": 512, "textfile": 4096, "interpolate": 2048, "dotenv": 4096}  # others: 16 KiB
 
 DICTIONARY = [
-    "FROM ", " AS ", "ARG ", "COPY --from=", "RUN --mount=type=bind,from=", "--platform=", "<<EOF", "<<-EOF",
-    "EOF", "# syntax=", "# escape=`", "\\\n", "`\n", "ONBUILD ", "scratch", "${", "}", ":-", "-", ":+", ":?",
-    "#", "##", "%", "//", "$$", "${A#", "${A%%", "${B//", "${C/", "[", "]", "[!", "*a", "?", "'", '"', "services:", "image: ", "build:", "context:", "dockerfile:", "args:",
-    "extends:", "service:", "file:", "include:", "path:", "env_file:", "platform:", "&a ", "*a", "<<: *a",
-    "!reset", "---\n", "- ", "{", "[", "python:3.12", "@sha256:", "localhost:5000/", "docker.io/library/",
-    "export ", "\r\n", "\xef\xbb\xbf", SPLIT.decode(),
+    "FROM ",
+    " AS ",
+    "ARG ",
+    "COPY --from=",
+    "RUN --mount=type=bind,from=",
+    "--platform=",
+    "<<EOF",
+    "<<-EOF",
+    "EOF",
+    "# syntax=",
+    "# escape=`",
+    "\\\n",
+    "`\n",
+    "ONBUILD ",
+    "scratch",
+    "${",
+    "}",
+    ":-",
+    "-",
+    ":+",
+    ":?",
+    "#",
+    "##",
+    "%",
+    "//",
+    "$$",
+    "${A#",
+    "${A%%",
+    "${B//",
+    "${C/",
+    "[",
+    "]",
+    "[!",
+    "*a",
+    "?",
+    "'",
+    '"',
+    "services:",
+    "image: ",
+    "build:",
+    "context:",
+    "dockerfile:",
+    "args:",
+    "extends:",
+    "service:",
+    "file:",
+    "include:",
+    "path:",
+    "env_file:",
+    "platform:",
+    "&a ",
+    "*a",
+    "<<: *a",
+    "!reset",
+    "---\n",
+    "- ",
+    "{",
+    "[",
+    "python:3.12",
+    "@sha256:",
+    "localhost:5000/",
+    "docker.io/library/",
+    "export ",
+    "\r\n",
+    "\xef\xbb\xbf",
+    SPLIT.decode(),
 ]
 
 
@@ -225,8 +294,13 @@ def _seeds(target: str, into: Path) -> None:
     index = CORPUS / "INDEX.tsv"
     if not index.is_file() or target in ("imageref", "interpolate"):
         return
-    wanted = {"dockerfile": ("dockerfile",), "compose": ("compose",), "pipeline": ("dockerfile", "compose"),
-              "dotenv": ("env",), "textfile": ("dockerfile", "compose", "env")}[target]
+    wanted = {
+        "dockerfile": ("dockerfile",),
+        "compose": ("compose",),
+        "pipeline": ("dockerfile", "compose"),
+        "dotenv": ("env",),
+        "textfile": ("dockerfile", "compose", "env"),
+    }[target]
     for n, row in enumerate(index.read_text(encoding="utf-8").splitlines()):
         kind, _, rel = row.partition("\t")
         if kind in wanted:
@@ -240,20 +314,28 @@ def child(target: str, seconds: int, workdir: Path) -> None:
     import atheris
 
     with atheris.instrument_imports():
-        import preflight.compose  # noqa: F401
-        import preflight.dockerfile  # noqa: F401
-        import preflight.imageref  # noqa: F401
-        import preflight.interpolate  # noqa: F401
-        import preflight.pipeline  # noqa: F401
-        import preflight.textfile  # noqa: F401
+        import preflight.compose
+        import preflight.dockerfile
+        import preflight.imageref
+        import preflight.interpolate
+        import preflight.pipeline
+        import preflight.textfile
         import preflight.yamlpos  # noqa: F401
     corpus = workdir / target / "corpus"
     _seeds(target, corpus)
     dict_file = workdir / "tokens.dict"
     dict_file.write_text("".join(f'"{_escape(t)}"\n' for t in DICTIONARY), encoding="utf-8")
-    args = [sys.argv[0], f"-max_total_time={seconds}", f"-max_len={MAX_LEN.get(target, 16384)}",
-            f"-artifact_prefix={workdir / target}/", f"-dict={dict_file}", "-timeout=20", "-rss_limit_mb=2048",
-            "-print_final_stats=1", str(corpus)]
+    args = [
+        sys.argv[0],
+        f"-max_total_time={seconds}",
+        f"-max_len={MAX_LEN.get(target, 16384)}",
+        f"-artifact_prefix={workdir / target}/",
+        f"-dict={dict_file}",
+        "-timeout=20",
+        "-rss_limit_mb=2048",
+        "-print_final_stats=1",
+        str(corpus),
+    ]
     atheris.Setup(args, TARGETS[target])
     atheris.Fuzz()
 
@@ -272,8 +354,13 @@ def run_atheris(target: str, seconds: int, workdir: Path) -> tuple[int, list[str
         log = workdir / target / "log.txt"
         log.parent.mkdir(parents=True, exist_ok=True)
         with open(log, "w") as out:
-            subprocess.run([sys.executable, __file__, "--child", target, "--seconds", str(left), "--workdir", str(workdir)],
-                           stdout=out, stderr=subprocess.STDOUT, cwd=ROOT, check=False)
+            subprocess.run(
+                [sys.executable, __file__, "--child", target, "--seconds", str(left), "--workdir", str(workdir)],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                cwd=ROOT,
+                check=False,
+            )
         text = log.read_text(errors="replace")
         runs = re.findall(r"stat::number_of_executed_units: (\d+)", text) or re.findall(r"#(\d+)\s", text)
         total += int(runs[-1]) if runs else 0
@@ -305,8 +392,9 @@ def run_hypothesis(target: str, seconds: int) -> tuple[int, list[str]]:
 
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline and len(found) < 5:
-        test = settings(max_examples=500, deadline=None, database=None, derandomize=False,
-                        suppress_health_check=list(HealthCheck))(given(st.binary(max_size=MAX_LEN.get(target, 4096)))(counted))
+        test = settings(
+            max_examples=500, deadline=None, database=None, derandomize=False, suppress_health_check=list(HealthCheck)
+        )(given(st.binary(max_size=MAX_LEN.get(target, 4096)))(counted))
         try:
             test()
         except Exception as exc:  # a broken property: hypothesis shrank it
@@ -356,24 +444,48 @@ def _big_inputs() -> Iterator[tuple[str, dict[str, str]]]:
     """(name, files) of each hostile-size case, made one at a time."""
     mb50 = 50_000_000
     run = "RUN echo " + "x" * 40 + "\n"
-    yield "50 MB Dockerfile, RUN lines", {"Dockerfile": "FROM python:3.12\n" + run * (mb50 // len(run)) + "FROM alpine\n"}
+    yield (
+        "50 MB Dockerfile, RUN lines",
+        {"Dockerfile": "FROM python:3.12\n" + run * (mb50 // len(run)) + "FROM alpine\n"},
+    )
     yield "50 MB Dockerfile, one line", {"Dockerfile": "FROM python:3.12\nRUN echo " + "x" * mb50 + "\nFROM alpine\n"}
-    yield "50 MB Dockerfile, continuation", {"Dockerfile": "FROM python:3.12\nRUN echo \\\n" + "x \\\n" * (mb50 // 4) + "y\nFROM alpine\n"}
-    yield "50 MB Dockerfile, heredoc", {"Dockerfile": "FROM python:3.12\nRUN <<EOF\n" + "echo hi\n" * (mb50 // 8) + "EOF\nFROM alpine\n"}
-    yield "50 MB Dockerfile, comments", {"Dockerfile": "FROM python:3.12\n" + "# a comment line\n" * (mb50 // 17) + "FROM alpine\n"}
-    yield "50 MB Dockerfile, ARG lines", {"Dockerfile": "".join(f"ARG A{i}=v\n" for i in range(mb50 // 13)) + "FROM alpine\n"}
+    yield (
+        "50 MB Dockerfile, continuation",
+        {"Dockerfile": "FROM python:3.12\nRUN echo \\\n" + "x \\\n" * (mb50 // 4) + "y\nFROM alpine\n"},
+    )
+    yield (
+        "50 MB Dockerfile, heredoc",
+        {"Dockerfile": "FROM python:3.12\nRUN <<EOF\n" + "echo hi\n" * (mb50 // 8) + "EOF\nFROM alpine\n"},
+    )
+    yield (
+        "50 MB Dockerfile, comments",
+        {"Dockerfile": "FROM python:3.12\n" + "# a comment line\n" * (mb50 // 17) + "FROM alpine\n"},
+    )
+    yield (
+        "50 MB Dockerfile, ARG lines",
+        {"Dockerfile": "".join(f"ARG A{i}=v\n" for i in range(mb50 // 13)) + "FROM alpine\n"},
+    )
     yield "10,000-line continuation", {"Dockerfile": "FROM \\\n" + "\\\n" * 10_000 + "alpine\n"}
     nested = "x"
     for i in range(1000):
-        nested = "${A%d:-%s}" % (i, nested)
+        nested = f"${{A{i}:-{nested}}}"
     yield "1,000 nested defaults", {"Dockerfile": f"FROM {nested}:latest\n"}
-    yield "glob pattern, exponential for a regex", {"Dockerfile": "ARG V=" + "a" * 80 + "\nFROM ${V%%" + "*a" * 30 + "b}:latest\n"}
+    yield (
+        "glob pattern, exponential for a regex",
+        {"Dockerfile": "ARG V=" + "a" * 80 + "\nFROM ${V%%" + "*a" * 30 + "b}:latest\n"},
+    )
     yield "billion laughs (9 levels x 9)", {"compose.yaml": _laughs()}
     yield "9,025 alias expansions (under the limit)", {"compose.yaml": _laughs(levels=4, width=16)}
     wide = "x-a: &a [" + ",".join(["0"] * 50_000) + "]\nx-b: [" + ", ".join(["*a"] * 19) + "]\n"
-    yield "950,000 nodes once expanded (under)", {"compose.yaml": wide + "services:\n  web:\n    image: python:latest\n"}
+    yield (
+        "950,000 nodes once expanded (under)",
+        {"compose.yaml": wide + "services:\n  web:\n    image: python:latest\n"},
+    )
     yield "10,000 nested [", {"compose.yaml": "services: " + "[" * 10_000 + "]" * 10_000 + "\n"}
-    yield "100,000 services", {"compose.yaml": "services:\n" + "".join(f"  s{i}:\n    image: python:latest\n" for i in range(100_000))}
+    yield (
+        "100,000 services",
+        {"compose.yaml": "services:\n" + "".join(f"  s{i}:\n    image: python:latest\n" for i in range(100_000))},
+    )
 
 
 _WRAPPER = """import json, os, subprocess, sys, time
@@ -390,8 +502,9 @@ def measure(argv: list[str], cwd: Path) -> tuple[float, float, int, str]:
     it: a child forked from this (large) process would count this one's memory as its own."""
     with tempfile.TemporaryFile() as out, tempfile.NamedTemporaryFile("r", suffix=".json") as result:
         env = {**os.environ, "PYTHONPATH": str(ROOT), "PF_MEASURE": result.name}
-        subprocess.run([sys.executable, "-c", _WRAPPER, *argv], cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
-                       env=env, check=False)
+        subprocess.run(
+            [sys.executable, "-c", _WRAPPER, *argv], cwd=cwd, stdout=out, stderr=subprocess.STDOUT, env=env, check=False
+        )
         wall, rss, code = json.load(result)
         out.seek(0)
         return wall, rss, code, out.read().decode(errors="replace")

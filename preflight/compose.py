@@ -22,9 +22,9 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable, Iterable, Mapping
 
 from . import yamlpos
 from .interpolate import Dialect, ExpansionError, expand
@@ -138,7 +138,7 @@ def parse_dotenv(text: str, lookup: Lookup) -> tuple[dict[str, str], tuple[int, 
             expansion = expand(value_text, var, COMPOSE)
             if expansion.text is None and not expansion.errors:  # unset variables become ""
                 missing = set(expansion.unresolved)
-                expansion = expand(value_text, lambda k: "" if k in missing else var(k), COMPOSE)
+                expansion = expand(value_text, lambda k, missing=missing: "" if k in missing else var(k), COMPOSE)
         except ExpansionError as exc:
             return out, (line, f"invalid variable syntax in the value of {key}: {exc}")
         if expansion.errors:
@@ -373,7 +373,9 @@ class _Reader:
             d = self.docs[f.path] = _Doc(f)
         return d
 
-    def problem(self, f: _File, line: int, column: int, message: str, rule: str = "PF001", path: str | None = None) -> None:
+    def problem(
+        self, f: _File, line: int, column: int, message: str, rule: str = "PF001", path: str | None = None
+    ) -> None:
         loc = Location(path or f.display, line, column)
         self.doc(f).problems.setdefault((loc, rule, message), Problem(rule, loc, message))
 
@@ -411,7 +413,12 @@ class _Reader:
         if exp.text is None:
             if not quiet:
                 names = ", ".join(f"${n}" for n in exp.unresolved)
-                self.at(f, node, f'{what} "{node.value}": {names} has no value and no default; {what} is not checked', "PF003")
+                self.at(
+                    f,
+                    node,
+                    f'{what} "{node.value}": {names} has no value and no default; {what} is not checked',
+                    "PF003",
+                )
             return None
         return exp.text
 
@@ -431,7 +438,9 @@ class _Reader:
 
     # -- projects, services
 
-    def project(self, f: _File, env: Env, workdir: str, chain: tuple[str, ...], built: frozenset[str] = frozenset()) -> None:
+    def project(
+        self, f: _File, env: Env, workdir: str, chain: tuple[str, ...], built: frozenset[str] = frozenset()
+    ) -> None:
         if f.path in self.projects:
             return
         self.projects.add(f.path)
@@ -619,7 +628,9 @@ class _Reader:
         key = (link.dockerfile, tuple(sorted(link.args.items())), link.target, link.location, link.platforms)
         self.doc(key_layer.file).builds.setdefault(key, link)
 
-    def collect_args(self, f: _File, node: Node, layer: _Layer, args: dict[str, tuple[_Layer, Node | None, bool]]) -> None:
+    def collect_args(
+        self, f: _File, node: Node, layer: _Layer, args: dict[str, tuple[_Layer, Node | None, bool]]
+    ) -> None:
         if isinstance(node, Map):
             for arg, (_, value) in self.items(f, node).items():
                 args[arg] = (layer, value if _present(value) else None, False)
@@ -738,7 +749,9 @@ class _Reader:
         else:
             return frozenset()
         stem = name.split(".", 1)[0]
-        ordered = [c for c in candidates if c.split(".", 1)[0] == stem] + [c for c in candidates if c.split(".", 1)[0] != stem]
+        ordered = [c for c in candidates if c.split(".", 1)[0] == stem] + [
+            c for c in candidates if c.split(".", 1)[0] != stem
+        ]
         for candidate in ordered:
             other = os.path.join(directory, candidate)
             if os.path.isfile(other):

@@ -40,10 +40,10 @@ import difflib
 import functools
 import os
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping
-
+from typing import Any
 
 from .model import Level
 
@@ -252,7 +252,7 @@ def _read(path: Path, where: _Where, require_table: bool) -> Mapping[Any, Any] |
     import yaml
 
     try:
-        data = yaml.load(text, Loader=_loader())  # noqa: S506 (a SafeLoader subclass)
+        data = yaml.load(text, Loader=_loader())
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = f":{mark.line + 1}" if mark is not None else ""

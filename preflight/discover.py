@@ -37,9 +37,9 @@ import functools
 import os
 import re
 import stat
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 from .model import Location, Problem
 
@@ -451,8 +451,19 @@ def _git_ls_files(directory: str) -> list[tuple[str, bool]] | None:
         proc = subprocess.run(
             # The checked tree's own .git/config may name commands (core.fsmonitor runs on
             # ls-files): turn them off so that listing files never runs a program from it.
-            [git, "-c", "core.fsmonitor=false", "-c", "core.untrackedCache=false",
-             "ls-files", "--cached", "--others", "--exclude-standard", "--stage", "-z"],
+            [
+                git,
+                "-c",
+                "core.fsmonitor=false",
+                "-c",
+                "core.untrackedCache=false",
+                "ls-files",
+                "--cached",
+                "--others",
+                "--exclude-standard",
+                "--stage",
+                "-z",
+            ],
             cwd=directory,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,

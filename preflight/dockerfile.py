@@ -41,8 +41,8 @@ import re
 import sys
 from array import array
 from bisect import bisect_right
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Callable, Iterator, Mapping, Sequence
 
 from .interpolate import Dialect, ExpansionError, expand
 from .model import Document, ImageUse, Location, Problem, Suppressions, UseKind, clip
@@ -58,8 +58,28 @@ _DIRECTIVE_RE = re.compile(r"#[\t\n\f\r ]*([a-zA-Z][a-zA-Z0-9]*)[\t\n\f\r ]*=[\t
 _DIRECTIVES = frozenset({"syntax", "escape", "check"})
 _HEREDOC_RE = re.compile(r"([0-9]*)<<(-?)([^<]*)\Z")
 _HEREDOC_COMMANDS = frozenset({"run", "copy", "add"})
-_INSTRUCTIONS = frozenset({"add", "arg", "cmd", "copy", "entrypoint", "env", "expose", "from", "healthcheck", "label",
-                           "maintainer", "onbuild", "run", "shell", "stopsignal", "user", "volume", "workdir"})
+_INSTRUCTIONS = frozenset(
+    {
+        "add",
+        "arg",
+        "cmd",
+        "copy",
+        "entrypoint",
+        "env",
+        "expose",
+        "from",
+        "healthcheck",
+        "label",
+        "maintainer",
+        "onbuild",
+        "run",
+        "shell",
+        "stopsignal",
+        "user",
+        "volume",
+        "workdir",
+    }
+)
 _STAGE_NAME_RE = re.compile(r"[a-z][a-z0-9-_.]*\Z")
 _INDEX_RE = re.compile(r"[+-]?[0-9]{1,18}\Z")
 _DEFAULT_PLATFORM = ("linux", "amd64", "")
@@ -94,7 +114,7 @@ class Instruction:
 
     @property
     def args(self) -> str:
-        return self.text[self.args_at:self.args_end]
+        return self.text[self.args_at : self.args_end]
 
     def position(self, offset: int) -> tuple[int, int]:
         """1-based (line, column) of the character at ``offset`` in ``text``."""
@@ -158,7 +178,7 @@ class _Lines:
             self._pos = self.text.index("\n", self._pos) + 1
             self._index += 1
         end = self.text.find("\n", self._pos)
-        return self.text[self._pos:] if end < 0 else self.text[self._pos:end]
+        return self.text[self._pos :] if end < 0 else self.text[self._pos : end]
 
     def __iter__(self) -> Iterator[str]:
         return (self[i] for i in range(self.count))
@@ -320,7 +340,9 @@ def _directive(line: str) -> tuple[str, str, int] | None:
     return m.group(1), raw.rstrip("\t\n\f\r ") or raw, m.start(2)  # all blanks: the last one, as BuildKit
 
 
-def _instruction(line: str, start_line: int, segments: Sequence[tuple[int, int, int]], comments: list[str]) -> Instruction:
+def _instruction(
+    line: str, start_line: int, segments: Sequence[tuple[int, int, int]], comments: list[str]
+) -> Instruction:
     lead = len(line) - len(line.lstrip(_GO_SPACE))
     end = len(line.rstrip(_GO_SPACE))
     m = _WORD_RE.match(line, lead, end)
@@ -335,8 +357,9 @@ def _instruction(line: str, start_line: int, segments: Sequence[tuple[int, int, 
         flags, args_at = _extract_flags(line, gap.end(), end)
         while args_at < end and line[args_at] in _GO_SPACE:
             args_at += 1
-    return Instruction(cmd, start_line, start_line, line, _frozen(segments), tuple(flags),
-                       args_at, max(args_at, end), tuple(comments))
+    return Instruction(
+        cmd, start_line, start_line, line, _frozen(segments), tuple(flags), args_at, max(args_at, end), tuple(comments)
+    )
 
 
 def _frozen(segments: Sequence[tuple[int, int, int]]) -> Sequence[tuple[int, int, int]]:
@@ -599,8 +622,13 @@ def parse_dockerfile(
         return Document(
             path=path,
             kind="dockerfile",
-            problems=(Problem("PF001", Location(path, 1, 1),
-                              f"preflight could not read this Dockerfile (internal error: {exc!r}); please report it"),),
+            problems=(
+                Problem(
+                    "PF001",
+                    Location(path, 1, 1),
+                    f"preflight could not read this Dockerfile (internal error: {exc!r}); please report it",
+                ),
+            ),
         )
 
 
@@ -615,8 +643,12 @@ def _relevant() -> Callable[[Instruction], bool]:
         if not seen_from:
             seen_from = cmd == "from"
             return True
-        return (bool(ins.comments) or cmd in ("from", "arg") or cmd not in _INSTRUCTIONS
-                or (bool(ins.flags) and cmd in ("copy", "run")))
+        return (
+            bool(ins.comments)
+            or cmd in ("from", "arg")
+            or cmd not in _INSTRUCTIONS
+            or (bool(ins.flags) and cmd in ("copy", "run"))
+        )
 
     return keep
 
@@ -674,8 +706,13 @@ class _Reader:
         cmd = ins.cmd.lower()
         if cmd not in _INSTRUCTIONS:
             line, col = ins.position(0)
-            self.problem("PF001", line, col, f"unknown instruction {ins.cmd!r} (BuildKit rejects the file)",
-                         end=(line, col + len(ins.cmd)))
+            self.problem(
+                "PF001",
+                line,
+                col,
+                f"unknown instruction {ins.cmd!r} (BuildKit rejects the file)",
+                end=(line, col + len(ins.cmd)),
+            )
         elif cmd == "from":
             self.from_(ins)
         elif cmd == "arg":
@@ -683,9 +720,13 @@ class _Reader:
         elif not self.stages:
             if has_from:
                 line, col = ins.position(0)
-                self.problem("PF001", line, col,
-                             f"{ins.cmd.upper()} before the first FROM: only ARG may come first"
-                             " (BuildKit: \"no build stage in current context\")")
+                self.problem(
+                    "PF001",
+                    line,
+                    col,
+                    f"{ins.cmd.upper()} before the first FROM: only ARG may come first"
+                    ' (BuildKit: "no build stage in current context")',
+                )
         elif cmd == "copy":
             self.copy(ins)
         elif cmd == "run":
@@ -703,8 +744,7 @@ class _Reader:
 
     # -- helpers
 
-    def problem(self, rule: str, line: int, column: int, message: str,
-                end: tuple[int, int] | None = None) -> None:
+    def problem(self, rule: str, line: int, column: int, message: str, end: tuple[int, int] | None = None) -> None:
         loc = Location(self.path, line, column, end[0] if end else None, end[1] if end else None)
         self.problems.append(Problem(rule, loc, message))
 
@@ -725,11 +765,29 @@ class _Reader:
             self.problems.append(Problem(rule, loc, f"invalid variable syntax in {what} {clip(word)!r}: {exc}{tail}"))
             return None
 
-    def add_use(self, kind: UseKind, loc: Location, written: str, res: _Value,
-                platform: str | None = None, stage: str | None = None, pinned: bool = False) -> None:
-        self.uses.append(ImageUse(kind=kind, location=loc, written=written, resolved=res.text,
-                                  unresolved=res.missing, var_errors=res.errors, platform=platform, stage=stage,
-                                  platform_pinned=pinned or platform is not None))
+    def add_use(
+        self,
+        kind: UseKind,
+        loc: Location,
+        written: str,
+        res: _Value,
+        platform: str | None = None,
+        stage: str | None = None,
+        pinned: bool = False,
+    ) -> None:
+        self.uses.append(
+            ImageUse(
+                kind=kind,
+                location=loc,
+                written=written,
+                resolved=res.text,
+                unresolved=res.missing,
+                var_errors=res.errors,
+                platform=platform,
+                stage=stage,
+                platform_pinned=pinned or platform is not None,
+            )
+        )
 
     def stage_scope(self) -> dict[str, _Value]:
         return self.stages[-1].scope if self.stages else self.globals
@@ -750,15 +808,21 @@ class _Reader:
         elif len(words) == 3 and words[1][0].lower() == "as":
             name = words[2][0]
             if not _STAGE_NAME_RE.match(name.lower()):
-                self.problem("PF001", *ins.position(words[2][1]),
-                             f"invalid stage name {name!r}: it must start with a letter and contain only"
-                             " letters, digits, '-', '_' and '.'")
+                self.problem(
+                    "PF001",
+                    *ins.position(words[2][1]),
+                    f"invalid stage name {name!r}: it must start with a letter and contain only"
+                    " letters, digits, '-', '_' and '.'",
+                )
                 name = None
         elif len(words) == 2 and words[1][0].lower() == "as":
             self.problem("PF001", *ins.position(words[1][1]), "FROM ... AS needs a stage name")
         elif len(words) != 1:
-            self.problem("PF001", *ins.position(words[1][1]),
-                         f"FROM takes one image and optionally AS <name>; found {len(words)} words")
+            self.problem(
+                "PF001",
+                *ins.position(words[1][1]),
+                f"FROM takes one image and optionally AS <name>; found {len(words)} words",
+            )
         platform, pinned = self.from_platform(ins)
         if len(words) == 1 or (len(words) in (2, 3) and words[1][0].lower() == "as"):
             self.from_image(ins, words[0], platform, name, pinned)  # else which word is the image is unclear
@@ -780,7 +844,9 @@ class _Reader:
                 self.problem("PF001", *ins.position(first), "duplicate flag --platform")
             seen = True
             if not eq:
-                self.problem("PF001", *ins.position(first), "missing a value on flag --platform (use --platform=<os/arch>)")
+                self.problem(
+                    "PF001", *ins.position(first), "missing a value on flag --platform (use --platform=<os/arch>)"
+                )
                 continue
             if not value:
                 continue
@@ -793,8 +859,9 @@ class _Reader:
                 platform = res.text
         return platform, pinned
 
-    def from_image(self, ins: Instruction, word: tuple[str, int], platform: str | None, name: str | None,
-                   pinned: bool = False) -> None:
+    def from_image(
+        self, ins: Instruction, word: tuple[str, int], platform: str | None, name: str | None, pinned: bool = False
+    ) -> None:
         written, at = word
         loc = self.span(ins, at, at + len(written) - 1)
         res = self.evaluate(written, self.globals, loc, "FROM")
@@ -837,20 +904,26 @@ class _Reader:
                 self.problem("PF001", *ins.position(first), "duplicate flag --from")
             seen = True
             if not eq:
-                self.problem("PF001", *ins.position(first), "missing a value on flag --from (use --from=<stage or image>)")
+                self.problem(
+                    "PF001", *ins.position(first), "missing a value on flag --from (use --from=<stage or image>)"
+                )
                 continue
             if not value:
                 continue
             at = len("--from=")
             loc = self.span(ins, flag.offsets[at], flag.offsets[-1])
-            written = ins.text[flag.offsets[at]:flag.offsets[-1] + 1]
+            written = ins.text[flag.offsets[at] : flag.offsets[-1] + 1]
             if self.refuses_variables(value, loc, "COPY --from"):
                 self.ref_use(UseKind.COPY_FROM, loc, written, value)
                 continue
             if _INDEX_RE.match(value):
                 if not 0 <= int(value) < self.stage_count:
-                    self.problem("PF001", loc.line, loc.column,
-                                 f"invalid stage index {value}: the file has {self.stage_count} stage(s)")
+                    self.problem(
+                        "PF001",
+                        loc.line,
+                        loc.column,
+                        f"invalid stage index {value}: the file has {self.stage_count} stage(s)",
+                    )
                 continue
             self.ref_use(UseKind.COPY_FROM, loc, written, value)
 
@@ -868,7 +941,7 @@ class _Reader:
                 first = flag.offsets[base + offsets[vstart]]
                 last = flag.offsets[base + offsets[-1]]
                 loc = self.span(ins, first, last)
-                written = ins.text[first:last + 1]
+                written = ins.text[first : last + 1]
                 self.refuses_variables(fvalue, loc, "RUN --mount from=", mount=True)
                 self.ref_use(UseKind.MOUNT_FROM, loc, written, fvalue)
 
@@ -882,10 +955,14 @@ class _Reader:
             except ExpansionError:
                 refused = "$" in value
         if refused:
-            self.problems.append(Problem(
-                "PF001", loc,
-                f"docker build (BuildKit) does not expand variables in {what} ({value!r}); declare the image"
-                " with a global ARG in a stage (FROM ${IMAGE} AS name) and use that stage name"))
+            self.problems.append(
+                Problem(
+                    "PF001",
+                    loc,
+                    f"docker build (BuildKit) does not expand variables in {what} ({value!r}); declare the image"
+                    " with a global ARG in a stage (FROM ${IMAGE} AS name) and use that stage name",
+                )
+            )
         return refused
 
     def ref_use(self, kind: UseKind, loc: Location, written: str, value: str) -> None:
@@ -945,4 +1022,3 @@ def _csv_fields(value: str) -> list[tuple[str, list[int]]]:
         if i >= n:
             return fields
         i += 1  # the comma
-

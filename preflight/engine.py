@@ -8,8 +8,8 @@ suppressions, removes duplicates and sorts. Rules never touch the network: regis
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Mapping
 
 from .facts import ImageFacts
 from .imageref import ImageRef, ReferenceError

@@ -29,10 +29,10 @@ _TAG = r"[\w][\w.-]{0,127}"
 _DIGEST = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*[:][0-9a-fA-F]{32,}"
 _NAME = rf"(?:{_DOMAIN}/)?{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*"
 
-_REFERENCE_RE = re.compile(
-    rf"(?P<name>{_NAME})(?::(?P<tag>{_TAG}))?(?:@(?P<digest>{_DIGEST}))?", re.ASCII
+_REFERENCE_RE = re.compile(rf"(?P<name>{_NAME})(?::(?P<tag>{_TAG}))?(?:@(?P<digest>{_DIGEST}))?", re.ASCII)
+_ANCHORED_NAME_RE = re.compile(
+    rf"(?:(?P<domain>{_DOMAIN})/)?(?P<path>{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*)", re.ASCII
 )
-_ANCHORED_NAME_RE = re.compile(rf"(?:(?P<domain>{_DOMAIN})/)?(?P<path>{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*)", re.ASCII)
 _IDENTIFIER_RE = re.compile(r"[a-f0-9]{64}", re.ASCII)
 _DIGEST_HEX_LENGTHS = {"sha256": 64, "sha384": 96, "sha512": 128}
 _LOWER_HEX_RE = re.compile(r"[a-f0-9]+", re.ASCII)
@@ -53,7 +53,7 @@ class ImageRef:
 
     # ----------------------------------------------------------------- parsing
     @classmethod
-    def parse(cls, text: str) -> "ImageRef":
+    def parse(cls, text: str) -> ImageRef:
         """Parse and normalize like ``reference.ParseNormalizedNamed``."""
         if not text:
             raise ReferenceError("reference is empty")
@@ -70,7 +70,7 @@ class ImageRef:
         return cls._parse_full(full, text)
 
     @classmethod
-    def _parse_full(cls, full: str, original: str) -> "ImageRef":
+    def _parse_full(cls, full: str, original: str) -> ImageRef:
         match = _REFERENCE_RE.fullmatch(full)
         if match is None:
             raise ReferenceError(_explain_format(original))
@@ -84,8 +84,7 @@ class ImageRef:
             # Go quirk: a first component without host characters after splitDockerDomain
             # (e.g. "my_registry.com/foo") matches as a path with an empty domain.
             raise ReferenceError(
-                f"{name.split('/')[0]!r} is not a valid registry host name"
-                " (registry names may not contain '_')"
+                f"{name.split('/')[0]!r} is not a valid registry host name (registry names may not contain '_')"
             )
         if len(path) > NAME_TOTAL_LENGTH_MAX:
             raise ReferenceError(f"repository name must not be more than {NAME_TOTAL_LENGTH_MAX} characters")
@@ -126,7 +125,7 @@ class ImageRef:
         (``docker.io/r.io/app``) keeps ``docker.io/``: ``r.io/app`` names another registry.
         """
         if self.domain == DEFAULT_DOMAIN:
-            short = self.path[len(OFFICIAL_REPO_PREFIX):]
+            short = self.path[len(OFFICIAL_REPO_PREFIX) :]
             if self.path.startswith(OFFICIAL_REPO_PREFIX) and "/" not in short and not _IDENTIFIER_RE.fullmatch(short):
                 return short  # (a 64-hex name alone would read as an image ID)
             first = self.path.split("/", 1)[0]
@@ -147,7 +146,7 @@ class ImageRef:
     def is_docker_hub(self) -> bool:
         return self.domain == DEFAULT_DOMAIN
 
-    def with_tag(self, tag: str | None) -> "ImageRef":
+    def with_tag(self, tag: str | None) -> ImageRef:
         return ImageRef(self.domain, self.path, tag, self.digest)
 
     def __str__(self) -> str:
@@ -158,14 +157,11 @@ def _split_docker_domain(text: str) -> tuple[str, str]:
     """``splitDockerDomain``: separate the registry from the remainder and apply Hub defaults."""
     i = text.find("/")
     if i == -1 or (
-        "." not in text[:i]
-        and ":" not in text[:i]
-        and text[:i] != "localhost"
-        and text[:i].lower() == text[:i]
+        "." not in text[:i] and ":" not in text[:i] and text[:i] != "localhost" and text[:i].lower() == text[:i]
     ):
         domain, remainder = DEFAULT_DOMAIN, text
     else:
-        domain, remainder = text[:i], text[i + 1:]
+        domain, remainder = text[:i], text[i + 1 :]
     if domain == LEGACY_DEFAULT_DOMAIN:
         domain = DEFAULT_DOMAIN
     if domain == DEFAULT_DOMAIN and "/" not in remainder:

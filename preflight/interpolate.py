@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import re
 import warnings
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
-from typing import Any, Callable, Generator
+from typing import Any
 
 Lookup = Callable[[str], "str | None"]
 _Call = Generator[Any, Any, Any]  # yields a sub-call (another _Call), receives its result
@@ -33,7 +34,7 @@ class Dialect:
     quotes: bool  # shell-like quote removal (BuildKit)
 
     @staticmethod
-    def buildkit(escape: str = "\\") -> "Dialect":
+    def buildkit(escape: str = "\\") -> Dialect:
         return Dialect(escape=escape, dollar_dollar=False, quotes=True)
 
 
@@ -128,7 +129,7 @@ class _State:
                 close = s.find("'", i + 1, end)
                 if close == -1:
                     raise ExpansionError("unterminated single quote")
-                parts.append(s[i + 1:close])
+                parts.append(s[i + 1 : close])
                 i = close + 1
                 continue
             if d.quotes and ch == '"':
@@ -258,7 +259,9 @@ class _State:
         if op == "/":
             cut = self._find_unescaped(s, "/", start, close)
             pattern, k1 = yield self.word(s, start, cut, depth + 1, in_double=False)
-            replacement, k2 = (yield self.word(s, cut + 1, close, depth + 1, in_double=False)) if cut < close else ("", True)
+            replacement, k2 = (
+                (yield self.word(s, cut + 1, close, depth + 1, in_double=False)) if cut < close else ("", True)
+            )
             if not (known and k1 and k2):
                 return "", False
             return (_replace(_glob(pattern), value, replacement, doubled) if pattern else value), True
@@ -268,7 +271,7 @@ class _State:
         atoms = _glob(pattern)
         if op == "#":
             ends = _ends(atoms, value, 0)
-            return (value[max(ends):] if doubled else value[min(ends):]) if ends else value, True
+            return (value[max(ends) :] if doubled else value[min(ends) :]) if ends else value, True
         ends = _ends(atoms[::-1], value[::-1], 0)  # a suffix: the reversed pattern on the reversed value
         return (value[: len(value) - (max(ends) if doubled else min(ends))] if ends else value), True
 

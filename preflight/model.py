@@ -7,8 +7,8 @@ Nothing here does I/O.
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 
 
 class Level(str, enum.Enum):
@@ -24,7 +24,7 @@ class Level(str, enum.Enum):
         return {"error": 3, "warning": 2, "note": 1, "off": 0}[self.value]
 
     @classmethod
-    def parse(cls, text: str) -> "Level":
+    def parse(cls, text: str) -> Level:
         try:
             return cls(text.strip().lower())
         except ValueError:
@@ -192,4 +192,4 @@ def clip(text: str, limit: int = MAX_QUOTED) -> str:
     if len(text) <= limit:
         return text
     half = (limit - 1) // 2
-    return f"{text[:half]}…{text[len(text) - half:]}"
+    return f"{text[:half]}…{text[len(text) - half :]}"

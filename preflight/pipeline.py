@@ -7,9 +7,9 @@ import network code.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable, Iterable, Mapping, Sequence
 
 from .config import Config, RegistryConfig
 from .discover import discover, display_path
@@ -156,10 +156,14 @@ def _merge(old: Document | None, new: Document) -> Document:
         old,
         uses=tuple(dict.fromkeys(old.uses + new.uses)),
         problems=tuple(dict.fromkeys(old.problems + new.problems)),
-        builds=tuple({(b.dockerfile, tuple(sorted(b.args.items())), b.target): b for b in old.builds + new.builds}.values()),
+        builds=tuple(
+            {(b.dockerfile, tuple(sorted(b.args.items())), b.target): b for b in old.builds + new.builds}.values()
+        ),
         suppressions=Suppressions(
-            {line: old.suppressions.by_line.get(line, frozenset()) | new.suppressions.by_line.get(line, frozenset())
-             for line in {*old.suppressions.by_line, *new.suppressions.by_line}},
+            {
+                line: old.suppressions.by_line.get(line, frozenset()) | new.suppressions.by_line.get(line, frozenset())
+                for line in {*old.suppressions.by_line, *new.suppressions.by_line}
+            },
             old.suppressions.file_wide | new.suppressions.file_wide,
         ),
     )
@@ -254,8 +258,7 @@ def check(
 
 # Lookups that ended without the registry's answer about the image: they count as not checked.
 _NO_ANSWER = frozenset(
-    {Status.NOT_CHECKED, Status.REGISTRY_ERROR, Status.RATE_LIMITED}
-    | {s for s in Status if s.unreachable}
+    {Status.NOT_CHECKED, Status.REGISTRY_ERROR, Status.RATE_LIMITED} | {s for s in Status if s.unreachable}
 )
 
 

@@ -79,7 +79,7 @@ def _compatible(want: str) -> list[str]:
     return out
 
 
-def required_platforms(use: "ImageUse", wanted: tuple[str, ...]) -> tuple[str, ...]:
+def required_platforms(use: ImageUse, wanted: tuple[str, ...]) -> tuple[str, ...]:
     """Platforms ``use`` must provide: its own (``FROM --platform=``, compose ``platform:``), else
     the ones asked for (``--platform``, config). A use that pins its platform through a variable
     (``$BUILDPLATFORM``) and the ``# syntax=`` frontend (it runs on the build machine) get none."""

@@ -43,7 +43,7 @@ def decode(data: bytes) -> str:
                     f"file is encoded as {encoding.upper()}; Docker and Compose read UTF-8 only"
                     " (re-save the file as UTF-8)"
                 )
-            data = data[len(bom):]
+            data = data[len(bom) :]
             break
     if b"\x00" in data:
         offset = data.index(b"\x00")
@@ -74,7 +74,9 @@ def read_text(path: str | os.PathLike[str]) -> str:
             raise InputError("is not a regular file (a FIFO, socket or device); not read")
         size = st.st_size
         if size > MAX_BYTES:
-            raise InputError(f"file is {size // (1024 * 1024)} MiB; preflight reads files up to {MAX_BYTES // (1024 * 1024)} MiB")
+            raise InputError(
+                f"file is {size // (1024 * 1024)} MiB; preflight reads files up to {MAX_BYTES // (1024 * 1024)} MiB"
+            )
         with open(p, "rb") as fh:
             data = fh.read(MAX_BYTES + 1)
     except InputError:

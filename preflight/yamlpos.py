@@ -17,8 +17,8 @@ ever constructed from tags: only events are read.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Iterator
 
 import yaml
 
@@ -262,7 +262,12 @@ class _Composer:
                 first = frame.seen.get(node.value)
                 if first is not None:
                     self.out.issues.append(
-                        Issue(node.line, node.column, f'duplicate key "{node.value}" (first defined on line {first})', False)
+                        Issue(
+                            node.line,
+                            node.column,
+                            f'duplicate key "{node.value}" (first defined on line {first})',
+                            False,
+                        )
                     )
                 else:
                     frame.seen[node.value] = node.line

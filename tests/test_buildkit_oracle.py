@@ -60,8 +60,11 @@ def test_from_uses_sit_inside_their_instruction():
     """Every FROM image use is the first argument of a FROM instruction, on one of its lines."""
     for path in agreement.corpus_dockerfiles(CORPUS):
         text = agreement.read(path)
-        spans = [(i.start_line, i.end_line, agreement._words(i.args)[0])
-                 for i in scan(text).instructions if i.cmd.lower() == "from" and agreement._words(i.args)]
+        spans = [
+            (i.start_line, i.end_line, agreement._words(i.args)[0])
+            for i in scan(text).instructions
+            if i.cmd.lower() == "from" and agreement._words(i.args)
+        ]
         for use in parse_dockerfile(text, str(path)).uses:
             if use.kind is UseKind.FROM:
                 assert any(a <= use.location.line <= b and use.written == w for a, b, w in spans), (path, use)
@@ -74,17 +77,67 @@ def test_golden_fixtures_agree_with_buildkit(name: str):
 
 
 _FRAGMENTS = [
-    "FROM alpine:3.20", "from busybox AS b", "FROM --platform=$BUILDPLATFORM golang:1.22 AS build",
-    "FROM \\", "  alpine", "FROM a \\   ", "# a comment", "  # indented comment", "", "   ", "\\",
-    "RUN <<EOF", "RUN <<-EOT sh", 'COPY <<a <<"b" /dst', "RUN 2<<'X' cat", "EOF", "\tEOT", "EOT", "a", "b", "X",
-    "RUN echo hi \\", "RUN echo \\\\", 'RUN ["sh", "-c", "<<EOF"]', "ONBUILD RUN <<EOF", "CMD <<EOF",
-    "ARG A=1", "ARG B", "COPY --from=build /a /b", "COPY --from='quoted img' /a /b",
-    "RUN --mount=type=cache,from=c,target=/d \\", "  --mount=from=x,target=/y true",
-    "RUN --flag -- <<EOF", "FROM x `", "# escape=`", "# syntax=docker/dockerfile:1", "WORKDIR /x\r",
-    "FROM\talpine\tAS\tt", "RUN echo <<EOF; echo done", "COPY <<EOF /x", "HEALTHCHECK CMD true",
-    "RUN <<'E F'", "E F", "RUN <<$X", "$X", "RUN cat <<EOF>out", "RUN echo '\\", "RUN \"<<EOF\"", "RUN x<<EOF",
-    "RUN <<EOF <<EOF2", "EOF2", "RUN ['x'] <<EOF", "ONBUILD  COPY <<a /b", "RUN `", "#!/bin/sh", "# check=skip=all",
-    "RUN echo ${A:-b c} <<EOF", "RUN echo '${' <<EOF", "RUN <<-\"EOF\"", "\t\tEOF", "  # comment \\",
+    "FROM alpine:3.20",
+    "from busybox AS b",
+    "FROM --platform=$BUILDPLATFORM golang:1.22 AS build",
+    "FROM \\",
+    "  alpine",
+    "FROM a \\   ",
+    "# a comment",
+    "  # indented comment",
+    "",
+    "   ",
+    "\\",
+    "RUN <<EOF",
+    "RUN <<-EOT sh",
+    'COPY <<a <<"b" /dst',
+    "RUN 2<<'X' cat",
+    "EOF",
+    "\tEOT",
+    "EOT",
+    "a",
+    "b",
+    "X",
+    "RUN echo hi \\",
+    "RUN echo \\\\",
+    'RUN ["sh", "-c", "<<EOF"]',
+    "ONBUILD RUN <<EOF",
+    "CMD <<EOF",
+    "ARG A=1",
+    "ARG B",
+    "COPY --from=build /a /b",
+    "COPY --from='quoted img' /a /b",
+    "RUN --mount=type=cache,from=c,target=/d \\",
+    "  --mount=from=x,target=/y true",
+    "RUN --flag -- <<EOF",
+    "FROM x `",
+    "# escape=`",
+    "# syntax=docker/dockerfile:1",
+    "WORKDIR /x\r",
+    "FROM\talpine\tAS\tt",
+    "RUN echo <<EOF; echo done",
+    "COPY <<EOF /x",
+    "HEALTHCHECK CMD true",
+    "RUN <<'E F'",
+    "E F",
+    "RUN <<$X",
+    "$X",
+    "RUN cat <<EOF>out",
+    "RUN echo '\\",
+    'RUN "<<EOF"',
+    "RUN x<<EOF",
+    "RUN <<EOF <<EOF2",
+    "EOF2",
+    "RUN ['x'] <<EOF",
+    "ONBUILD  COPY <<a /b",
+    "RUN `",
+    "#!/bin/sh",
+    "# check=skip=all",
+    "RUN echo ${A:-b c} <<EOF",
+    "RUN echo '${' <<EOF",
+    'RUN <<-"EOF"',
+    "\t\tEOF",
+    "  # comment \\",
 ]
 
 

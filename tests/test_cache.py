@@ -98,8 +98,19 @@ TRANSIENT = [s for s in Status if s is not Status.OK and s not in NEGATIVE_STATU
 
 def test_transient_statuses_cover_what_the_brief_names() -> None:
     names = {s.value for s in TRANSIENT}
-    assert {"network_dns", "network_refused", "network_timeout", "tls", "proxy", "rate_limited", "registry_error",
-            "not_checked", "auth_required", "auth_failed", "blocked_by_policy"} <= names
+    assert {
+        "network_dns",
+        "network_refused",
+        "network_timeout",
+        "tls",
+        "proxy",
+        "rate_limited",
+        "registry_error",
+        "not_checked",
+        "auth_required",
+        "auth_failed",
+        "blocked_by_policy",
+    } <= names
 
 
 @pytest.mark.parametrize("status", TRANSIENT, ids=lambda s: s.value)
@@ -235,7 +246,9 @@ def test_cache_key_separates_users_endpoints_and_platforms() -> None:
         cache_key(ref + "x", ep, ["linux/amd64"], alice),
     }
     assert len(keys) == 6
-    assert cache_key(ref, ep, ["linux/arm64", "linux/amd64"], alice) == cache_key(ref, ep, ["linux/amd64", "linux/arm64"], alice)
+    assert cache_key(ref, ep, ["linux/arm64", "linux/amd64"], alice) == cache_key(
+        ref, ep, ["linux/amd64", "linux/arm64"], alice
+    )
 
 
 def test_default_cache_dir(tmp_path: Path) -> None:

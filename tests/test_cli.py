@@ -103,7 +103,9 @@ def test_config_errors_exit_2_with_the_key(project):
 
 
 def test_usage_error_exits_2(project):
-    result = subprocess.run([sys.executable, "-m", "preflight", "check", "--format", "xml"], capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "preflight", "check", "--format", "xml"], capture_output=True, text=True
+    )
     assert result.returncode == 2
     assert "xml" in result.stderr
 

@@ -17,7 +17,9 @@ DATA = Path(__file__).resolve().parent / "data" / "compose"
 CORPUS = Path(__file__).resolve().parents[1] / ".." / "shared" / "corpus"
 
 
-def project(tmp_path: Path, files: dict[str, str], main: str = "compose.yaml", environ: dict[str, str] | None = None) -> list[Document]:
+def project(
+    tmp_path: Path, files: dict[str, str], main: str = "compose.yaml", environ: dict[str, str] | None = None
+) -> list[Document]:
     for name, text in files.items():
         p = tmp_path / name
         p.parent.mkdir(parents=True, exist_ok=True)
@@ -42,7 +44,11 @@ def problems(doc: Document) -> list[tuple]:
 
 
 def test_every_image_points_at_its_value(tmp_path):
-    doc = one(project(tmp_path, {"compose.yaml": """
+    doc = one(
+        project(
+            tmp_path,
+            {
+                "compose.yaml": """
         services:
           plain:
             image: nginx:1.27
@@ -60,7 +66,10 @@ def test_every_image_points_at_its_value(tmp_path):
             image: ~
           noimage:
             command: sleep 1
-        """}))
+        """
+            },
+        )
+    )
     assert uses(doc) == [
         (3, 12, "nginx:1.27", "nginx:1.27", True),
         (5, 13, "redis:7", "redis:7", True),  # the text, not the quote
@@ -76,11 +85,18 @@ def test_every_image_points_at_its_value(tmp_path):
 
 
 def test_columns_count_code_points_and_escapes_leave_no_end(tmp_path):
-    doc = one(project(tmp_path, {"compose.yaml": """
+    doc = one(
+        project(
+            tmp_path,
+            {
+                "compose.yaml": """
         x-note: "héllo wörld"
         services:
           a: {command: "é", image: "ng\\x69nx"}
-        """}))
+        """
+            },
+        )
+    )
     [use] = doc.uses
     assert (use.location.line, use.location.column, use.written) == (3, 29, "nginx")
     assert use.location.end_column is None  # the text differs from the value: no span to replace
@@ -90,7 +106,11 @@ def test_columns_count_code_points_and_escapes_leave_no_end(tmp_path):
 
 
 def test_anchor_alias_and_merge_keys_report_where_the_value_is_written(tmp_path):
-    doc = one(project(tmp_path, {"compose.yaml": """
+    doc = one(
+        project(
+            tmp_path,
+            {
+                "compose.yaml": """
         x-image: &img nginx:1.27
         x-base: &base
           image: redis:7
@@ -110,7 +130,10 @@ def test_anchor_alias_and_merge_keys_report_where_the_value_is_written(tmp_path)
           explicit:
             <<: *base
             image: mine:2
-        """}))
+        """
+            },
+        )
+    )
     assert uses(doc) == [
         (1, 15, "nginx:1.27", "nginx:1.27", True),
         (3, 10, "redis:7", "redis:7", True),
@@ -121,7 +144,11 @@ def test_anchor_alias_and_merge_keys_report_where_the_value_is_written(tmp_path)
 
 
 def test_one_anchor_used_by_many_services_is_one_use_pulled_if_any_service_pulls(tmp_path):
-    doc = one(project(tmp_path, {"compose.yaml": """
+    doc = one(
+        project(
+            tmp_path,
+            {
+                "compose.yaml": """
         x-img: &img app:1
         services:
           built:
@@ -129,7 +156,10 @@ def test_one_anchor_used_by_many_services_is_one_use_pulled_if_any_service_pulls
             build: .
           pulled:
             image: *img
-        """}))
+        """
+            },
+        )
+    )
     assert uses(doc) == [(1, 13, "app:1", "app:1", True)]
 
 
@@ -171,15 +201,23 @@ def test_anchors_and_tags_before_a_value_and_crlf_line_ends(tmp_path):
     ],
 )
 def test_every_interpolation_form(tmp_path, written, resolved, unresolved, errors):
-    doc = one(project(tmp_path, {"compose.yaml": f"services:\n  s:\n    image: '{written}'\n"},
-                      environ={"SET": "value", "EMPTY": ""}))
+    doc = one(
+        project(
+            tmp_path,
+            {"compose.yaml": f"services:\n  s:\n    image: '{written}'\n"},
+            environ={"SET": "value", "EMPTY": ""},
+        )
+    )
     [use] = doc.uses
     assert (use.written, use.resolved, use.unresolved, use.var_errors) == (written, resolved, unresolved, errors)
 
 
 def test_environment_wins_over_dotenv_and_dotenv_syntax(tmp_path):
-    doc = one(project(tmp_path, {
-        ".env": """
+    doc = one(
+        project(
+            tmp_path,
+            {
+                ".env": """
             # a comment
             REGISTRY=registry.example.com:5000
             export NAME=team/app
@@ -193,7 +231,7 @@ def test_environment_wins_over_dotenv_and_dotenv_syntax(tmp_path):
             INHERITED
             PLATFORM: linux/arm64
             """,
-        "compose.yaml": """
+                "compose.yaml": """
             services:
               a:
                 image: ${REF}:${TAG}
@@ -203,7 +241,10 @@ def test_environment_wins_over_dotenv_and_dotenv_syntax(tmp_path):
               c:
                 image: ${FROM_ENV}:${OVERRIDDEN}-${INHERITED}
             """,
-    }, environ={"OUTER": "outer", "OVERRIDDEN": "from-env", "INHERITED": "inh"}))
+            },
+            environ={"OUTER": "outer", "OVERRIDDEN": "from-env", "INHERITED": "inh"},
+        )
+    )
     assert [(u.resolved, u.platform) for u in doc.uses] == [
         ("registry.example.com:5000/team/app:1.2", "linux/arm64"),
         ("x-${NOT_EXPANDED}:plain-a#b", None),
@@ -254,9 +295,12 @@ def test_malformed_variable_syntax_is_pf001_at_the_value(tmp_path):
 
 
 def test_build_beside_image_is_not_pulled_and_links_the_dockerfile(tmp_path):
-    doc = one(project(tmp_path, {
-        ".env": "VERSION=3.12\n",
-        "compose.yaml": """
+    doc = one(
+        project(
+            tmp_path,
+            {
+                ".env": "VERSION=3.12\n",
+                "compose.yaml": """
             services:
               short:
                 image: myorg/short:dev
@@ -291,7 +335,10 @@ def test_build_beside_image_is_not_pulled_and_links_the_dockerfile(tmp_path):
               git:
                 build: git@github.com:org/repo.git
             """,
-    }, environ={"FROM_ENV": "env", "BARE": "bare"}))
+            },
+            environ={"FROM_ENV": "env", "BARE": "bare"},
+        )
+    )
     assert uses(doc) == [
         (3, 12, "myorg/short:dev", "myorg/short:dev", False),
         (6, 12, "myorg/long:dev", "myorg/long:dev", False),
@@ -300,7 +347,11 @@ def test_build_beside_image_is_not_pulled_and_links_the_dockerfile(tmp_path):
     ]
     short, long, listed = doc.builds
     assert (short.dockerfile, dict(short.args), short.target, short.platforms) == (
-        str(tmp_path / "short" / "Dockerfile"), {}, None, ())
+        str(tmp_path / "short" / "Dockerfile"),
+        {},
+        None,
+        (),
+    )
     assert short.location == Location("compose.yaml", 4, 5, 4, 10)
     assert (long.dockerfile, dict(long.args), long.target, long.platforms) == (
         str(tmp_path / "long" / "docker" / "Prod.Dockerfile"),
@@ -309,12 +360,19 @@ def test_build_beside_image_is_not_pulled_and_links_the_dockerfile(tmp_path):
         ("linux/amd64", "linux/arm64"),
     )
     assert long.location == Location("compose.yaml", 7, 5, 7, 10)
-    assert (listed.dockerfile, dict(listed.args)) == ("/abs/ctx/Dockerfile", {"PYTHON": "3.12", "BARE": "bare", "EQ": "a=b"})
+    assert (listed.dockerfile, dict(listed.args)) == (
+        "/abs/ctx/Dockerfile",
+        {"PYTHON": "3.12", "BARE": "bare", "EQ": "a=b"},
+    )
     assert doc.problems == ()
 
 
 def test_unresolved_build_fields_are_reported_not_guessed(tmp_path):
-    doc = one(project(tmp_path, {"compose.yaml": """
+    doc = one(
+        project(
+            tmp_path,
+            {
+                "compose.yaml": """
         services:
           a:
             build:
@@ -325,7 +383,10 @@ def test_unresolved_build_fields_are_reported_not_guessed(tmp_path):
               args:
                 - TAG=${TAG}
                 - OTHER=1
-        """}))
+        """
+            },
+        )
+    )
     assert [(p[0], p[2], p[3]) for p in problems(doc)] == [("PF003", 4, 16), ("PF003", 9, 11)]
     assert "$CTX" in doc.problems[0].message and "$TAG" in doc.problems[1].message
     [link] = doc.builds
@@ -351,7 +412,11 @@ def test_override_file_sees_the_build_of_its_base(tmp_path):
 
 
 def test_extends_in_the_same_file(tmp_path):
-    doc = one(project(tmp_path, {"compose.yaml": """
+    doc = one(
+        project(
+            tmp_path,
+            {
+                "compose.yaml": """
         services:
           base:
             image: base:${TAG:-1}
@@ -365,7 +430,10 @@ def test_extends_in_the_same_file(tmp_path):
           chained:
             extends: {service: long}
             image: chained:1
-        """}))
+        """
+            },
+        )
+    )
     assert uses(doc) == [
         (3, 12, "base:${TAG:-1}", "base:1", True),  # base itself pulls it; long only builds under it
         (13, 12, "chained:1", "chained:1", False),  # inherits long's build
@@ -375,9 +443,11 @@ def test_extends_in_the_same_file(tmp_path):
 
 
 def test_extends_from_another_file_reports_there_and_resolves_paths_there(tmp_path):
-    docs = project(tmp_path, {
-        ".env": "TAG=9\n",
-        "compose.yaml": """
+    docs = project(
+        tmp_path,
+        {
+            ".env": "TAG=9\n",
+            "compose.yaml": """
             services:
               web:
                 extends:
@@ -390,7 +460,7 @@ def test_extends_from_another_file_reports_there_and_resolves_paths_there(tmp_pa
                   service: built
                 image: worker:${TAG}
             """,
-        "common/services.yaml": """
+            "common/services.yaml": """
             services:
               webapp:
                 image: "webapp:${TAG}"
@@ -401,7 +471,8 @@ def test_extends_from_another_file_reports_there_and_resolves_paths_there(tmp_pa
               unused:
                 image: never:reported
             """,
-    })
+        },
+    )
     main, common = docs
     assert (main.path, common.path) == ("compose.yaml", "common/services.yaml")
     assert uses(main) == [(11, 12, "worker:${TAG}", "worker:9", False)]
@@ -413,8 +484,10 @@ def test_extends_from_another_file_reports_there_and_resolves_paths_there(tmp_pa
 
 
 def test_extends_cycles_and_missing_targets_are_pf001(tmp_path):
-    docs = project(tmp_path, {
-        "compose.yaml": """
+    docs = project(
+        tmp_path,
+        {
+            "compose.yaml": """
             services:
               a:
                 extends: b
@@ -430,8 +503,9 @@ def test_extends_cycles_and_missing_targets_are_pf001(tmp_path):
               gone:
                 extends: {file: absent.yaml, service: x}
             """,
-        "other.yaml": "services:\n  x:\n    extends: {file: compose.yaml, service: far}\n",
-    })
+            "other.yaml": "services:\n  x:\n    extends: {file: compose.yaml, service: far}\n",
+        },
+    )
     main, other = docs
     assert problems(main) == [
         ("PF001", "compose.yaml", 6, 14, "extends cycle: a -> b -> a"),
@@ -458,9 +532,11 @@ def test_long_extends_chains_end_with_pf001_not_a_recursion_error(tmp_path):
 
 
 def test_include_reports_each_file_with_its_own_env_and_paths(tmp_path):
-    docs = project(tmp_path, {
-        ".env": "SHARED=from-main\n",
-        "compose.yaml": """
+    docs = project(
+        tmp_path,
+        {
+            ".env": "SHARED=from-main\n",
+            "compose.yaml": """
             include:
               - sub/compose.yaml
               - path: other/compose.yaml
@@ -471,22 +547,23 @@ def test_include_reports_each_file_with_its_own_env_and_paths(tmp_path):
               app:
                 image: app:${SHARED}
             """,
-        "sub/.env": "SHARED=from-sub\nOWN=own\n",
-        "sub/compose.yaml": """
+            "sub/.env": "SHARED=from-sub\nOWN=own\n",
+            "sub/compose.yaml": """
             services:
               sub:
                 # preflight: ignore=PF101
                 image: sub-${SHARED}:${OWN}
                 build: ./ctx
             """,
-        "vars.env": "OTHER=from-vars\n",
-        "other/compose.yaml": """
+            "vars.env": "OTHER=from-vars\n",
+            "other/compose.yaml": """
             services:
               other:
                 image: other:${OTHER}
                 build: .
             """,
-    })
+        },
+    )
     main, sub, other = docs
     assert [d.path for d in docs] == ["compose.yaml", "sub/compose.yaml", "other/compose.yaml"]
     assert uses(main) == [(9, 12, "app:${SHARED}", "app:from-main", True)]
@@ -499,15 +576,24 @@ def test_include_reports_each_file_with_its_own_env_and_paths(tmp_path):
 
 
 def test_include_cycles_and_missing_files(tmp_path):
-    docs = project(tmp_path, {
-        "compose.yaml": "include:\n  - a.yaml\n  - missing.yaml\n  - path: '${NOPE}/x.yaml'\n",
-        "a.yaml": "include:\n  - b/b.yaml\nservices:\n  a:\n    image: a:1\n",
-        "b/b.yaml": "include:\n  - ../compose.yaml\nservices:\n  b:\n    image: b:1\n",
-    })
+    docs = project(
+        tmp_path,
+        {
+            "compose.yaml": "include:\n  - a.yaml\n  - missing.yaml\n  - path: '${NOPE}/x.yaml'\n",
+            "a.yaml": "include:\n  - b/b.yaml\nservices:\n  a:\n    image: a:1\n",
+            "b/b.yaml": "include:\n  - ../compose.yaml\nservices:\n  b:\n    image: b:1\n",
+        },
+    )
     main, a, b = docs
     assert problems(main) == [
         ("PF001", "compose.yaml", 3, 5, "included file not found: missing.yaml"),
-        ("PF003", "compose.yaml", 4, 12, 'include path "${NOPE}/x.yaml": $NOPE has no value and no default; include path is not checked'),
+        (
+            "PF003",
+            "compose.yaml",
+            4,
+            12,
+            'include path "${NOPE}/x.yaml": $NOPE has no value and no default; include path is not checked',
+        ),
     ]
     assert problems(b) == [
         ("PF001", "b/b.yaml", 2, 5, "include cycle: compose.yaml -> a.yaml -> b/b.yaml -> compose.yaml"),
@@ -524,12 +610,15 @@ def test_deeply_nested_includes_end_with_pf001(tmp_path):
 
 
 def test_a_file_reached_twice_is_read_once(tmp_path):
-    docs = project(tmp_path, {
-        "compose.yaml": "include: [left.yaml, right.yaml]\n",
-        "left.yaml": "include: [shared.yaml]\n",
-        "right.yaml": "include: [shared.yaml]\nservices:\n  r:\n    extends: {file: shared.yaml, service: s}\n",
-        "shared.yaml": "services:\n  s:\n    image: shared:1\n",
-    })
+    docs = project(
+        tmp_path,
+        {
+            "compose.yaml": "include: [left.yaml, right.yaml]\n",
+            "left.yaml": "include: [shared.yaml]\n",
+            "right.yaml": "include: [shared.yaml]\nservices:\n  r:\n    extends: {file: shared.yaml, service: s}\n",
+            "shared.yaml": "services:\n  s:\n    image: shared:1\n",
+        },
+    )
     assert [d.path for d in docs] == ["compose.yaml", "left.yaml", "shared.yaml", "right.yaml"]
     assert uses(docs[2]) == [(3, 12, "shared:1", "shared:1", True)]
 
@@ -555,7 +644,11 @@ def test_fixture_project(tmp_path):
 
 
 def test_legacy_v1_file(tmp_path):
-    doc = one(project(tmp_path, {"docker-compose.yml": """
+    doc = one(
+        project(
+            tmp_path,
+            {
+                "docker-compose.yml": """
         web:
           image: nginx:1.27
           links: [db]
@@ -564,7 +657,11 @@ def test_legacy_v1_file(tmp_path):
           image: mydb
         x-other:
           image: ignored:1
-        """}, main="docker-compose.yml"))
+        """
+            },
+            main="docker-compose.yml",
+        )
+    )
     assert uses(doc) == [(2, 10, "nginx:1.27", "nginx:1.27", True), (6, 10, "mydb", "mydb", False)]
     assert doc.problems == () and len(doc.builds) == 1
 
@@ -600,14 +697,21 @@ def test_unreadable_file_is_pf001(tmp_path):
 
 
 def test_duplicate_key_is_pf001_and_reading_goes_on(tmp_path):
-    doc = one(project(tmp_path, {"compose.yaml": """
+    doc = one(
+        project(
+            tmp_path,
+            {
+                "compose.yaml": """
         services:
           a:
             image: first:1
             image: second:1
           b:
             image: b:1
-        """}))
+        """
+            },
+        )
+    )
     assert problems(doc) == [("PF001", "compose.yaml", 4, 5, 'duplicate key "image" (first defined on line 3)')]
     assert uses(doc) == [(4, 12, "second:1", "second:1", True), (6, 12, "b:1", "b:1", True)]
 
@@ -619,12 +723,18 @@ def test_empty_files_have_no_uses_and_no_problems(tmp_path, text):
 
 
 def test_several_yaml_documents(tmp_path):
-    doc = one(project(tmp_path, {"compose.yaml": "services:\n  a:\n    build: .\n---\nservices:\n  a:\n    image: a:1\n"}))
+    doc = one(
+        project(tmp_path, {"compose.yaml": "services:\n  a:\n    build: .\n---\nservices:\n  a:\n    image: a:1\n"})
+    )
     assert uses(doc) == [(7, 12, "a:1", "a:1", False)]
 
 
 def test_reset_tag_removes_a_value(tmp_path):
-    doc = one(project(tmp_path, {"compose.yaml": """
+    doc = one(
+        project(
+            tmp_path,
+            {
+                "compose.yaml": """
         services:
           base:
             image: base:1
@@ -632,7 +742,10 @@ def test_reset_tag_removes_a_value(tmp_path):
           child:
             extends: base
             build: !reset null
-        """}))
+        """
+            },
+        )
+    )
     assert uses(doc) == [(3, 12, "base:1", "base:1", True)]  # child pulls it: its build was reset
     assert len(doc.builds) == 1
 
@@ -681,7 +794,11 @@ def test_nesting_through_aliases_is_bounded(tmp_path):
 
 
 def test_suppression_comments(tmp_path):
-    doc = one(project(tmp_path, {"compose.yaml": """
+    doc = one(
+        project(
+            tmp_path,
+            {
+                "compose.yaml": """
         # preflight: ignore-file=PF103
         x-anchor: &anchored anchored:1
         x-text: "not # preflight: ignore=PF999"
@@ -704,7 +821,10 @@ def test_suppression_comments(tmp_path):
             image: plain  #preflight: ignore=PF105
           hash:
             image: hash#preflight:ignore=PF106
-        """}))
+        """
+            },
+        )
+    )
     s = doc.suppressions
     assert s.file_wide == frozenset({"PF103"})
     assert dict(s.by_line) == {
@@ -723,7 +843,10 @@ def test_suppression_comments(tmp_path):
 
 
 def test_random_yaml_never_raises(tmp_path):
-    alphabet = st.sampled_from(list("ab:- \n\t&*<{}[],'\"#|>!$?%@`\\") + ["services:", "image:", "build:", "extends:", "include:", "<<:", "${", "&x", "*x", "\n  ", "\xe9"])
+    alphabet = st.sampled_from(
+        list("ab:- \n\t&*<{}[],'\"#|>!$?%@`\\")
+        + ["services:", "image:", "build:", "extends:", "include:", "<<:", "${", "&x", "*x", "\n  ", "\xe9"]
+    )
     target = tmp_path / "compose.yaml"
 
     @settings(max_examples=300, deadline=None, database=None)
@@ -752,7 +875,9 @@ def test_every_corpus_compose_file_reads_without_exceptions(capsys):
     for path in files:
         for doc in load_compose(path.resolve(), lambda p: os.path.relpath(p, root), {}):
             total_uses += len(doc.uses)
-            found.extend(f"{p.location.path}:{p.location.line}:{p.location.column}: {p.rule} {p.message}" for p in doc.problems)
+            found.extend(
+                f"{p.location.path}:{p.location.line}:{p.location.column}: {p.rule} {p.message}" for p in doc.problems
+            )
     with capsys.disabled():
         print(f"\ncorpus: {len(files)} compose files, {total_uses} image uses, {len(found)} problems")
         for line in found:
@@ -791,7 +916,9 @@ def test_the_pure_python_yaml_loader_reads_the_same(monkeypatch):
         out = []
         for path in _corpus_compose_files()[::5]:
             for doc in load_compose(path.resolve(), lambda p: os.path.relpath(p, root), {}):
-                out.append((doc.path, doc.uses, [(p.rule, p.location) for p in doc.problems], doc.builds, doc.suppressions))
+                out.append(
+                    (doc.path, doc.uses, [(p.rule, p.location) for p in doc.problems], doc.builds, doc.suppressions)
+                )
         return out
 
     fast = read_all()

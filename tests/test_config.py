@@ -216,7 +216,10 @@ def test_bare_off_in_yaml_means_off(tmp_path: Path) -> None:
 
 
 def test_unknown_keys_name_key_file_and_line(tmp_path: Path) -> None:
-    assert error_of(tmp_path, "offline: true\nselct: [PF1]\n") == ".preflight.yaml:2: unknown key 'selct' (did you mean 'select'?)"
+    assert (
+        error_of(tmp_path, "offline: true\nselct: [PF1]\n")
+        == ".preflight.yaml:2: unknown key 'selct' (did you mean 'select'?)"
+    )
     message = error_of(tmp_path, "fail_level: error\n")
     assert message == ".preflight.yaml:1: unknown key 'fail_level' (did you mean 'fail-level'? keys are kebab-case)"
     message = error_of(tmp_path, "registries:\n  ghcr.io:\n    insecure: true\n    cafile: x.pem\n")
@@ -288,8 +291,12 @@ def test_wrong_types_in_pyproject(tmp_path: Path, text: str, expected: str) -> N
 
 
 def test_unknown_rule_ids(tmp_path: Path) -> None:
-    assert error_of(tmp_path, "select: [PF9]\n").startswith(".preflight.yaml:1: select: unknown rule ID or prefix 'PF9'")
-    assert error_of(tmp_path, "ignore: [PF1O2]\n").startswith(".preflight.yaml:1: ignore: unknown rule ID or prefix 'PF1O2' (did you mean PF10")
+    assert error_of(tmp_path, "select: [PF9]\n").startswith(
+        ".preflight.yaml:1: select: unknown rule ID or prefix 'PF9'"
+    )
+    assert error_of(tmp_path, "ignore: [PF1O2]\n").startswith(
+        ".preflight.yaml:1: ignore: unknown rule ID or prefix 'PF1O2' (did you mean PF10"
+    )
     assert error_of(tmp_path, "rules: {PF1: error}\n").startswith(".preflight.yaml:1: rules: unknown rule ID 'PF1'")
     assert error_of(tmp_path, "rules: {PF999: off}\n").startswith(".preflight.yaml:1: rules: unknown rule ID 'PF999'")
 
@@ -301,9 +308,14 @@ def test_prefixes_are_accepted_in_select_and_ignore(tmp_path: Path) -> None:
 
 
 def test_invalid_yaml_gives_file_and_line(tmp_path: Path) -> None:
-    assert error_of(tmp_path, "offline: true\nselect: [PF1\nignore: []\n").startswith(".preflight.yaml:3: invalid YAML:")
+    assert error_of(tmp_path, "offline: true\nselect: [PF1\nignore: []\n").startswith(
+        ".preflight.yaml:3: invalid YAML:"
+    )
     assert error_of(tmp_path, "a: 1\n\ttimeout: 2\n").startswith(".preflight.yaml:2: invalid YAML:")
-    assert error_of(tmp_path, "offline: true\noffline: false\n") == ".preflight.yaml:2: invalid YAML: duplicate key 'offline'"
+    assert (
+        error_of(tmp_path, "offline: true\noffline: false\n")
+        == ".preflight.yaml:2: invalid YAML: duplicate key 'offline'"
+    )
     assert error_of(tmp_path, "x: !!python/name:os.system\n").startswith(".preflight.yaml:1: invalid YAML:")
     assert error_of(tmp_path, "[PF101]\n") == ".preflight.yaml: expected a mapping of settings, got a list"
 

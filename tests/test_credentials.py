@@ -53,8 +53,7 @@ class Env:
             "data = sys.stdin.read()\n"
             f"with open({str(record)!r}, 'a') as out:\n"
             "    out.write(json.dumps({'argv': sys.argv, 'stdin': data, 'ppid': os.getppid(),\n"
-            "                          'pid': os.getpid(), 'env': sorted(os.environ)}) + '\\n')\n"
-            + body
+            "                          'pid': os.getpid(), 'env': sorted(os.environ)}) + '\\n')\n" + body
         )
         path.chmod(path.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
         return path
@@ -390,5 +389,6 @@ def test_missing_helper_then_podman_says_which_source_was_used(env: Env) -> None
     store = env.store()
     cred = store.lookup("ghcr.io")
     assert cred is not None and cred.source == "podman auth.json (~/.config/containers/auth.json)"
-    assert store.warnings[0].endswith("using the credentials from podman auth.json (~/.config/containers/auth.json) instead")
-
+    assert store.warnings[0].endswith(
+        "using the credentials from podman auth.json (~/.config/containers/auth.json) instead"
+    )

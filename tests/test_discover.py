@@ -374,7 +374,10 @@ def test_excludes_in_a_walk(tmp_path: Path, no_git: None) -> None:
     result = discover([], tmp_path, exclude=["vendor/**", "*.dev.yaml", "tests/fixtures"])
     assert shown(result, tmp_path) == ["Dockerfile", "compose.yaml", "src/tests/fixtures/Dockerfile"]
     # Explicitly named files and directories are excluded too (pre-commit names every file).
-    assert discover(["vendor/x/Dockerfile", "tests/fixtures"], tmp_path, exclude=["vendor", "tests/fixtures"]).targets == ()
+    assert (
+        discover(["vendor/x/Dockerfile", "tests/fixtures"], tmp_path, exclude=["vendor", "tests/fixtures"]).targets
+        == ()
+    )
     # Excludes are relative to cwd, not to the named directory.
     assert shown(discover(["src"], tmp_path, exclude=["tests/fixtures"]), tmp_path) == ["src/tests/fixtures/Dockerfile"]
 

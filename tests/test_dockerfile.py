@@ -84,7 +84,10 @@ def test_defaults_may_use_earlier_args_and_report_the_missing_root():
     assert one("ARG A=1\nARG B=x:$A\nFROM $B\n").resolved == "x:1"
     use = one("ARG REGISTRY\nARG IMAGE=$REGISTRY/app:1\nFROM $IMAGE\n")
     assert (use.resolved, use.unresolved) == (None, ("REGISTRY",))
-    assert one("ARG REGISTRY\nARG IMAGE=$REGISTRY/app:1\nFROM $IMAGE\n", build_args={"REGISTRY": "r.io"}).resolved == "r.io/app:1"
+    assert (
+        one("ARG REGISTRY\nARG IMAGE=$REGISTRY/app:1\nFROM $IMAGE\n", build_args={"REGISTRY": "r.io"}).resolved
+        == "r.io/app:1"
+    )
 
 
 def test_self_referencing_arg_does_not_loop():
@@ -114,9 +117,15 @@ def test_quotes_are_removed_like_buildkit():
 def test_predefined_platform_args_are_visible_in_from():
     assert one("FROM alpine:$TARGETARCH\n").resolved == "alpine:amd64"
     assert one("FROM alpine:$TARGETARCH\n", target_platform="linux/arm64").resolved == "alpine:arm64"
-    assert one("FROM alpine:${TARGETVARIANT:-none}-$BUILDOS\n", target_platform="linux/arm/v7").resolved == "alpine:v7-linux"
+    assert (
+        one("FROM alpine:${TARGETVARIANT:-none}-$BUILDOS\n", target_platform="linux/arm/v7").resolved
+        == "alpine:v7-linux"
+    )
     assert one("ARG TARGETARCH=riscv64\nFROM alpine:$TARGETARCH\n").resolved == "alpine:riscv64"
-    assert one("FROM alpine:$TARGETPLATFORM-$BUILDARCH\n", target_platform="Linux/aarch64/v8").resolved == "alpine:linux/arm64-amd64"
+    assert (
+        one("FROM alpine:$TARGETPLATFORM-$BUILDARCH\n", target_platform="Linux/aarch64/v8").resolved
+        == "alpine:linux/arm64-amd64"
+    )
 
 
 def test_malformed_variable_syntax_is_pf002_at_the_image_and_pf001_in_an_arg():
@@ -219,7 +228,9 @@ def test_copy_from_image_and_mount_from_image():
 
 
 def test_add_has_no_from_and_onbuild_is_not_this_build():
-    assert rows(read("FROM alpine\nADD --from=x:1 a b\nONBUILD COPY --from=y:1 a b\n")) == [("from", 1, 6, "alpine", "alpine")]
+    assert rows(read("FROM alpine\nADD --from=x:1 a b\nONBUILD COPY --from=y:1 a b\n")) == [
+        ("from", 1, 6, "alpine", "alpine")
+    ]
 
 
 def test_variables_in_copy_from_are_refused_by_buildkit_but_resolved_like_buildah():
@@ -248,7 +259,12 @@ def test_continuations_comments_and_empty_lines_inside_an_instruction():
 def test_image_split_across_a_continuation_keeps_both_ends():
     use = one("FROM alpi\\\nne:3.20\n")
     assert (use.written, use.location.line, use.location.column, use.location.end_line, use.location.end_column) == (
-        "alpine:3.20", 1, 6, 2, 8)
+        "alpine:3.20",
+        1,
+        6,
+        2,
+        8,
+    )
 
 
 def test_crlf_tabs_and_columns_in_code_points():
@@ -265,9 +281,20 @@ def test_escape_directive_windows_file_on_disk():
     assert b"\r\n" in raw  # the fixture must keep its CRLF line endings
     doc = parse_dockerfile(read_text(DATA / "windows.Dockerfile"), "windows.Dockerfile")
     assert rows(doc) == [
-        ("from", 4, 6, "mcr.microsoft.com/windows/servercore:${WINDOWS_VERSION}",
-         "mcr.microsoft.com/windows/servercore:ltsc2022"),
-        ("from", 10, 2, "mcr.microsoft.com/windows/nanoserver:ltsc2022", "mcr.microsoft.com/windows/nanoserver:ltsc2022"),
+        (
+            "from",
+            4,
+            6,
+            "mcr.microsoft.com/windows/servercore:${WINDOWS_VERSION}",
+            "mcr.microsoft.com/windows/servercore:ltsc2022",
+        ),
+        (
+            "from",
+            10,
+            2,
+            "mcr.microsoft.com/windows/nanoserver:ltsc2022",
+            "mcr.microsoft.com/windows/nanoserver:ltsc2022",
+        ),
     ]
     assert doc.uses[0].stage == "build"
     assert doc.problems == ()
@@ -286,7 +313,10 @@ def test_heredoc_bodies_are_never_instructions():
         ("from", 19, 6, "busybox:1.36", "busybox:1.36"),
     ]
     assert doc.problems == ()
-    assert [(i.cmd, i.start_line, i.end_line, i.heredocs) for i in scan(read_text(DATA / "heredocs.Dockerfile")).instructions] == [
+    assert [
+        (i.cmd, i.start_line, i.end_line, i.heredocs)
+        for i in scan(read_text(DATA / "heredocs.Dockerfile")).instructions
+    ] == [
         ("FROM", 2, 2, ()),
         ("RUN", 3, 6, ("EOF",)),
         ("RUN", 7, 9, ("EOT",)),
@@ -320,7 +350,10 @@ def test_unterminated_heredoc_is_pf001():
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("# syntax=docker/dockerfile:1.7\nFROM a\n", [("syntax", 1, 10, "docker/dockerfile:1.7", "docker/dockerfile:1.7")]),
+        (
+            "# syntax=docker/dockerfile:1.7\nFROM a\n",
+            [("syntax", 1, 10, "docker/dockerfile:1.7", "docker/dockerfile:1.7")],
+        ),
         ("#syntax = docker/dockerfile:1 \nFROM a\n", [("syntax", 1, 11, "docker/dockerfile:1", "docker/dockerfile:1")]),
         ("# check=skip=all\n# SYNTAX=x/y:1 opt=1\nFROM a\n", [("syntax", 2, 10, "x/y:1", "x/y:1")]),
         ("#!/usr/bin/env buildx\n# syntax=x/y:1\nFROM a\n", [("syntax", 2, 10, "x/y:1", "x/y:1")]),
@@ -413,5 +446,5 @@ def test_every_corpus_dockerfile_reads_without_exceptions():
             total += 1
             loc = use.location
             if use.kind is not UseKind.SYNTAX and loc.end_line == loc.line:
-                assert lines[loc.line - 1][loc.column - 1:loc.end_column - 1] == use.written, (rel, use)
+                assert lines[loc.line - 1][loc.column - 1 : loc.end_column - 1] == use.written, (rel, use)
     assert total > 2000

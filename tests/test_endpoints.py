@@ -50,13 +50,27 @@ def test_hub_aliases_use_hub_endpoint_and_credentials() -> None:
 
 
 def test_mirrors_config_first_then_daemon_then_hub() -> None:
-    config = Config(registries={"docker.io": RegistryConfig(mirrors=("https://cfg.example.com/", "http://10.0.0.5:5000"))})
-    daemon = DaemonConfig(mirrors=("https://daemon.example.com", "https://cfg.example.com"), source="/etc/docker/daemon.json")
+    config = Config(
+        registries={"docker.io": RegistryConfig(mirrors=("https://cfg.example.com/", "http://10.0.0.5:5000"))}
+    )
+    daemon = DaemonConfig(
+        mirrors=("https://daemon.example.com", "https://cfg.example.com"), source="/etc/docker/daemon.json"
+    )
     found = endpoints("docker.io", config, daemon)
-    assert bases(found) == ["https://cfg.example.com", "http://10.0.0.5:5000", "https://daemon.example.com", HUB.base_url]
+    assert bases(found) == [
+        "https://cfg.example.com",
+        "http://10.0.0.5:5000",
+        "https://daemon.example.com",
+        HUB.base_url,
+    ]
     assert [e.mirror for e in found] == [True, True, True, False]
     # a mirror gets the credentials of its own host, never Hub's
-    assert [e.credential_domain for e in found] == ["cfg.example.com", "10.0.0.5:5000", "daemon.example.com", "docker.io"]
+    assert [e.credential_domain for e in found] == [
+        "cfg.example.com",
+        "10.0.0.5:5000",
+        "daemon.example.com",
+        "docker.io",
+    ]
     assert [e.insecure for e in found] == [False, True, False, False]  # http:// mirror = plain HTTP
 
 
@@ -68,7 +82,11 @@ def test_mirrors_apply_only_to_docker_io() -> None:
 
 def test_invalid_config_mirror_is_skipped_with_a_warning() -> None:
     config = Config(
-        registries={"docker.io": RegistryConfig(mirrors=("ftp://x.example", "https://u:SECRET@m.example.com", "https://ok.example"))},
+        registries={
+            "docker.io": RegistryConfig(
+                mirrors=("ftp://x.example", "https://u:SECRET@m.example.com", "https://ok.example")
+            )
+        },
         source="/repo/.preflight.yaml",
     )
     assert bases(endpoints("docker.io", config)) == ["https://ok.example", HUB.base_url]
@@ -91,14 +109,21 @@ def test_loopback_is_plain_http(domain: str) -> None:
 
 @pytest.mark.parametrize("domain", ["127.0.0.1:5000", "localhost:5000", "[::1]:5000"])
 def test_strict_loopback_verifies_tls(domain: str) -> None:
-    assert endpoints(domain, strict_loopback=True) == [Endpoint(f"https://{domain}", domain, False, None, False, domain)]
+    assert endpoints(domain, strict_loopback=True) == [
+        Endpoint(f"https://{domain}", domain, False, None, False, domain)
+    ]
 
 
 def test_daemon_insecure_host_port_is_exact_and_tries_https_then_http() -> None:
     daemon = DaemonConfig(insecure=("myreg.corp:5000",))
     found = endpoints("myreg.corp:5000", daemon=daemon)
-    assert [(e.base_url, e.insecure) for e in found] == [("https://myreg.corp:5000", True), ("http://myreg.corp:5000", True)]
-    assert endpoints("myreg.corp", daemon=daemon) == [Endpoint("https://myreg.corp", "myreg.corp", False, None, False, "myreg.corp")]
+    assert [(e.base_url, e.insecure) for e in found] == [
+        ("https://myreg.corp:5000", True),
+        ("http://myreg.corp:5000", True),
+    ]
+    assert endpoints("myreg.corp", daemon=daemon) == [
+        Endpoint("https://myreg.corp", "myreg.corp", False, None, False, "myreg.corp")
+    ]
     assert endpoints("myreg.corp:5001", daemon=daemon)[0].insecure is False
 
 
@@ -110,20 +135,30 @@ def test_daemon_insecure_cidr_matches_resolved_names_and_literals() -> None:
     assert not is_insecure("outside.corp", Config(), daemon, strict_loopback=False, resolve=resolve)
     assert not is_insecure("unknown.corp", Config(), daemon, strict_loopback=False, resolve=resolve)  # DNS failure
     assert is_insecure("10.9.9.9:443", Config(), daemon, strict_loopback=False, resolve=no_dns)
-    assert bases(endpoints("inside.corp:5000", daemon=daemon, resolve=resolve)) == ["https://inside.corp:5000", "http://inside.corp:5000"]
+    assert bases(endpoints("inside.corp:5000", daemon=daemon, resolve=resolve)) == [
+        "https://inside.corp:5000",
+        "http://inside.corp:5000",
+    ]
 
 
 def test_no_dns_without_cidrs() -> None:
-    assert not is_insecure("ghcr.io", Config(), DaemonConfig(insecure=("other:5000",)), strict_loopback=False, resolve=no_dns)
+    assert not is_insecure(
+        "ghcr.io", Config(), DaemonConfig(insecure=("other:5000",)), strict_loopback=False, resolve=no_dns
+    )
 
 
 def test_config_insecure_and_strict_loopback() -> None:
-    config = Config(registries={"reg.internal": RegistryConfig(insecure=True), "127.0.0.1:5000": RegistryConfig(insecure=True)})
+    config = Config(
+        registries={"reg.internal": RegistryConfig(insecure=True), "127.0.0.1:5000": RegistryConfig(insecure=True)}
+    )
     assert is_insecure("reg.internal", config, NO_DAEMON, strict_loopback=True)
     assert not is_insecure("127.0.0.1:5001", config, NO_DAEMON, strict_loopback=True)
     # explicitly insecure loopback under strict mode: Docker's unverified HTTPS, then HTTP
     found = endpoints("127.0.0.1:5000", config, strict_loopback=True)
-    assert [(e.base_url, e.insecure) for e in found] == [("https://127.0.0.1:5000", True), ("http://127.0.0.1:5000", True)]
+    assert [(e.base_url, e.insecure) for e in found] == [
+        ("https://127.0.0.1:5000", True),
+        ("http://127.0.0.1:5000", True),
+    ]
 
 
 def test_endpoint_override_points_a_domain_elsewhere_with_its_own_credentials() -> None:
@@ -139,7 +174,9 @@ def test_endpoint_override_points_a_domain_elsewhere_with_its_own_credentials() 
 
 
 def test_endpoint_override_of_docker_io_replaces_mirrors() -> None:
-    config = Config(registries={"docker.io": RegistryConfig(endpoint="http://127.0.0.1:5000", mirrors=("https://m.example",))})
+    config = Config(
+        registries={"docker.io": RegistryConfig(endpoint="http://127.0.0.1:5000", mirrors=("https://m.example",))}
+    )
     daemon = DaemonConfig(mirrors=("https://daemon.example",))
     for domain in ("docker.io", "registry-1.docker.io"):
         assert endpoints(domain, config, daemon) == [
@@ -237,7 +274,9 @@ def test_insecure_context_verifies_nothing(ca: trustme.CA) -> None:
 def test_contexts_are_shared_per_ca_and_mode(tmp_path: Path, ca: trustme.CA) -> None:
     pem = tmp_path / "shared.pem"
     ca.cert_pem.write_to_path(str(pem))
-    assert ssl_context_for(endpoint(str(pem))) is ssl_context_for(Endpoint("https://x", "x", False, str(pem), True, "x"))
+    assert ssl_context_for(endpoint(str(pem))) is ssl_context_for(
+        Endpoint("https://x", "x", False, str(pem), True, "x")
+    )
     assert ssl_context_for(endpoint(None)) is ssl_context_for(endpoint(None))
     assert ssl_context_for(endpoint(None)) is not ssl_context_for(endpoint(None, insecure=True))
 
@@ -261,4 +300,7 @@ def test_unloadable_ca_is_a_clear_error(tmp_path: Path) -> None:
         ssl_context_for(endpoint(str(garbage)))
     with pytest.raises(CAError, match="missing.pem"):
         ssl_context_for(endpoint(str(tmp_path / "missing.pem")))
-    assert "does not exist" in config_warnings(Config(registries={"r": RegistryConfig(ca_file=str(tmp_path / "missing.pem"))}))[0]
+    assert (
+        "does not exist"
+        in config_warnings(Config(registries={"r": RegistryConfig(ca_file=str(tmp_path / "missing.pem"))}))[0]
+    )

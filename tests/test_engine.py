@@ -71,13 +71,17 @@ def test_inline_and_file_wide_suppressions(rules):
         suppressions=Suppressions(by_line={2: frozenset({"PF901"})}, file_wide=frozenset({"PF902"})),
     )
     assert ids(run([doc])) == [("PF901", "Dockerfile", 1)]
-    everything = Document("Dockerfile", "dockerfile", uses=(use(1, "a"),), suppressions=Suppressions({1: frozenset({"*"})}))
+    everything = Document(
+        "Dockerfile", "dockerfile", uses=(use(1, "a"),), suppressions=Suppressions({1: frozenset({"*"})})
+    )
     assert ids(run([everything])) == []
 
 
 def test_groups_report_once_at_the_first_place(rules):
     docs = [
-        Document("a/Dockerfile", "dockerfile", uses=(use(3, "python", "a/Dockerfile"), use(5, "ghcr.io/o/r", "a/Dockerfile"))),
+        Document(
+            "a/Dockerfile", "dockerfile", uses=(use(3, "python", "a/Dockerfile"), use(5, "ghcr.io/o/r", "a/Dockerfile"))
+        ),
         Document("b/Dockerfile", "dockerfile", uses=(use(1, "node", "b/Dockerfile"),)),
     ]
     report = run(docs, Selection(select=("PF902",)))
@@ -89,7 +93,10 @@ def test_groups_report_once_at_the_first_place(rules):
 
 def test_problems_become_findings_and_duplicates_collapse(rules):
     problem = Problem("PF001", Location("compose.yaml", 4, 2), "bad")
-    docs = [Document("compose.yaml", "compose", problems=(problem,)), Document("compose.yaml", "compose", problems=(problem,))]
+    docs = [
+        Document("compose.yaml", "compose", problems=(problem,)),
+        Document("compose.yaml", "compose", problems=(problem,)),
+    ]
     report = run(docs)
     assert ids(report) == [("PF001", "compose.yaml", 4)]
 

@@ -8,7 +8,6 @@ from fake_dns import no_dns
 
 from preflight.registry.guard import Blocked, check_host, check_url, default_resolve
 
-
 ALWAYS_REFUSED = [
     "169.254.169.254",
     "169.254.0.1:80",
@@ -106,7 +105,10 @@ def test_names_are_resolved_and_any_bad_address_blocks() -> None:
     check_host("public.example", direct=False, registry_host=None, resolve=resolve)
     with pytest.raises(Blocked, match=r"mixed\.example \(169\.254\.169\.254\).*always refused"):
         check_host("mixed.example", direct=True, registry_host="mixed.example", resolve=resolve)
-    with pytest.raises(Blocked, match=r"rebind\.example:443 \(10\.0\.0\.7\) is a private address reached indirectly.*--allow-host rebind\.example\)"):
+    with pytest.raises(
+        Blocked,
+        match=r"rebind\.example:443 \(10\.0\.0\.7\) is a private address reached indirectly.*--allow-host rebind\.example\)",
+    ):
         check_host("rebind.example:443", direct=False, registry_host="registry.example", resolve=resolve)
     check_host("localhost:5000", direct=True, registry_host="localhost:5000", resolve=resolve)
     with pytest.raises(Blocked, match="loopback"):
@@ -124,7 +126,12 @@ def test_default_resolver_handles_literals_and_failures() -> None:
 
 
 def test_check_url_scheme_userinfo_and_host() -> None:
-    check_url("https://auth.example/token?scope=x", direct=False, registry_host="reg.example", resolve=dns({"auth.example": ["1.2.3.4"]}))
+    check_url(
+        "https://auth.example/token?scope=x",
+        direct=False,
+        registry_host="reg.example",
+        resolve=dns({"auth.example": ["1.2.3.4"]}),
+    )
     with pytest.raises(Blocked, match="https required"):
         check_url("http://auth.example/token", direct=False, registry_host="reg.example", resolve=no_dns)
     with pytest.raises(Blocked, match="user information"):
@@ -136,8 +143,10 @@ def test_check_url_scheme_userinfo_and_host() -> None:
     with pytest.raises(Blocked, match="always refused"):
         check_url("https://169.254.169.254/latest/meta-data/", direct=False, registry_host=None, resolve=no_dns)
     # plain http allowed by the caller's policy (an insecure registry's realm), still guarded
-    http_ok = lambda scheme, host: True  # noqa: E731
-    check_url("http://127.0.0.1:5001/token", scheme_ok=http_ok, direct=False, registry_host="127.0.0.1:5000", resolve=no_dns)
+    http_ok = lambda scheme, host: True
+    check_url(
+        "http://127.0.0.1:5001/token", scheme_ok=http_ok, direct=False, registry_host="127.0.0.1:5000", resolve=no_dns
+    )
     with pytest.raises(Blocked, match="reached indirectly"):
         check_url("http://[::1]:9/x", scheme_ok=http_ok, direct=False, registry_host="ghcr.io", resolve=no_dns)
 

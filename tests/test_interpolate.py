@@ -47,7 +47,11 @@ def test_unset_without_default_is_unknown_never_guessed(text):
 
 @pytest.mark.parametrize(
     ("text", "error"),
-    [("${NOPE:?set NOPE first}", "NOPE: set NOPE first"), ("${EMPTY:?}", "EMPTY: empty"), ("${NOPE?}", "NOPE: not set")],
+    [
+        ("${NOPE:?set NOPE first}", "NOPE: set NOPE first"),
+        ("${EMPTY:?}", "EMPTY: empty"),
+        ("${NOPE?}", "NOPE: not set"),
+    ],
 )
 def test_required_variables_report_their_message(text, error):
     result = expand(text, ENV.get, C)

@@ -34,7 +34,7 @@ def test_compose_platform_pins(tmp_path):
 
     f = tmp_path / "compose.yaml"
     f.write_text("services:\n  a:\n    image: redis:7\n    platform: linux/s390x\n  b:\n    image: redis:7.2\n")
-    doc, = load_compose(f, lambda p: p.name, {})
+    (doc,) = load_compose(f, lambda p: p.name, {})
     got = {u.written: required_platforms(u, WANTED) for u in doc.uses}
     assert got == {"redis:7": ("linux/s390x",), "redis:7.2": WANTED}
 

@@ -18,6 +18,7 @@ from preflight.discover import classify
 ROOT = Path(__file__).resolve().parents[1]
 MANIFEST = ROOT / ".pre-commit-hooks.yaml"
 
+
 def readme_snippet(name: str) -> str:
     """The YAML block README.md shows after ``<!-- snippet: NAME -->``: what users copy is what is tested."""
     text = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -32,9 +33,10 @@ GITLAB_JOB = readme_snippet("gitlab-job")
 
 
 def pre_commit() -> list[str]:
-    if shutil.which("git") is None or subprocess.run(
-        [sys.executable, "-m", "pre_commit", "--version"], capture_output=True
-    ).returncode:
+    if (
+        shutil.which("git") is None
+        or subprocess.run([sys.executable, "-m", "pre_commit", "--version"], capture_output=True).returncode
+    ):
         if os.environ.get("CI"):
             pytest.fail("pre-commit and git are needed (pip install -e '.[test]')")
         pytest.skip("pre-commit or git is not installed")

@@ -32,7 +32,9 @@ _SCALE = int(os.environ.get("PREFLIGHT_FUZZ_EXAMPLES", "0"))
 
 def examples(default: int, subprocesses: bool = False) -> settings:
     n = (max(default, _SCALE // 100) if subprocesses else _SCALE) or default
-    return settings(max_examples=n, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    return settings(
+        max_examples=n, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+    )
 
 
 # ----------------------------------------------------------------- checks shared by the properties
@@ -54,20 +56,39 @@ def assert_document(doc: Document, lines: list[str]) -> None:
         loc = use.location
         assert_inside(loc, lines, use)
         if loc.end_line == loc.line and loc.end_column is not None:
-            assert lines[loc.line - 1][loc.column - 1:loc.end_column - 1] == use.written, use
+            assert lines[loc.line - 1][loc.column - 1 : loc.end_column - 1] == use.written, use
 
 
 # ----------------------------------------------------------------- image references
 
 _COMPONENT = st.from_regex(r"[a-z0-9]{1,6}(?:(?:[._]|__|-+)[a-z0-9]{1,4}){0,2}", fullmatch=True)
-_DOMAIN = st.sampled_from(["", "docker.io/", "index.docker.io/", "ghcr.io/", "localhost/", "localhost:5000/",
-                           "Registry.Example.COM:443/", "[::1]:5000/", "127.0.0.1/", "my-registry/"])
+_DOMAIN = st.sampled_from(
+    [
+        "",
+        "docker.io/",
+        "index.docker.io/",
+        "ghcr.io/",
+        "localhost/",
+        "localhost:5000/",
+        "Registry.Example.COM:443/",
+        "[::1]:5000/",
+        "127.0.0.1/",
+        "my-registry/",
+    ]
+)
 _TAG = st.from_regex(r"[\w][\w.-]{0,20}", fullmatch=True).filter(str.isascii)
-_DIGEST = st.sampled_from(["", "@sha256:" + "a" * 64, "@sha512:" + "0" * 128, "@sha256:" + "F" * 64, "@md5:" + "0" * 32])
+_DIGEST = st.sampled_from(
+    ["", "@sha256:" + "a" * 64, "@sha512:" + "0" * 128, "@sha256:" + "F" * 64, "@md5:" + "0" * 32]
+)
 REFERENCES = st.one_of(
     st.text(max_size=80),
-    st.builds(lambda d, parts, t, g: d + "/".join(parts) + t + g, _DOMAIN, st.lists(_COMPONENT, min_size=1, max_size=4),
-              st.one_of(st.just(""), _TAG.map(lambda t: ":" + t)), _DIGEST),
+    st.builds(
+        lambda d, parts, t, g: d + "/".join(parts) + t + g,
+        _DOMAIN,
+        st.lists(_COMPONENT, min_size=1, max_size=4),
+        st.one_of(st.just(""), _TAG.map(lambda t: ":" + t)),
+        _DIGEST,
+    ),
 )
 
 
@@ -86,8 +107,11 @@ def test_imageref_parses_or_says_why(text):
 
 
 @examples(100)
-@given(st.builds(lambda parts, t: "/".join(parts) + ":" + t, st.lists(_COMPONENT, min_size=1, max_size=3), _TAG)
-       .filter(lambda t: "/" not in t or "." not in t.split("/")[0]))  # else the first component is a registry
+@given(
+    st.builds(lambda parts, t: "/".join(parts) + ":" + t, st.lists(_COMPONENT, min_size=1, max_size=3), _TAG).filter(
+        lambda t: "/" not in t or "." not in t.split("/")[0]
+    )
+)  # else the first component is a registry
 def test_tagged_references_round_trip_exactly(text):
     ref = ImageRef.parse(text)
     assert ImageRef.parse(ref.canonical) == ref
@@ -112,11 +136,48 @@ def test_decode_gives_text_or_input_error(data):
 
 # ----------------------------------------------------------------- interpolation
 
-_VAR_TOKENS = ["$", "$$", "${", "}", "{", ":", "-", "+", "?", ":-", ":?", ":+", "#", "##", "%", "%%", "/", "//",
-               "A", "B", "EMPTY", "_x1", "'", '"', "\\", "`", "*", "[a-z]", "[z-a]", "[!", "[", "]", " ", "\n", "x"]
+_VAR_TOKENS = [
+    "$",
+    "$$",
+    "${",
+    "}",
+    "{",
+    ":",
+    "-",
+    "+",
+    "?",
+    ":-",
+    ":?",
+    ":+",
+    "#",
+    "##",
+    "%",
+    "%%",
+    "/",
+    "//",
+    "A",
+    "B",
+    "EMPTY",
+    "_x1",
+    "'",
+    '"',
+    "\\",
+    "`",
+    "*",
+    "[a-z]",
+    "[z-a]",
+    "[!",
+    "[",
+    "]",
+    " ",
+    "\n",
+    "x",
+]
 VAR_TEXT = st.lists(st.one_of(st.sampled_from(_VAR_TOKENS), st.text(max_size=3)), max_size=25).map("".join)
 DIALECTS = st.sampled_from([Dialect.COMPOSE, Dialect.buildkit("\\"), Dialect.buildkit("`")])  # type: ignore[attr-defined]
-ENVS = st.dictionaries(st.sampled_from(["A", "B", "EMPTY", "_x1"]), st.sampled_from(["", "a/b", "x*y", "${A}", "$$", "a-b.c[x]"]))
+ENVS = st.dictionaries(
+    st.sampled_from(["A", "B", "EMPTY", "_x1"]), st.sampled_from(["", "a/b", "x*y", "${A}", "$$", "a-b.c[x]"])
+)
 
 
 @examples(500)
@@ -136,7 +197,7 @@ def test_expand_raises_only_expansion_error(text, env, dialect):
 
 def nested(levels: int, inner: str) -> str:
     for i in range(levels):
-        inner = "${A%d:-%s}" % (i, inner)
+        inner = f"${{A{i}:-{inner}}}"
     return inner
 
 
@@ -159,11 +220,55 @@ def test_nesting_beyond_the_bound_is_an_expansion_error():
 # ----------------------------------------------------------------- Dockerfiles
 
 _DF_TOKENS = [
-    "FROM ", "from ", "ARG ", "COPY ", "RUN ", "ONBUILD ", "ENV ", "LABEL ", "XYZ ", " AS ", " as ", "--from=",
-    "--platform=", "--mount=type=bind,from=", "--mount=type=cache,target=/x,", "python:3.12", "alpine", "scratch",
-    "build", "0", "1", "$A", "${A}", "${A:-b}", "${A:?msg}", "${A#*/}", "${BUILDPLATFORM}", "$TARGETARCH", "A=",
-    "A=python", "<<EOF", "<<-'EOF'", "EOF", "\tEOF", "\\", "`", "'", '"', "#", "# syntax=docker/dockerfile:1",
-    "# escape=`", "# preflight: ignore=PF101", " ", "\t", "\r", "\u00a0", "\ufeff", "[\"a\"]", "@sha256:" + "a" * 64,
+    "FROM ",
+    "from ",
+    "ARG ",
+    "COPY ",
+    "RUN ",
+    "ONBUILD ",
+    "ENV ",
+    "LABEL ",
+    "XYZ ",
+    " AS ",
+    " as ",
+    "--from=",
+    "--platform=",
+    "--mount=type=bind,from=",
+    "--mount=type=cache,target=/x,",
+    "python:3.12",
+    "alpine",
+    "scratch",
+    "build",
+    "0",
+    "1",
+    "$A",
+    "${A}",
+    "${A:-b}",
+    "${A:?msg}",
+    "${A#*/}",
+    "${BUILDPLATFORM}",
+    "$TARGETARCH",
+    "A=",
+    "A=python",
+    "<<EOF",
+    "<<-'EOF'",
+    "EOF",
+    "\tEOF",
+    "\\",
+    "`",
+    "'",
+    '"',
+    "#",
+    "# syntax=docker/dockerfile:1",
+    "# escape=`",
+    "# preflight: ignore=PF101",
+    " ",
+    "\t",
+    "\r",
+    "\u00a0",
+    "\ufeff",
+    '["a"]',
+    "@sha256:" + "a" * 64,
 ]
 DF_LINE = st.lists(st.one_of(st.sampled_from(_DF_TOKENS), st.text(max_size=4)), max_size=8).map("".join)
 DOCKERFILES = st.one_of(st.lists(DF_LINE, max_size=12).map("\n".join), st.text(max_size=200))
@@ -182,7 +287,7 @@ def test_dockerfile_reader_never_raises_and_stays_in_the_file(text, build_args):
 def test_dropping_unused_instructions_changes_nothing(text):
     keep = dockerfile._relevant
     try:
-        dockerfile._relevant = lambda: (lambda _ins: True)  # type: ignore[assignment]
+        dockerfile._relevant = lambda: lambda _ins: True  # type: ignore[assignment]
         everything = dockerfile.parse_dockerfile(text, "Dockerfile")
     finally:
         dockerfile._relevant = keep  # type: ignore[assignment]
@@ -191,17 +296,75 @@ def test_dropping_unused_instructions_changes_nothing(text):
 
 # ----------------------------------------------------------------- compose
 
-_KEYS = ["services", "image", "build", "context", "dockerfile", "args", "extends", "service", "file", "include",
-         "path", "platform", "x-a", "<<", "web", "db", "env_file", "target"]
-_VALUES = ["redis", "redis:latest", "python:${TAG:-3}", "${X:?need X}", ".", "Dockerfile", "web", "db", "$$x", "",
-           None, "compose.yaml", "other.yaml", "${", "a b"]
+_KEYS = [
+    "services",
+    "image",
+    "build",
+    "context",
+    "dockerfile",
+    "args",
+    "extends",
+    "service",
+    "file",
+    "include",
+    "path",
+    "platform",
+    "x-a",
+    "<<",
+    "web",
+    "db",
+    "env_file",
+    "target",
+]
+_VALUES = [
+    "redis",
+    "redis:latest",
+    "python:${TAG:-3}",
+    "${X:?need X}",
+    ".",
+    "Dockerfile",
+    "web",
+    "db",
+    "$$x",
+    "",
+    None,
+    "compose.yaml",
+    "other.yaml",
+    "${",
+    "a b",
+]
 YAML_TREES = st.recursive(
     st.one_of(st.sampled_from(_VALUES), st.integers(), st.booleans()),
     lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(st.sampled_from(_KEYS), inner, max_size=4)),
     max_leaves=20,
 )
-_YAML_TOKENS = ["services:\n", "  web:\n", "    image: ", "redis", "&a ", "*a", "<<: *a\n", "- ", "[", "]", "{", "}",
-                ": ", "\n", "  ", "'", '"', "!reset ", "!!binary ", "---\n", "...\n", "# c\n", "%YAML 1.1\n", "\t", "?"]
+_YAML_TOKENS = [
+    "services:\n",
+    "  web:\n",
+    "    image: ",
+    "redis",
+    "&a ",
+    "*a",
+    "<<: *a\n",
+    "- ",
+    "[",
+    "]",
+    "{",
+    "}",
+    ": ",
+    "\n",
+    "  ",
+    "'",
+    '"',
+    "!reset ",
+    "!!binary ",
+    "---\n",
+    "...\n",
+    "# c\n",
+    "%YAML 1.1\n",
+    "\t",
+    "?",
+]
 COMPOSE_TEXT = st.one_of(
     YAML_TREES.map(lambda tree: yaml.safe_dump(tree, default_flow_style=False)),
     st.lists(st.one_of(st.sampled_from(_YAML_TOKENS), st.text(max_size=4)), max_size=30).map("".join),
@@ -230,8 +393,17 @@ def test_compose_loader_never_raises_and_stays_in_the_file(data, other):
 
 
 @examples(200)
-@given(st.lists(st.one_of(st.sampled_from(["A=1", "export B=2", "C: 3", "#", " ", "'", '"', "\\", "$A", "${A:-x}",
-                                           "${Z:?e}", "\n", "=", "-", "."]), st.text(max_size=3)), max_size=20).map("".join))
+@given(
+    st.lists(
+        st.one_of(
+            st.sampled_from(
+                ["A=1", "export B=2", "C: 3", "#", " ", "'", '"', "\\", "$A", "${A:-x}", "${Z:?e}", "\n", "=", "-", "."]
+            ),
+            st.text(max_size=3),
+        ),
+        max_size=20,
+    ).map("".join)
+)
 def test_dotenv_parser_never_raises(text):
     values, error = parse_dotenv(text, {"HOME": "/root"}.get)
     assert all(isinstance(k, str) and isinstance(v, str) for k, v in values.items())
@@ -251,7 +423,7 @@ TREES = st.tuples(
 
 
 def _write(base: Path, files: tuple[bytes, ...]) -> None:
-    for rel, data in zip(_TREE, files):
+    for rel, data in zip(_TREE, files, strict=False):
         (base / rel).parent.mkdir(parents=True, exist_ok=True)
         (base / rel).write_bytes(data)
 
@@ -272,8 +444,14 @@ def test_pipeline_in_process_never_raises(files):
 def test_cli_exit_code_is_0_or_1_never_a_traceback(files):
     with tempfile.TemporaryDirectory() as tmp:
         _write(Path(tmp), files)
-        proc = subprocess.run([sys.executable, "-m", "preflight", "check", "--offline", "."], cwd=tmp,
-                              capture_output=True, text=True, timeout=120, check=False,
-                              env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+        proc = subprocess.run(
+            [sys.executable, "-m", "preflight", "check", "--offline", "."],
+            cwd=tmp,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
+        )
     assert proc.returncode in (0, 1), (proc.returncode, proc.stderr)
     assert "Traceback" not in proc.stderr and "internal error" not in proc.stderr, proc.stderr

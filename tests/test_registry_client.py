@@ -13,9 +13,10 @@ import hashlib
 import json
 import socket
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import parse_qs
 
 import httpx
@@ -33,8 +34,12 @@ from preflight.registry.transport import Limits, bypasses_proxy, diagnose, parse
 
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-ALL_TYPES = {OCI_INDEX, "application/vnd.docker.distribution.manifest.list.v2+json", OCI_MANIFEST,
-             "application/vnd.docker.distribution.manifest.v2+json"}
+ALL_TYPES = {
+    OCI_INDEX,
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+    OCI_MANIFEST,
+    "application/vnd.docker.distribution.manifest.v2+json",
+}
 PUBLIC_IP = ["93.184.216.34"]
 
 
@@ -62,9 +67,18 @@ class Fake:
     def image(self, repo: str, tag: str, platform: tuple[str, str] = ("linux", "amd64")) -> str:
         config = json.dumps({"os": platform[0], "architecture": platform[1]}).encode()
         self.blobs[digest_of(config)] = config
-        body = json.dumps({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
-                           "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
-                                      "digest": digest_of(config), "size": len(config)}, "layers": []}).encode()
+        body = json.dumps(
+            {
+                "schemaVersion": 2,
+                "mediaType": OCI_MANIFEST,
+                "config": {
+                    "mediaType": "application/vnd.oci.image.config.v1+json",
+                    "digest": digest_of(config),
+                    "size": len(config),
+                },
+                "layers": [],
+            }
+        ).encode()
         self.manifests[(repo, tag)] = self.manifests[(repo, digest_of(body))] = (OCI_MANIFEST, body)
         return digest_of(body)
 
@@ -81,13 +95,16 @@ class Fake:
         if path == "/token":
             return self.token(request)
         if self.bearer is not None and request.headers.get("authorization") != "Bearer good":
-            scope = f'repository:{path.split("/")[2]}/{path.split("/")[3]}:pull' if path.count("/") > 3 else ""
+            scope = f"repository:{path.split('/')[2]}/{path.split('/')[3]}:pull" if path.count("/") > 3 else ""
             error = ',error="insufficient_scope"' if request.headers.get("authorization") else ""
-            return err(401, "UNAUTHORIZED", {"www-authenticate":
-                       f'Bearer realm="{self.bearer}",service="fake",scope="{scope}"{error}'})
+            return err(
+                401,
+                "UNAUTHORIZED",
+                {"www-authenticate": f'Bearer realm="{self.bearer}",service="fake",scope="{scope}"{error}'},
+            )
         if "/manifests/" in path:
-            repo, ref = path[len("/v2/"):].split("/manifests/")
-            assert set(t.strip() for t in request.headers["accept"].split(",")) == ALL_TYPES
+            repo, ref = path[len("/v2/") :].split("/manifests/")
+            assert {t.strip() for t in request.headers["accept"].split(",")} == ALL_TYPES
             found = self.manifests.get((repo, ref))
             if found is None:
                 return httpx.Response(404) if request.method == "HEAD" else err(404, "MANIFEST_UNKNOWN")
@@ -95,7 +112,7 @@ class Fake:
             headers = {"content-type": media, "docker-content-digest": digest_of(body)}
             return httpx.Response(200, headers=headers, content=b"" if request.method == "HEAD" else body)
         if path.endswith("/tags/list"):
-            repo = path[len("/v2/"):-len("/tags/list")]
+            repo = path[len("/v2/") : -len("/tags/list")]
             tags = sorted({ref for (r, ref) in self.manifests if r == repo and not ref.startswith("sha256:")})
             if not tags:
                 return err(404, "NAME_UNKNOWN")
@@ -115,22 +132,32 @@ class Fake:
         return httpx.Response(200, json={"token": "good" if self.public else "empty-grant"})
 
 
-def resolve_with(fake: Callable[[httpx.Request], Any], refs: list[str], tmp_path: Path, *,
-                 platforms: tuple[str, ...] = (), config: Config | None = None,
-                 environ: dict[str, str] | None = None, dns: dict[str, list[str]] | None = None,
-                 limits: Limits | None = None) -> Resolution:
+def resolve_with(
+    fake: Callable[[httpx.Request], Any],
+    refs: list[str],
+    tmp_path: Path,
+    *,
+    platforms: tuple[str, ...] = (),
+    config: Config | None = None,
+    environ: dict[str, str] | None = None,
+    dns: dict[str, list[str]] | None = None,
+    limits: Limits | None = None,
+) -> Resolution:
     cfg = config or Config(timeout=5.0)
     cfg = Config(**{**cfg.__dict__, "daemon_json": str(tmp_path / "absent-daemon.json")})
     env = {"HOME": str(tmp_path), "DOCKER_CONFIG": str(tmp_path / "docker"), **(environ or {})}
     settings = Settings(cfg, env, use_cache=False)
     lookups = [Lookup(ImageRef.parse(r), frozenset(platforms)) for r in refs]
     table = dns or {}
-    return asyncio.run(run(
-        lookups, settings,
-        inner=lambda verify, proxy: httpx.MockTransport(fake),
-        limits=limits or Limits(backoff=0.01),
-        resolver=lambda host: table.get(host, PUBLIC_IP),
-    ))
+    return asyncio.run(
+        run(
+            lookups,
+            settings,
+            inner=lambda verify, proxy: httpx.MockTransport(fake),
+            limits=limits or Limits(backoff=0.01),
+            resolver=lambda host: table.get(host, PUBLIC_IP),
+        )
+    )
 
 
 def login(tmp_path: Path, key: str, user: str, secret: str, **extra: str) -> None:
@@ -151,8 +178,9 @@ def test_tag_missing_lists_tags_and_suggests(tmp_path: Path) -> None:
     fake = Fake()
     for tag in ("3.12-slim", "3.12", "latest"):
         fake.image("o/python", tag)
-    res = resolve_with(fake, ["ghcr.io/o/python:3.12-slimm", "ghcr.io/o/python:3.12", "ghcr.io/o/python:3.13"],
-                       tmp_path)
+    res = resolve_with(
+        fake, ["ghcr.io/o/python:3.12-slimm", "ghcr.io/o/python:3.12", "ghcr.io/o/python:3.13"], tmp_path
+    )
     missing = res.facts["ghcr.io/o/python:3.12-slimm"]
     assert missing.status is Status.TAG_MISSING and missing.suggestions[0] == "3.12-slim"
     assert res.facts["ghcr.io/o/python:3.12"].status is Status.OK
@@ -171,8 +199,13 @@ def test_repository_missing_is_confirmed_with_tags_list(tmp_path: Path) -> None:
 def test_catalog_suggests_repositories(tmp_path: Path) -> None:
     fake = Fake()
     fake.image("acme/python", "1")
-    fake.hooks.append(lambda r: httpx.Response(200, json={"repositories": ["acme/python", "acme/web"]})
-                      if r.url.path == "/v2/_catalog" else None)
+    fake.hooks.append(
+        lambda r: (
+            httpx.Response(200, json={"repositories": ["acme/python", "acme/web"]})
+            if r.url.path == "/v2/_catalog"
+            else None
+        )
+    )
     facts = one(resolve_with(fake, ["registry.example.com/acme/pyhton:1"], tmp_path))
     assert facts.status is Status.REPO_MISSING and facts.suggestions == ("acme/python",)
 
@@ -236,8 +269,11 @@ def test_pagination_stops_at_twenty_pages_and_repeated_pages(tmp_path: Path) -> 
             return None
         count["n"] += 1
         i = count["n"]
-        return httpx.Response(200, headers={"link": f'</v2/o/app/tags/list?last=t{i}>; rel="next"'},
-                              json={"name": "o/app", "tags": [f"t{i}"]})
+        return httpx.Response(
+            200,
+            headers={"link": f'</v2/o/app/tags/list?last=t{i}>; rel="next"'},
+            json={"name": "o/app", "tags": [f"t{i}"]},
+        )
 
     fake.hooks.append(endless)
     assert one(resolve_with(fake, ["quay.io/o/app:t0"], tmp_path)).status is Status.TAG_MISSING
@@ -245,17 +281,26 @@ def test_pagination_stops_at_twenty_pages_and_repeated_pages(tmp_path: Path) -> 
 
     repeat = Fake()
     repeat.image("o/app", "x")
-    repeat.hooks.append(lambda r: httpx.Response(200, headers={"link": '</v2/o/app/tags/list?last=a>; rel="next"'},
-                                                 json={"name": "o/app", "tags": ["a"]})
-                        if r.url.path.endswith("/tags/list") else None)
+    repeat.hooks.append(
+        lambda r: (
+            httpx.Response(
+                200, headers={"link": '</v2/o/app/tags/list?last=a>; rel="next"'}, json={"name": "o/app", "tags": ["a"]}
+            )
+            if r.url.path.endswith("/tags/list")
+            else None
+        )
+    )
     assert one(resolve_with(repeat, ["quay.io/o/app:b"], tmp_path)).suggestions == ("a",)
     assert len(repeat.requests_to("/tags/list")) == 2
 
 
 def test_null_tags_means_empty(tmp_path: Path) -> None:
     fake = Fake()
-    fake.hooks.append(lambda r: httpx.Response(200, json={"name": "o/app", "tags": None})
-                      if r.url.path.endswith("/tags/list") else None)
+    fake.hooks.append(
+        lambda r: (
+            httpx.Response(200, json={"name": "o/app", "tags": None}) if r.url.path.endswith("/tags/list") else None
+        )
+    )
     facts = one(resolve_with(fake, ["ghcr.io/o/app:1"], tmp_path))
     assert facts.status is Status.TAG_MISSING and facts.suggestions == ()
 
@@ -264,8 +309,11 @@ def test_null_tags_means_empty(tmp_path: Path) -> None:
 
 
 def test_html_200_from_a_portal_is_not_an_image(tmp_path: Path) -> None:
-    portal = lambda r: httpx.Response(200, headers={"content-type": "text/html; charset=utf-8"},  # noqa: E731
-                                      content=b"<html>login</html>")
+    portal = lambda r: httpx.Response(
+        200,
+        headers={"content-type": "text/html; charset=utf-8"},
+        content=b"<html>login</html>",
+    )
     facts = one(resolve_with(portal, ["registry.corp.example/team/app:1"], tmp_path))
     assert facts.status is Status.REGISTRY_ERROR and "HTML" in facts.detail
     assert "<html>" not in facts.detail
@@ -273,7 +321,9 @@ def test_html_200_from_a_portal_is_not_an_image(tmp_path: Path) -> None:
 
 def test_malformed_json_tags_and_manifest(tmp_path: Path) -> None:
     fake = Fake()
-    fake.hooks.append(lambda r: httpx.Response(200, content=b"{not json") if r.url.path.endswith("/tags/list") else None)
+    fake.hooks.append(
+        lambda r: httpx.Response(200, content=b"{not json") if r.url.path.endswith("/tags/list") else None
+    )
     assert one(resolve_with(fake, ["ghcr.io/o/app:1"], tmp_path)).status is Status.REGISTRY_ERROR
 
     broken = Fake()
@@ -284,7 +334,7 @@ def test_malformed_json_tags_and_manifest(tmp_path: Path) -> None:
 
 def test_error_messages_are_short_and_clean(tmp_path: Path) -> None:
     secret_body = json.dumps({"errors": [{"code": "UNKNOWN", "message": "boom\x1b[31m" + "x" * 500}]})
-    answer = lambda r: httpx.Response(404 if r.method == "HEAD" else 418, content=secret_body)  # noqa: E731
+    answer = lambda r: httpx.Response(404 if r.method == "HEAD" else 418, content=secret_body)
     facts = one(resolve_with(answer, ["ghcr.io/o/app:1"], tmp_path))
     assert facts.status is Status.REGISTRY_ERROR and "HTTP 418 (UNKNOWN: boom" in facts.detail
     assert "\x1b" not in facts.detail and len(facts.detail) < 260
@@ -297,8 +347,11 @@ def test_wrong_digest_header_is_replaced_by_the_body_hash(tmp_path: Path) -> Non
     def wrong(request: httpx.Request) -> httpx.Response | None:
         if "/manifests/1" in request.url.path:
             media, body = fake.manifests[("o/app", "1")]
-            return httpx.Response(200, headers={"content-type": media, "docker-content-digest": "sha256:" + "0" * 64},
-                                  content=b"" if request.method == "HEAD" else body)
+            return httpx.Response(
+                200,
+                headers={"content-type": media, "docker-content-digest": "sha256:" + "0" * 64},
+                content=b"" if request.method == "HEAD" else body,
+            )
         return None
 
     fake.hooks.append(wrong)
@@ -320,15 +373,19 @@ def test_digest_pull_verifies_the_body(tmp_path: Path) -> None:
 
 
 def test_parse_challenges_rfc7235() -> None:
-    header = ('Bearer realm="https://codeberg.org/v2/token",service="container_registry",scope="*",'
-              'Basic realm="https://codeberg.org/v2"')
+    header = (
+        'Bearer realm="https://codeberg.org/v2/token",service="container_registry",scope="*",'
+        'Basic realm="https://codeberg.org/v2"'
+    )
     found = parse_challenges(header)
     assert [c.scheme for c in found] == ["bearer", "basic"]
     assert found[0].params == {"realm": "https://codeberg.org/v2/token", "service": "container_registry", "scope": "*"}
-    quoted = parse_challenges(r'Bearer realm="https://a/t", scope="repository:a,b:pull", error_description="say \"no\""')
+    quoted = parse_challenges(
+        r'Bearer realm="https://a/t", scope="repository:a,b:pull", error_description="say \"no\""'
+    )
     assert quoted[0].params["scope"] == "repository:a,b:pull"
     assert quoted[0].params["error_description"] == 'say "no"'
-    assert parse_challenges(["Negotiate abc==", 'BASIC Realm=x'])[-1].params == {"realm": "x"}
+    assert parse_challenges(["Negotiate abc==", "BASIC Realm=x"])[-1].params == {"realm": "x"}
     assert split_scope("repository:host:5000/a:pull,push") == ("repository", "host:5000/a", "pull,push")
 
 
@@ -353,16 +410,20 @@ def test_realm_on_another_host_and_token_cache(tmp_path: Path) -> None:
     for tag in ("1", "2"):
         fake.image("o/app", tag)
     login(tmp_path, "reg.example.com", "bob", "pw")
-    res = resolve_with(fake, ["reg.example.com/o/app:1", "reg.example.com/o/app:2"], tmp_path,
-                       limits=Limits(backoff=0.01, per_host=1))
+    res = resolve_with(
+        fake, ["reg.example.com/o/app:1", "reg.example.com/o/app:2"], tmp_path, limits=Limits(backoff=0.01, per_host=1)
+    )
     assert {f.status for f in res.facts.values()} == {Status.OK}
     tokens = fake.requests_to("/token")
     assert len(tokens) == 1  # cached per (realm, service, scope, credential)
     assert tokens[0].url.host == "auth.example.com" and tokens[0].headers["authorization"].startswith("Basic ")
     assert parse_qs(tokens[0].url.query.decode())["scope"] == ["repository:o/app:pull"]
     # credentials never go to the registry itself as Basic, and never to other hosts
-    assert all(r.headers.get("authorization", "").startswith("Bearer") or "authorization" not in r.headers
-               for r in fake.seen if r.url.host == "reg.example.com")
+    assert all(
+        r.headers.get("authorization", "").startswith("Bearer") or "authorization" not in r.headers
+        for r in fake.seen
+        if r.url.host == "reg.example.com"
+    )
 
 
 def test_plain_http_realm_of_an_https_registry_is_refused(tmp_path: Path) -> None:
@@ -399,9 +460,18 @@ def test_identity_token_post_then_get_on_404(tmp_path: Path) -> None:
 
     fake.hooks.append(realm)
     (tmp_path / "docker").mkdir()
-    (tmp_path / "docker" / "config.json").write_text(json.dumps(
-        {"auths": {"reg.example.com": {"auth": base64.b64encode(b"00000000-0000-0000-0000-000000000000:").decode(),
-                                       "identitytoken": "refresh-me"}}}))
+    (tmp_path / "docker" / "config.json").write_text(
+        json.dumps(
+            {
+                "auths": {
+                    "reg.example.com": {
+                        "auth": base64.b64encode(b"00000000-0000-0000-0000-000000000000:").decode(),
+                        "identitytoken": "refresh-me",
+                    }
+                }
+            }
+        )
+    )
     facts = one(resolve_with(fake, ["reg.example.com/o/app:1"], tmp_path))
     assert facts.status is Status.OK
     assert posts and posts[0]["grant_type"] == ["refresh_token"] and posts[0]["refresh_token"] == ["refresh-me"]
@@ -422,8 +492,11 @@ def test_cached_token_rejected_is_dropped_and_refetched_once() -> None:
             return httpx.Response(200, json={"token": "fresh"})
         if request.headers.get("authorization") == "Bearer fresh":
             return httpx.Response(200)
-        return err(401, "UNAUTHORIZED", {"www-authenticate":
-                   'Bearer realm="https://reg.example.com/token",service="fake",error="invalid_token"'})
+        return err(
+            401,
+            "UNAUTHORIZED",
+            {"www-authenticate": 'Bearer realm="https://reg.example.com/token",service="fake",error="invalid_token"'},
+        )
 
     auth = RegistryAuth(state, registry_host="reg.example.com", scopes=("repository:o/app:pull",), credential=None)
     with httpx.Client(transport=httpx.MockTransport(server)) as client:
@@ -436,8 +509,12 @@ def test_cached_token_rejected_is_dropped_and_refetched_once() -> None:
     seen.clear()
     state.tokens.clear()
     state.challenges.clear()
-    refusing = lambda r: (seen.append(r), httpx.Response(200, json={"token": "t"}) if r.url.path == "/token" else  # noqa: E731
-                          err(401, "UNAUTHORIZED", {"www-authenticate": 'Bearer realm="https://reg.example.com/token"'}))[1]
+    refusing = lambda r: (
+        seen.append(r),
+        httpx.Response(200, json={"token": "t"})
+        if r.url.path == "/token"
+        else err(401, "UNAUTHORIZED", {"www-authenticate": 'Bearer realm="https://reg.example.com/token"'}),
+    )[1]
     auth = RegistryAuth(state, registry_host="reg.example.com", scopes=("repository:o/app:pull",), credential=None)
     with httpx.Client(transport=httpx.MockTransport(refusing)) as client:
         assert client.head("https://reg.example.com/v2/o/app/manifests/1", auth=auth).status_code == 401
@@ -472,7 +549,7 @@ def test_registry_1_docker_io_written_literally_is_hub_without_library(tmp_path:
 
 
 def test_ghcr_denied_without_challenge(tmp_path: Path) -> None:
-    fake = lambda r: err(403, "DENIED")  # noqa: E731
+    fake = lambda r: err(403, "DENIED")
     facts = one(resolve_with(fake, ["ghcr.io/o/private:1"], tmp_path))
     assert facts.status is Status.REPO_MISSING_OR_PRIVATE and "HTTP 403" in facts.detail  # HEAD: no body
 
@@ -522,7 +599,9 @@ def test_redirect_to_another_host_drops_authorization(tmp_path: Path) -> None:
             cdn.append(request)
             return httpx.Response(200, content=fake.blobs[request.url.path.rsplit("/", 1)[1]])
         if "/blobs/" in request.url.path and request.headers.get("authorization") == "Bearer good":
-            return httpx.Response(307, headers={"location": f"https://cdn.example.net/b/{request.url.path.rsplit('/', 1)[1]}"})
+            return httpx.Response(
+                307, headers={"location": f"https://cdn.example.net/b/{request.url.path.rsplit('/', 1)[1]}"}
+            )
         return None
 
     fake.hooks.append(redirecting)
@@ -532,11 +611,11 @@ def test_redirect_to_another_host_drops_authorization(tmp_path: Path) -> None:
 
 
 def test_redirect_limits_and_guard(tmp_path: Path) -> None:
-    loop = lambda r: httpx.Response(302, headers={"location": r.url.path})  # noqa: E731
+    loop = lambda r: httpx.Response(302, headers={"location": r.url.path})
     facts = one(resolve_with(loop, ["reg.example.com/o/app:1"], tmp_path))
     assert facts.status is Status.REGISTRY_ERROR and "redirected more than 5" in facts.detail
 
-    downgrade = lambda r: httpx.Response(301, headers={"location": "http://reg.example.com" + r.url.path})  # noqa: E731
+    downgrade = lambda r: httpx.Response(301, headers={"location": "http://reg.example.com" + r.url.path})
     assert one(resolve_with(downgrade, ["reg.example.com/o/app:1"], tmp_path)).status is Status.REGISTRY_ERROR
 
     seen: list[httpx.Request] = []
@@ -555,8 +634,11 @@ def test_redirect_limits_and_guard(tmp_path: Path) -> None:
 def test_hub_rate_limit_headers_and_429_not_retried(tmp_path: Path) -> None:
     fake = Fake(bearer="https://auth.docker.io/token")
     fake.image("library/python", "3.12")
-    limited = {"ratelimit-limit": "100;w=21600", "ratelimit-remaining": "20;w=21600",
-               "docker-ratelimit-source": "203.0.113.9"}
+    limited = {
+        "ratelimit-limit": "100;w=21600",
+        "ratelimit-remaining": "20;w=21600",
+        "docker-ratelimit-source": "203.0.113.9",
+    }
 
     def headers(request: httpx.Request) -> httpx.Response | None:
         if request.url.host != "registry-1.docker.io" or "/manifests/" not in request.url.path:
@@ -585,7 +667,7 @@ def test_429_with_retry_after_is_honoured_elsewhere(tmp_path: Path) -> None:
     fake.hooks.append(lambda r: next(answers) if "/manifests/" in r.url.path else None)
     assert one(resolve_with(fake, ["ghcr.io/o/app:1"], tmp_path)).status is Status.OK
 
-    always = lambda r: err(429, "TOOMANYREQUESTS", {"retry-after": "30"})  # noqa: E731
+    always = lambda r: err(429, "TOOMANYREQUESTS", {"retry-after": "30"})
     facts = one(resolve_with(always, ["ghcr.io/o/app:1"], tmp_path, config=Config(timeout=2)))
     assert facts.status is Status.RATE_LIMITED and facts.retry_after == 30  # past the deadline: no wait
 
@@ -597,7 +679,7 @@ def test_5xx_retried_then_reported_once_per_host(tmp_path: Path) -> None:
     fake.hooks.append(lambda r: next(flaky, None))
     assert one(resolve_with(fake, ["ghcr.io/o/app:1"], tmp_path)).status is Status.OK
 
-    down = lambda r: err(500, "UNKNOWN")  # noqa: E731
+    down = lambda r: err(500, "UNKNOWN")
     res = resolve_with(down, ["ghcr.io/o/a:1", "ghcr.io/o/b:1"], tmp_path)
     assert {f.status for f in res.facts.values()} == {Status.REGISTRY_ERROR}
     assert res.requests == 6  # 3 tries each
@@ -608,10 +690,13 @@ def test_unreachable_host_is_diagnosed_once(tmp_path: Path) -> None:
 
     def refused(request: httpx.Request) -> httpx.Response:
         calls.append(request)
-        raise httpx.ConnectError("All connection attempts failed", request=request) from ConnectionRefusedError(111, "refused")
+        raise httpx.ConnectError("All connection attempts failed", request=request) from ConnectionRefusedError(
+            111, "refused"
+        )
 
-    res = resolve_with(refused, [f"reg.example.com/o/app:{i}" for i in range(5)], tmp_path,
-                       limits=Limits(backoff=0.01, per_host=1))
+    res = resolve_with(
+        refused, [f"reg.example.com/o/app:{i}" for i in range(5)], tmp_path, limits=Limits(backoff=0.01, per_host=1)
+    )
     assert {f.status for f in res.facts.values()} == {Status.NETWORK_REFUSED}
     assert len(calls) == 1
 
@@ -675,11 +760,15 @@ def test_diagnose_walks_the_exception_chain(cause: BaseException, status: Status
 def test_diagnose_groups_timeouts_and_proxies() -> None:
     url = httpx.URL("https://reg.example.com/v2/")
     group = ExceptionGroup("connect", [ConnectionRefusedError(111, "refused")])
-    assert diagnose(httpx.ConnectError("x", request=None) if False else _connect_error(group), url, None).status \
+    assert (
+        diagnose(httpx.ConnectError("x", request=None) if False else _connect_error(group), url, None).status
         is Status.NETWORK_REFUSED
+    )
     assert diagnose(httpx.ReadTimeout("slow"), url, None).status is Status.NETWORK_TIMEOUT
-    assert diagnose(httpx.ProxyError("407 Proxy Authentication Required"), url, "http://u:p@proxy:3128").status \
+    assert (
+        diagnose(httpx.ProxyError("407 Proxy Authentication Required"), url, "http://u:p@proxy:3128").status
         is Status.PROXY
+    )
     proxied = diagnose(_connect_error(ConnectionRefusedError(111, "refused")), url, "http://u:p@proxy:3128")
     assert proxied.status is Status.PROXY and "proxy:3128" in proxied.message and "u:p" not in proxied.message
 
@@ -710,21 +799,49 @@ def test_header_parsers() -> None:
 def test_platforms_from_index_skip_attestations(tmp_path: Path) -> None:
     fake = Fake()
     child = fake.image("o/app", "amd")
-    index = json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [
-        {"mediaType": OCI_MANIFEST, "digest": child, "size": 1, "platform": {"os": "linux", "architecture": "amd64"}},
-        {"mediaType": OCI_MANIFEST, "digest": child, "size": 1,
-         "platform": {"os": "linux", "architecture": "aarch64", "variant": "v8"}},
-        {"mediaType": OCI_MANIFEST, "digest": child, "size": 1, "platform": {"os": "unknown", "architecture": "unknown"},
-         "annotations": {"vnd.docker.reference.type": "attestation-manifest"}},
-    ]}).encode()
+    index = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": OCI_INDEX,
+            "manifests": [
+                {
+                    "mediaType": OCI_MANIFEST,
+                    "digest": child,
+                    "size": 1,
+                    "platform": {"os": "linux", "architecture": "amd64"},
+                },
+                {
+                    "mediaType": OCI_MANIFEST,
+                    "digest": child,
+                    "size": 1,
+                    "platform": {"os": "linux", "architecture": "aarch64", "variant": "v8"},
+                },
+                {
+                    "mediaType": OCI_MANIFEST,
+                    "digest": child,
+                    "size": 1,
+                    "platform": {"os": "unknown", "architecture": "unknown"},
+                    "annotations": {"vnd.docker.reference.type": "attestation-manifest"},
+                },
+            ],
+        }
+    ).encode()
     fake.manifests[("o/app", "1")] = (OCI_INDEX, index)
     facts = one(resolve_with(fake, ["ghcr.io/o/app:1"], tmp_path, platforms=("linux/s390x",)))
     assert facts.platforms == ("linux/amd64", "linux/arm64")
 
     import preflight.rules.registry as rules
 
-    use = ImageUse(UseKind.FROM, Location("Dockerfile", 1, 6, 1, 21), "ghcr.io/o/app:1", "ghcr.io/o/app:1",
-                   platform="linux/s390x")
-    hits = list(rules.platform_missing(Subject(use, ImageRef.parse(use.written), None, facts),
-                                       RuleContext(RuleOptions(platforms=("linux/arm64",)))))
-    assert len(hits) == 1 and "linux/s390x" in hits[0].message and "linux/arm64" not in hits[0].message.split("has no")[1].split("image")[0]
+    use = ImageUse(
+        UseKind.FROM, Location("Dockerfile", 1, 6, 1, 21), "ghcr.io/o/app:1", "ghcr.io/o/app:1", platform="linux/s390x"
+    )
+    hits = list(
+        rules.platform_missing(
+            Subject(use, ImageRef.parse(use.written), None, facts), RuleContext(RuleOptions(platforms=("linux/arm64",)))
+        )
+    )
+    assert (
+        len(hits) == 1
+        and "linux/s390x" in hits[0].message
+        and "linux/arm64" not in hits[0].message.split("has no")[1].split("image")[0]
+    )

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from test_registry_client import PUBLIC_IP, Fake, one, resolve_with
 
 from preflight.config import Config
 from preflight.facts import Status
@@ -17,7 +18,6 @@ from preflight.imageref import ImageRef
 from preflight.registry import Lookup, Resolution, Settings
 from preflight.registry.batch import run
 from preflight.registry.transport import Limits
-from test_registry_client import PUBLIC_IP, Fake, one, resolve_with
 
 
 def _realm_answers(fake: Fake, response: httpx.Response) -> None:
@@ -55,19 +55,27 @@ class _Body(httpx.AsyncByteStream):
         yield self.data
 
 
-@pytest.mark.parametrize("headers,body", [
-    ({"content-encoding": "gzip"}, b"not gzip"),  # httpx.DecodingError, which is no TransportError
-    ({}, b"[" * 60000),  # nested past the recursion limit, well under the size caps
-], ids=["undecodable", "deeply-nested"])
+@pytest.mark.parametrize(
+    "headers,body",
+    [
+        ({"content-encoding": "gzip"}, b"not gzip"),  # httpx.DecodingError, which is no TransportError
+        ({}, b"[" * 60000),  # nested past the recursion limit, well under the size caps
+    ],
+    ids=["undecodable", "deeply-nested"],
+)
 def test_broken_tags_list_is_a_registry_error(tmp_path: Path, headers: dict[str, str], body: bytes) -> None:
     """A tags list that cannot be read is a registry error, not an internal one."""
     fake = Fake()
     fake.image("o/app", "1")
-    fake.hooks.append(lambda r: httpx.Response(200, headers=headers, stream=_Body(body))
-                      if r.url.path.endswith("/tags/list") else None)
+    fake.hooks.append(
+        lambda r: (
+            httpx.Response(200, headers=headers, stream=_Body(body)) if r.url.path.endswith("/tags/list") else None
+        )
+    )
     facts = one(resolve_with(fake, ["ghcr.io/o/app:2"], tmp_path))
     assert facts.status is Status.REGISTRY_ERROR
     assert "internal error" not in facts.detail
+
 
 def test_deeply_nested_token_answer_is_a_token_service_error(tmp_path: Path) -> None:
     fake = Fake()
@@ -78,7 +86,8 @@ def test_deeply_nested_token_answer_is_a_token_service_error(tmp_path: Path) -> 
 
 
 def test_daemon_json_cidr_lookup_that_never_answers_ends_at_the_deadline(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Matching daemon.json ``insecure-registries`` CIDRs resolves the registry name; a resolver
     that never answers must not hold the registry step past its deadline."""
     release = threading.Event()
@@ -92,13 +101,26 @@ def test_daemon_json_cidr_lookup_that_never_answers_ends_at_the_deadline(
     monkeypatch.setattr(socket, "getaddrinfo", stalled)
     daemon = tmp_path / "daemon.json"
     daemon.write_text(json.dumps({"insecure-registries": ["10.0.0.0/8"]}))
-    settings = Settings(Config(timeout=1.0, daemon_json=str(daemon)),
-                        {"HOME": str(tmp_path), "DOCKER_CONFIG": str(tmp_path / "docker")}, use_cache=False)
+    settings = Settings(
+        Config(timeout=1.0, daemon_json=str(daemon)),
+        {"HOME": str(tmp_path), "DOCKER_CONFIG": str(tmp_path / "docker")},
+        use_cache=False,
+    )
     outcome: list[Resolution] = []
-    worker = threading.Thread(target=lambda: outcome.append(asyncio.run(run(
-        [Lookup(ImageRef.parse("registry.corp.example/app:1"))], settings,
-        inner=lambda verify, proxy: httpx.MockTransport(Fake()), limits=Limits(backoff=0.01),
-        resolver=lambda host: PUBLIC_IP))), daemon=True)
+    worker = threading.Thread(
+        target=lambda: outcome.append(
+            asyncio.run(
+                run(
+                    [Lookup(ImageRef.parse("registry.corp.example/app:1"))],
+                    settings,
+                    inner=lambda verify, proxy: httpx.MockTransport(Fake()),
+                    limits=Limits(backoff=0.01),
+                    resolver=lambda host: PUBLIC_IP,
+                )
+            )
+        ),
+        daemon=True,
+    )
     try:
         worker.start()
         worker.join(20)

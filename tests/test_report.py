@@ -185,7 +185,9 @@ def test_text_neutralises_control_characters(tmp_path: Path) -> None:
 
 Row = tuple[str, str, int, str, str]  # rule, repo path, line, level, message
 _REPORTED = (Level.ERROR, Level.WARNING, Level.NOTE)
-_BY_NAME = {fmt: {getattr(LEVELS[lvl], fmt): lvl.value for lvl in _REPORTED} for fmt in ("text", "sarif", "github", "gitlab")}
+_BY_NAME = {
+    fmt: {getattr(LEVELS[lvl], fmt): lvl.value for lvl in _REPORTED} for fmt in ("text", "sarif", "github", "gitlab")
+}
 _TEXT_LINE = re.compile(r"^(?P<path>.+):(?P<line>\d+):(?P<col>\d+): (?P<rule>PF\d{3}) (?P<level>\w+): (?P<msg>.*)$")
 _COMMAND = re.compile(r"^::(?P<level>error|warning|notice) (?P<props>[^:]*)::(?P<msg>.*)$")
 
@@ -321,7 +323,9 @@ def test_github_commands(tmp_path: Path) -> None:
         f"::warning file={COMPOSE},line=9,col=12,title=PF202 digest-not-found::"
         "digest sha256:abc not found: 100%25 sure, a,b"
     )
-    assert commands[5] == "::notice file=a%2Cb%3Ac/Dockerfile,line=2,endLine=4,title=PF103 unpinned-digest::spans%0Alines"
+    assert (
+        commands[5] == "::notice file=a%2Cb%3Ac/Dockerfile,line=2,endLine=4,title=PF103 unpinned-digest::spans%0Alines"
+    )
     assert lines[-2:] == ["2 errors, 2 warnings, 2 notes in 12 files (5 images)", SUMMARY_USAGE]
 
 

@@ -319,7 +319,9 @@ def test_page_examples(path: Path, tmp_path: Path) -> None:
 
 
 def test_markers_refer_to_the_next_non_marker_line() -> None:
-    example = Example("Bad", 1, {"Dockerfile": "# expect: PF101\n# expect: PF102, PF103\nFROM x\n\n# expect: PF104\nFROM y\n"})
+    example = Example(
+        "Bad", 1, {"Dockerfile": "# expect: PF101\n# expect: PF102, PF103\nFROM x\n\n# expect: PF104\nFROM y\n"}
+    )
     assert expectations(example) == {
         ("PF101", "Dockerfile", 3),
         ("PF102", "Dockerfile", 3),
@@ -336,7 +338,10 @@ def test_examples_attach_files_and_read_attributes() -> None:
     )
     found, config = examples(page)
     assert config == "select: [PF]\n"
-    assert [(e.section, sorted(e.files)) for e in found] == [("Bad", [".env", "compose.yaml"]), ("Good", ["Dockerfile"])]
+    assert [(e.section, sorted(e.files)) for e in found] == [
+        ("Bad", [".env", "compose.yaml"]),
+        ("Good", ["Dockerfile"]),
+    ]
     assert found[0].environ == {"A": "1"} and found[1].build_args == {"V": "3.12", "W": "a=b"}
 
 

@@ -165,7 +165,9 @@ def test_pf003_compose_advice_names_env_and_default() -> None:
 
 
 def test_pf003_reports_required_variable_messages() -> None:
-    u = use("app:${TAG:?set TAG to the release}", None, kind=UseKind.COMPOSE, var_errors=("TAG: set TAG to the release",))
+    u = use(
+        "app:${TAG:?set TAG to the release}", None, kind=UseKind.COMPOSE, var_errors=("TAG: set TAG to the release",)
+    )
     [f] = only(run(u), "PF003")
     assert '"app:${TAG:?set TAG to the release}" requires $TAG: set TAG to the release' in f.message
     assert "set TAG in the environment or in .env" in f.message

@@ -17,8 +17,15 @@ D2 = "sha256:" + "2" * 64
 D3 = "sha256:" + "3" * 64
 
 
-def use(written: str, resolved: str | None = None, *, line: int = 1, column: int = 6, platform: str | None = None,
-        pull: bool = True) -> ImageUse:
+def use(
+    written: str,
+    resolved: str | None = None,
+    *,
+    line: int = 1,
+    column: int = 6,
+    platform: str | None = None,
+    pull: bool = True,
+) -> ImageUse:
     loc = Location("Dockerfile", line, column, line, column + len(written))
     return ImageUse(UseKind.FROM, loc, written, written if resolved is None else resolved, platform=platform, pull=pull)
 
@@ -30,32 +37,35 @@ def subject(u: ImageUse, status: Status, **facts: object) -> Subject:
 
 def test_tag_not_found_suggests_and_fixes_the_literal_tag() -> None:
     u = use("python:3.12-slimm", column=6)
-    hits = list(rules.tag_not_found(subject(u, Status.TAG_MISSING, suggestions=("3.12-slim", "3.11-slim")),
-                                    RuleContext()))
+    hits = list(
+        rules.tag_not_found(subject(u, Status.TAG_MISSING, suggestions=("3.12-slim", "3.11-slim")), RuleContext())
+    )
     assert len(hits) == 1
     hit = hits[0]
-    assert hit.message == ('tag "3.12-slimm" not found in docker.io/library/python; did you mean "3.12-slim"? '
-                           '(also close: "3.11-slim")')
+    assert hit.message == (
+        'tag "3.12-slimm" not found in docker.io/library/python; did you mean "3.12-slim"? (also close: "3.11-slim")'
+    )
     assert hit.suggestions == ("python:3.12-slim", "python:3.11-slim")
-    fix, = hit.fixes
+    (fix,) = hit.fixes
     assert (fix.location.column, fix.location.end_column, fix.replacement) == (6 + 7, 6 + 17, "3.12-slim")
 
 
 def test_tag_not_found_through_a_variable_has_no_fix_and_names_both_spellings() -> None:
     u = use("${BASE}", "python:3.12-slimm")
-    hit, = rules.tag_not_found(subject(u, Status.TAG_MISSING, suggestions=("3.12-slim",)), RuleContext())
+    (hit,) = rules.tag_not_found(subject(u, Status.TAG_MISSING, suggestions=("3.12-slim",)), RuleContext())
     assert hit.fixes == () and '(written "${BASE}")' in hit.message
     assert hit.suggestions == ("python:3.12-slim",)
 
 
 def test_implied_latest_and_no_suggestions() -> None:
-    hit, = rules.tag_not_found(subject(use("ghcr.io/o/app"), Status.TAG_MISSING), RuleContext())
+    (hit,) = rules.tag_not_found(subject(use("ghcr.io/o/app"), Status.TAG_MISSING), RuleContext())
     assert 'has no tag, so Docker pulls "latest"' in hit.message and "no similar tag" in hit.message
 
 
 def test_repository_not_found_suggests_full_references() -> None:
-    hit, = rules.repository_not_found(subject(use("reg.example.com/acme/pyhton:3"), Status.REPO_MISSING,
-                                              suggestions=("acme/python",)), RuleContext())
+    (hit,) = rules.repository_not_found(
+        subject(use("reg.example.com/acme/pyhton:3"), Status.REPO_MISSING, suggestions=("acme/python",)), RuleContext()
+    )
     assert hit.suggestions == ("reg.example.com/acme/python:3",)
     assert 'did you mean "reg.example.com/acme/python:3"?' in hit.message
 
@@ -64,17 +74,21 @@ def test_missing_or_private_is_pf203_anonymous_and_pf204_with_credentials() -> N
     anonymous = subject(use("someone/app:1"), Status.REPO_MISSING_OR_PRIVATE)
     assert len(list(rules.auth_required(anonymous, RuleContext()))) == 1
     assert list(rules.access_denied(anonymous, RuleContext())) == []
-    hit, = rules.auth_required(anonymous, RuleContext())
+    (hit,) = rules.auth_required(anonymous, RuleContext())
     assert "does not exist, or it is private" in hit.message and "docker login to check" in hit.message
 
     logged_in = subject(use("someone/app:1"), Status.REPO_MISSING_OR_PRIVATE, credential_source="~/.docker/config.json")
     assert list(rules.auth_required(logged_in, RuleContext())) == []
-    hit, = rules.access_denied(logged_in, RuleContext())
+    (hit,) = rules.access_denied(logged_in, RuleContext())
     assert "~/.docker/config.json" in hit.message
 
-    failed = subject(use("ghcr.io/o/app:1"), Status.AUTH_FAILED, detail="ghcr.io rejected the credentials",
-                     credential_source="credential helper desktop")
-    hit, = rules.access_denied(failed, RuleContext())
+    failed = subject(
+        use("ghcr.io/o/app:1"),
+        Status.AUTH_FAILED,
+        detail="ghcr.io rejected the credentials",
+        credential_source="credential helper desktop",
+    )
+    (hit,) = rules.access_denied(failed, RuleContext())
     assert "credential helper desktop" in hit.message and "docker login ghcr.io" in hit.message
 
 
@@ -82,7 +96,7 @@ def test_digest_rules() -> None:
     missing = subject(use(f"ghcr.io/o/app@{D1}"), Status.DIGEST_MISSING)
     assert len(list(rules.digest_not_found(missing, RuleContext()))) == 1
     moved = subject(use(f"ghcr.io/o/app:1@{D1}"), Status.OK, digest=D1, tag_digest=D2, tag_children=(D3,))
-    hit, = rules.digest_tag_mismatch(moved, RuleContext())
+    (hit,) = rules.digest_tag_mismatch(moved, RuleContext())
     assert D2 in hit.message and "pinned" in hit.message
     child = subject(use(f"ghcr.io/o/app:1@{D3}"), Status.OK, digest=D3, tag_digest=D2, tag_children=(D3,))
     assert list(rules.digest_tag_mismatch(child, RuleContext())) == []
@@ -95,18 +109,27 @@ def test_platforms_from_options_and_use() -> None:
     ok = subject(use("python:3", platform="linux/aarch64"), Status.OK, **facts)
     assert list(rules.platform_missing(ok, RuleContext(RuleOptions(platforms=("linux/amd64",))))) == []
     bad = subject(use("python:3", platform="linux/arm/v7"), Status.OK, **facts)
-    hit, = rules.platform_missing(bad, RuleContext(RuleOptions(platforms=("linux/s390x", "linux/amd64"))))
+    (hit,) = rules.platform_missing(bad, RuleContext(RuleOptions(platforms=("linux/s390x", "linux/amd64"))))
     assert "has no linux/arm/v7 image" in hit.message  # its own platform; --platform is for the others
     wanted = RuleContext(RuleOptions(platforms=("linux/s390x", "linux/arm64")))
-    hit, = rules.platform_missing(subject(use("python:3"), Status.OK, **facts), wanted)
+    (hit,) = rules.platform_missing(subject(use("python:3"), Status.OK, **facts), wanted)
     assert "has no linux/s390x image" in hit.message
     unknown = subject(use("python:3"), Status.OK)  # platforms not fetched: no opinion
     assert list(rules.platform_missing(unknown, RuleContext(RuleOptions(platforms=("linux/s390x",))))) == []
 
 
-@pytest.mark.parametrize("check", [rules.tag_not_found, rules.repository_not_found, rules.auth_required,
-                                   rules.access_denied, rules.digest_not_found, rules.registry_unreachable,
-                                   rules.registry_error])
+@pytest.mark.parametrize(
+    "check",
+    [
+        rules.tag_not_found,
+        rules.repository_not_found,
+        rules.auth_required,
+        rules.access_denied,
+        rules.digest_not_found,
+        rules.registry_unreachable,
+        rules.registry_error,
+    ],
+)
 def test_built_images_and_unlooked_up_uses_never_fire(check) -> None:  # type: ignore[no-untyped-def]
     for status in Status:
         built = subject(use("myorg/app:dev", pull=False), status)
@@ -120,11 +143,16 @@ def test_unreachable_and_errors_are_reported_once_per_host() -> None:
     facts = {}
     for u in uses[:3]:
         ref = ImageRef.parse(u.written)
-        facts[ref.canonical] = ImageFacts(ref.canonical, Status.NETWORK_REFUSED, "reg.example.com",
-                                          detail="connection to reg.example.com refused")
+        facts[ref.canonical] = ImageFacts(
+            ref.canonical, Status.NETWORK_REFUSED, "reg.example.com", detail="connection to reg.example.com refused"
+        )
     other = ImageRef.parse(uses[3].written)
-    facts[other.canonical] = ImageFacts(other.canonical, Status.NOT_CHECKED, "other.example.com",
-                                        detail="the lookup did not finish before the 2 s deadline")
+    facts[other.canonical] = ImageFacts(
+        other.canonical,
+        Status.NOT_CHECKED,
+        "other.example.com",
+        detail="the lookup did not finish before the 2 s deadline",
+    )
     doc = Document("Dockerfile", "dockerfile", tuple(uses))
     report = evaluate([doc], Selection(select=("PF2",)), RuleContext(facts=facts), Summary())
     got = [(f.rule, f.location.line) for f in report.findings]
@@ -136,9 +164,13 @@ def test_unreachable_and_errors_are_reported_once_per_host() -> None:
 
 def test_rate_limited_message() -> None:
     u = use("python:3")
-    s = subject(u, Status.RATE_LIMITED, host="registry-1.docker.io",
-                detail="HTTP 429 Too Many Requests; Docker Hub pulls remaining 0 of 100")
+    s = subject(
+        u,
+        Status.RATE_LIMITED,
+        host="registry-1.docker.io",
+        detail="HTTP 429 Too Many Requests; Docker Hub pulls remaining 0 of 100",
+    )
     ctx = RuleContext(facts={s.ref.canonical: s.facts})  # type: ignore[union-attr, dict-item]
-    hit, = rules.registry_error(replace(s), ctx)
+    (hit,) = rules.registry_error(replace(s), ctx)
     assert hit.message.startswith("registry registry-1.docker.io rate limited (1 reference not checked)")
     assert hit.group == "registry-1.docker.io"

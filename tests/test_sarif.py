@@ -79,7 +79,12 @@ def test_many_findings_with_awkward_paths(validator: Any, tmp_path: Path) -> Non
     assert schema_errors(validator, doc) == []
     assert github_problems(doc) == []
     uris = {r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] for r in doc["runs"][0]["results"]}
-    assert uris == {"Dockerfile", "my%20dir/Dockerfile", "sub/%C3%BCn%C3%AF%20c%C3%B4de/compose.yaml", "x%25y/%23hash%3Fq.yml"}
+    assert uris == {
+        "Dockerfile",
+        "my%20dir/Dockerfile",
+        "sub/%C3%BCn%C3%AF%20c%C3%B4de/compose.yaml",
+        "x%25y/%23hash%3Fq.yml",
+    }
     first = doc["runs"][0]["results"][0]
     assert first["locations"][0]["physicalLocation"] == {
         "artifactLocation": {"uri": "Dockerfile", "uriBaseId": "%SRCROOT%"},
@@ -108,7 +113,11 @@ def test_rule_descriptors(tmp_path: Path) -> None:
     assert latest["shortDescription"] == {"text": "An image uses the latest tag."}
     assert latest["helpUri"] == "https://github.com/preflight-dev/preflight/blob/main/rules/PF102.md"
     assert latest["defaultConfiguration"] == {"level": "warning"}
-    assert latest["properties"] == {"tags": ["reproducibility"], "precision": "very-high", "problem.severity": "warning"}
+    assert latest["properties"] == {
+        "tags": ["reproducibility"],
+        "precision": "very-high",
+        "problem.severity": "warning",
+    }
     assert rules["PF103"]["defaultConfiguration"] == {"level": "none", "enabled": False}
     assert rules["PF103"]["properties"]["security-severity"] == "2.0"
     assert rules["PF201"]["properties"]["precision"] == "high"
@@ -147,7 +156,7 @@ def test_registered_rules_have_pages_in_sarif(validator: Any, tmp_path: Path) ->
     assert schema_errors(validator, doc) == [] and github_problems(doc) == []
     described = doc["runs"][0]["tool"]["driver"]["rules"]
     assert [r["id"] for r in described] == [r.id for r in registered]
-    for rule, descriptor in zip(registered, described):
+    for rule, descriptor in zip(registered, described, strict=False):
         assert descriptor["shortDescription"]["text"] == rule.summary
         page = pages.load_page(rule.id)  # that every rule has a page is the rule-page tests' business
         if page is not None:
@@ -163,7 +172,10 @@ def test_fixes_and_suggestions(validator: Any, tmp_path: Path) -> None:
         Location("a b/Dockerfile", 1, 6, 1, 24),
         "python:3.12-slimm",
         ("3.12-slim",),
-        (Fix('use "3.12-slim"', Location("a b/Dockerfile", 1, 13, 1, 24), "3.12-slim"), Fix("", Location("a b/Dockerfile", 1, 13), "")),
+        (
+            Fix('use "3.12-slim"', Location("a b/Dockerfile", 1, 13, 1, 24), "3.12-slim"),
+            Fix("", Location("a b/Dockerfile", 1, 13), ""),
+        ),
     )
     suggested = Finding("PF201", Level.ERROR, "tag not found", Location("Dockerfile", 2, 6), "x:1", ("1.0",))
     doc = sarif_of(make_report(tmp_path, (fixed, suggested)))

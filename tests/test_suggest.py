@@ -14,8 +14,15 @@ PYTHON_TAGS = ["3.12-slim", "3.12-slim-bookworm", "latest", "3.11", "3.12", "3.1
 
 @pytest.mark.parametrize(
     ("a", "b", "expected"),
-    [("", "", 0), ("abc", "abc", 0), ("abc", "", 3), ("slim", "slmi", 1), ("3.12-slimm", "3.12-slim", 1),
-     ("kitten", "sitting", 3), ("ca", "abc", 3)],
+    [
+        ("", "", 0),
+        ("abc", "abc", 0),
+        ("abc", "", 3),
+        ("slim", "slmi", 1),
+        ("3.12-slimm", "3.12-slim", 1),
+        ("kitten", "sitting", 3),
+        ("ca", "abc", 3),
+    ],
 )
 def test_osa_distance(a: str, b: str, expected: int) -> None:
     assert osa_distance(a, b) == expected
@@ -24,8 +31,15 @@ def test_osa_distance(a: str, b: str, expected: int) -> None:
 
 @pytest.mark.parametrize(
     ("wanted", "first"),
-    [("3.12-slimm", "3.12-slim"), ("3.12-slm", "3.12-slim"), ("3.12-slim-bookwrm", "3.12-slim-bookworm"),
-     ("lates", "latest"), ("LATEST", "latest"), ("3.12-alpin", "3.12-alpine"), ("3.13slim", "3.13-slim")],
+    [
+        ("3.12-slimm", "3.12-slim"),
+        ("3.12-slm", "3.12-slim"),
+        ("3.12-slim-bookwrm", "3.12-slim-bookworm"),
+        ("lates", "latest"),
+        ("LATEST", "latest"),
+        ("3.12-alpin", "3.12-alpine"),
+        ("3.13slim", "3.13-slim"),
+    ],
 )
 def test_best_match_comes_first(wanted: str, first: str) -> None:
     assert near_matches(wanted, PYTHON_TAGS)[0] == first
@@ -59,10 +73,18 @@ def test_repository_names() -> None:
 
 @pytest.mark.parametrize(
     ("text", "normal"),
-    [("linux/amd64", "linux/amd64"), ("linux/x86_64", "linux/amd64"), ("linux/aarch64", "linux/arm64"),
-     ("linux/arm64/v8", "linux/arm64"), ("linux/arm", "linux/arm/v7"), ("linux/armhf", "linux/arm/v7"),
-     ("linux/armel", "linux/arm/v6"), ("Linux/AMD64", "linux/amd64"), ("linux/i386", "linux/386"),
-     ("macos/arm64", "darwin/arm64")],
+    [
+        ("linux/amd64", "linux/amd64"),
+        ("linux/x86_64", "linux/amd64"),
+        ("linux/aarch64", "linux/arm64"),
+        ("linux/arm64/v8", "linux/arm64"),
+        ("linux/arm", "linux/arm/v7"),
+        ("linux/armhf", "linux/arm/v7"),
+        ("linux/armel", "linux/arm/v6"),
+        ("Linux/AMD64", "linux/amd64"),
+        ("linux/i386", "linux/386"),
+        ("macos/arm64", "darwin/arm64"),
+    ],
 )
 def test_normalize_platform(text: str, normal: str) -> None:
     assert normalize_platform(text) == normal

@@ -20,6 +20,8 @@ def test_directives(comment, expected):
     assert parse_directive(comment) == expected
 
 
-@pytest.mark.parametrize("comment", ["# hadolint ignore=DL3006", "# preflight", "# preflight: ignor=PF1", "# just text"])
+@pytest.mark.parametrize(
+    "comment", ["# hadolint ignore=DL3006", "# preflight", "# preflight: ignor=PF1", "# just text"]
+)
 def test_non_directives(comment):
     assert parse_directive(comment) is None

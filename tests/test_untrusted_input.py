@@ -17,8 +17,8 @@ import socket
 import stat
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -43,17 +43,34 @@ class Scene:
         (self.repo / ".docker" / "config.json").write_text(json.dumps(evil))
 
     def helper(self, path: Path) -> None:
-        path.write_text(f"#!/bin/sh\ntouch {self.marker}\nprintf '{{\"Username\":\"u\",\"Secret\":\"s\"}}'\n")
+        path.write_text(f'#!/bin/sh\ntouch {self.marker}\nprintf \'{{"Username":"u","Secret":"s"}}\'\n')
         path.chmod(path.stat().st_mode | stat.S_IXUSR)
 
     def env(self, **extra: str) -> dict[str, str]:
-        return {"PATH": f"{self.userbin}:/usr/local/bin:/usr/bin:/bin", "HOME": str(self.home),
-                "XDG_CONFIG_HOME": str(self.home / ".config"), "XDG_RUNTIME_DIR": str(self.home / "run"),
-                "NO_PROXY": "127.0.0.1", "PYTHONPATH": str(REPO), **extra}
+        return {
+            "PATH": f"{self.userbin}:/usr/local/bin:/usr/bin:/bin",
+            "HOME": str(self.home),
+            "XDG_CONFIG_HOME": str(self.home / ".config"),
+            "XDG_RUNTIME_DIR": str(self.home / "run"),
+            "NO_PROXY": "127.0.0.1",
+            "PYTHONPATH": str(REPO),
+            **extra,
+        }
 
     def run(self, *args: str, **extra: str) -> subprocess.CompletedProcess[str]:
-        cmd = [sys.executable, "-m", "preflight", "check", ".", "--format", "json", "--no-cache", "--timeout", "5",
-               *args]
+        cmd = [
+            sys.executable,
+            "-m",
+            "preflight",
+            "check",
+            ".",
+            "--format",
+            "json",
+            "--no-cache",
+            "--timeout",
+            "5",
+            *args,
+        ]
         return subprocess.run(cmd, cwd=self.repo, env=self.env(**extra), capture_output=True, text=True, timeout=60)
 
 
@@ -69,8 +86,10 @@ def hostile_files(scene: Scene) -> None:
     r, docker = scene.registry, str(scene.repo / ".docker")
     files = {
         ".env": f"DOCKER_CONFIG={docker}\nPATH=./bin\nHOME=.\nREGISTRY_AUTH_FILE=.docker/config.json\n",
-        "compose.yaml": (f"x-credsStore: evil\nservices:\n  app:\n    image: {r}/app:1\n"
-                         f"    environment:\n      DOCKER_CONFIG: {docker}\n"),
+        "compose.yaml": (
+            f"x-credsStore: evil\nservices:\n  app:\n    image: {r}/app:1\n"
+            f"    environment:\n      DOCKER_CONFIG: {docker}\n"
+        ),
         "Dockerfile": f"ARG DOCKER_CONFIG={docker}\nFROM {r}/base:${{TAG:-1}}\nENV DOCKER_CONFIG={docker}\n",
         ".preflight.yaml": json.dumps({"build-args": {"DOCKER_CONFIG": docker}}),
         "config.json": json.dumps({"credsStore": "evil"}),
@@ -105,15 +124,18 @@ def test_the_users_own_configuration_does_run_the_helper(scene: Scene, where: st
     assert f"credentials for {scene.registry}: from credential helper 'evil'" in done.stderr
 
 
-@pytest.mark.parametrize("config, key", [
-    ({"credsStore": "evil"}, "credsStore"),
-    ({"cred-helpers": {"127.0.0.1:5000": "evil"}}, "cred-helpers"),
-    ({"credential-helper": "evil"}, "credential-helper"),
-    ({"docker-config": "./.docker"}, "docker-config"),
-    ({"env": {"DOCKER_CONFIG": "./.docker"}}, "env"),
-    ({"registries": {"127.0.0.1:5000": {"credential-helper": "evil"}}}, "credential-helper"),
-    ({"registries": {"127.0.0.1:5000": {"auth": "dTpw"}}}, "auth"),
-])
+@pytest.mark.parametrize(
+    "config, key",
+    [
+        ({"credsStore": "evil"}, "credsStore"),
+        ({"cred-helpers": {"127.0.0.1:5000": "evil"}}, "cred-helpers"),
+        ({"credential-helper": "evil"}, "credential-helper"),
+        ({"docker-config": "./.docker"}, "docker-config"),
+        ({"env": {"DOCKER_CONFIG": "./.docker"}}, "env"),
+        ({"registries": {"127.0.0.1:5000": {"credential-helper": "evil"}}}, "credential-helper"),
+        ({"registries": {"127.0.0.1:5000": {"auth": "dTpw"}}}, "auth"),
+    ],
+)
 def test_project_configuration_cannot_name_a_helper(scene: Scene, config: dict[str, object], key: str) -> None:
     """``.preflight.yaml`` has no key for helpers or credentials: an unknown key is an error (exit 2)."""
     (scene.repo / "Dockerfile").write_text(f"FROM {scene.registry}/app:1\n")
@@ -135,8 +157,12 @@ def test_git_configuration_of_the_checked_tree_runs_nothing(scene: Scene) -> Non
     ``core.fsmonitor`` there is a command, and listing files must not run it."""
     (scene.repo / "Dockerfile").write_text("FROM alpine:3.20\n")
     git = ["git", "-c", "user.email=t@example.com", "-c", "user.name=t"]
-    for args in (["init", "-q", "."], ["add", "Dockerfile"], ["commit", "-qm", "x"],
-                 ["config", "core.fsmonitor", str(scene.userbin / "docker-credential-evil")]):
+    for args in (
+        ["init", "-q", "."],
+        ["add", "Dockerfile"],
+        ["commit", "-qm", "x"],
+        ["config", "core.fsmonitor", str(scene.userbin / "docker-credential-evil")],
+    ):
         subprocess.run([*git, *args], cwd=scene.repo, check=True, capture_output=True)
     done = scene.run("--offline")
     assert done.returncode in (0, 1), done.stderr

@@ -7,8 +7,8 @@ cheap: httpx and the client load only when ``resolve`` runs.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Callable, Mapping, Sequence
 
 from ..config import Config
 from ..facts import ImageFacts

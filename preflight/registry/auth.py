@@ -20,8 +20,8 @@ import base64
 import json
 import logging
 import time
+from collections.abc import AsyncGenerator, Callable, Generator
 from dataclasses import dataclass, field
-from typing import AsyncGenerator, Callable, Generator
 
 import httpx
 
@@ -184,7 +184,7 @@ def _may_carry_credentials(url: httpx.URL) -> bool:
 
 
 def _basic(username: str, secret: str) -> str:
-    raw = f"{username}:{secret}".encode("utf-8")
+    raw = f"{username}:{secret}".encode()
     return "Basic " + base64.b64encode(raw).decode("ascii")
 
 
@@ -306,8 +306,10 @@ class RegistryAuth(httpx.Auth):
         self._note_challenge(response)
 
     def _withheld(self, url: httpx.URL) -> None:
-        note = (f"the credentials for {self.registry_netloc} were not sent: {url.netloc.decode('ascii', 'replace')} "
-                "is plain HTTP and not this machine")
+        note = (
+            f"the credentials for {self.registry_netloc} were not sent: {url.netloc.decode('ascii', 'replace')} "
+            "is plain HTTP and not this machine"
+        )
         if note not in self.outcome.notes:
             self.outcome.notes.append(note)
         log.debug("%s", note)
@@ -341,8 +343,10 @@ class RegistryAuth(httpx.Auth):
             scopes = [s for s in offered if s not in scopes] + scopes
         service = challenge.params.get("service", "")
         if realm_url.scheme != "https" and not self.insecure:
-            self.outcome.token_problem = (f"the token service of {self.registry_netloc} is plain HTTP "
-                                          f"({self.outcome.realm_host}); preflight asks for tokens over HTTPS only")
+            self.outcome.token_problem = (
+                f"the token service of {self.registry_netloc} is plain HTTP "
+                f"({self.outcome.realm_host}); preflight asks for tokens over HTTPS only"
+            )
             log.debug("%s: %s", self.registry_netloc, self.outcome.token_problem)
             return None
         send_cred = cred
@@ -370,8 +374,13 @@ class RegistryAuth(httpx.Auth):
             params.append(("service", service))
         params.extend(("scope", s) for s in scopes)
         if cred is not None and cred.kind == "identity_token":
-            form = {"grant_type": "refresh_token", "refresh_token": cred.secret, "service": service,
-                    "client_id": "preflight", "scope": " ".join(scopes)}
+            form = {
+                "grant_type": "refresh_token",
+                "refresh_token": cred.secret,
+                "service": service,
+                "client_id": "preflight",
+                "scope": " ".join(scopes),
+            }
             post = httpx.Request("POST", realm, data=form, extensions=ext)
             self.outcome.sent_credentials = True
             self.state.token_requests += 1
@@ -383,8 +392,7 @@ class RegistryAuth(httpx.Auth):
         if cred is not None:
             headers["Authorization"] = _basic(cred.username or "<token>", cred.secret)
             self.outcome.sent_credentials = True
-        get = httpx.Request("GET", realm.copy_merge_params(httpx.QueryParams(params)), headers=headers,
-                            extensions=ext)
+        get = httpx.Request("GET", realm.copy_merge_params(httpx.QueryParams(params)), headers=headers, extensions=ext)
         self.state.token_requests += 1
         response = yield get
         return self._take_token(response, key)
@@ -414,7 +422,11 @@ class RegistryAuth(httpx.Auth):
             return None
         expires = data.get("expires_in") if isinstance(data, dict) else None
         try:
-            seconds = float(expires) if isinstance(expires, (int, float)) and not isinstance(expires, bool) else DEFAULT_EXPIRES
+            seconds = (
+                float(expires)
+                if isinstance(expires, (int, float)) and not isinstance(expires, bool)
+                else DEFAULT_EXPIRES
+            )
         except OverflowError:  # an integer too large for a float (JSON allows it)
             seconds = DEFAULT_EXPIRES
         self.state.put(key, token, seconds)

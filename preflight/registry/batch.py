@@ -18,9 +18,10 @@ import threading
 import time
 import traceback
 from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import TYPE_CHECKING
 
 import httpx
 
@@ -45,13 +46,14 @@ _FALLBACK_STATUSES = frozenset({Status.OK})
 class _Plan:
     """What one lookup needs before it touches the network."""
 
-    def __init__(self, lookup: "Lookup", endpoints: list[ep.Endpoint], creds: dict[str, Credential | None]) -> None:
+    def __init__(self, lookup: Lookup, endpoints: list[ep.Endpoint], creds: dict[str, Credential | None]) -> None:
         self.lookup = lookup
         self.endpoints = endpoints
         self.creds = creds
         ids = ",".join(sorted({c.identity for c in creds.values() if c is not None})) or None
-        self.key = cache_key(lookup.ref.canonical, "|".join(e.base_url for e in endpoints),
-                             sorted(lookup.platforms), ids)
+        self.key = cache_key(
+            lookup.ref.canonical, "|".join(e.base_url for e in endpoints), sorted(lookup.platforms), ids
+        )
 
     @property
     def host(self) -> str:
@@ -85,10 +87,15 @@ def _default_context() -> object:
     return ep.ssl_context_for(ep.Endpoint("https://default", "default", False, None, False, "default"))
 
 
-async def run(lookups: Sequence["Lookup"], settings: "Settings", *,
-              clock: Callable[[], float] = time.monotonic,
-              inner: Callable | None = None, limits: Limits | None = None,
-              resolver: Callable[[str], list[str]] | None = None) -> "Resolution":
+async def run(
+    lookups: Sequence[Lookup],
+    settings: Settings,
+    *,
+    clock: Callable[[], float] = time.monotonic,
+    inner: Callable | None = None,
+    limits: Limits | None = None,
+    resolver: Callable[[str], list[str]] | None = None,
+) -> Resolution:
     """The registry step. ``inner`` (a transport factory), ``limits`` and ``resolver`` (the
     address guard's DNS lookup) exist for tests; production leaves them alone."""
     from . import Resolution
@@ -101,28 +108,31 @@ async def run(lookups: Sequence["Lookup"], settings: "Settings", *,
     daemon, daemon_warnings = ep.load_daemon_json(Path(cfg.daemon_json) if cfg.daemon_json else None)
     warnings.extend(daemon_warnings)
 
-    unique: dict[str, "Lookup"] = {}
+    unique: dict[str, Lookup] = {}
     for lookup in lookups:
         known = unique.get(lookup.ref.canonical)
         platforms = lookup.platforms | (known.platforms if known else frozenset())
         unique[lookup.ref.canonical] = type(lookup)(lookup.ref, frozenset(platforms))
 
     if any(lk.ref.domain.lower() == ep.HUB_HOST for lk in unique.values()):
-        warnings.append(f"references naming {ep.HUB_HOST} are looked up on Docker Hub exactly as written, without "
-                        "the library/ prefix of official images; write docker.io/... (or just the name) instead")
+        warnings.append(
+            f"references naming {ep.HUB_HOST} are looked up on Docker Hub exactly as written, without "
+            "the library/ prefix of official images; write docker.io/... (or just the name) instead"
+        )
+
     def bounded_resolve(name: str) -> list[str]:
         """daemon.json CIDR matching resolves names: given up at the deadline (TimeoutError is an
         OSError, which counts as "no match"), so a resolver that never answers cannot hold the run."""
         return threads.submit(default_resolve, name).result(timeout=max(0.0, deadline - clock()))
 
     endpoint_lists = {
-        domain: ep.endpoints_for(domain, cfg, daemon, strict_loopback=settings.strict_loopback,
-                                 resolve=bounded_resolve)
+        domain: ep.endpoints_for(domain, cfg, daemon, strict_loopback=settings.strict_loopback, resolve=bounded_resolve)
         for domain in {lk.ref.domain for lk in unique.values()}
     }
     # Credential helpers may use at most half of the run's time (a hung helper must not eat it all).
-    store = CredentialStore(settings.environ, enabled=settings.use_credentials,
-                            deadline=time.monotonic() + max(0.0, float(cfg.timeout)) / 2)
+    store = CredentialStore(
+        settings.environ, enabled=settings.use_credentials, deadline=time.monotonic() + max(0.0, float(cfg.timeout)) / 2
+    )
     cred_domains = {e.credential_domain for eps in endpoint_lists.values() for e in eps}
     creds = await asyncio.to_thread(lambda: {d: store.lookup(d) for d in sorted(cred_domains)})
     warnings.extend(store.warnings)
@@ -160,18 +170,32 @@ async def run(lookups: Sequence["Lookup"], settings: "Settings", *,
             raise Unreachable(Diagnosis(Status.TLS, host, str(exc))) from None
 
     def guard(host: str, direct: bool, registry: str | None) -> None:
-        check_host(host, direct=direct, registry_host=registry, allow_hosts=settings.allow_hosts,
-                   untrusted=settings.untrusted, resolve=resolver or default_resolve)
+        check_host(
+            host,
+            direct=direct,
+            registry_host=registry,
+            allow_hosts=settings.allow_hosts,
+            untrusted=settings.untrusted,
+            resolve=resolver or default_resolve,
+        )
 
-    transport = RegistryTransport(environ=settings.environ, verify_for=verify_for, guard=guard,
-                                  deadline=deadline, limits=limits, clock=clock, inner=inner)
+    transport = RegistryTransport(
+        environ=settings.environ,
+        verify_for=verify_for,
+        guard=guard,
+        deadline=deadline,
+        limits=limits,
+        clock=clock,
+        inner=inner,
+    )
     total = len(unique)
     done = len(facts)
     if settings.progress is not None and plans:
         settings.progress(done, total, plans[0].host)
 
-    async with httpx.AsyncClient(transport=transport, trust_env=True, follow_redirects=False,
-                                 timeout=httpx.Timeout(10.0, connect=5.0)) as client:
+    async with httpx.AsyncClient(
+        transport=transport, trust_env=True, follow_redirects=False, timeout=httpx.Timeout(10.0, connect=5.0)
+    ) as client:
         shared = Run(client, AuthState(clock=clock), transport.proxy_for)
         tasks = {asyncio.ensure_future(_lookup(shared, plan)): plan for plan in plans}
         pending = set(tasks)
@@ -197,7 +221,9 @@ async def run(lookups: Sequence["Lookup"], settings: "Settings", *,
         for task in pending:
             plan = tasks[task]
             facts[plan.lookup.ref.canonical] = ImageFacts(
-                plan.lookup.ref.canonical, Status.NOT_CHECKED, plan.host,
+                plan.lookup.ref.canonical,
+                Status.NOT_CHECKED,
+                plan.host,
                 detail=f"the lookup did not finish before the {cfg.timeout:g} s deadline",
             )
     await transport.aclose()
@@ -226,15 +252,19 @@ def _slowest(plans: list[_Plan]) -> str:
     return counts.most_common(1)[0][0] if counts else ""
 
 
-def _result(task: "asyncio.Future[ImageFacts]", plan: _Plan) -> ImageFacts:
+def _result(task: asyncio.Future[ImageFacts], plan: _Plan) -> ImageFacts:
     exc = task.exception()
     if exc is None:
         return task.result()
     if os.environ.get("PREFLIGHT_DEBUG"):  # developers: show the bug behind "internal error"
         traceback.print_exception(exc)
     # A bug must not pass as "ok": report the reference as not checked, without a traceback.
-    return ImageFacts(plan.lookup.ref.canonical, Status.NOT_CHECKED, plan.host,
-                      detail=f"internal error while checking ({type(exc).__name__})")
+    return ImageFacts(
+        plan.lookup.ref.canonical,
+        Status.NOT_CHECKED,
+        plan.host,
+        detail=f"internal error while checking ({type(exc).__name__})",
+    )
 
 
 async def _lookup(shared: Run, plan: _Plan) -> ImageFacts:
@@ -246,15 +276,18 @@ async def _lookup(shared: Run, plan: _Plan) -> ImageFacts:
         last = i == len(plan.endpoints) - 1
         target = Endpoint(endpoint.base_url, insecure=endpoint.insecure, mirror=endpoint.mirror)
         cred = plan.creds.get(endpoint.credential_domain)
-        result = await probe_with_fallback(shared, target, ref, plan.lookup.platforms, cred,
-                                           endpoint.credential_domain)
+        result = await probe_with_fallback(shared, target, ref, plan.lookup.platforms, cred, endpoint.credential_domain)
         if last or result.status in _FALLBACK_STATUSES:
             break
         if endpoint.mirror:
             if result.status.unreachable or result.status in (Status.REGISTRY_ERROR, Status.RATE_LIMITED):
                 notes.append(f"mirror {target.host} failed ({result.detail}); fell back to the next endpoint")
-                log.debug("%s: mirror %s failed (%s); trying the next endpoint", ref.canonical, target.host,
-                          result.status.value)
+                log.debug(
+                    "%s: mirror %s failed (%s); trying the next endpoint",
+                    ref.canonical,
+                    target.host,
+                    result.status.value,
+                )
             continue
         if not result.status.unreachable:
             break  # a real answer from a non-mirror endpoint: no fallback (e.g. insecure https then http)

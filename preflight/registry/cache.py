@@ -28,7 +28,9 @@ from ..facts import ImageFacts, Status
 
 CACHE_FILE = "facts-v1.json"
 _VERSION = 1
-NEGATIVE_STATUSES = frozenset({Status.TAG_MISSING, Status.REPO_MISSING, Status.DIGEST_MISSING, Status.REPO_MISSING_OR_PRIVATE})
+NEGATIVE_STATUSES = frozenset(
+    {Status.TAG_MISSING, Status.REPO_MISSING, Status.DIGEST_MISSING, Status.REPO_MISSING_OR_PRIVATE}
+)
 
 
 def default_cache_dir(environ: Mapping[str, str]) -> Path:
@@ -100,7 +102,9 @@ def _decode(data: Any) -> ImageFacts:
 class FactsCache:
     """``get``/``put`` in memory, ``save`` once at the end of the run."""
 
-    def __init__(self, directory: Path, ttl: float, negative_ttl: float, *, now: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, directory: Path, ttl: float, negative_ttl: float, *, now: Callable[[], float] = time.time
+    ) -> None:
         self.directory = directory
         self.path = directory / CACHE_FILE
         self.ttl = ttl

@@ -31,21 +31,32 @@ import httpx
 
 from ..facts import ImageFacts, Status
 from ..imageref import ImageRef
+from ..platforms import normalize_platform
 from .auth import AuthOutcome, AuthState, RegistryAuth
 from .credentials import Credential
-from ..platforms import normalize_platform
 from .suggest import near_matches
-from .transport import EXT_REGISTRY, DeadlineExceeded, Unreachable, diagnose, is_docker_hub, netloc, \
-    parse_ratelimit, parse_retry_after, safe_url
+from .transport import (
+    EXT_REGISTRY,
+    DeadlineExceeded,
+    Unreachable,
+    diagnose,
+    is_docker_hub,
+    netloc,
+    parse_ratelimit,
+    parse_retry_after,
+    safe_url,
+)
 
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
-SCHEMA1 = frozenset({
-    "application/vnd.docker.distribution.manifest.v1+json",
-    "application/vnd.docker.distribution.manifest.v1+prettyjws",
-})
+SCHEMA1 = frozenset(
+    {
+        "application/vnd.docker.distribution.manifest.v1+json",
+        "application/vnd.docker.distribution.manifest.v1+prettyjws",
+    }
+)
 INDEX_TYPES = frozenset({OCI_INDEX, DOCKER_LIST})
 IMAGE_TYPES = frozenset({OCI_MANIFEST, DOCKER_MANIFEST})
 MANIFEST_ACCEPT = ", ".join((OCI_INDEX, DOCKER_LIST, OCI_MANIFEST, DOCKER_MANIFEST))
@@ -126,7 +137,7 @@ class Run:
     client: httpx.AsyncClient
     auth: AuthState
     proxied: Any  # callable(URL) -> proxy URL or None
-    tag_lists: dict[tuple[str, str, str], "asyncio.Future[list[str] | None]"] = field(default_factory=dict)
+    tag_lists: dict[tuple[str, str, str], asyncio.Future[list[str] | None]] = field(default_factory=dict)
 
 
 @dataclass
@@ -165,7 +176,12 @@ class Repo:
         self.ratelimit: int | None = None
 
     async def fetch(
-        self, method: str, target: str | httpx.URL, *, accept: str | None = None, cap: int = 0,
+        self,
+        method: str,
+        target: str | httpx.URL,
+        *,
+        accept: str | None = None,
+        cap: int = 0,
         scopes: tuple[str, ...] | None = None,
     ) -> Reply:
         """One request, redirects followed by hand; a body cut off mid-way is fetched again (3 tries)."""
@@ -173,8 +189,9 @@ class Repo:
             try:
                 return await self._fetch(method, target, accept=accept, cap=cap, scopes=scopes)
             except httpx.DecodingError:  # a RequestError, not a TransportError: a broken Content-Encoding
-                raise Failure(Status.REGISTRY_ERROR, f"{self.endpoint.host} sent a body that its Content-Encoding "
-                              "cannot decode") from None
+                raise Failure(
+                    Status.REGISTRY_ERROR, f"{self.endpoint.host} sent a body that its Content-Encoding cannot decode"
+                ) from None
             except httpx.TransportError as exc:  # the transport retried sending; this is the body
                 if attempt == BODY_TRIES:
                     url = self._url(target) if isinstance(target, str) else target
@@ -182,7 +199,13 @@ class Repo:
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _fetch(
-        self, method: str, target: str | httpx.URL, *, accept: str | None, cap: int, scopes: tuple[str, ...] | None,
+        self,
+        method: str,
+        target: str | httpx.URL,
+        *,
+        accept: str | None,
+        cap: int,
+        scopes: tuple[str, ...] | None,
     ) -> Reply:
         url = self._url(target) if isinstance(target, str) else target
         headers = {"Accept": accept} if accept else {}
@@ -198,8 +221,9 @@ class Repo:
                     credential=self.credential,
                     insecure=self.base.scheme == "http",
                 )
-            request = self.run.client.build_request(method, url, headers=headers,
-                                                    extensions={EXT_REGISTRY: netloc(self.base)})
+            request = self.run.client.build_request(
+                method, url, headers=headers, extensions={EXT_REGISTRY: netloc(self.base)}
+            )
             response = await self.run.client.send(request, auth=auth, stream=True)
             if auth is not None:
                 self.sent_credentials |= auth.outcome.sent_credentials
@@ -215,8 +239,13 @@ class Repo:
             if response.status_code in REDIRECTS and location:
                 await response.aclose()
                 url = self._next_hop(response.url, location)
-                log.debug("%s redirected (%d) to %s%s", safe_url(response.url), response.status_code, safe_url(url),
-                          "" if _origin(url) == _origin(self.base) else ": another origin, no credentials")
+                log.debug(
+                    "%s redirected (%d) to %s%s",
+                    safe_url(response.url),
+                    response.status_code,
+                    safe_url(url),
+                    "" if _origin(url) == _origin(self.base) else ": another origin, no credentials",
+                )
                 if response.status_code == 303:
                     method = "GET" if method != "HEAD" else method
                 continue
@@ -224,8 +253,9 @@ class Repo:
             limit = cap if ok else ERROR_CAP
             body = await _read_capped(response, limit, method) if limit else b""
             await response.aclose()
-            return Reply(response.status_code, response.headers, body, response.url,
-                         auth.outcome if auth is not None else None)
+            return Reply(
+                response.status_code, response.headers, body, response.url, auth.outcome if auth is not None else None
+            )
         raise Failure(Status.REGISTRY_ERROR, f"{self.endpoint.host} redirected more than {MAX_HOPS} times")
 
     def _url(self, path: str) -> httpx.URL:
@@ -239,8 +269,11 @@ class Repo:
             raise Failure(Status.REGISTRY_ERROR, f"{self.endpoint.host} sent an invalid redirect") from None
         allowed = ("https", "http") if self.base.scheme == "http" else ("https",)
         if nxt.scheme not in allowed or not nxt.host:
-            raise Failure(Status.REGISTRY_ERROR, f"{self.endpoint.host} redirected to a {nxt.scheme or 'relative'}:// "
-                          "URL, which preflight does not follow")
+            raise Failure(
+                Status.REGISTRY_ERROR,
+                f"{self.endpoint.host} redirected to a {nxt.scheme or 'relative'}:// "
+                "URL, which preflight does not follow",
+            )
         return nxt
 
     # ------------------------------------------------------------ operations
@@ -248,8 +281,9 @@ class Repo:
         return await self.fetch("HEAD", f"/v2/{self.path}/manifests/{reference}", accept=MANIFEST_ACCEPT)
 
     async def get_manifest(self, reference: str) -> Reply:
-        return await self.fetch("GET", f"/v2/{self.path}/manifests/{reference}", accept=MANIFEST_ACCEPT,
-                                cap=MANIFEST_CAP)
+        return await self.fetch(
+            "GET", f"/v2/{self.path}/manifests/{reference}", accept=MANIFEST_ACCEPT, cap=MANIFEST_CAP
+        )
 
     async def list_tags(self) -> list[str] | None:
         """All tags (paged, capped); None when the repository does not exist. One listing per
@@ -258,7 +292,8 @@ class Repo:
         pending = self.run.tag_lists.get(key)
         if pending is None:
             pending = self.run.tag_lists[key] = asyncio.ensure_future(
-                self._paged(f"/v2/{self.path}/tags/list", "tags", None))
+                self._paged(f"/v2/{self.path}/tags/list", "tags", None)
+            )
         return await asyncio.shield(pending)
 
     async def catalog(self) -> list[str]:
@@ -331,50 +366,73 @@ class Repo:
         if outcome.token_status is not None:
             realm = outcome.realm_host or host
             if cred is not None:
-                return Failure(Status.AUTH_FAILED, f"the token service {realm} rejected the credentials for "
-                               f"{host}{src} (HTTP {outcome.token_status})")
-            return Failure(Status.REPO_MISSING_OR_PRIVATE, f"the token service {realm} refused an anonymous "
-                           f"token (HTTP {outcome.token_status}): the repository does not exist, or it is private")
+                return Failure(
+                    Status.AUTH_FAILED,
+                    f"the token service {realm} rejected the credentials for {host}{src} (HTTP {outcome.token_status})",
+                )
+            return Failure(
+                Status.REPO_MISSING_OR_PRIVATE,
+                f"the token service {realm} refused an anonymous "
+                f"token (HTTP {outcome.token_status}): the repository does not exist, or it is private",
+            )
         if outcome.token_problem:
             return Failure(Status.REGISTRY_ERROR, outcome.token_problem)
         if status == 401:
             ch = outcome.challenge
             if outcome.unsupported and ch is None:
-                return Failure(Status.REGISTRY_ERROR, f"{host} asks for an unsupported authentication scheme "
-                               f"({clean(outcome.unsupported, 40)})")
+                return Failure(
+                    Status.REGISTRY_ERROR,
+                    f"{host} asks for an unsupported authentication scheme ({clean(outcome.unsupported, 40)})",
+                )
             if ch is not None and ch.scheme == "bearer":
                 if ch.error == "invalid_token" and cred is not None:
                     return Failure(Status.AUTH_FAILED, f"{host} rejected the token issued for the credentials{src}")
                 if cred is not None:
-                    return Failure(Status.REPO_MISSING_OR_PRIVATE, f"{host} denies access: the repository does not "
-                                   f"exist, or the credentials{src} have no pull access")
-                return Failure(Status.REPO_MISSING_OR_PRIVATE, f"{host} denies anonymous access: the repository "
-                               "does not exist, or it is private (log in to check)")
+                    return Failure(
+                        Status.REPO_MISSING_OR_PRIVATE,
+                        f"{host} denies access: the repository does not "
+                        f"exist, or the credentials{src} have no pull access",
+                    )
+                return Failure(
+                    Status.REPO_MISSING_OR_PRIVATE,
+                    f"{host} denies anonymous access: the repository "
+                    "does not exist, or it is private (log in to check)",
+                )
             if cred is not None:
                 return Failure(Status.AUTH_FAILED, f"{host} rejected the credentials{src}")
             return Failure(Status.AUTH_REQUIRED, f"{host} requires credentials and none are configured for it")
         if status == 403:
             if cred is not None:
-                return Failure(Status.AUTH_FAILED, f"{host} denied access with the credentials{src}: no pull "
-                               f"rights, or they expired ({error_summary(reply)})")
-            return Failure(Status.REPO_MISSING_OR_PRIVATE, f"{host} denied anonymous access ({error_summary(reply)}): "
-                           "the repository does not exist, or it is private")
+                return Failure(
+                    Status.AUTH_FAILED,
+                    f"{host} denied access with the credentials{src}: no pull "
+                    f"rights, or they expired ({error_summary(reply)})",
+                )
+            return Failure(
+                Status.REPO_MISSING_OR_PRIVATE,
+                f"{host} denied anonymous access ({error_summary(reply)}): "
+                "the repository does not exist, or it is private",
+            )
         if status == 429:
             wait = parse_retry_after(reply.headers.get("retry-after"))
             extra = ""
             if self.ratelimit is not None or "ratelimit-limit" in reply.headers:
-                extra = (f"; Docker Hub pulls remaining {self.ratelimit if self.ratelimit is not None else 0} of "
-                         f"{clean(reply.headers.get('ratelimit-limit', '?').split(';')[0], 10)}; log in to raise "
-                         "the limit")
+                extra = (
+                    f"; Docker Hub pulls remaining {self.ratelimit if self.ratelimit is not None else 0} of "
+                    f"{clean(reply.headers.get('ratelimit-limit', '?').split(';')[0], 10)}; log in to raise "
+                    "the limit"
+                )
             after = f"; retry after {wait:.0f} s" if wait is not None else ""
-            return Failure(Status.RATE_LIMITED, f"HTTP 429 Too Many Requests{after}{extra}",
-                           retry_after=wait)
+            return Failure(Status.RATE_LIMITED, f"HTTP 429 Too Many Requests{after}{extra}", retry_after=wait)
         proxy = self.run.proxied(reply.url) if self.run.proxied else None
         if proxy and ("x-squid-error" in reply.headers or "proxy-status" in reply.headers):
             return Failure(Status.PROXY, f"the proxy answered HTTP {status} for {host}; check HTTPS_PROXY and NO_PROXY")
         if status == 400 and reply.url.scheme == "http":  # Go: "Client sent an HTTP request to an HTTPS server."
-            return Failure(Status.TLS, f"{host} answered HTTP 400 to plain HTTP: it probably serves HTTPS; set an "
-                           "https:// endpoint (and ca_file) for it, or --strict-loopback for a local registry")
+            return Failure(
+                Status.TLS,
+                f"{host} answered HTTP 400 to plain HTTP: it probably serves HTTPS; set an "
+                "https:// endpoint (and ca_file) for it, or --strict-loopback for a local registry",
+            )
         return Failure(Status.REGISTRY_ERROR, f"{host} answered {error_summary(reply)}")
 
 
@@ -404,8 +462,9 @@ class Found:
     notes: list[str] = field(default_factory=list)
 
 
-async def probe(run: Run, endpoint: Endpoint, ref: ImageRef, platforms: frozenset[str],
-                credential: Credential | None) -> ImageFacts:
+async def probe(
+    run: Run, endpoint: Endpoint, ref: ImageRef, platforms: frozenset[str], credential: Credential | None
+) -> ImageFacts:
     """Everything preflight asks about ``ref`` on one endpoint, as facts (never raises for HTTP)."""
     repo = Repo(run, endpoint, ref.path, credential)
     base = ImageFacts(ref.canonical, Status.OK, endpoint.host)
@@ -419,8 +478,12 @@ async def probe(run: Run, endpoint: Endpoint, ref: ImageRef, platforms: frozense
     except DeadlineExceeded:
         facts = replace(base, status=Status.NOT_CHECKED, detail="the deadline passed before an answer")
     notes = tuple(dict.fromkeys((*facts.notes, *repo.notes)))
-    return replace(facts, notes=notes, ratelimit_remaining=repo.ratelimit,
-                   credential_source=credential.source if (credential and repo.sent_credentials) else None)
+    return replace(
+        facts,
+        notes=notes,
+        ratelimit_remaining=repo.ratelimit,
+        credential_source=credential.source if (credential and repo.sent_credentials) else None,
+    )
 
 
 async def _probe(repo: Repo, ref: ImageRef, platforms: frozenset[str], base: ImageFacts) -> ImageFacts:
@@ -436,8 +499,12 @@ async def _probe(repo: Repo, ref: ImageRef, platforms: frozenset[str], base: Ima
             return await _repo_missing(repo, ref, base)
         if ref.digest is not None:
             return replace(base, status=Status.DIGEST_MISSING, detail=f"digest {ref.digest} not found in {shown}")
-        return replace(base, status=Status.TAG_MISSING, detail=f"tag {reference!r} not found in {shown}",
-                       suggestions=near_matches(reference, tags))
+        return replace(
+            base,
+            status=Status.TAG_MISSING,
+            detail=f"tag {reference!r} not found in {shown}",
+            suggestions=near_matches(reference, tags),
+        )
     _require_ok(repo, first)
     found.media_type = first.media_type or None
     found.digest = ref.digest or first.digest
@@ -452,25 +519,35 @@ async def _probe(repo: Repo, ref: ImageRef, platforms: frozenset[str], base: Ima
         await _platforms(repo, reference, found, verify=ref.digest, header_digest=first.digest, want=False)
     if found.media_type in SCHEMA1:
         found.notes.append(f"{ref.familiar} is a deprecated schema1 image; current Docker versions refuse it")
-    return replace(base, digest=found.digest, media_type=found.media_type, tag_digest=found.tag_digest,
-                   children=found.children, tag_children=found.tag_children, platforms=found.platforms,
-                   notes=tuple(found.notes))
+    return replace(
+        base,
+        digest=found.digest,
+        media_type=found.media_type,
+        tag_digest=found.tag_digest,
+        children=found.children,
+        tag_children=found.tag_children,
+        platforms=found.platforms,
+        notes=tuple(found.notes),
+    )
 
 
 def _require_ok(repo: Repo, head: Reply) -> None:
     if head.status != 200:
         raise repo.failure(head)
     if head.media_type.startswith("text/html"):
-        raise Failure(Status.REGISTRY_ERROR, f"{repo.endpoint.host} answered with an HTML page, not the registry "
-                      "API (a login portal or a proxy?)")
+        raise Failure(
+            Status.REGISTRY_ERROR,
+            f"{repo.endpoint.host} answered with an HTML page, not the registry API (a login portal or a proxy?)",
+        )
 
 
 async def _repo_missing(repo: Repo, ref: ImageRef, base: ImageFacts) -> ImageFacts:
     suggestions: tuple[str, ...] = ()
     if not is_docker_hub(repo.endpoint.host):
         suggestions = near_matches(ref.path, await repo.catalog())
-    return replace(base, status=Status.REPO_MISSING, detail=f"repository {ref.familiar_name} not found",
-                   suggestions=suggestions)
+    return replace(
+        base, status=Status.REPO_MISSING, detail=f"repository {ref.familiar_name} not found", suggestions=suggestions
+    )
 
 
 async def _compare_tag(repo: Repo, ref: ImageRef, found: Found) -> None:
@@ -496,8 +573,9 @@ async def _manifest_body(repo: Repo, reference: str, verify: str | None) -> byte
     if reply.status != 200:
         raise repo.failure(reply)
     if verify is not None and sha256_digest(reply.body) != verify:
-        raise Failure(Status.REGISTRY_ERROR, f"{repo.endpoint.host} sent a manifest whose sha256 does not match "
-                      f"{verify}")
+        raise Failure(
+            Status.REGISTRY_ERROR, f"{repo.endpoint.host} sent a manifest whose sha256 does not match {verify}"
+        )
     return reply.body
 
 
@@ -533,18 +611,29 @@ def _platform_text(data: dict[str, Any]) -> str | None:
     return normalize_platform(text)
 
 
-async def _platforms(repo: Repo, reference: str, found: Found, *, verify: str | None,
-                     header_digest: str | None = None, want: bool = True, body: bytes | None = None) -> None:
+async def _platforms(
+    repo: Repo,
+    reference: str,
+    found: Found,
+    *,
+    verify: str | None,
+    header_digest: str | None = None,
+    want: bool = True,
+    body: bytes | None = None,
+) -> None:
     """The manifest at ``reference`` (GET unless ``body`` is given): digest, children, platforms."""
     if body is None:
         body = await _manifest_body(repo, reference, verify)
     elif verify is not None and sha256_digest(body) != verify:
-        raise Failure(Status.REGISTRY_ERROR, f"{repo.endpoint.host} sent a manifest whose sha256 does not match "
-                      f"{verify}")
+        raise Failure(
+            Status.REGISTRY_ERROR, f"{repo.endpoint.host} sent a manifest whose sha256 does not match {verify}"
+        )
     actual = sha256_digest(body)
     if header_digest is not None and header_digest != actual:
-        found.notes.append(f"{repo.endpoint.host} sent a Docker-Content-Digest header that does not match "
-                           "the manifest; preflight used the manifest's own sha256")
+        found.notes.append(
+            f"{repo.endpoint.host} sent a Docker-Content-Digest header that does not match "
+            "the manifest; preflight used the manifest's own sha256"
+        )
     if verify is None:
         found.digest = actual
     data = _json(repo, body)
@@ -605,17 +694,27 @@ async def _config_platform(repo: Repo, manifest: dict[str, Any]) -> tuple[str, .
     return (text,) if text else ()
 
 
-async def probe_with_fallback(run: Run, endpoint: Endpoint, ref: ImageRef, platforms: frozenset[str],
-                              credential: Credential | None, credential_label: str) -> ImageFacts:
+async def probe_with_fallback(
+    run: Run,
+    endpoint: Endpoint,
+    ref: ImageRef,
+    platforms: frozenset[str],
+    credential: Credential | None,
+    credential_label: str,
+) -> ImageFacts:
     """Probe; when stored credentials are rejected, try once anonymously (public images still pass)."""
     facts = await probe(run, endpoint, ref, platforms, credential)
     if credential is None or facts.status is not Status.AUTH_FAILED:
         return facts
     log.debug("%s: the credentials from %s were rejected; checking anonymously", ref.canonical, credential.source)
     anonymous = await probe(run, endpoint, ref, platforms, None)
-    if anonymous.status in (Status.AUTH_REQUIRED, Status.AUTH_FAILED, Status.REPO_MISSING_OR_PRIVATE) \
-            or anonymous.status.unreachable:
+    if (
+        anonymous.status in (Status.AUTH_REQUIRED, Status.AUTH_FAILED, Status.REPO_MISSING_OR_PRIVATE)
+        or anonymous.status.unreachable
+    ):
         return facts
-    note = (f"stored credentials for {credential_label} (from {credential.source}) were rejected; "
-            f"the image is public and was checked anonymously")
+    note = (
+        f"stored credentials for {credential_label} (from {credential.source}) were rejected; "
+        f"the image is public and was checked anonymously"
+    )
     return replace(anonymous, notes=(*anonymous.notes, note))

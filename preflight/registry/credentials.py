@@ -47,14 +47,34 @@ _HELPER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*", re.ASCII)
 
 # Environment a credential helper receives; everything else is dropped.
 HELPER_ENV: tuple[str, ...] = (
-    "PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR",
-    "XDG_RUNTIME_DIR", "XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME", "XDG_STATE_HOME",
+    "PATH",
+    "HOME",
+    "USER",
+    "LOGNAME",
+    "LANG",
+    "LC_ALL",
+    "LC_CTYPE",
+    "TMPDIR",
+    "XDG_RUNTIME_DIR",
+    "XDG_CONFIG_HOME",
+    "XDG_DATA_HOME",
+    "XDG_CACHE_HOME",
+    "XDG_STATE_HOME",
     "DBUS_SESSION_BUS_ADDRESS",  # secretservice (libsecret) talks to the session bus
-    "DISPLAY", "WAYLAND_DISPLAY",  # keyring unlock / pinentry dialogs
-    "GNUPGHOME", "GPG_AGENT_INFO", "PASSWORD_STORE_DIR",  # pass
+    "DISPLAY",
+    "WAYLAND_DISPLAY",  # keyring unlock / pinentry dialogs
+    "GNUPGHOME",
+    "GPG_AGENT_INFO",
+    "PASSWORD_STORE_DIR",  # pass
     "DOCKER_CONFIG",
-    "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy",  # ecr-login, gcloud
-    "SSL_CERT_FILE", "SSL_CERT_DIR",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "NO_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "no_proxy",  # ecr-login, gcloud
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
 )
 HELPER_ENV_PREFIXES: tuple[str, ...] = ("AWS_", "CLOUDSDK_", "GOOGLE_", "AZURE_")  # cloud helpers
 
@@ -176,12 +196,16 @@ def _read_auth_file(path: Path, display: str) -> tuple[_AuthFile | None, str | N
         and isinstance(store, (str, type(None)))
     )
     if not valid:
-        return None, f"{display} is malformed (expected an object whose auths, credHelpers and credsStore have the documented types); continuing without its credentials"
+        return (
+            None,
+            f"{display} is malformed (expected an object whose auths, credHelpers and credsStore have the documented types); continuing without its credentials",
+        )
     return _AuthFile(display, dict(auths or {}), dict(helpers or {}), store or None), None
 
 
 def _parse_env_config(text: str) -> tuple[dict[str, Credential], str | None]:
     """``DOCKER_AUTH_CONFIG`` (docker/cli ``parseEnvConfig``): ``{"auths": {key: {"auth": ...}}}`` only."""
+
     def invalid(reason: str) -> tuple[dict[str, Credential], str]:
         return {}, f"DOCKER_AUTH_CONFIG is invalid ({reason}); ignoring it"
 
@@ -198,7 +222,12 @@ def _parse_env_config(text: str) -> tuple[dict[str, Credential], str | None]:
         return invalid('expected {"auths": {...}} and nothing else')
     found: dict[str, Credential] = {}
     for key, entry in data.get("auths", {}).items():
-        if not isinstance(entry, dict) or set(entry) != {"auth"} or not isinstance(entry["auth"], str) or not entry["auth"]:
+        if (
+            not isinstance(entry, dict)
+            or set(entry) != {"auth"}
+            or not isinstance(entry["auth"], str)
+            or not entry["auth"]
+        ):
             return invalid(f"the entry for {key!r} must hold exactly one non-empty 'auth'")
         try:
             user, password = _decode_auth(entry["auth"])
@@ -266,7 +295,9 @@ class CredentialStore:
         runtime = env.get("XDG_RUNTIME_DIR")
         config_home = Path(env["XDG_CONFIG_HOME"]) if env.get("XDG_CONFIG_HOME") else self._home / ".config"
         paths = [Path(env["REGISTRY_AUTH_FILE"])] if env.get("REGISTRY_AUTH_FILE") else []
-        paths.append(Path(runtime) / "containers" / "auth.json" if runtime else Path(f"/run/containers/{os.getuid()}/auth.json"))
+        paths.append(
+            Path(runtime) / "containers" / "auth.json" if runtime else Path(f"/run/containers/{os.getuid()}/auth.json")
+        )
         paths.append(config_home / "containers" / "auth.json")
         return paths
 
@@ -391,7 +422,11 @@ class CredentialStore:
             data = json.loads(output.decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError):
             data = None
-        if not isinstance(data, dict) or not isinstance(data.get("Username", ""), str) or not isinstance(data.get("Secret", ""), str):
+        if (
+            not isinstance(data, dict)
+            or not isinstance(data.get("Username", ""), str)
+            or not isinstance(data.get("Secret", ""), str)
+        ):
             return _HelperOutcome(problem=f"{label} printed something other than credentials")
         username, secret = data.get("Username", ""), data.get("Secret", "")
         if not username and not secret:

@@ -135,7 +135,9 @@ def load_daemon_json(path: Path | None) -> tuple[DaemonConfig, tuple[str, ...]]:
         return DaemonConfig(), ()
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not UTF-8"
-        return DaemonConfig(), (f"cannot read {path} ({reason}); its registry mirrors and insecure registries are not applied",)
+        return DaemonConfig(), (
+            f"cannot read {path} ({reason}); its registry mirrors and insecure registries are not applied",
+        )
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -315,11 +317,15 @@ def config_warnings(config: Config) -> tuple[str, ...]:
             if reason is not None:
                 warnings.append(f"ignoring mirror {_redact(mirror)!r} of registry {key!r} in {where}: {reason}")
         if entry.mirrors and key.lower() not in _MIRRORED:
-            warnings.append(f"mirrors of registry {key!r} in {where} are ignored: like Docker, preflight mirrors only docker.io")
+            warnings.append(
+                f"mirrors of registry {key!r} in {where} are ignored: like Docker, preflight mirrors only docker.io"
+            )
         if entry.endpoint:
             _base, reason = parse_base_url(entry.endpoint)
             if reason is not None:
-                warnings.append(f"ignoring endpoint {_redact(entry.endpoint)!r} of registry {key!r} in {where}: {reason}")
+                warnings.append(
+                    f"ignoring endpoint {_redact(entry.endpoint)!r} of registry {key!r} in {where}: {reason}"
+                )
             elif entry.mirrors:
                 warnings.append(f"mirrors of registry {key!r} in {where} are ignored because an endpoint is set")
         if entry.ca_file and not Path(entry.ca_file).is_file():
@@ -342,7 +348,7 @@ def ssl_context_for(endpoint: Endpoint) -> ssl.SSLContext:
     return _context(endpoint.ca_file, endpoint.insecure)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _context(ca_file: str | None, insecure: bool) -> ssl.SSLContext:
     if insecure:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
@@ -359,7 +365,9 @@ def _context(ca_file: str | None, insecure: bool) -> ssl.SSLContext:
             try:
                 context.load_verify_locations(cafile=str(file))
             except (OSError, ssl.SSLError) as exc:
-                raise CAError(f"cannot load CA certificates from {file}: {getattr(exc, 'strerror', None) or exc}") from None
+                raise CAError(
+                    f"cannot load CA certificates from {file}: {getattr(exc, 'strerror', None) or exc}"
+                ) from None
     return context
 
 
@@ -376,4 +384,3 @@ def _load_certifi(context: ssl.SSLContext) -> None:
     except ImportError:  # pragma: no cover - certifi comes with httpx
         return
     context.load_verify_locations(cafile=certifi.where())
-

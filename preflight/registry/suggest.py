@@ -9,7 +9,7 @@ order a registry listed its tags in.
 from __future__ import annotations
 
 import re
-from typing import Iterable
+from collections.abc import Iterable
 
 _PARTS = re.compile(r"[.\-_/]")
 
@@ -35,7 +35,7 @@ def osa_distance(a: str, b: str, limit: int | None = None) -> int:
 
 def _common_prefix(a: str, b: str) -> int:
     n = 0
-    for x, y in zip(a, b):
+    for x, y in zip(a, b, strict=False):
         if x != y:
             break
         n += 1
@@ -44,7 +44,7 @@ def _common_prefix(a: str, b: str) -> int:
 
 def _shared_parts(a: str, b: str) -> int:
     pa = [p for p in _PARTS.split(a) if p]
-    pb = set(p for p in _PARTS.split(b) if p)
+    pb = {p for p in _PARTS.split(b) if p}
     return sum(1 for p in pa if p in pb)
 
 

@@ -29,8 +29,8 @@ import random
 import socket
 import ssl
 import time
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Callable, Iterator, Mapping
 
 import httpx
 
@@ -206,43 +206,72 @@ def diagnose(exc: BaseException, url: httpx.URL, proxy: str | None) -> Diagnosis
     check_proxy = "check HTTPS_PROXY/HTTP_PROXY and NO_PROXY"
 
     if isinstance(exc, httpx.ProxyError):
-        return Diagnosis(Status.PROXY, host, f"proxy {_redact_proxy(proxy or '')} refused or failed the connection "
-                         f"to {host} ({_short(exc)}); {check_proxy}")
+        return Diagnosis(
+            Status.PROXY,
+            host,
+            f"proxy {_redact_proxy(proxy or '')} refused or failed the connection "
+            f"to {host} ({_short(exc)}); {check_proxy}",
+        )
     verify = next((e for e in chain if isinstance(e, ssl.SSLCertVerificationError)), None)
     if verify is not None:
         reason = getattr(verify, "verify_message", None) or _short(verify)
-        return Diagnosis(Status.TLS, host, f"TLS certificate of {host} is not trusted ({reason}); "
-                         "set ca_file for this registry in the preflight configuration, or SSL_CERT_FILE")
+        return Diagnosis(
+            Status.TLS,
+            host,
+            f"TLS certificate of {host} is not trusted ({reason}); "
+            "set ca_file for this registry in the preflight configuration, or SSL_CERT_FILE",
+        )
     tls = next((e for e in chain if isinstance(e, ssl.SSLError)), None)
     if tls is not None:
         if "WRONG_VERSION_NUMBER" in str(tls) or getattr(tls, "reason", "") == "WRONG_VERSION_NUMBER":
-            return Diagnosis(Status.TLS, host, f"{host} answers plain HTTP on an HTTPS request; if it is an "
-                             "insecure registry, mark it insecure in the preflight configuration")
+            return Diagnosis(
+                Status.TLS,
+                host,
+                f"{host} answers plain HTTP on an HTTPS request; if it is an "
+                "insecure registry, mark it insecure in the preflight configuration",
+            )
         return Diagnosis(Status.TLS, host, f"TLS handshake with {host} failed ({_short(tls)})")
     if isinstance(exc, (httpx.ConnectTimeout, httpx.ReadTimeout, httpx.WriteTimeout, httpx.PoolTimeout)):
         phase = "connect" if isinstance(exc, httpx.ConnectTimeout) else "read"
         if proxy and isinstance(exc, httpx.ConnectTimeout):
-            return Diagnosis(Status.PROXY, host, f"connecting to proxy {_redact_proxy(proxy)} for {host} timed out; "
-                             f"{check_proxy}")
-        return Diagnosis(Status.NETWORK_TIMEOUT, host, f"{host} did not answer in time ({phase} timeout{via}); "
-                         "check the network, a firewall or the registry's health")
+            return Diagnosis(
+                Status.PROXY, host, f"connecting to proxy {_redact_proxy(proxy)} for {host} timed out; {check_proxy}"
+            )
+        return Diagnosis(
+            Status.NETWORK_TIMEOUT,
+            host,
+            f"{host} did not answer in time ({phase} timeout{via}); "
+            "check the network, a firewall or the registry's health",
+        )
     if proxy and isinstance(exc, httpx.ConnectError):
-        return Diagnosis(Status.PROXY, host, f"cannot connect to proxy {_redact_proxy(proxy)} for {host} "
-                         f"({_short(exc)}); {check_proxy}")
+        return Diagnosis(
+            Status.PROXY,
+            host,
+            f"cannot connect to proxy {_redact_proxy(proxy)} for {host} ({_short(exc)}); {check_proxy}",
+        )
     gai = next((e for e in chain if isinstance(e, socket.gaierror)), None)
     if gai is not None:
         what = "temporary DNS failure" if gai.errno == socket.EAI_AGAIN else "name not found"
-        return Diagnosis(Status.NETWORK_DNS, host, f"cannot resolve {url.host} ({what}); check the registry "
-                         "name and your DNS or network")
+        return Diagnosis(
+            Status.NETWORK_DNS,
+            host,
+            f"cannot resolve {url.host} ({what}); check the registry name and your DNS or network",
+        )
     errnos = {getattr(e, "errno", None) for e in chain if isinstance(e, OSError)}
-    if any(isinstance(e, ConnectionRefusedError) for e in chain) or errno.ECONNREFUSED in errnos or (
-        isinstance(exc, httpx.ConnectError) and "All connection attempts failed" in str(exc)
+    if (
+        any(isinstance(e, ConnectionRefusedError) for e in chain)
+        or errno.ECONNREFUSED in errnos
+        or (isinstance(exc, httpx.ConnectError) and "All connection attempts failed" in str(exc))
     ):
-        return Diagnosis(Status.NETWORK_REFUSED, host, f"connection to {host} refused: check that the registry is "
-                         "running and the port is right")
+        return Diagnosis(
+            Status.NETWORK_REFUSED,
+            host,
+            f"connection to {host} refused: check that the registry is running and the port is right",
+        )
     if errno.ENETUNREACH in errnos or errno.EHOSTUNREACH in errnos:
-        return Diagnosis(Status.NETWORK_REFUSED, host, f"no route to {host} (network unreachable); check the "
-                         "network or VPN")
+        return Diagnosis(
+            Status.NETWORK_REFUSED, host, f"no route to {host} (network unreachable); check the network or VPN"
+        )
     if any(isinstance(e, ConnectionResetError) for e in chain) or isinstance(exc, (httpx.ReadError, httpx.WriteError)):
         hint = "; the server may expect HTTPS" if url.scheme == "http" else ""
         status = Status.TLS if hint else Status.NETWORK_REFUSED
@@ -343,8 +372,11 @@ class RegistryTransport(httpx.AsyncBaseTransport):
             except socket.gaierror:
                 self._guarded[key] = None  # the connection attempt will diagnose DNS itself
             except Exception as exc:  # guard.Blocked: a safe sentence
-                self._guarded[key] = Diagnosis(Status.BLOCKED_BY_POLICY, host, f"request to {host} refused by "
-                                               f"preflight's address guard: {_short(exc)}")
+                self._guarded[key] = Diagnosis(
+                    Status.BLOCKED_BY_POLICY,
+                    host,
+                    f"request to {host} refused by preflight's address guard: {_short(exc)}",
+                )
         blocked = self._guarded[key]
         if blocked is not None:
             raise Unreachable(blocked)
@@ -391,10 +423,18 @@ class RegistryTransport(httpx.AsyncBaseTransport):
                     started = time.monotonic()
                     response = await inner.handle_async_request(request)
             except httpx.TransportError as exc:
-                log.debug("%s -> %s after %.0f ms (registry %s)", what, type(exc).__name__,
-                          (time.monotonic() - started) * 1000, serves)
-                if attempt < self.limits.attempts and _retryable_exception(exc) and \
-                        await self._pause(attempt, None, what, type(exc).__name__):
+                log.debug(
+                    "%s -> %s after %.0f ms (registry %s)",
+                    what,
+                    type(exc).__name__,
+                    (time.monotonic() - started) * 1000,
+                    serves,
+                )
+                if (
+                    attempt < self.limits.attempts
+                    and _retryable_exception(exc)
+                    and await self._pause(attempt, None, what, type(exc).__name__)
+                ):
                     continue
                 if self._cut_short(exc, timeouts):
                     log.debug("%s: timed out early because the deadline is near; not checked", what)
@@ -405,15 +445,19 @@ class RegistryTransport(httpx.AsyncBaseTransport):
             except ImportError as exc:  # e.g. a socks:// proxy without httpx[socks]
                 diagnosis = Diagnosis(Status.PROXY, host, f"proxy {_redact_proxy(proxy or '')} cannot be used: {exc}")
                 raise Unreachable(diagnosis) from None
-            log.debug("%s -> %d in %.0f ms (registry %s)", what, response.status_code,
-                      (time.monotonic() - started) * 1000, serves)
+            log.debug(
+                "%s -> %d in %.0f ms (registry %s)",
+                what,
+                response.status_code,
+                (time.monotonic() - started) * 1000,
+                serves,
+            )
             self._observe(response)
             if response.status_code in RETRY_STATUSES and attempt < self.limits.attempts:
                 wait = parse_retry_after(response.headers.get("retry-after"))
                 hub_429 = response.status_code == 429 and is_docker_hub(host, response)
                 if wait is not None and wait > RETRY_AFTER_CAP:
-                    log.debug("%s: Retry-After %.0f s is over the %.0f s cap; not retried", what, wait,
-                              RETRY_AFTER_CAP)
+                    log.debug("%s: Retry-After %.0f s is over the %.0f s cap; not retried", what, wait, RETRY_AFTER_CAP)
                 elif hub_429:
                     log.debug("%s: Docker Hub rate limit; not retried", what)
                 elif await self._pause(attempt, wait, what, f"HTTP {response.status_code}"):

@@ -7,9 +7,10 @@ reads the same findings; levels map through the single table :data:`LEVELS`.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Mapping, Protocol, Sequence
+from typing import Protocol
 
 from ..model import Finding, Level, Report
 
@@ -62,7 +63,7 @@ class Context:
     root: Path  # absolute repository root
 
     @classmethod
-    def make(cls, report: Report, rules: Iterable[RuleInfo], cwd: Path | None = None) -> "Context":
+    def make(cls, report: Report, rules: Iterable[RuleInfo], cwd: Path | None = None) -> Context:
         base = Path(cwd if cwd is not None else os.getcwd()).absolute()
         root = Path(report.root)
         root = root if root.is_absolute() else base / root

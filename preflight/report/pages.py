@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 _ID = re.compile(r"^PF\d{3}$")
@@ -38,7 +38,7 @@ class Page:
         return _EXPECT.sub("", self.text).strip()
 
 
-@lru_cache(maxsize=None)
+@cache
 def rule_page(rule_id: str) -> str | None:
     """The Markdown text of the page for ``rule_id``, or None when there is none."""
     if not _ID.match(rule_id):

@@ -47,7 +47,7 @@ def invalid_reference(subject: Subject, ctx: RuleContext) -> Iterator[Hit]:
     if fix is not None:
         advice = f'write it in lower case: "{fix.replacement}"'
     else:
-        advice = "write it as [registry/]repository[:tag][@digest], e.g. \"python:3.12\""
+        advice = 'write it as [registry/]repository[:tag][@digest], e.g. "python:3.12"'
     yield Hit(
         f"{describe(use)} is not a valid image reference: {subject.ref_error}; {advice}",
         suggestions=(fix.replacement,) if fix is not None else (),
@@ -77,11 +77,7 @@ def _lowercase_fix(use: ImageUse) -> Fix | None:
 
 
 def _span_is_text(loc: Location, text: str) -> bool:
-    return (
-        loc.end_column is not None
-        and loc.end_line in (None, loc.line)
-        and loc.end_column - loc.column == len(text)
-    )
+    return loc.end_column is not None and loc.end_line in (None, loc.line) and loc.end_column - loc.column == len(text)
 
 
 # ----------------------------------------------------------------- PF003
@@ -145,7 +141,7 @@ def missing_tag(subject: Subject, ctx: RuleContext) -> Iterator[Hit]:
     if ref is None or ref.tag is not None or ref.digest is not None:
         return
     yield Hit(
-        f"{describe(subject.use)} has no tag, so it means \"{ref.familiar_name}:latest\", which"
+        f'{describe(subject.use)} has no tag, so it means "{ref.familiar_name}:latest", which'
         f" changes whenever a new version is pushed; add a version tag:"
         f' "{ref.familiar_name}:<version>"'
     )

@@ -8,7 +8,7 @@ found"; a lookup that did not finish before the deadline is PF209, never a pass.
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 from ..engine import Hit, RuleContext, Subject, rule
 from ..facts import ImageFacts, Status
@@ -56,8 +56,10 @@ def tag_not_found(subject: Subject, ctx: RuleContext) -> Iterator[Hit]:
     tag = ref.effective_tag or "latest"
     refs = tuple(_with_tag(subject, ref, t) for t in facts.suggestions)
     if ref.tag is None:
-        head = (f'"{clip(subject.use.written)}" has no tag, so Docker pulls "latest", which does not exist in '
-                f"{ref.name}{_image(subject)}")
+        head = (
+            f'"{clip(subject.use.written)}" has no tag, so Docker pulls "latest", which does not exist in '
+            f"{ref.name}{_image(subject)}"
+        )
     else:
         head = f'tag "{tag}" not found in {ref.name}{_image(subject)}'
     if facts.suggestions:
@@ -85,7 +87,7 @@ def _tag_fix(subject: Subject, tag: str, replacement: str) -> tuple[Fix, ...]:
     if loc.end_column is None or loc.end_line not in (None, loc.line) or loc.end_column - loc.column != len(written):
         return ()
     head = written.split("@", 1)[0]
-    if not head.endswith(":" + tag) or "$" in head[head.rfind("/") + 1:]:
+    if not head.endswith(":" + tag) or "$" in head[head.rfind("/") + 1 :]:
         return ()
     start = loc.column + len(head) - len(tag)
     where = Location(loc.path, loc.line, start, loc.line, start + len(tag))
@@ -135,11 +137,15 @@ def auth_required(subject: Subject, ctx: RuleContext) -> Iterator[Hit]:
     ref, facts = found
     login = f"docker login{_login_domain(ref)}"
     if facts.status is Status.AUTH_REQUIRED:
-        yield Hit(f"{ref.name} needs credentials{_image(subject)} and none are configured for {ref.domain}; "
-                  f"run {login} (or configure a credential helper)")
+        yield Hit(
+            f"{ref.name} needs credentials{_image(subject)} and none are configured for {ref.domain}; "
+            f"run {login} (or configure a credential helper)"
+        )
     elif facts.status is Status.REPO_MISSING_OR_PRIVATE and facts.credential_source is None:
-        yield Hit(f"{ref.name} does not exist, or it is private{_image(subject)}: the registry answers both "
-                  f"the same way to anonymous clients; check the name, or run {login} to check access")
+        yield Hit(
+            f"{ref.name} does not exist, or it is private{_image(subject)}: the registry answers both "
+            f"the same way to anonymous clients; check the name, or run {login} to check access"
+        )
 
 
 @rule(
@@ -157,11 +163,15 @@ def access_denied(subject: Subject, ctx: RuleContext) -> Iterator[Hit]:
     ref, facts = found
     source = facts.credential_source or "the configured credentials"
     if facts.status is Status.AUTH_FAILED:
-        yield Hit(f"access to {ref.name} denied{_image(subject)}: {facts.detail}; renew the credentials from "
-                  f"{source} (docker login{_login_domain(ref)})")
+        yield Hit(
+            f"access to {ref.name} denied{_image(subject)}: {facts.detail}; renew the credentials from "
+            f"{source} (docker login{_login_domain(ref)})"
+        )
     elif facts.status is Status.REPO_MISSING_OR_PRIVATE and facts.credential_source is not None:
-        yield Hit(f"{ref.name} does not exist, or the credentials from {source} have no pull access to it"
-                  f"{_image(subject)}; check the name and the account's permissions")
+        yield Hit(
+            f"{ref.name} does not exist, or the credentials from {source} have no pull access to it"
+            f"{_image(subject)}; check the name and the account's permissions"
+        )
 
 
 # ----------------------------------------------------------------- PF205 / PF206
@@ -180,8 +190,10 @@ def digest_not_found(subject: Subject, ctx: RuleContext) -> Iterator[Hit]:
     if found is None or found[1].status is not Status.DIGEST_MISSING:
         return
     ref, _ = found
-    yield Hit(f"digest {ref.digest} not found in {ref.name}{_image(subject)}; it was deleted, or pinned from "
-              "another repository: pin a digest the repository has")
+    yield Hit(
+        f"digest {ref.digest} not found in {ref.name}{_image(subject)}; it was deleted, or pinned from "
+        "another repository: pin a digest the repository has"
+    )
 
 
 @rule(
@@ -201,9 +213,11 @@ def digest_tag_mismatch(subject: Subject, ctx: RuleContext) -> Iterator[Hit]:
         return
     if facts.tag_digest == ref.digest or ref.digest in facts.tag_children:
         return
-    yield Hit(f'tag "{ref.tag}" of {ref.name} now points to {facts.tag_digest}, not to the pinned {ref.digest}'
-              f"{_image(subject)}; Docker pulls the pinned digest: update the digest (or the tag) so the "
-              "file says what is built")
+    yield Hit(
+        f'tag "{ref.tag}" of {ref.name} now points to {facts.tag_digest}, not to the pinned {ref.digest}'
+        f"{_image(subject)}; Docker pulls the pinned digest: update the digest (or the tag) so the "
+        "file says what is built"
+    )
 
 
 # ----------------------------------------------------------------- PF207
@@ -238,7 +252,8 @@ def platform_missing(subject: Subject, ctx: RuleContext) -> Iterator[Hit]:
 
 def _same_host(ctx: RuleContext, facts: ImageFacts, statuses: frozenset[Status] | None) -> int:
     return sum(
-        1 for f in ctx.facts.values()
+        1
+        for f in ctx.facts.values()
         if f.host == facts.host and (f.status in statuses if statuses is not None else f.status.unreachable)
     )
 
@@ -256,8 +271,7 @@ def registry_unreachable(subject: Subject, ctx: RuleContext) -> Iterator[Hit]:
     if found is None or not found[1].status.unreachable:
         return
     _, facts = found
-    yield Hit(f"registry {facts.host} unreachable ({_not_checked(ctx, facts, None)}): {facts.detail}",
-              group=facts.host)
+    yield Hit(f"registry {facts.host} unreachable ({_not_checked(ctx, facts, None)}): {facts.detail}", group=facts.host)
 
 
 def _not_checked(ctx: RuleContext, facts: ImageFacts, statuses: frozenset[Status] | None) -> str:

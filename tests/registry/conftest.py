@@ -13,16 +13,25 @@ import os
 import re
 import shutil
 import ssl
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator, Protocol, TypeVar
+from typing import Protocol, TypeVar
 
 import pytest
 import trustme
 
 from .fault_proxy import FaultProxy
 from .images import push_fixture_set
-from .servers import (INSTALL_HINT, BasicRegistry, OpenRegistry, TLSRegistry, TokenRegistry, htpasswd_auth,
-                      start_registry, token_auth)
+from .servers import (
+    INSTALL_HINT,
+    BasicRegistry,
+    OpenRegistry,
+    TLSRegistry,
+    TokenRegistry,
+    htpasswd_auth,
+    start_registry,
+    token_auth,
+)
 from .shim import Shim
 from .token_server import TokenServer
 
@@ -63,16 +72,26 @@ def registry(registry_bin: str, registry_workdir: Path, registry_root: Path) -> 
     process = start_registry(registry_bin, registry_workdir, registry_root, name="open")
     try:
         pushed = push_fixture_set(process.url)
-        yield OpenRegistry(process.url, process.hostport, process.port, pushed.digests, pushed.children,
-                           pushed.manifests, process.log_path, registry_root, process)
+        yield OpenRegistry(
+            process.url,
+            process.hostport,
+            process.port,
+            pushed.digests,
+            pushed.children,
+            pushed.manifests,
+            process.log_path,
+            registry_root,
+            process,
+        )
     finally:
         process.stop()
 
 
 @pytest.fixture(scope="session")
 def basic_registry(registry: OpenRegistry, registry_bin: str, registry_workdir: Path) -> Iterator[BasicRegistry]:
-    process = start_registry(registry_bin, registry_workdir, registry.root, name="basic",
-                             auth=htpasswd_auth(registry_workdir))
+    process = start_registry(
+        registry_bin, registry_workdir, registry.root, name="basic", auth=htpasswd_auth(registry_workdir)
+    )
     try:
         yield BasicRegistry(process.url, process.hostport, process.port, process.log_path)
     finally:
@@ -97,14 +116,16 @@ def token_server(token_server_session: TokenServer) -> Iterator[TokenServer]:
 
 
 @pytest.fixture(scope="session")
-def token_registry(registry: OpenRegistry, registry_bin: str, registry_workdir: Path,
-                   token_server_session: TokenServer) -> Iterator[TokenRegistry]:
+def token_registry(
+    registry: OpenRegistry, registry_bin: str, registry_workdir: Path, token_server_session: TokenServer
+) -> Iterator[TokenRegistry]:
     server = token_server_session
     auth = token_auth(server.realm, server.service, server.issuer, server.certificate_path)
     process = start_registry(registry_bin, registry_workdir, registry.root, name="token", auth=auth)
     try:
-        yield TokenRegistry(process.url, process.hostport, process.port, server.realm, server.service,
-                            server.issuer, process.log_path)
+        yield TokenRegistry(
+            process.url, process.hostport, process.port, server.realm, server.service, server.issuer, process.log_path
+        )
     finally:
         process.stop()
 
@@ -119,8 +140,14 @@ def tls_registry(registry: OpenRegistry, registry_bin: str, registry_workdir: Pa
     cert_path.write_bytes(b"".join(blob.bytes() for blob in leaf.cert_chain_pems))
     leaf.private_key_pem.write_to_path(str(key_path))
     context = ssl.create_default_context(cafile=str(ca_path))
-    process = start_registry(registry_bin, registry_workdir, registry.root, name="tls",
-                             tls={"certificate": str(cert_path), "key": str(key_path)}, ready_context=context)
+    process = start_registry(
+        registry_bin,
+        registry_workdir,
+        registry.root,
+        name="tls",
+        tls={"certificate": str(cert_path), "key": str(key_path)},
+        ready_context=context,
+    )
     try:
         yield TLSRegistry(process.url, process.hostport, process.port, ca_path, context, process.log_path)
     finally:

@@ -13,9 +13,9 @@ import socket
 import struct
 import threading
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
-from typing import Mapping
 
 from .httpthread import LoopbackAddress
 
@@ -74,8 +74,9 @@ class FaultProxy(LoopbackAddress):
         with self._lock:
             self._faults.extend([fault] * n)
 
-    def fail_next(self, n: int, status: int, headers: Mapping[str, str] | None = None,
-                  body: bytes | None = None) -> None:
+    def fail_next(
+        self, n: int, status: int, headers: Mapping[str, str] | None = None, body: bytes | None = None
+    ) -> None:
         """Answer the next n requests with ``status`` (JSON error body unless ``body``) and close."""
         self._queue(n, Fault("status", status, tuple((headers or {}).items()), body))
 
@@ -162,8 +163,9 @@ class FaultProxy(LoopbackAddress):
                     stream.close()
             self._tasks.discard(task)
 
-    async def _apply(self, fault: Fault, request: bytes, reader: asyncio.StreamReader,
-                     writer: asyncio.StreamWriter) -> None:
+    async def _apply(
+        self, fault: Fault, request: bytes, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
         if fault.kind == "status":
             writer.write(_canned(fault, request.startswith(b"HEAD ")))
             await writer.drain()
@@ -196,8 +198,12 @@ class FaultProxy(LoopbackAddress):
 def _canned(fault: Fault, head_request: bool) -> bytes:
     body = fault.body if fault.body is not None else error_body(fault.status)
     phrase = HTTPStatus(fault.status).phrase if fault.status in HTTPStatus._value2member_map_ else "Error"
-    lines = [f"HTTP/1.1 {fault.status} {phrase}", "Content-Type: application/json",
-             f"Content-Length: {len(body)}", "Connection: close"]
+    lines = [
+        f"HTTP/1.1 {fault.status} {phrase}",
+        "Content-Type: application/json",
+        f"Content-Length: {len(body)}",
+        "Connection: close",
+    ]
     lines += [f"{name}: {value}" for name, value in fault.headers]
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + (b"" if head_request else body)
 

@@ -71,11 +71,12 @@ class QuietHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True  # head and body go out in two writes: avoid the delayed-ACK stall
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
-    def send(self, status: int, body: bytes, headers: list[tuple[str, str]] | None = None,
-             content_length: int | None = None) -> None:
+    def send(
+        self, status: int, body: bytes, headers: list[tuple[str, str]] | None = None, content_length: int | None = None
+    ) -> None:
         self.send_response(status)
         for name, value in headers or []:
             self.send_header(name, value)

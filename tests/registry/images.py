@@ -7,8 +7,9 @@ import hashlib
 import io
 import json
 import tarfile
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 from urllib.parse import urljoin
 
 import httpx
@@ -139,15 +140,17 @@ def build_index(children: Iterable[Manifest], *, oci: bool = True) -> Manifest:
         platform: dict[str, str] = {"architecture": architecture, "os": os_name}
         if variant:
             platform["variant"] = variant
-        entries.append({"mediaType": child.media_type, "digest": child.digest, "size": child.size,
-                        "platform": platform})
+        entries.append(
+            {"mediaType": child.media_type, "digest": child.digest, "size": child.size, "platform": platform}
+        )
     media_type = OCI_INDEX if oci else DOCKER_LIST
     document = {"schemaVersion": 2, "mediaType": media_type, "manifests": entries}
     return Manifest(media_type, canonical_json(document), None, (), kids)
 
 
-def build(seed: str, platforms: Iterable[str] = ("linux/amd64",), *, oci: bool = True,
-          index: bool | None = None) -> Manifest:
+def build(
+    seed: str, platforms: Iterable[str] = ("linux/amd64",), *, oci: bool = True, index: bool | None = None
+) -> Manifest:
     """One image manifest for one platform, else an index; ``index=True`` forces an index."""
     wanted = tuple(platforms)
     if index is None:
@@ -172,8 +175,7 @@ class Pusher:
     def __post_init__(self) -> None:
         # Infrastructure, not the code under test: proxy variables must never reroute fixture pushes.
         verify = self.verify if self.verify is not None else self.base_url.startswith("https:")
-        self.client = httpx.Client(base_url=self.base_url, auth=self.auth, verify=verify,
-                                   trust_env=False, timeout=10.0)
+        self.client = httpx.Client(base_url=self.base_url, auth=self.auth, verify=verify, trust_env=False, timeout=10.0)
 
     def close(self) -> None:
         self.client.close()
@@ -199,8 +201,12 @@ class Pusher:
         location = urljoin(str(started.url), started.headers["Location"])
         separator = "&" if "?" in location else "?"
         # Append the digest as text: re-encoding the opaque _state parameter breaks it.
-        done = self._send("PUT", f"{location}{separator}digest={blob.digest}", content=blob.data,
-                          headers={"Content-Type": "application/octet-stream"})
+        done = self._send(
+            "PUT",
+            f"{location}{separator}digest={blob.digest}",
+            content=blob.data,
+            headers={"Content-Type": "application/octet-stream"},
+        )
         _expect(done, 201)
 
     def push_manifest(self, repo: str, reference: str, manifest: Manifest) -> str:
@@ -210,8 +216,12 @@ class Pusher:
         for child in manifest.children:
             if (repo, child.digest) not in self._done:
                 self.push_manifest(repo, child.digest, child)
-        response = self._send("PUT", f"/v2/{repo}/manifests/{reference}", content=manifest.data,
-                              headers={"Content-Type": manifest.media_type})
+        response = self._send(
+            "PUT",
+            f"/v2/{repo}/manifests/{reference}",
+            content=manifest.data,
+            headers={"Content-Type": manifest.media_type},
+        )
         _expect(response, 201)
         pushed = response.headers.get("Docker-Content-Digest")
         if pushed != manifest.digest:
@@ -226,13 +236,24 @@ class Pusher:
 
 def _expect(response: httpx.Response, status: int) -> None:
     if response.status_code != status:
-        raise AssertionError(f"{response.request.method} {response.request.url}: expected {status}, "
-                             f"got {response.status_code} {response.text[:500]}")
+        raise AssertionError(
+            f"{response.request.method} {response.request.url}: expected {status}, "
+            f"got {response.status_code} {response.text[:500]}"
+        )
 
 
-def push_image(base_url: str, repo: str, tag: str, image: Manifest | None = None, *,
-               seed: str | None = None, platforms: Iterable[str] = ("linux/amd64",), oci: bool = True,
-               auth: httpx.Auth | tuple[str, str] | None = None, verify: Any = None) -> str:
+def push_image(
+    base_url: str,
+    repo: str,
+    tag: str,
+    image: Manifest | None = None,
+    *,
+    seed: str | None = None,
+    platforms: Iterable[str] = ("linux/amd64",),
+    oci: bool = True,
+    auth: httpx.Auth | tuple[str, str] | None = None,
+    verify: Any = None,
+) -> str:
     """Push ``image`` (default: ``build(seed or "repo:tag", platforms, oci=oci)``) as repo:tag; return the digest.
 
     Use a new ``seed`` to move an existing tag to different content.
@@ -242,8 +263,9 @@ def push_image(base_url: str, repo: str, tag: str, image: Manifest | None = None
         return pusher.push_manifest(repo, tag, manifest)
 
 
-def delete_manifest(base_url: str, repo: str, digest: str, *,
-                    auth: httpx.Auth | tuple[str, str] | None = None, verify: Any = None) -> None:
+def delete_manifest(
+    base_url: str, repo: str, digest: str, *, auth: httpx.Auth | tuple[str, str] | None = None, verify: Any = None
+) -> None:
     """DELETE /v2/<repo>/manifests/<digest> (202); every tag on that digest disappears."""
     with Pusher(base_url, auth=auth, verify=verify) as pusher:
         pusher.delete_manifest(repo, digest)
@@ -257,8 +279,11 @@ def fixture_set() -> list[tuple[str, tuple[str, ...], Manifest]]:
         ("library/python", ("3.12-slim", "3.12-slim-bookworm"), slim),
         ("library/python", ("latest",), build("python:latest", ("linux/amd64", "linux/arm64/v8"))),
         ("library/python", ("3.11",), build("python:3.11", ("linux/amd64", "linux/arm/v7"), oci=False)),
-        ("library/python", ("3.12", "3.12-alpine", "3.13-slim", "3.11-slim"),
-         build("python:extra", ("linux/amd64", "linux/arm64/v8"))),
+        (
+            "library/python",
+            ("3.12", "3.12-alpine", "3.13-slim", "3.11-slim"),
+            build("python:extra", ("linux/amd64", "linux/arm64/v8")),
+        ),
         ("myorg/app", ("1.0.0",), build("app:1.0.0", ("linux/amd64",))),
         ("myorg/app", ("1.1.0", "latest"), build("app:1.1.0", ("linux/amd64",), oci=False)),
         ("myorg/private", ("1.0",), build("private:1.0", ("linux/amd64",))),

@@ -16,9 +16,10 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from .httpthread import LoopbackAddress
 
@@ -26,8 +27,7 @@ if TYPE_CHECKING:
     from .images import Manifest
 
 INSTALL_HINT = (
-    "apt-get update && DEBIAN_FRONTEND=noninteractive "
-    "apt-get install -y --no-install-recommends docker-registry"
+    "apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends docker-registry"
 )
 HTPASSWD_ALICE = "alice:$2y$05$.0Vx/9A6FP3Xmpa3xbn28OfRDMIefjHV4Gz/JR1zhwNZcyuw3piyW\n"
 """bcrypt htpasswd line for alice / s3cret (Distribution refuses $apr1$ lines)."""
@@ -120,8 +120,9 @@ def _wait_for_port(process: subprocess.Popen[bytes], log_path: Path) -> int:
         time.sleep(0.005)
 
 
-def _wait_until_answers(url: str, context: ssl.SSLContext | None, process: subprocess.Popen[bytes],
-                        log_path: Path) -> None:
+def _wait_until_answers(
+    url: str, context: ssl.SSLContext | None, process: subprocess.Popen[bytes], log_path: Path
+) -> None:
     """GET /v2/ until any HTTP status arrives (401 counts), ignoring proxy variables."""
     handlers: list[urllib.request.BaseHandler] = [urllib.request.ProxyHandler({})]
     if context is not None:
@@ -137,14 +138,22 @@ def _wait_until_answers(url: str, context: ssl.SSLContext | None, process: subpr
         except OSError as error:
             if process.poll() is not None or time.monotonic() > deadline:
                 stop_process(process)
-                raise RegistryStartError(f"{url}/v2/ never answered ({error}):\n"
-                                         + log_path.read_text(errors="replace")) from error
+                raise RegistryStartError(
+                    f"{url}/v2/ never answered ({error}):\n" + log_path.read_text(errors="replace")
+                ) from error
             time.sleep(0.005)
 
 
-def start_registry(binary: str, workdir: Path, storage_root: Path, *, name: str = "registry",
-                   auth: dict[str, Any] | None = None, tls: dict[str, str] | None = None,
-                   ready_context: ssl.SSLContext | None = None) -> RegistryProcess:
+def start_registry(
+    binary: str,
+    workdir: Path,
+    storage_root: Path,
+    *,
+    name: str = "registry",
+    auth: dict[str, Any] | None = None,
+    tls: dict[str, str] | None = None,
+    ready_context: ssl.SSLContext | None = None,
+) -> RegistryProcess:
     """Start a registry on 127.0.0.1:<kernel port>; return once GET /v2/ answers.
 
     ``auth`` becomes the config's ``auth`` section, ``tls`` its ``http.tls`` section
@@ -163,9 +172,12 @@ def start_registry(binary: str, workdir: Path, storage_root: Path, *, name: str 
     with open(log_path, "wb") as log, open(os.devnull, "rb") as devnull:
         process = subprocess.Popen(
             [binary, "serve", str(config_path)],
-            stdin=devnull, stdout=log, stderr=subprocess.STDOUT,
+            stdin=devnull,
+            stdout=log,
+            stderr=subprocess.STDOUT,
             env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
-            cwd=workdir, preexec_fn=_pdeathsig_hook(),
+            cwd=workdir,
+            preexec_fn=_pdeathsig_hook(),
         )
     try:
         port = _wait_for_port(process, log_path)
@@ -174,8 +186,15 @@ def start_registry(binary: str, workdir: Path, storage_root: Path, *, name: str 
     except BaseException:
         stop_process(process)
         raise
-    return RegistryProcess(name=name, process=process, port=port, scheme=scheme, log_path=log_path,
-                           config_path=config_path, root=storage_root)
+    return RegistryProcess(
+        name=name,
+        process=process,
+        port=port,
+        scheme=scheme,
+        log_path=log_path,
+        config_path=config_path,
+        root=storage_root,
+    )
 
 
 def htpasswd_auth(workdir: Path, lines: str = HTPASSWD_ALICE) -> dict[str, Any]:

@@ -26,8 +26,18 @@ from urllib.parse import parse_qs, quote
 from .httpthread import BackgroundHTTPServer, LoopbackAddress, QuietHandler
 
 WRONG_DIGEST = "sha256:" + hashlib.sha256(b"not the manifest").hexdigest()
-_HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "proxy-connection",
-               "proxy-authorization", "te", "trailer", "upgrade", "host"}
+_HOP_BY_HOP = {
+    "connection",
+    "keep-alive",
+    "transfer-encoding",
+    "content-length",
+    "proxy-connection",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "upgrade",
+    "host",
+}
 _MANIFEST = re.compile(r"^/v2/.+/manifests/[^/]+$")
 _TAGS = re.compile(r"^/v2/(.+)/tags/list$")
 
@@ -44,8 +54,9 @@ class Upstream:
     def __init__(self, host: str, port: int) -> None:
         self.host, self.port = host, port
 
-    def forward(self, method: str, target: str, headers: list[tuple[str, str]],
-                body: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
+    def forward(
+        self, method: str, target: str, headers: list[tuple[str, str]], body: bytes
+    ) -> tuple[int, list[tuple[str, str]], bytes]:
         connection = http.client.HTTPConnection(self.host, self.port, timeout=10)
         try:
             connection.putrequest(method, target, skip_accept_encoding=True)
@@ -138,8 +149,7 @@ def _make_handler(shim: Shim, *, sidecar: bool) -> type[QuietHandler]:
                 self.send(307, b"", [("Location", target + self.path), *extra])
                 return
             upstream = shim.sidecar_upstream if sidecar else shim.upstream
-            status, headers, body = upstream.forward(self.command, self.path, list(self.headers.items()),
-                                                     request_body)
+            status, headers, body = upstream.forward(self.command, self.path, list(self.headers.items()), request_body)
             length = len(body)
             if self.command == "HEAD":  # no body: keep the length the registry announced
                 length = int(next((v for k, v in headers if k.lower() == "content-length"), "0"))
@@ -148,8 +158,9 @@ def _make_handler(shim: Shim, *, sidecar: bool) -> type[QuietHandler]:
                 headers, body, length = self.mangle(path, query, status, headers, body, length)
             self.send(status, body, headers + extra, content_length=length)
 
-        def mangle(self, path: str, query: str, status: int, headers: list[tuple[str, str]], body: bytes,
-                   length: int) -> tuple[list[tuple[str, str]], bytes, int]:
+        def mangle(
+            self, path: str, query: str, status: int, headers: list[tuple[str, str]], body: bytes, length: int
+        ) -> tuple[list[tuple[str, str]], bytes, int]:
             tags = _TAGS.match(path)
             if tags and self.command == "GET":
                 paged = shim.tags_page(tags.group(1), query, status, body)
@@ -169,6 +180,6 @@ def _make_handler(shim: Shim, *, sidecar: bool) -> type[QuietHandler]:
                     body, length = body[: len(body) // 2], length // 2
             return headers, body, length
 
-        do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = handle_any  # noqa: N815
+        do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = handle_any
 
     return Handler

@@ -8,7 +8,6 @@ report. Several references share one run where they do not interfere, to keep th
 from __future__ import annotations
 
 import json
-import os
 import stat
 import subprocess
 import sys
@@ -22,14 +21,21 @@ from preflight.config import Config, RegistryConfig
 from preflight.imageref import ImageRef
 from preflight.registry import Lookup, Settings, resolve
 
-from .images import build, push_image
+from .images import push_image
 
 ZERO_DIGEST = "sha256:" + "0" * 64
 
 
-def run_check(tmp: Path, dockerfile: str, config: dict[str, Any] | None = None, *args: str,
-              docker_config: dict[str, Any] | None = None, extra_path: Path | None = None,
-              cache: bool = False, env_extra: dict[str, str] | None = None) -> tuple[int, dict[str, Any], str]:
+def run_check(
+    tmp: Path,
+    dockerfile: str,
+    config: dict[str, Any] | None = None,
+    *args: str,
+    docker_config: dict[str, Any] | None = None,
+    extra_path: Path | None = None,
+    cache: bool = False,
+    env_extra: dict[str, str] | None = None,
+) -> tuple[int, dict[str, Any], str]:
     """Run the CLI on ``tmp/Dockerfile``; returns (exit code, JSON report, stderr)."""
     (tmp / "Dockerfile").write_text(dockerfile, encoding="utf-8")
     (tmp / ".preflight.yaml").write_text(json.dumps(config or {}), encoding="utf-8")
@@ -45,8 +51,19 @@ def run_check(tmp: Path, dockerfile: str, config: dict[str, Any] | None = None, 
         "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
         **(env_extra or {}),
     }
-    cmd = [sys.executable, "-m", "preflight", "check", ".", "--format", "json", "--config", ".preflight.yaml",
-           *(() if cache else ("--no-cache",)), *args]
+    cmd = [
+        sys.executable,
+        "-m",
+        "preflight",
+        "check",
+        ".",
+        "--format",
+        "json",
+        "--config",
+        ".preflight.yaml",
+        *(() if cache else ("--no-cache",)),
+        *args,
+    ]
     done = subprocess.run(cmd, cwd=tmp, env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode in (0, 1), done.stderr
     return done.returncode, json.loads(done.stdout), done.stderr
@@ -74,20 +91,25 @@ def endpoint(host: str, url: str, **extra: Any) -> dict[str, Any]:
 def test_typo_missing_repo_and_digests(registry, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     r = registry.hostport
     slim = registry.digests["library/python:3.12-slim"]
-    dockerfile = "\n".join([
-        f"FROM {r}/library/python:3.12-slimm",  # 1 typo
-        f"FROM {r}/library/pyhton:3.12",  # 2 missing repository
-        f"FROM {r}/library/python:3.12-slim@{slim}",  # 3 pinned, matches
-        f"FROM {r}/library/python@{ZERO_DIGEST}",  # 4 digest absent
-        f"FROM {r}/myorg/app:1.1.0",  # 5 fine (Docker schema2)
-        f"FROM {r}/library/python:3.11",  # 6 fine (Docker manifest list)
-    ]) + "\n"
+    dockerfile = (
+        "\n".join(
+            [
+                f"FROM {r}/library/python:3.12-slimm",  # 1 typo
+                f"FROM {r}/library/pyhton:3.12",  # 2 missing repository
+                f"FROM {r}/library/python:3.12-slim@{slim}",  # 3 pinned, matches
+                f"FROM {r}/library/python@{ZERO_DIGEST}",  # 4 digest absent
+                f"FROM {r}/myorg/app:1.1.0",  # 5 fine (Docker schema2)
+                f"FROM {r}/library/python:3.11",  # 6 fine (Docker manifest list)
+            ]
+        )
+        + "\n"
+    )
     code, report, _ = run_check(tmp_path, dockerfile, {"timeout": 10})
     assert code == 1
     lines = by_line(report)
     assert set(lines) == {1, 2, 4}, lines
-    (rule, message), = lines[1]
-    assert rule == "PF201" and f'did you mean "3.12-slim"?' in message
+    ((rule, message),) = lines[1]
+    assert rule == "PF201" and 'did you mean "3.12-slim"?' in message
     first = next(f for f in report["findings"] if f["rule"] == "PF201")
     assert first["suggestions"][0] == f"{r}/library/python:3.12-slim"
     assert lines[2][0][0] == "PF202" and "library/pyhton" in lines[2][0][1]
@@ -99,7 +121,9 @@ def test_docker_hub_names_through_an_endpoint_override(registry, tmp_path: Path)
     dockerfile = "FROM python:3.12-slimm\nFROM docker.io/library/python:3.12-slim\nFROM myorg/app\n"
     code, report, _ = run_check(tmp_path, dockerfile, endpoint("docker.io", registry.url))
     assert rules_at(report, 1) == ["PF201"] and rules_at(report, 2) == [] and rules_at(report, 3) == []
-    assert 'tag "3.12-slimm" not found in docker.io/library/python; did you mean "3.12-slim"?' in by_line(report)[1][0][1]
+    assert (
+        'tag "3.12-slimm" not found in docker.io/library/python; did you mean "3.12-slim"?' in by_line(report)[1][0][1]
+    )
 
 
 def test_moved_tag_is_a_note_and_a_pinned_child_is_not(registry, scratch_repo: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -115,19 +139,26 @@ def test_moved_tag_is_a_note_and_a_pinned_child_is_not(registry, scratch_repo: s
 
 def test_missing_platform(registry, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     r = registry.hostport
-    dockerfile = (f"FROM --platform=linux/arm/v7 {r}/library/python:3.11\n"
-                  f"FROM --platform=linux/aarch64 {r}/library/python:3.12-slim\n"
-                  f"FROM {r}/myorg/app:1.0.0\n"
-                  f"FROM --platform=$BUILDPLATFORM {r}/myorg/app:1.0.0 AS tools\n"
-                  f"FROM --platform=linux/ppc64le {r}/library/python:3.12-slim\n"
-                  f"COPY --from={r}/myorg/app:1.1.0 /a /b\n")
+    dockerfile = (
+        f"FROM --platform=linux/arm/v7 {r}/library/python:3.11\n"
+        f"FROM --platform=linux/aarch64 {r}/library/python:3.12-slim\n"
+        f"FROM {r}/myorg/app:1.0.0\n"
+        f"FROM --platform=$BUILDPLATFORM {r}/myorg/app:1.0.0 AS tools\n"
+        f"FROM --platform=linux/ppc64le {r}/library/python:3.12-slim\n"
+        f"COPY --from={r}/myorg/app:1.1.0 /a /b\n"
+    )
     code, report, _ = run_check(tmp_path, dockerfile, None, "--platform", "linux/amd64")
     assert by_line(report) == {5: [("PF207", by_line(report)[5][0][1])]}
     code, report, _ = run_check(tmp_path, dockerfile, None, "--platform", "linux/s390x")
     # A FROM that names its own platform (literal or $BUILDPLATFORM) is checked for that platform
     # only: BuildKit pulls it for that platform whatever the target.
     assert {line: rules_at(report, line) for line in range(1, 7)} == {
-        1: [], 2: [], 3: ["PF207"], 4: [], 5: ["PF207"], 6: ["PF207"]
+        1: [],
+        2: [],
+        3: ["PF207"],
+        4: [],
+        5: ["PF207"],
+        6: ["PF207"],
     }
     assert "linux/s390x" in by_line(report)[3][0][1] and "provides linux/amd64" in by_line(report)[3][0][1]
     assert "linux/ppc64le" in by_line(report)[5][0][1]
@@ -156,11 +187,13 @@ def test_credential_helper_on_path(token_registry, token_server, tmp_path: Path)
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     helper = bin_dir / "docker-credential-pftest"
-    helper.write_text("#!/bin/sh\nread key\n"
-                      'printf \'{"ServerURL":"%s","Username":"alice","Secret":"s3cret"}\' "$key"\n')
+    helper.write_text(
+        '#!/bin/sh\nread key\nprintf \'{"ServerURL":"%s","Username":"alice","Secret":"s3cret"}\' "$key"\n'
+    )
     helper.chmod(helper.stat().st_mode | stat.S_IXUSR)
-    code, report, stderr = run_check(tmp_path, f"FROM {r}/myorg/private:1.0\n",
-                                     docker_config={"credHelpers": {r: "pftest"}}, extra_path=bin_dir)
+    code, report, stderr = run_check(
+        tmp_path, f"FROM {r}/myorg/private:1.0\n", docker_config={"credHelpers": {r: "pftest"}}, extra_path=bin_dir
+    )
     assert by_line(report) == {}, stderr
     assert "s3cret" not in stderr and "s3cret" not in json.dumps(report)
 
@@ -264,8 +297,12 @@ def test_transient_faults_are_retried(proxy, fault: str, tmp_path: Path) -> None
     assert time.monotonic() - started < timeout + 5
 
 
-def test_persistent_errors_and_deadline_still_answer_every_reference(registry, proxy, make_proxy,  # type: ignore[no-untyped-def]
-                                                                    tmp_path: Path) -> None:
+def test_persistent_errors_and_deadline_still_answer_every_reference(
+    registry,
+    proxy,
+    make_proxy,  # type: ignore[no-untyped-def]
+    tmp_path: Path,
+) -> None:
     proxy.fail_next(1000, 500)
     _, report, _ = run_check(tmp_path, _three(proxy), {"timeout": 5})
     errors = [f for f in report["findings"] if f["rule"].startswith("PF2")]
@@ -298,12 +335,22 @@ def test_second_run_is_answered_from_the_cache(proxy, tmp_path: Path) -> None:  
 
 def test_progress_reports_every_finished_lookup(registry, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     calls: list[tuple[int, int, str]] = []
-    config = Config(registries={"registry.example": RegistryConfig(endpoint=registry.url)}, timeout=10,
-                    daemon_json=str(tmp_path / "none.json"))
-    refs = ["registry.example/library/python:3.12-slim", "registry.example/myorg/app:1.0.0",
-            "registry.example/library/python:nope"]
-    settings = Settings(config, {"HOME": str(tmp_path), "NO_PROXY": "127.0.0.1"}, use_cache=False,
-                        progress=lambda done, total, host: calls.append((done, total, host)))
+    config = Config(
+        registries={"registry.example": RegistryConfig(endpoint=registry.url)},
+        timeout=10,
+        daemon_json=str(tmp_path / "none.json"),
+    )
+    refs = [
+        "registry.example/library/python:3.12-slim",
+        "registry.example/myorg/app:1.0.0",
+        "registry.example/library/python:nope",
+    ]
+    settings = Settings(
+        config,
+        {"HOME": str(tmp_path), "NO_PROXY": "127.0.0.1"},
+        use_cache=False,
+        progress=lambda done, total, host: calls.append((done, total, host)),
+    )
     res = resolve([Lookup(ImageRef.parse(x)) for x in refs], settings)
     assert calls[-1][:2] == (3, 3) and all(total == 3 for _, total, _ in calls)
     assert calls[0][2] == registry.hostport
@@ -314,20 +361,33 @@ def test_progress_reports_every_finished_lookup(registry, tmp_path: Path) -> Non
 # ----------------------------------------------------------------- in-process: the HTTP shim
 
 
-def _resolve(url: str, refs: list[str], tmp_path: Path, *, platforms: frozenset[str] = frozenset(),
-             docker_config: dict[str, Any] | None = None):  # type: ignore[no-untyped-def]
+def _resolve(
+    url: str,
+    refs: list[str],
+    tmp_path: Path,
+    *,
+    platforms: frozenset[str] = frozenset(),
+    docker_config: dict[str, Any] | None = None,
+):  # type: ignore[no-untyped-def]
     docker = tmp_path / "docker"
     docker.mkdir(exist_ok=True)
     (docker / "config.json").write_text(json.dumps(docker_config or {}))
-    config = Config(registries={"registry.example": RegistryConfig(endpoint=url)}, timeout=10,
-                    daemon_json=str(tmp_path / "none.json"))
-    settings = Settings(config, {"HOME": str(tmp_path), "DOCKER_CONFIG": str(docker), "NO_PROXY": "127.0.0.1"},
-                        use_cache=False)
+    config = Config(
+        registries={"registry.example": RegistryConfig(endpoint=url)},
+        timeout=10,
+        daemon_json=str(tmp_path / "none.json"),
+    )
+    settings = Settings(
+        config, {"HOME": str(tmp_path), "DOCKER_CONFIG": str(docker), "NO_PROXY": "127.0.0.1"}, use_cache=False
+    )
     return resolve([Lookup(ImageRef.parse(f"registry.example/{r}"), platforms) for r in refs], settings)
 
 
-def test_blob_redirect_to_another_origin_carries_no_credentials(basic_registry, make_shim,  # type: ignore[no-untyped-def]
-                                                               tmp_path: Path) -> None:
+def test_blob_redirect_to_another_origin_carries_no_credentials(
+    basic_registry,
+    make_shim,  # type: ignore[no-untyped-def]
+    tmp_path: Path,
+) -> None:
     shim = make_shim(basic_registry.hostport)
     shim.redirect_pattern = r"/blobs/"
     alice = {"auths": {shim.hostport: {"auth": "YWxpY2U6czNjcmV0"}}}

@@ -15,10 +15,11 @@ import re
 import socket
 import stat
 import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -90,8 +91,7 @@ def _proxy(lab: Lab, configure: Callable[[FaultProxy], None], *refs: str, **extr
     return _over(proxy.url, *(refs or ("library/python:3.12-slim", "myorg/app:1.0.0")), **extra)
 
 
-def _shim(lab: Lab, configure: Callable[[Shim], None], *refs: str, upstream: str | None = None,
-          **extra: Any) -> Plan:
+def _shim(lab: Lab, configure: Callable[[Shim], None], *refs: str, upstream: str | None = None, **extra: Any) -> Plan:
     shim = lab.make_shim(upstream or lab.registry.hostport)
     configure(shim)
     return _over(shim.url, *(refs or ("library/python:3.12-slim",)), **extra)
@@ -129,18 +129,21 @@ def stall(lab: Lab) -> Plan:
 def slow(lab: Lab) -> Plan:
     def configure(proxy: FaultProxy) -> None:
         proxy.latency = 1.5
+
     return _proxy(lab, configure, *(f"library/python:3.12-slimm{i}" for i in range(6)))
 
 
 def status(code: int, headers: dict[str, str] | None = None) -> Callable[[Lab], Plan]:
     def plan(lab: Lab) -> Plan:
         return _proxy(lab, lambda p: p.fail_next(1000, code, headers))
+
     return plan
 
 
 def redirect_loop(lab: Lab) -> Plan:
     def configure(shim: Shim) -> None:
         shim.redirect_pattern, shim.redirect_loop = "/manifests/", True
+
     return _shim(lab, configure)
 
 
@@ -155,8 +158,7 @@ def redirect_elsewhere(lab: Lab) -> Plan:
         assert [r.authorization for r in shim.redirected] == [None] * len(shim.redirected)
 
     alice = {"auths": {shim.hostport: {"auth": "YWxpY2U6czNjcmV0"}}}  # alice:s3cret
-    return _over(shim.url, "myorg/app:1.0.0", args=("--platform", "linux/amd64"), docker_config=alice,
-                 after=after)
+    return _over(shim.url, "myorg/app:1.0.0", args=("--platform", "linux/amd64"), docker_config=alice, after=after)
 
 
 def truncated(lab: Lab) -> Plan:
@@ -164,8 +166,11 @@ def truncated(lab: Lab) -> Plan:
 
 
 def invalid_json(lab: Lab) -> Plan:
-    return _shim(lab, lambda s: setattr(s, "manifest_body", b"{\"schemaVersion\": 2, \"manifests\": [}"),
-                 args=("--platform", "linux/amd64"))
+    return _shim(
+        lab,
+        lambda s: setattr(s, "manifest_body", b'{"schemaVersion": 2, "manifests": [}'),
+        args=("--platform", "linux/amd64"),
+    )
 
 
 def wrong_digest_header(lab: Lab) -> Plan:
@@ -179,6 +184,7 @@ def wrong_digest_body(lab: Lab) -> Plan:
 
     def configure(shim: Shim) -> None:
         shim.wrong_digest, shim.manifest_body = True, other
+
     return _shim(lab, configure, f"library/python@{digest}")
 
 
@@ -186,8 +192,9 @@ def insecure_fallback(lab: Lab) -> Plan:
     """Docker's insecure-registry rule: HTTPS first (the TLS handshake fails: the port speaks HTTP),
     then plain HTTP, which answers."""
     r = lab.registry.hostport
-    return Plan([f"{r}/library/python:3.12-slim", f"{r}/myorg/app:1.0.0"], {r: {"insecure": True}},
-                args=("--strict-loopback",))
+    return Plan(
+        [f"{r}/library/python:3.12-slim", f"{r}/myorg/app:1.0.0"], {r: {"insecure": True}}, args=("--strict-loopback",)
+    )
 
 
 def token_down(lab: Lab) -> Plan:
@@ -212,15 +219,20 @@ CASES: tuple[Case, ...] = (
     Case("connection reset", reset, "PF208", ("reset",)),
     Case("closed mid-body", mid_body, "PF209", ("closed the connection",)),
     Case("stalled response", stall, "PF209", ("2 references not checked", "deadline"), timeout=3),
-    Case("slow registry (1.5 s a request)", slow, "PF209", ("6 references not checked", "deadline"),
-         timeout=2),
+    Case("slow registry (1.5 s a request)", slow, "PF209", ("6 references not checked", "deadline"), timeout=2),
     Case("HTTP 500", status(500), "PF209", ("HTTP 500",)),
     Case("HTTP 502", status(502), "PF209", ("HTTP 502",)),
     Case("HTTP 503", status(503), "PF209", ("HTTP 503",)),
     Case("429 without Retry-After", status(429), "PF209", ("rate limited", "HTTP 429")),
     Case("429 Retry-After: 1", status(429, {"Retry-After": "1"}), "PF209", ("retry after 1 s",)),
-    Case("429 Retry-After: 86400", status(429, {"Retry-After": "86400"}), "PF209", ("retry after 86400 s",),
-         timeout=30, budget=6),
+    Case(
+        "429 Retry-After: 86400",
+        status(429, {"Retry-After": "86400"}),
+        "PF209",
+        ("retry after 86400 s",),
+        timeout=30,
+        budget=6,
+    ),
     Case("redirect loop", redirect_loop, "PF209", ("redirected more than 5 times",)),
     Case("redirect to another origin", redirect_elsewhere, None),
     Case("truncated manifest", truncated, "PF209", ("not a JSON object",)),
@@ -242,15 +254,24 @@ def execute(lab: Lab, case: Case) -> tuple[Plan, Outcome]:
         registries = {**plan.registries, "healthy.test": {"endpoint": lab.registry.url}}
         config = {"registries": registries, "daemon-json": str(lab.tmp / "no-daemon.json")}
         started = time.monotonic()
-        code, report, stderr = run_check(lab.tmp, dockerfile, config, "--timeout", f"{case.timeout:g}", *plan.args,
-                                         docker_config=plan.docker_config, extra_path=plan.extra_path)
+        code, report, stderr = run_check(
+            lab.tmp,
+            dockerfile,
+            config,
+            "--timeout",
+            f"{case.timeout:g}",
+            *plan.args,
+            docker_config=plan.docker_config,
+            extra_path=plan.extra_path,
+        )
         seconds = time.monotonic() - started
     finally:
         if isinstance(plan.keep, socket.socket):
             plan.keep.close()
     first = [f for f in report["findings"] if f["line"] == 1 and f["rule"].startswith("PF2")]
-    return plan, Outcome(first[0]["rule"] if first else None, first[0]["message"] if first else "", seconds,
-                         report, stderr, code)
+    return plan, Outcome(
+        first[0]["rule"] if first else None, first[0]["message"] if first else "", seconds, report, stderr, code
+    )
 
 
 def check(case: Case, plan: Plan, outcome: Outcome) -> None:
@@ -296,14 +317,28 @@ class Servers:
 
 
 @pytest.fixture(scope="module")
-def outcomes(registry, basic_registry, token_registry, token_server_session, tls_registry,  # type: ignore[no-untyped-def]
-             tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Outcome | BaseException]]:
+def outcomes(
+    registry,
+    basic_registry,
+    token_registry,
+    token_server_session,
+    tls_registry,  # type: ignore[no-untyped-def]
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[dict[str, Outcome | BaseException]]:
     """Every case, four CLI runs at a time (most of a case is waiting out retries and deadlines)."""
     servers = Servers(registry)
 
     def one(case: Case) -> Outcome | BaseException:
-        lab = Lab(registry, basic_registry, token_registry, token_server_session, tls_registry, servers.proxy,
-                  servers.shim, tmp_path_factory.mktemp("fault"))
+        lab = Lab(
+            registry,
+            basic_registry,
+            token_registry,
+            token_server_session,
+            tls_registry,
+            servers.proxy,
+            servers.shim,
+            tmp_path_factory.mktemp("fault"),
+        )
         try:
             plan, outcome = execute(lab, case)
             check(case, plan, outcome)
@@ -314,7 +349,7 @@ def outcomes(registry, basic_registry, token_registry, token_server_session, tls
     token_server_session.reset()
     try:
         with ThreadPoolExecutor(max_workers=4) as pool:
-            yield dict(zip((c.name for c in CASES), pool.map(one, CASES)))
+            yield dict(zip((c.name for c in CASES), pool.map(one, CASES), strict=False))
     finally:
         servers.stop()
         token_server_session.reset()
@@ -341,8 +376,11 @@ def stall_everywhere(registry: OpenRegistry, make_proxy: Callable[[str], FaultPr
     return Outcome(first["rule"], first["message"], time.monotonic() - started, report, stderr, code)
 
 
-def test_stall_on_every_request_reports_every_reference_not_checked(registry, make_proxy,  # type: ignore[no-untyped-def]
-                                                                     tmp_path: Path) -> None:
+def test_stall_on_every_request_reports_every_reference_not_checked(
+    registry,
+    make_proxy,  # type: ignore[no-untyped-def]
+    tmp_path: Path,
+) -> None:
     """No registry answers at all: the run still ends at the deadline, and nothing passes."""
     outcome = stall_everywhere(registry, make_proxy, tmp_path)
     assert outcome.seconds < 2 + MARGIN
@@ -370,22 +408,33 @@ def test_a_resolver_that_never_answers_does_not_outlive_the_deadline(registry, t
     (site / "sitecustomize.py").write_text(SLOW_DNS)  # loaded by the CLI's interpreter at start-up
     dockerfile = f"FROM registry.slow-dns.test/app:1\nFROM registry.slow-dns.test/other:2\nFROM {HEALTHY}\n"
     started = time.monotonic()
-    _, report, _ = run_check(tmp_path, dockerfile, {"registries": {"healthy.test": {"endpoint": registry.url}}},
-                                "--timeout", "2", env_extra={"PYTHONPATH": f"{site}:{Path(__file__).parents[2]}"})
+    _, report, _ = run_check(
+        tmp_path,
+        dockerfile,
+        {"registries": {"healthy.test": {"endpoint": registry.url}}},
+        "--timeout",
+        "2",
+        env_extra={"PYTHONPATH": f"{site}:{Path(__file__).parents[2]}"},
+    )
     assert time.monotonic() - started < 2 + MARGIN
     found = [(f["line"], f["rule"], f["message"]) for f in report["findings"]]
     assert [(line, rule) for line, rule, _ in found] == [(1, "PF209"), (3, "PF201")], found
     assert "(2 references not checked)" in found[0][2] and 'did you mean "3.12-slim"?' in found[1][2]
 
 
-def test_debug_log_names_each_request_retry_and_registry(proxy, token_registry, token_server,  # type: ignore[no-untyped-def]
-                                                         tmp_path: Path) -> None:
+def test_debug_log_names_each_request_retry_and_registry(
+    proxy,
+    token_registry,
+    token_server,  # type: ignore[no-untyped-def]
+    tmp_path: Path,
+) -> None:
     """``--debug``: one line per request on stderr (the JSON on stdout stays clean), with method,
     URL without query values, status, milliseconds and the registry served; retries too."""
     proxy.fail_next(1, 503)
     config = {"registries": {"f.test": {"endpoint": proxy.url}, "t.test": {"endpoint": token_registry.url}}}
-    _, report, stderr = run_check(tmp_path, "FROM f.test/library/python:3.12-slimm\nFROM t.test/library/python:3.12\n",
-                                  config, "--debug")
+    _, report, stderr = run_check(
+        tmp_path, "FROM f.test/library/python:3.12-slimm\nFROM t.test/library/python:3.12\n", config, "--debug"
+    )
     assert [f["rule"] for f in report["findings"]] == ["PF201"]
     p, t = proxy.hostport, token_registry.hostport
     expected = [

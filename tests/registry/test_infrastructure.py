@@ -10,8 +10,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import httpx
 import pytest
@@ -19,8 +19,7 @@ from cryptography import x509
 
 from .fault_proxy import FaultProxy
 from .images import ACCEPT_ALL, DOCKER_MANIFEST, OCI_INDEX, build, delete_manifest, push_image
-from .servers import (BasicRegistry, OpenRegistry, RegistryStartError, TLSRegistry, TokenRegistry,
-                      start_registry)
+from .servers import BasicRegistry, OpenRegistry, RegistryStartError, TLSRegistry, TokenRegistry, start_registry
 from .shim import WRONG_DIGEST, Shim
 from .token_server import TokenRequest, TokenServer, libtrust_key_id, parse_scopes
 
@@ -39,9 +38,14 @@ def bearer_token(token_response: httpx.Response) -> str:
 
 # -- open registry ---------------------------------------------------------------------------------
 
+
 def test_head_every_fixture_tag_with_all_types(registry: OpenRegistry) -> None:
-    assert {"library/python:3.12-slim", "library/python:3.11", "myorg/app:latest", "myorg/private:1.0"} \
-        <= registry.digests.keys()
+    assert {
+        "library/python:3.12-slim",
+        "library/python:3.11",
+        "myorg/app:latest",
+        "myorg/private:1.0",
+    } <= registry.digests.keys()
     assert registry.digests["library/python:3.12-slim"] == registry.digests["library/python:3.12-slim-bookworm"]
     assert registry.digests["library/python:3.12-slim"] != registry.digests["library/python:latest"]
     with httpx.Client(base_url=registry.url) as client:
@@ -67,8 +71,10 @@ def test_index_children_and_platforms(registry: OpenRegistry) -> None:
         only_v2 = client.head("/v2/library/python/manifests/3.11", headers={"Accept": DOCKER_MANIFEST})
         assert only_v2.headers["Docker-Content-Digest"] == registry.children["library/python:3.11"]["linux/amd64"]
         # OCI content without OCI types in Accept: 404 (section 6).
-        assert client.head("/v2/library/python/manifests/3.12-slim",
-                           headers={"Accept": DOCKER_MANIFEST}).status_code == 404
+        assert (
+            client.head("/v2/library/python/manifests/3.12-slim", headers={"Accept": DOCKER_MANIFEST}).status_code
+            == 404
+        )
 
 
 def test_missing_tag_and_missing_repository(registry: OpenRegistry) -> None:
@@ -101,6 +107,7 @@ def test_push_image_moves_a_tag_and_delete_removes_it(registry: OpenRegistry, sc
 
 # -- Basic auth ------------------------------------------------------------------------------------
 
+
 def test_basic_registry(basic_registry: BasicRegistry, registry: OpenRegistry, scratch_repo: str) -> None:
     path = "/v2/myorg/private/manifests/1.0"
     with httpx.Client(base_url=basic_registry.url) as client:
@@ -120,18 +127,24 @@ def test_basic_registry(basic_registry: BasicRegistry, registry: OpenRegistry, s
 
 # -- token auth ------------------------------------------------------------------------------------
 
-def test_token_flow_anonymous_pull_allowed(token_registry: TokenRegistry, token_server: TokenServer,
-                                           registry: OpenRegistry) -> None:
+
+def test_token_flow_anonymous_pull_allowed(
+    token_registry: TokenRegistry, token_server: TokenServer, registry: OpenRegistry
+) -> None:
     path = "/v2/library/python/manifests/3.12-slim"
     with httpx.Client(base_url=token_registry.url) as client:
         first = client.head(path, headers=ACCEPT)
         assert first.status_code == 401
         scheme, params = challenge(first)
         assert scheme == "Bearer"
-        assert params == {"realm": token_registry.realm, "service": token_registry.service,
-                          "scope": "repository:library/python:pull"}
-        token = bearer_token(client.get(params["realm"], params={"service": params["service"],
-                                                                 "scope": params["scope"]}))
+        assert params == {
+            "realm": token_registry.realm,
+            "service": token_registry.service,
+            "scope": "repository:library/python:pull",
+        }
+        token = bearer_token(
+            client.get(params["realm"], params={"service": params["service"], "scope": params["scope"]})
+        )
         second = client.head(path, headers={**ACCEPT, "Authorization": f"Bearer {token}"})
         assert second.status_code == 200
         assert second.headers["Docker-Content-Digest"] == registry.digests["library/python:3.12-slim"]
@@ -152,16 +165,20 @@ def test_token_flow_private_repository(token_registry: TokenRegistry, token_serv
     assert [r.user for r in token_server.requests] == [None, "alice", "alice"]
 
 
-@pytest.mark.parametrize(("knob", "value", "error"), [("key_header", "kid", None), ("garbage", True, "invalid_token"),
-                                                      ("lifetime", -120, "invalid_token")])
-def test_token_server_knobs(token_registry: TokenRegistry, token_server: TokenServer, knob: str,
-                            value: object, error: str | None) -> None:
+@pytest.mark.parametrize(
+    ("knob", "value", "error"),
+    [("key_header", "kid", None), ("garbage", True, "invalid_token"), ("lifetime", -120, "invalid_token")],
+)
+def test_token_server_knobs(
+    token_registry: TokenRegistry, token_server: TokenServer, knob: str, value: object, error: str | None
+) -> None:
     setattr(token_server, knob, value)
     query = {"service": token_registry.service, "scope": "repository:library/python:pull"}
     with httpx.Client(base_url=token_registry.url) as client:
         token = bearer_token(client.get(token_registry.realm, params=query))
-        response = client.head("/v2/library/python/manifests/latest",
-                               headers={**ACCEPT, "Authorization": f"Bearer {token}"})
+        response = client.head(
+            "/v2/library/python/manifests/latest", headers={**ACCEPT, "Authorization": f"Bearer {token}"}
+        )
     assert response.status_code == (200 if error is None else 401)
     if error is not None:
         assert challenge(response)[1]["error"] == error
@@ -175,17 +192,25 @@ def test_token_server_down_and_fail_auth(token_server: TokenServer) -> None:
         assert client.get(token_server.realm, auth=("alice", "s3cret")).status_code == 401
         token_server.reset()
         assert token_server.requests == []
-        refreshed = client.post(token_server.realm, data={"grant_type": "refresh_token", "service": "s",
-                                                          "refresh_token": "alice-refresh-token",
-                                                          "scope": "repository:myorg/private:pull"})
+        refreshed = client.post(
+            token_server.realm,
+            data={
+                "grant_type": "refresh_token",
+                "service": "s",
+                "refresh_token": "alice-refresh-token",
+                "scope": "repository:myorg/private:pull",
+            },
+        )
         assert refreshed.status_code == 200
         assert token_server.requests == [TokenRequest("alice", "s", ("repository:myorg/private:pull",), "POST")]
 
 
 def test_scope_parsing_and_key_id(token_server: TokenServer) -> None:
     assert parse_scopes(["repository:localhost:5000/a/b:push,pull registry:catalog:*", "repository:x:pull"]) == [
-        ("repository", "localhost:5000/a/b", ("push", "pull")), ("registry", "catalog", ("*",)),
-        ("repository", "x", ("pull",))]
+        ("repository", "localhost:5000/a/b", ("push", "pull")),
+        ("registry", "catalog", ("*",)),
+        ("repository", "x", ("pull",)),
+    ]
     certificate = x509.load_pem_x509_certificate(token_server.certificate_path.read_bytes())
     key_id = libtrust_key_id(certificate.public_key())
     assert key_id == token_server.key_id
@@ -193,6 +218,7 @@ def test_scope_parsing_and_key_id(token_server: TokenServer) -> None:
 
 
 # -- TLS -------------------------------------------------------------------------------------------
+
 
 def test_tls_registry(tls_registry: TLSRegistry, registry: OpenRegistry) -> None:
     assert tls_registry.url.startswith("https://127.0.0.1:")
@@ -207,6 +233,7 @@ def test_tls_registry(tls_registry: TLSRegistry, registry: OpenRegistry) -> None
 
 
 # -- fault proxy -----------------------------------------------------------------------------------
+
 
 def test_proxy_passes_through_and_counts(proxy: FaultProxy, registry: OpenRegistry) -> None:
     with httpx.Client(base_url=proxy.url) as client:
@@ -276,6 +303,7 @@ def test_proxy_stop_ends_stalled_connections(registry: OpenRegistry) -> None:
 
 # -- shim ------------------------------------------------------------------------------------------
 
+
 def test_shim_paginates_tags(shim: Shim, registry: OpenRegistry) -> None:
     shim.page_size = 3
     with httpx.Client(base_url=shim.url) as client:
@@ -289,8 +317,10 @@ def test_shim_paginates_tags(shim: Shim, registry: OpenRegistry) -> None:
         assert all(len(page) <= 3 for page in pages) and len(pages) == -(-len(everything) // 3)
         assert [tag for page in pages for tag in page] == sorted(everything)
         shim.page_size = None
-        assert client.get("/v2/library/python/tags/list", params={"n": 2, "last": "3.12"}).json()["tags"] == \
-            sorted(t for t in everything if t > "3.12")[:2]
+        assert (
+            client.get("/v2/library/python/tags/list", params={"n": 2, "last": "3.12"}).json()["tags"]
+            == sorted(t for t in everything if t > "3.12")[:2]
+        )
         shim.link_override = '</v2/library/python/tags/list?n=2>; rel="next"'
         assert client.get("/v2/library/python/tags/list?n=2").headers["Link"] == shim.link_override
 
@@ -315,8 +345,9 @@ def test_shim_headers_and_manifest_mangling(shim: Shim, registry: OpenRegistry) 
         assert client.get(path, headers=ACCEPT).content == b"{not json"
 
 
-def test_shim_redirect_drops_authorization(make_shim: Callable[[str], Shim], basic_registry: BasicRegistry,
-                                           registry: OpenRegistry) -> None:
+def test_shim_redirect_drops_authorization(
+    make_shim: Callable[[str], Shim], basic_registry: BasicRegistry, registry: OpenRegistry
+) -> None:
     shim = make_shim(basic_registry.hostport)
     shim.redirect_pattern = r"/manifests/"
     auth = (basic_registry.username, basic_registry.password)
@@ -334,20 +365,29 @@ def test_shim_redirect_drops_authorization(make_shim: Callable[[str], Shim], bas
 
 # -- process management ----------------------------------------------------------------------------
 
+
 def test_start_failure_reports_the_log(registry_bin: str, tmp_path: Path) -> None:
     with pytest.raises(RegistryStartError, match="tls|certificate|no such file"):
-        start_registry(registry_bin, tmp_path, tmp_path / "data", name="broken",
-                       tls={"certificate": str(tmp_path / "missing.crt"), "key": str(tmp_path / "missing.key")})
+        start_registry(
+            registry_bin,
+            tmp_path,
+            tmp_path / "data",
+            name="broken",
+            tls={"certificate": str(tmp_path / "missing.crt"), "key": str(tmp_path / "missing.key")},
+        )
 
 
 def test_registry_dies_with_its_parent(registry_bin: str, tmp_path: Path) -> None:
     """PR_SET_PDEATHSIG: a SIGKILLed parent leaves no registry behind."""
     root = Path(__file__).resolve().parents[2]
-    script = ("import sys, time; from pathlib import Path; from tests.registry.servers import start_registry\n"
-              f"p = start_registry({registry_bin!r}, Path({str(tmp_path)!r}), Path({str(tmp_path / 'data')!r}))\n"
-              "print(p.process.pid, flush=True); time.sleep(60)\n")
-    parent = subprocess.Popen([sys.executable, "-c", script], cwd=root, stdout=subprocess.PIPE,
-                              env={**os.environ, "PYTHONPATH": str(root)})
+    script = (
+        "import sys, time; from pathlib import Path; from tests.registry.servers import start_registry\n"
+        f"p = start_registry({registry_bin!r}, Path({str(tmp_path)!r}), Path({str(tmp_path / 'data')!r}))\n"
+        "print(p.process.pid, flush=True); time.sleep(60)\n"
+    )
+    parent = subprocess.Popen(
+        [sys.executable, "-c", script], cwd=root, stdout=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(root)}
+    )
     assert parent.stdout is not None
     child = int(parent.stdout.readline())
     parent.send_signal(signal.SIGKILL)

@@ -25,17 +25,18 @@ from __future__ import annotations
 import base64
 import json
 import socket
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 import yaml
+from test_rule_pages import INPUT_RULES, blocks, examples, expectations, page_paths
 
 import preflight.rules.registry  # noqa: F401  (registers PF2xx even before preflight.rules imports it)
 from preflight.config import Config, RegistryConfig
 from preflight.engine import get_rule
 from preflight.model import Finding
-from test_rule_pages import INPUT_RULES, blocks, examples, expectations, page_paths
 
 from .images import push_image
 
@@ -104,12 +105,12 @@ def _environ(tmp: Path, login: str | None, hosts: list[str]) -> dict[str, str]:
         encoded = base64.b64encode(login.encode()).decode()
         auths = {host: {"auth": encoded} for host in hosts}
     (docker / "config.json").write_text(json.dumps({"auths": auths}), encoding="utf-8")
-    return {"HOME": str(tmp), "DOCKER_CONFIG": str(docker), "NO_PROXY": "127.0.0.1,localhost",
-            "PATH": "/usr/bin:/bin"}
+    return {"HOME": str(tmp), "DOCKER_CONFIG": str(docker), "NO_PROXY": "127.0.0.1,localhost", "PATH": "/usr/bin:/bin"}
 
 
-def run_registry_example(files: dict[str, str], endpoints: dict[str, str], login: str | None,
-                         tmp: Path) -> tuple[Finding, ...]:
+def run_registry_example(
+    files: dict[str, str], endpoints: dict[str, str], login: str | None, tmp: Path
+) -> tuple[Finding, ...]:
     from preflight import pipeline
 
     for name, content in files.items():
@@ -145,8 +146,10 @@ def test_registry_page_examples(path: Path, tmp_path: Path, endpoints_for_spec) 
         got = {(f.rule, f.location.path, f.location.line) for f in findings if f.rule in checked}
         if got != expected:
             detail = "\n".join(f"    {f.location.path}:{f.location.line} {f.rule} {f.message}" for f in findings)
-            failures.append(f"{path.name} {example.section} example at page line {example.line}:\n"
-                            f"  missing: {sorted(expected - got)}\n  unexpected: {sorted(got - expected)}\n{detail}")
+            failures.append(
+                f"{path.name} {example.section} example at page line {example.line}:\n"
+                f"  missing: {sorted(expected - got)}\n  unexpected: {sorted(got - expected)}\n{detail}"
+            )
     assert not failures, "\n".join(failures)
 
 

@@ -23,8 +23,9 @@ import socket
 import stat
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 from urllib.parse import quote
 
 import httpx
@@ -61,7 +62,7 @@ def spellings(secret: str) -> set[bytes]:
     out = {raw, quote(secret, safe="").encode(), b64(f"{USER}:{secret}").encode()}
     for shift in range(3):
         encoded = base64.b64encode(b"\0" * shift + raw)
-        out.add(encoded[4 * ((shift + 2) // 3): 4 * ((shift + len(raw)) // 3)])
+        out.add(encoded[4 * ((shift + 2) // 3) : 4 * ((shift + len(raw)) // 3)])
     return out
 
 
@@ -74,8 +75,9 @@ def planted_registry(registry, registry_bin: str, registry_workdir: Path) -> Ite
     """A Basic-auth registry on the shared storage that knows only bob / PASSWORD."""
     workdir = registry_workdir / "planted"
     workdir.mkdir(exist_ok=True)
-    process = start_registry(registry_bin, workdir, registry.root, name="planted",
-                             auth=htpasswd_auth(workdir, HTPASSWD_BOB))
+    process = start_registry(
+        registry_bin, workdir, registry.root, name="planted", auth=htpasswd_auth(workdir, HTPASSWD_BOB)
+    )
     try:
         yield process
     finally:
@@ -104,14 +106,22 @@ def helper_dir(tmp: Path, secret: str) -> Path:
     directory = tmp / "bin"
     directory.mkdir(exist_ok=True)
     helper = directory / "docker-credential-planted"
-    helper.write_text("#!/bin/sh\nread key\n"
-                      f'printf \'{{"ServerURL":"%s","Username":"{USER}","Secret":"{secret}"}}\' "$key"\n')
+    helper.write_text(
+        f'#!/bin/sh\nread key\nprintf \'{{"ServerURL":"%s","Username":"{USER}","Secret":"{secret}"}}\' "$key"\n'
+    )
     helper.chmod(helper.stat().st_mode | stat.S_IXUSR)
     return directory
 
 
-def run_everything(tmp: Path, dockerfile: str, config: dict[str, Any], *, docker_config: dict[str, Any],
-                   env_extra: dict[str, str], extra_path: Path | None) -> subprocess.CompletedProcess[str]:
+def run_everything(
+    tmp: Path,
+    dockerfile: str,
+    config: dict[str, Any],
+    *,
+    docker_config: dict[str, Any],
+    env_extra: dict[str, str],
+    extra_path: Path | None,
+) -> subprocess.CompletedProcess[str]:
     """Every format on stdout, every output file, ``--debug``, the cache on; nothing else differs
     from ``run_check`` (same environment layout)."""
     (tmp / "Dockerfile").write_text(dockerfile, encoding="utf-8")
@@ -122,14 +132,34 @@ def run_everything(tmp: Path, dockerfile: str, config: dict[str, Any], *, docker
     out.mkdir(exist_ok=True)
     env = {
         "PATH": (f"{extra_path}:" if extra_path else "") + "/usr/local/bin:/usr/bin:/bin",
-        "HOME": str(tmp), "DOCKER_CONFIG": str(tmp / "docker"), "XDG_CACHE_HOME": str(tmp / "cache"),
-        "NO_PROXY": "127.0.0.1,localhost", "PYTHONPATH": str(REPO),
-        "GITHUB_STEP_SUMMARY": str(out / "step-summary.md"), **env_extra,
+        "HOME": str(tmp),
+        "DOCKER_CONFIG": str(tmp / "docker"),
+        "XDG_CACHE_HOME": str(tmp / "cache"),
+        "NO_PROXY": "127.0.0.1,localhost",
+        "PYTHONPATH": str(REPO),
+        "GITHUB_STEP_SUMMARY": str(out / "step-summary.md"),
+        **env_extra,
     }
     formats = [arg for fmt in FORMATS for arg in ("--format", fmt)]
-    cmd = [sys.executable, "-m", "preflight", "check", ".", "--config", ".preflight.yaml", "--debug", *formats,
-           "-o", str(out / "first.txt"), "--output-sarif", str(out / "r.sarif"), "--output-json",
-           str(out / "r.json"), "--output-gitlab", str(out / "gl.json")]
+    cmd = [
+        sys.executable,
+        "-m",
+        "preflight",
+        "check",
+        ".",
+        "--config",
+        ".preflight.yaml",
+        "--debug",
+        *formats,
+        "-o",
+        str(out / "first.txt"),
+        "--output-sarif",
+        str(out / "r.sarif"),
+        "--output-json",
+        str(out / "r.json"),
+        "--output-gitlab",
+        str(out / "gl.json"),
+    ]
     done = subprocess.run(cmd, cwd=tmp, env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode in (0, 1), done.stderr
     return done
@@ -149,26 +179,46 @@ def _sources(planted: str, token: str) -> dict[str, tuple[dict[str, Any], dict[s
     """(docker config, extra environment, helper on PATH) per way of storing the secrets."""
     p, t = planted, token
     return {
-        "auths": ({"auths": {p: {"auth": b64(f"{USER}:{PASSWORD}")},
-                             t: {"username": USER, "identitytoken": TOKEN}}}, {}, False),
+        "auths": (
+            {"auths": {p: {"auth": b64(f"{USER}:{PASSWORD}")}, t: {"username": USER, "identitytoken": TOKEN}}},
+            {},
+            False,
+        ),
         "helper": ({"credsStore": "planted"}, {}, True),
-        "DOCKER_AUTH_CONFIG": ({}, {"DOCKER_AUTH_CONFIG": json.dumps(
-            {"auths": {k: {"auth": b64(f"{USER}:{PASSWORD}")} for k in (p, t)}})}, False),
+        "DOCKER_AUTH_CONFIG": (
+            {},
+            {"DOCKER_AUTH_CONFIG": json.dumps({"auths": {k: {"auth": b64(f"{USER}:{PASSWORD}")} for k in (p, t)}})},
+            False,
+        ),
     }
 
 
 def _dockerfile() -> str:
-    return ("FROM p.test/myorg/private:1.0\nFROM p.test/library/python:3.12-slimm\n"
-            "FROM t.test/myorg/private:1.0\nFROM t.test/library/python:3.12-slimm\n")
+    return (
+        "FROM p.test/myorg/private:1.0\nFROM p.test/library/python:3.12-slimm\n"
+        "FROM t.test/myorg/private:1.0\nFROM t.test/library/python:3.12-slimm\n"
+    )
 
 
 @pytest.mark.parametrize("source", ["auths", "helper", "DOCKER_AUTH_CONFIG"])
-def test_no_secret_in_any_output_log_or_cache(planted_registry, token_registry, token_server, issued,  # type: ignore[no-untyped-def]
-                                              source: str, tmp_path: Path) -> None:
+def test_no_secret_in_any_output_log_or_cache(
+    planted_registry,
+    token_registry,
+    token_server,
+    issued,  # type: ignore[no-untyped-def]
+    source: str,
+    tmp_path: Path,
+) -> None:
     docker_config, env_extra, helper = _sources(planted_registry.hostport, token_registry.hostport)[source]
     config = {"registries": {"p.test": {"endpoint": planted_registry.url}, "t.test": {"endpoint": token_registry.url}}}
-    done = run_everything(tmp_path, _dockerfile(), config, docker_config=docker_config, env_extra=env_extra,
-                          extra_path=helper_dir(tmp_path, PASSWORD) if helper else None)
+    done = run_everything(
+        tmp_path,
+        _dockerfile(),
+        config,
+        docker_config=docker_config,
+        env_extra=env_extra,
+        extra_path=helper_dir(tmp_path, PASSWORD) if helper else None,
+    )
     report = json.loads((tmp_path / "out" / "r.json").read_text())
     rules = sorted((f["line"], f["rule"]) for f in report["findings"])
     assert rules == [(2, "PF201"), (4, "PF201")], report["findings"]  # the private images were reachable
@@ -178,26 +228,46 @@ def test_no_secret_in_any_output_log_or_cache(planted_registry, token_registry, 
         assert "preflight: debug: POST" in done.stderr  # the identity token went to the realm
     cache = tmp_path / "cache" / "preflight" / "facts-v1.json"
     assert len(json.loads(cache.read_text())["entries"]) == 4
-    secrets = {"password": spellings(PASSWORD), "identity token": spellings(TOKEN),
-               **{f"issued token {i}": {jwt.encode(), jwt.rsplit(".", 1)[1].encode()} for i, jwt in enumerate(issued)}}
+    secrets = {
+        "password": spellings(PASSWORD),
+        "identity token": spellings(TOKEN),
+        **{f"issued token {i}": {jwt.encode(), jwt.rsplit(".", 1)[1].encode()} for i, jwt in enumerate(issued)},
+    }
     found = {where: leaks(data, secrets) for where, data in scanned(tmp_path, done).items()}
     assert {where: names for where, names in found.items() if names} == {}
-    assert {"stdout", "stderr", "out/first.txt", "out/r.sarif", "out/r.json", "out/gl.json",
-            "out/step-summary.md", "cache/preflight/facts-v1.json"} <= set(found)
+    assert {
+        "stdout",
+        "stderr",
+        "out/first.txt",
+        "out/r.sarif",
+        "out/r.json",
+        "out/gl.json",
+        "out/step-summary.md",
+        "cache/preflight/facts-v1.json",
+    } <= set(found)
 
 
-def test_wrong_password_is_named_by_source_never_by_value(planted_registry, token_registry, token_server,  # type: ignore[no-untyped-def]
-                                                          issued, tmp_path: Path) -> None:
-    wrong = {"auths": {k: {"auth": b64(f"{USER}:{WRONG}")} for k in (planted_registry.hostport,
-                                                                       token_registry.hostport)}}
+def test_wrong_password_is_named_by_source_never_by_value(
+    planted_registry,
+    token_registry,
+    token_server,  # type: ignore[no-untyped-def]
+    issued,
+    tmp_path: Path,
+) -> None:
+    wrong = {
+        "auths": {k: {"auth": b64(f"{USER}:{WRONG}")} for k in (planted_registry.hostport, token_registry.hostport)}
+    }
     config = {"registries": {"p.test": {"endpoint": planted_registry.url}, "t.test": {"endpoint": token_registry.url}}}
     done = run_everything(tmp_path, _dockerfile(), config, docker_config=wrong, env_extra={}, extra_path=None)
     report = json.loads((tmp_path / "out" / "r.json").read_text())
     denied = [f for f in report["findings"] if f["line"] in (1, 3)]
     assert [f["rule"] for f in denied] == ["PF204", "PF204"], report["findings"]
     assert all("~/docker/config.json" in f["message"] for f in denied)
-    secrets = {"wrong password": spellings(WRONG), "password": spellings(PASSWORD),
-               **{f"issued token {i}": {jwt.encode()} for i, jwt in enumerate(issued)}}
+    secrets = {
+        "wrong password": spellings(WRONG),
+        "password": spellings(PASSWORD),
+        **{f"issued token {i}": {jwt.encode()} for i, jwt in enumerate(issued)},
+    }
     found = {where: leaks(data, secrets) for where, data in scanned(tmp_path, done).items()}
     assert {where: names for where, names in found.items() if names} == {}
 
@@ -208,14 +278,20 @@ def test_proxy_password_never_shown(registry, tmp_path: Path) -> None:  # type: 
         sock.bind(("127.0.0.1", 0))  # a dead proxy
         port = sock.getsockname()[1]
         proxy = f"http://{USER}:{PASSWORD}@127.0.0.1:{port}"
-        done = run_everything(tmp_path, f"FROM {registry.hostport}/library/python:3.12-slim\n", {},
-                              docker_config={}, env_extra={"HTTP_PROXY": proxy, "HTTPS_PROXY": proxy, "NO_PROXY": ""},
-                              extra_path=None)
+        done = run_everything(
+            tmp_path,
+            f"FROM {registry.hostport}/library/python:3.12-slim\n",
+            {},
+            docker_config={},
+            env_extra={"HTTP_PROXY": proxy, "HTTPS_PROXY": proxy, "NO_PROXY": ""},
+            extra_path=None,
+        )
     report = json.loads((tmp_path / "out" / "r.json").read_text())
     (finding,) = report["findings"]
     assert finding["rule"] == "PF208" and f"proxy http://127.0.0.1:{port}" in finding["message"]
-    found = {where: leaks(data, {"proxy password": spellings(PASSWORD)}) for where, data in
-             scanned(tmp_path, done).items()}
+    found = {
+        where: leaks(data, {"proxy password": spellings(PASSWORD)}) for where, data in scanned(tmp_path, done).items()
+    }
     assert {where: names for where, names in found.items() if names} == {}
 
 
@@ -229,8 +305,13 @@ def by_line(report: dict[str, Any]) -> dict[int, list[tuple[str, str]]]:
     return out
 
 
-def test_credentials_stay_with_their_registry_on_a_shared_host(planted_registry, token_registry, token_server,  # type: ignore[no-untyped-def]
-                                                               make_proxy, tmp_path: Path) -> None:
+def test_credentials_stay_with_their_registry_on_a_shared_host(
+    planted_registry,
+    token_registry,
+    token_server,  # type: ignore[no-untyped-def]
+    make_proxy,
+    tmp_path: Path,
+) -> None:
     """Two registries on 127.0.0.1: the Basic registry's password never reaches the other one's
     token service (the challenge of one host:port is not reused for another)."""
     basic, token = make_proxy(planted_registry.hostport), make_proxy(token_registry.hostport)
@@ -239,24 +320,35 @@ def test_credentials_stay_with_their_registry_on_a_shared_host(planted_registry,
     basic.latency, token.latency = 0.2, 0.3
     docker = {"auths": {basic.hostport: {"auth": b64(f"{USER}:{PASSWORD}")}}}
     config = {"registries": {"t.test": {"endpoint": token.url}, "p.test": {"endpoint": basic.url}}}
-    dockerfile = ("FROM t.test/library/python:3.12-slim\nFROM t.test/myorg/app:1.0.0\n"
-                  "FROM p.test/library/python:3.12-slimm\nFROM p.test/myorg/private:1.0\n")
+    dockerfile = (
+        "FROM t.test/library/python:3.12-slim\nFROM t.test/myorg/app:1.0.0\n"
+        "FROM p.test/library/python:3.12-slimm\nFROM p.test/myorg/private:1.0\n"
+    )
     _, report, _ = run_check(tmp_path, dockerfile, config, docker_config=docker)
     assert {line: [rule for rule, _ in found] for line, found in by_line(report).items()} == {3: ["PF201"]}
     assert token_server.requests and {r.user for r in token_server.requests} == {None}
 
 
-def test_token_realm_gets_the_password_the_registry_only_tokens(token_registry, token_server, make_shim,  # type: ignore[no-untyped-def]
-                                                                tmp_path: Path) -> None:
+def test_token_realm_gets_the_password_the_registry_only_tokens(
+    token_registry,
+    token_server,
+    make_shim,  # type: ignore[no-untyped-def]
+    tmp_path: Path,
+) -> None:
     """The realm (another origin) gets Basic credentials, as the protocol says; the registry sees
     Bearer tokens only; a blob redirected to another origin arrives without any Authorization."""
     token_server.users[USER] = PASSWORD
     shim = make_shim(token_registry.hostport)
     shim.redirect_pattern = "/blobs/"
     docker = {"auths": {shim.hostport: {"auth": b64(f"{USER}:{PASSWORD}")}}}
-    _, report, stderr = run_check(tmp_path, "FROM t.test/myorg/private:1.0\n",
-                                  {"registries": {"t.test": {"endpoint": shim.url}}}, "--platform", "linux/amd64",
-                                  docker_config=docker)
+    _, report, stderr = run_check(
+        tmp_path,
+        "FROM t.test/myorg/private:1.0\n",
+        {"registries": {"t.test": {"endpoint": shim.url}}},
+        "--platform",
+        "linux/amd64",
+        docker_config=docker,
+    )
     assert by_line(report) == {}, stderr
     assert {r.user for r in token_server.requests} == {USER}
     sent = [r.authorization or "" for r in shim.requests]
@@ -269,9 +361,13 @@ def test_link_to_another_origin_is_not_followed(planted_registry, make_shim, tmp
     other = make_shim(planted_registry.hostport)  # a listener that must never hear from preflight
     shim.link_override = f'<http://localhost:{other.port}/v2/library/python/tags/list?last=3.12&n=1000>; rel="next"'
     docker = {"auths": {shim.hostport: {"auth": b64(f"{USER}:{PASSWORD}")}}}
-    _, report, _ = run_check(tmp_path, "FROM p.test/library/python:3.12-slimm\n",
-                             {"registries": {"p.test": {"endpoint": shim.url}}}, docker_config=docker)
-    (rule, message), = by_line(report)[1]
+    _, report, _ = run_check(
+        tmp_path,
+        "FROM p.test/library/python:3.12-slimm\n",
+        {"registries": {"p.test": {"endpoint": shim.url}}},
+        docker_config=docker,
+    )
+    ((rule, message),) = by_line(report)[1]
     assert rule == "PF201" and 'did you mean "3.12-slim"?' in message
     pages = [r for r in shim.requests if "/tags/list" in r.path]
     assert pages and all((r.authorization or "").startswith("Basic ") for r in pages)
@@ -305,47 +401,87 @@ def test_metadata_addresses_are_refused_without_a_connection(registry, tmp_path:
     """The CLI runs under a socket spy: the metadata references are reported (PF208, address
     guard) and cause no connection and no DNS lookup; the open registry, in the same run, does
     (which shows the spy sees connections)."""
-    refs = ["169.254.169.254/foo:1", "[fd00:ec2::254]/x:1", "metadata.google.internal/x:1", "[::ffff:a9fe:a9fe]/x:1",
-            f"{registry.hostport}/library/python:3.12-slimm"]
+    refs = [
+        "169.254.169.254/foo:1",
+        "[fd00:ec2::254]/x:1",
+        "metadata.google.internal/x:1",
+        "[::ffff:a9fe:a9fe]/x:1",
+        f"{registry.hostport}/library/python:3.12-slimm",
+    ]
     (tmp_path / "Dockerfile").write_text("".join(f"FROM {r}\n" for r in refs))
     (tmp_path / ".preflight.yaml").write_text("{}")
     (tmp_path / "spy.py").write_text(SPY)
     log = tmp_path / "network.log"
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "DOCKER_CONFIG": str(tmp_path / "docker"),
-           "NO_PROXY": "127.0.0.1", "PYTHONPATH": str(REPO)}
-    done = subprocess.run([sys.executable, str(tmp_path / "spy.py"), str(log), "check", "Dockerfile", "--format",
-                           "json", "--no-cache", "--config", ".preflight.yaml"],
-                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "DOCKER_CONFIG": str(tmp_path / "docker"),
+        "NO_PROXY": "127.0.0.1",
+        "PYTHONPATH": str(REPO),
+    }
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(tmp_path / "spy.py"),
+            str(log),
+            "check",
+            "Dockerfile",
+            "--format",
+            "json",
+            "--no-cache",
+            "--config",
+            ".preflight.yaml",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     report = json.loads(done.stdout)
     found = by_line(report)
     for line in (1, 2, 3, 4):
-        (rule, message), = found[line]
+        ((rule, message),) = found[line]
         assert rule == "PF208" and "address guard" in message, found[line]
         assert "always refused" in message or "cloud metadata service" in message, found[line]
     assert found[5][0][0] == "PF201"
     events = [tuple(json.loads(row)) for row in log.read_text().splitlines()]
     assert {what for kind, what in events if kind == "connect"} == {"127.0.0.1"}, events
     assert not {what for kind, what in events if kind == "resolve"} & {
-        "169.254.169.254", "fd00:ec2::254", "metadata.google.internal", "::ffff:a9fe:a9fe"}, events
+        "169.254.169.254",
+        "fd00:ec2::254",
+        "metadata.google.internal",
+        "::ffff:a9fe:a9fe",
+    }, events
 
 
-def _mock_run(handler: Any, refs: list[str], tmp_path: Path, registries: dict[str, RegistryConfig],
-              auths: dict[str, str]) -> Any:
+def _mock_run(
+    handler: Any, refs: list[str], tmp_path: Path, registries: dict[str, RegistryConfig], auths: dict[str, str]
+) -> Any:
     """``batch.run`` over ``httpx.MockTransport``: for hosts that are not this machine."""
     (tmp_path / "docker").mkdir(exist_ok=True)
-    (tmp_path / "docker" / "config.json").write_text(json.dumps(
-        {"auths": {key: {"auth": b64(f"{USER}:{secret}")} for key, secret in auths.items()}}))
+    (tmp_path / "docker" / "config.json").write_text(
+        json.dumps({"auths": {key: {"auth": b64(f"{USER}:{secret}")} for key, secret in auths.items()}})
+    )
     config = Config(timeout=5, registries=registries, daemon_json=str(tmp_path / "no-daemon.json"))
     settings = Settings(config, {"HOME": str(tmp_path), "DOCKER_CONFIG": str(tmp_path / "docker")}, use_cache=False)
-    return asyncio.run(run([Lookup(ImageRef.parse(r)) for r in refs], settings,
-                           inner=lambda verify, proxy: httpx.MockTransport(handler), limits=Limits(backoff=0.01),
-                           resolver=lambda host: ["93.184.216.34"]))
+    return asyncio.run(
+        run(
+            [Lookup(ImageRef.parse(r)) for r in refs],
+            settings,
+            inner=lambda verify, proxy: httpx.MockTransport(handler),
+            limits=Limits(backoff=0.01),
+            resolver=lambda host: ["93.184.216.34"],
+        )
+    )
 
 
 def test_no_credentials_over_plain_http_to_another_machine(tmp_path: Path) -> None:
     seen: list[tuple[str, str | None]] = []
-    manifest = {"content-type": "application/vnd.oci.image.manifest.v1+json",
-                "docker-content-digest": "sha256:" + "a" * 64}
+    manifest = {
+        "content-type": "application/vnd.oci.image.manifest.v1+json",
+        "docker-content-digest": "sha256:" + "a" * 64,
+    }
 
     def registry(request: httpx.Request) -> httpx.Response:
         seen.append((str(request.url.copy_with(query=None)), request.headers.get("authorization")))
@@ -359,15 +495,30 @@ def test_no_credentials_over_plain_http_to_another_machine(tmp_path: Path) -> No
             return httpx.Response(401, headers={"www-authenticate": 'Basic realm="r"'})
         return httpx.Response(200, headers=manifest)
 
-    registries = {"plain.example": RegistryConfig(endpoint="http://10.1.2.3:5000"),
-                  "corp.example:5000": RegistryConfig(insecure=True)}
-    auths = {"10.1.2.3:5000": PASSWORD, "corp.example:5000": PASSWORD, "127.0.0.1:5000": PASSWORD,
-             "127.0.0.2:5000": PASSWORD}
-    res = _mock_run(registry, ["plain.example/o/app:1", "corp.example:5000/o/app:1", "127.0.0.1:5000/o/app:1",
-                               "127.0.0.2:5000/o/app:1"], tmp_path, registries, auths)
+    registries = {
+        "plain.example": RegistryConfig(endpoint="http://10.1.2.3:5000"),
+        "corp.example:5000": RegistryConfig(insecure=True),
+    }
+    auths = {
+        "10.1.2.3:5000": PASSWORD,
+        "corp.example:5000": PASSWORD,
+        "127.0.0.1:5000": PASSWORD,
+        "127.0.0.2:5000": PASSWORD,
+    }
+    res = _mock_run(
+        registry,
+        ["plain.example/o/app:1", "corp.example:5000/o/app:1", "127.0.0.1:5000/o/app:1", "127.0.0.2:5000/o/app:1"],
+        tmp_path,
+        registries,
+        auths,
+    )
     status = {ref.split("/")[0]: facts.status for ref, facts in res.facts.items()}
-    assert status == {"plain.example": Status.AUTH_REQUIRED, "corp.example:5000": Status.AUTH_REQUIRED,
-                      "127.0.0.1:5000": Status.OK, "127.0.0.2:5000": Status.OK}
+    assert status == {
+        "plain.example": Status.AUTH_REQUIRED,
+        "corp.example:5000": Status.AUTH_REQUIRED,
+        "127.0.0.1:5000": Status.OK,
+        "127.0.0.2:5000": Status.OK,
+    }
     sent = {url.split("/")[2] for url, auth in seen if auth is not None and auth.startswith("Basic ")}
     assert sent == {"127.0.0.1:5000"}  # loopback only; the control shows credentials do get sent there
     assert ("http://auth.example/token", None) in seen  # a plain-HTTP realm elsewhere: asked anonymously

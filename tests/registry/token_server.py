@@ -44,7 +44,7 @@ def libtrust_key_id(public_key: PublicKeyTypes) -> str:
     """base32 of the first 30 bytes of sha256(DER SubjectPublicKeyInfo), 12 groups of 4 joined by ':'."""
     der = public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     encoded = base64.b32encode(hashlib.sha256(der).digest()[:30]).decode().rstrip("=")
-    return ":".join(encoded[i:i + 4] for i in range(0, 48, 4))
+    return ":".join(encoded[i : i + 4] for i in range(0, 48, 4))
 
 
 def parse_scopes(values: list[str]) -> list[tuple[str, str, tuple[str, ...]]]:
@@ -121,13 +121,18 @@ class TokenServer(LoopbackAddress):
 
     def _write_certificate(self) -> bytes:
         name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "preflight test token signer")])
-        now = datetime.datetime.now(datetime.timezone.utc)
-        cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-                .public_key(self._key.public_key()).serial_number(x509.random_serial_number())
-                .not_valid_before(now - datetime.timedelta(days=1))
-                .not_valid_after(now + datetime.timedelta(days=30))
-                .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-                .sign(self._key, hashes.SHA256()))
+        now = datetime.datetime.now(datetime.UTC)
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(name)
+            .public_key(self._key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=30))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(self._key, hashes.SHA256())
+        )
         self.certificate_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
         return cert.public_bytes(serialization.Encoding.DER)
 
@@ -146,15 +151,23 @@ class TokenServer(LoopbackAddress):
     def issue(self, user: str | None, scopes: list[tuple[str, str, tuple[str, ...]]]) -> dict[str, Any]:
         now = int(time.time())
         lifetime = self.lifetime if self.lifetime is not None else self.expires_in
-        claims = {"iss": self.issuer, "sub": user or "", "aud": self.service, "iat": now, "nbf": now,
-                  "exp": now + lifetime, "jti": secrets.token_hex(8), "access": self.grant(user, scopes)}
+        claims = {
+            "iss": self.issuer,
+            "sub": user or "",
+            "aud": self.service,
+            "iat": now,
+            "nbf": now,
+            "exp": now + lifetime,
+            "jti": secrets.token_hex(8),
+            "access": self.grant(user, scopes),
+        }
         header: dict[str, Any] = {"typ": "JWT"}
         if self.key_header == "kid":
             header["kid"] = self.key_id
         else:
             header["x5c"] = [base64.b64encode(self._cert_der).decode()]
         token = "not-a-jwt" if self.garbage else jwt.encode(claims, self._key, algorithm="ES256", headers=header)
-        issued = datetime.datetime.fromtimestamp(now, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        issued = datetime.datetime.fromtimestamp(now, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         return {"token": token, "access_token": token, "expires_in": self.expires_in, "issued_at": issued}
 
 
@@ -186,7 +199,7 @@ def _make_handler(server: TokenServer) -> type[QuietHandler]:
             else:
                 self._reply(200, server.issue(user, scopes))
 
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             url = urlsplit(self.path)
             query = parse_qs(url.query)
             if url.path != "/token":
@@ -203,7 +216,7 @@ def _make_handler(server: TokenServer) -> type[QuietHandler]:
                 return
             self._answer(user, parse_scopes(query.get("scope", [])))
 
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             form = parse_qs(self.rfile.read(length).decode())
             if urlsplit(self.path).path != "/token" or not server.allow_post:
