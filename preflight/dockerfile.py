@@ -672,7 +672,8 @@ class _Reader:
         self.globals: dict[str, _Value] = _platform_values(target_platform)  # + global ARGs
         self.stages: list[_Stage] = []
         self.earlier: set[str] = set()  # lower-cased names of the stages defined so far
-        self.all_names, self.stage_count = _stage_names(self.scan.instructions)
+        self.stage_order, self.stage_count = _stage_names(self.scan.instructions)
+        self.all_names = set(self.stage_order)
 
     # -- driver
 
@@ -774,6 +775,8 @@ class _Reader:
         platform: str | None = None,
         stage: str | None = None,
         pinned: bool = False,
+        visible: tuple[str, ...] = (),
+        later: tuple[str, ...] = (),
     ) -> None:
         self.uses.append(
             ImageUse(
@@ -786,6 +789,8 @@ class _Reader:
                 platform=platform,
                 stage=stage,
                 platform_pinned=pinned or platform is not None,
+                stages=visible,
+                later_stages=later,
             )
         )
 
@@ -869,7 +874,11 @@ class _Reader:
             return
         if res.text is not None and (res.text in self.earlier or res.text == "scratch"):
             return  # BuildKit matches the base name against lower-cased stage names, as is
-        self.add_use(UseKind.FROM, loc, written, res, platform=platform, stage=name, pinned=pinned)
+        earlier = tuple(s for s in self.stage_order if s in self.earlier)
+        later = tuple(s for s in self.stage_order if s not in self.earlier and s != (name or "").lower())
+        self.add_use(
+            UseKind.FROM, loc, written, res, platform=platform, stage=name, pinned=pinned, visible=earlier, later=later
+        )
 
     def arg(self, ins: Instruction) -> None:
         in_stage = bool(self.stages)
@@ -972,11 +981,14 @@ class _Reader:
             return
         if res.text is not None and (res.text.lower() in self.all_names or res.text == "scratch"):
             return
-        self.add_use(kind, loc, written, res, stage=self.stages[-1].name if self.stages else None)
+        current = self.stages[-1].name if self.stages else None
+        others = tuple(s for s in self.stage_order if s != (current or "").lower())
+        self.add_use(kind, loc, written, res, stage=current, visible=others)
 
 
-def _stage_names(instructions: tuple[Instruction, ...]) -> tuple[set[str], int]:
-    names: set[str] = set()
+def _stage_names(instructions: tuple[Instruction, ...]) -> tuple[tuple[str, ...], int]:
+    """Lower-cased stage names in file order (each once), and the number of stages."""
+    names: dict[str, None] = {}
     count = 0
     for ins in instructions:
         if ins.cmd.lower() != "from":
@@ -984,8 +996,8 @@ def _stage_names(instructions: tuple[Instruction, ...]) -> tuple[set[str], int]:
         count += 1
         words = _WORD_RE.findall(ins.text, ins.args_at, ins.args_end)
         if len(words) == 3 and words[1].lower() == "as" and _STAGE_NAME_RE.match(words[2].lower()):
-            names.add(words[2].lower())
-    return names, count
+            names[words[2].lower()] = None
+    return tuple(names), count
 
 
 def _csv_fields(value: str) -> list[tuple[str, list[int]]]:

@@ -69,6 +69,10 @@ class ImageUse:
     pull:        False when the reference names an image that is built, not pulled
                  (compose ``image:`` beside ``build:``): check its syntax only.
     stage:       for Dockerfiles, the stage name declared with ``AS`` (informational).
+    stages:      for Dockerfile ``FROM``/``--from``/``from=`` uses: the stage names the use can
+                 refer to (``FROM``: earlier stages; ``--from``: every other stage), lower-cased.
+    later_stages: for ``FROM``: stage names defined further down, which it cannot refer to
+                 (PF105 tells a mistyped or misplaced stage from an image).
     """
 
     kind: UseKind
@@ -81,6 +85,8 @@ class ImageUse:
     pull: bool = True
     stage: str | None = None
     platform_pinned: bool = False
+    stages: tuple[str, ...] = ()
+    later_stages: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

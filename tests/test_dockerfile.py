@@ -8,8 +8,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from preflight.config import Config
 from preflight.dockerfile import parse_dockerfile, scan
 from preflight.model import Document, UseKind
+from preflight.pipeline import check_paths
 from preflight.textfile import read_text
 
 DATA = Path(__file__).resolve().parent / "data" / "dockerfile"
@@ -448,3 +450,36 @@ def test_every_corpus_dockerfile_reads_without_exceptions():
             if use.kind is not UseKind.SYNTAX and loc.end_line == loc.line:
                 assert lines[loc.line - 1][loc.column - 1 : loc.end_column - 1] == use.written, (rel, use)
     assert total > 2000
+
+
+# ----------------------------------------------------------------- PF105 stage-name-typo
+
+
+def _stage_findings(tmp_path: Path, text: str) -> list[tuple[int, str, str]]:
+    (tmp_path / "Dockerfile").write_text(text, encoding="utf-8")
+    report = check_paths(["."], Config(), cwd=tmp_path, environ={})
+    return [(f.location.line, f.rule, f.message) for f in report.findings if f.rule in ("PF101", "PF105")]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # the docker/compose and cli-docs-tool bug: a suffix component of a stage name
+        ("FROM golang:1.22 AS license-set\nFROM scratch AS u\nCOPY --from=set /out /\n", [(3, "PF105", "license-set")]),
+        # one edit away, from another stage
+        ("FROM alpine:3 AS runtime\nFROM alpine:3\nCOPY --from=runtme /a /a\n", [(3, "PF105", "runtime")]),
+        # FROM names a stage defined further down
+        ("FROM builder\nFROM alpine:3 AS builder\n", [(1, "PF105", "defined later")]),
+        # stages named after their base image: the image, not a typo
+        ("FROM node AS node-build\nFROM python:3 AS p\nCOPY --from=node /n /n\n", [(1, "PF101", ""), (3, "PF101", "")]),
+        # a stage cannot copy from itself, so its own name is no candidate
+        ("FROM alpine:3 AS runtime\nCOPY --from=runtme /a /a\n", [(2, "PF101", "")]),
+        # short names need an exact component: "sets" is not "test"
+        ("FROM alpine:3 AS test\nFROM alpine:3\nCOPY --from=tst /a /a\n", [(3, "PF101", "")]),
+    ],
+)
+def test_stage_name_typo(tmp_path: Path, text: str, expected: list[tuple[int, str, str]]) -> None:
+    got = _stage_findings(tmp_path, text)
+    assert [(line, rule) for line, rule, _ in got] == [(line, rule) for line, rule, _ in expected]
+    for (_, _, message), (_, _, part) in zip(got, expected, strict=True):
+        assert part in message

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from ..engine import Hit, RuleContext, Subject, declare, describe, rule
 from ..imageref import DEFAULT_DOMAIN, ImageRef
 from ..model import Fix, ImageUse, Level, Location, UseKind, clip
+from ..registry.suggest import osa_distance
 
 DOCKERFILE_KINDS = frozenset({UseKind.FROM, UseKind.COPY_FROM, UseKind.MOUNT_FROM, UseKind.SYNTAX})
 HUB_ALIASES = frozenset({"docker.io", "index.docker.io", "registry-1.docker.io", "hub.docker.com"})
@@ -138,8 +139,8 @@ def _pulled(subject: Subject) -> ImageRef | None:
 )
 def missing_tag(subject: Subject, ctx: RuleContext) -> Iterator[Hit]:
     ref = _pulled(subject)
-    if ref is None or ref.tag is not None or ref.digest is not None:
-        return
+    if ref is None or ref.tag is not None or ref.digest is not None or stage_mistake(subject.use) is not None:
+        return  # a mistyped stage name is PF105's: "add a tag" would point at the wrong fix
     yield Hit(
         f'{describe(subject.use)} has no tag, so it means "{ref.familiar_name}:latest", which'
         f" changes whenever a new version is pushed; add a version tag:"
@@ -224,3 +225,61 @@ def _registry_name(domain: str) -> str:
 def _pattern(text: str) -> re.Pattern[str]:
     text = _registry_name(text.strip().rstrip("/"))
     return re.compile(".*".join(re.escape(part) for part in text.split("*")))
+
+
+# ----------------------------------------------------------------- PF105
+
+_STAGE_USES = frozenset({UseKind.FROM, UseKind.COPY_FROM, UseKind.MOUNT_FROM})
+_BARE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+
+
+@rule(
+    "PF105",
+    "stage-name-typo",
+    "A FROM or --from name is not a stage of the file but close to one, so the build pulls an image instead.",
+    Level.ERROR,
+    tags=("input",),
+)
+def stage_name_typo(subject: Subject, ctx: RuleContext) -> Iterator[Hit]:
+    mistake = stage_mistake(subject.use)
+    if mistake is None:
+        return
+    name, stage, later = mistake
+    pulled = f"docker.io/library/{name.lower()}:latest"
+    if later:
+        what = f'"{name}" names the stage "{stage}", which is defined later in this Dockerfile (FROM sees only earlier stages)'
+        advice = "move that stage above this one."
+    else:
+        what = f'"{name}" is not a stage of this Dockerfile'
+        advice = f'did you mean "{stage}"?'
+    fixes: tuple[Fix, ...] = ()
+    if not later and subject.use.written == name and _span_is_text(subject.use.location, name):
+        fixes = (Fix(f'use the stage "{stage}"', subject.use.location, stage),)
+    yield Hit(
+        f"{what}; {advice} As written, the build pulls {pulled}", suggestions=() if later else (stage,), fixes=fixes
+    )
+
+
+def stage_mistake(use: ImageUse) -> tuple[str, str, bool] | None:
+    """(name as resolved, the stage it was probably meant to be, whether that stage comes later).
+
+    Only a bare name (no registry, path, tag or digest) can be a stage name. It is a mistake when
+    it names a stage that a FROM cannot see yet (defined further down), or when it is close to a
+    stage the use can refer to: the last ``-``/``_``/``.`` component of that stage's name
+    (``set`` for ``license-set``), or one edit away from it (``runtme``). A leading component is
+    not enough: ``FROM node AS node-build`` and ``COPY --from=node`` beside a ``node-build``
+    stage name the image ``node``, as stages are often named after their base image.
+    """
+    name = use.resolved
+    if use.kind not in _STAGE_USES or name is None or not _BARE_NAME.fullmatch(name):
+        return None
+    folded = name.lower()
+    if folded in use.later_stages:
+        return (name, folded, True)
+    for stage in use.stages:
+        if stage.endswith(folded) and stage[-len(folded) - 1 : -len(folded)] in ("-", "_", "."):
+            return (name, stage, False)
+    for stage in use.stages:
+        if len(folded) >= 4 and osa_distance(folded, stage, limit=1) <= 1:
+            return (name, stage, False)
+    return None
