@@ -10,19 +10,13 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from conftest import write
 
 import preflight
 from preflight import cli as cli_module
 from preflight.cli import cli
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def write(base: Path, files: dict[str, str]) -> None:
-    for name, text in files.items():
-        path = base / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
 
 
 @pytest.fixture

@@ -2,16 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from conftest import write
 
 from preflight.config import Config, RegistryConfig
 from preflight.pipeline import _without_project_trust, check_paths, load
-
-
-def write(base: Path, files: dict[str, str]) -> None:
-    for name, text in files.items():
-        (base / name).parent.mkdir(parents=True, exist_ok=True)
-        (base / name).write_text(text, encoding="utf-8")
 
 
 def test_a_dockerfile_compose_builds_is_read_with_the_service_build_args_only(tmp_path):

@@ -11,10 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import write
 from sarif_support import github_problems, make_validator, schema_errors
 
+from preflight.config import Config
 from preflight.engine import Rule, all_rules
 from preflight.model import Finding, Fix, Level, Location, Report, Summary
+from preflight.pipeline import check_paths
 from preflight.report import pages, render, sarif
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -243,3 +246,16 @@ def test_sarif_from_a_real_run(validator: Any, tmp_path: Path) -> None:
     seen = {(r["ruleId"], r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]) for r in results}
     expected = {("PF102", "my%20app/Dockerfile"), ("PF101", "my%20app/Dockerfile"), ("PF101", "my%20app/compose.yaml")}
     assert expected <= seen
+
+
+def test_sarif_fingerprints_distinguish_repeated_findings_like_gitlab(tmp_path: Path) -> None:
+    # A multi-stage Dockerfile with the same base twice: two findings, two alerts. Equal
+    # partialFingerprints make GitHub code scanning merge them into one alert.
+    write(tmp_path, {"Dockerfile": "FROM python:latest AS a\nRUN true\nFROM python:latest AS b\n"})
+    report = check_paths(["."], Config(), cwd=tmp_path, environ={})
+    assert [f.location.line for f in report.findings] == [1, 3]
+    sarif = json.loads(render(report, "sarif", rules=all_rules(), cwd=tmp_path))
+    prints = [r["partialFingerprints"]["preflight/v1"] for r in sarif["runs"][0]["results"]]
+    assert len(prints) == 2 and len(set(prints)) == 2
+    gitlab = json.loads(render(report, "gitlab", rules=all_rules(), cwd=tmp_path))
+    assert len({i["fingerprint"] for i in gitlab}) == 2
