@@ -337,3 +337,21 @@ def test_suppression_comment_covers_a_rule_on_its_line() -> None:
 def test_several_rules_on_one_use() -> None:
     findings = run(use("quay.io/o/r"), select=("PF1",), trusted=("docker.io",))
     assert sorted(f.rule for f in findings) == ["PF101", "PF103", "PF104"]
+
+
+@pytest.mark.parametrize(
+    ("written", "placeholder"),
+    [
+        ("REPLACE-ME", True),
+        ("YOUR_IMAGE_HERE", True),
+        ("<your-image>", True),
+        ("{{ image }}", True),
+        ("MyOrg/App:1.0", False),
+        ("Python:3.12", False),
+        ("ghcr.io/Acme/Tool:2", False),
+    ],
+)
+def test_invalid_reference_placeholder_is_not_told_to_lower_case(written: str, placeholder: bool) -> None:
+    [finding] = only(run(use(written, span=True)), "PF002")
+    assert ("placeholder" in finding.message) is placeholder
+    assert ("lower case" in finding.message) is (not placeholder)

@@ -44,6 +44,12 @@ def invalid_reference(subject: Subject, ctx: RuleContext) -> Iterator[Hit]:
     if subject.ref_error is None:
         return
     use = subject.use
+    if _placeholder(use.resolved or use.written):
+        yield Hit(
+            f"{describe(use)} is not an image reference but a placeholder; replace it with the image"
+            ' to build from, e.g. "python:3.12"'
+        )
+        return
     fix = _lowercase_fix(use) if "lowercase" in subject.ref_error else None
     if fix is not None:
         advice = f'write it in lower case: "{fix.replacement}"'
@@ -54,6 +60,23 @@ def invalid_reference(subject: Subject, ctx: RuleContext) -> Iterator[Hit]:
         suggestions=(fix.replacement,) if fix is not None else (),
         fixes=(fix,) if fix is not None else (),
     )
+
+
+_PLACEHOLDER_WORDS = re.compile(r"replace|change[-_]?me|your[-_]|todo|fixme|placeholder|<|>|\{\{", re.IGNORECASE)
+
+
+def _placeholder(text: str) -> bool:
+    """Template text rather than a mistyped reference: ``REPLACE-ME``, ``<your-image>``, ``YOUR_IMAGE``.
+
+    An all-capitals name (no lower-case letter before the tag) or a template word; ``MyOrg/App``
+    or ``Python:3.12`` still get the lower-case suggestion.
+    """
+    head = text.split("@", 1)[0]
+    name = head[: head.rfind(":")] if head.rfind(":") > head.rfind("/") else head
+    path = name.split("/", 1)[1] if "/" in name and ("." in name.split("/")[0] or ":" in name.split("/")[0]) else name
+    letters = [c for c in path if c.isalpha()]
+    all_capitals = len(letters) >= 2 and not any(c.islower() for c in letters)
+    return all_capitals or bool(_PLACEHOLDER_WORDS.search(text))
 
 
 def _lowercase_fix(use: ImageUse) -> Fix | None:
