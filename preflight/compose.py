@@ -564,6 +564,7 @@ class _Reader:
             platform=platform,
             pull=pull,
             platform_pinned=platform is not None,
+            service=name,
         )
         self.doc(f).add_use(use, key.line)
 

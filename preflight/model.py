@@ -73,6 +73,10 @@ class ImageUse:
                  refer to (``FROM``: earlier stages; ``--from``: every other stage), lower-cased.
     later_stages: for ``FROM``: stage names defined further down, which it cannot refer to
                  (PF105 tells a mistyped or misplaced stage from an image).
+    service:     for compose uses: the service whose ``image:`` this is.
+    built_by:    the project builds this image itself (a compose service with ``build:`` and this
+                 ``image:``): where, e.g. ``service "base" in compose.yaml:4``; such a use is not
+                 pulled (``pull`` is False) and PF106 says so.
     """
 
     kind: UseKind
@@ -87,6 +91,8 @@ class ImageUse:
     platform_pinned: bool = False
     stages: tuple[str, ...] = ()
     later_stages: tuple[str, ...] = ()
+    service: str | None = None
+    built_by: str | None = None
 
 
 @dataclass(frozen=True)

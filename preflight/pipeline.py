@@ -22,7 +22,7 @@ from .engine import (
     subject_for,
 )
 from .facts import Status
-from .model import BuildLink, Document, ImageUse, Location, Problem, Report, Summary, Suppressions
+from .model import BuildLink, Document, ImageUse, Location, Problem, Report, Summary, Suppressions, UseKind
 from .platforms import required_platforms
 from .textfile import InputError, read_text
 
@@ -123,7 +123,32 @@ def load(paths: Sequence[str], config: Config, *, cwd: Path, environ: Mapping[st
             doc = parse_dockerfile(text, shown, build_args=args, target_platform=platform)
             key = shown if shown not in documents else f"{shown}\0{sorted(args.items())}"
             documents.setdefault(key, doc)
-    return Loaded(tuple(documents.values()) + tuple(extra), _repo_root(cwd))
+    return Loaded(project_images(tuple(documents.values())) + tuple(extra), _repo_root(cwd))
+
+
+def project_images(documents: tuple[Document, ...]) -> tuple[Document, ...]:
+    """Uses of an image that a compose service of the project builds (``build:`` with that
+    ``image:``) are produced here, not pulled: mark them (``pull=False``, ``built_by``) so no
+    registry is asked and PF106 names the service. The match is by normalized reference."""
+    built: dict[str, ImageUse] = {}
+    for doc in documents:
+        for use in doc.uses:
+            if use.kind is UseKind.COMPOSE and not use.pull and use.service is not None:
+                ref = subject_for(use).ref
+                if ref is not None:
+                    built.setdefault(ref.canonical, use)
+    if not built:
+        return documents
+
+    def mark(use: ImageUse) -> ImageUse:
+        ref = subject_for(use).ref if use.pull else None
+        builder = built.get(ref.canonical) if ref is not None else None
+        if builder is None:
+            return use
+        where = f'service "{builder.service}" in {builder.location.path}:{builder.location.line}'
+        return replace(use, pull=False, built_by=where)
+
+    return tuple(replace(doc, uses=tuple(mark(u) for u in doc.uses)) for doc in documents)
 
 
 def _builders_of(dockerfile: Path, cwd: Path, builds_of: Callable[[Path], Sequence[BuildLink]]) -> list[BuildLink]:

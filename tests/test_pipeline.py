@@ -5,7 +5,7 @@ from __future__ import annotations
 from conftest import write
 
 from preflight.config import Config, RegistryConfig
-from preflight.pipeline import _without_project_trust, check_paths, load
+from preflight.pipeline import _without_project_trust, check_paths, load, lookups_for
 
 
 def test_a_dockerfile_compose_builds_is_read_with_the_service_build_args_only(tmp_path):
@@ -70,3 +70,19 @@ def test_a_dockerfile_named_alone_takes_build_args_from_the_compose_file_that_bu
     got = [(f.rule, f.location.path) for f in report.findings]
     # PF102 through compose's TAG=latest; the compose file's own PF101 (redis) is not reported
     assert got == [("PF003", "other/Dockerfile"), ("PF102", "services/api/Dockerfile")]
+
+
+def test_an_image_a_service_builds_is_not_looked_up_and_names_the_service(tmp_path):
+    write(tmp_path, {
+        "compose.yaml": "services:\n  base:\n    build: base\n    image: acme/base:dev\n"
+                        "  app:\n    build: app\n  worker:\n    image: acme/base:dev\n  db:\n    image: postgres:16\n",
+        "base/Dockerfile": "FROM alpine:3.19\n",
+        "app/Dockerfile": "FROM docker.io/acme/base:dev\n",
+    })  # fmt: skip
+    loaded = load(["."], Config(), cwd=tmp_path, environ={})
+    looked_up = sorted(lookup.ref.canonical for lookup in lookups_for(loaded.documents, Config()))
+    assert looked_up == ["docker.io/library/alpine:3.19", "docker.io/library/postgres:16"]
+    report = check_paths(["."], Config(), cwd=tmp_path, environ={})
+    found = [(f.rule, f.location.path, f.location.line) for f in report.findings]
+    assert found == [("PF106", "app/Dockerfile", 1), ("PF106", "compose.yaml", 8)]
+    assert all('service "base" in compose.yaml:4' in f.message for f in report.findings)

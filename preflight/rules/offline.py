@@ -306,3 +306,23 @@ def stage_mistake(use: ImageUse) -> tuple[str, str, bool] | None:
         if len(folded) >= 4 and osa_distance(folded, stage, limit=1) <= 1:
             return (name, stage, False)
     return None
+
+
+# ----------------------------------------------------------------- PF106
+
+
+@rule(
+    "PF106",
+    "project-built-image",
+    "An image is built by a compose service of the project, so it is not pulled and not looked up.",
+    Level.NOTE,
+    tags=("input",),
+)
+def project_built_image(subject: Subject, ctx: RuleContext) -> Iterator[Hit]:
+    use = subject.use
+    if use.built_by is None:
+        return
+    yield Hit(
+        f"{describe(use)} is built by this project ({use.built_by}), not pulled, so no registry is asked"
+        " about it; build that service first (docker compose build) or this build pulls it instead"
+    )
