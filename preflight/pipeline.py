@@ -61,6 +61,7 @@ def load(paths: Sequence[str], config: Config, *, cwd: Path, environ: Mapping[st
     default_platform = config.platforms[0] if config.platforms else None
     jobs: dict[Path, list[tuple[Mapping[str, str], Location | None, str | None]]] = {}
     compose_builds: dict[Path, tuple[BuildLink, ...]] = {}  # compose file -> its build links, read once
+    built_by: dict[str, set[str]] = {}  # Dockerfile document key -> compose files that build it
 
     def add_job(dockerfile: Path, link: BuildLink, where: Location | None) -> None:
         platform = link.platforms[0] if link.platforms else default_platform
@@ -119,36 +120,44 @@ def load(paths: Sequence[str], config: Config, *, cwd: Path, environ: Mapping[st
             else:
                 extra.append(_unreadable(shown, exc))
             continue
-        for args, _, platform in variants:
+        for args, where, platform in variants:
             doc = parse_dockerfile(text, shown, build_args=args, target_platform=platform)
             key = shown if shown not in documents else f"{shown}\0{sorted(args.items())}"
             documents.setdefault(key, doc)
-    return Loaded(project_images(tuple(documents.values())) + tuple(extra), _repo_root(cwd))
+            if where is not None:
+                built_by.setdefault(key, set()).add(where.path)
+    return Loaded(project_images(documents, built_by) + tuple(extra), _repo_root(cwd))
 
 
-def project_images(documents: tuple[Document, ...]) -> tuple[Document, ...]:
-    """Uses of an image that a compose service of the project builds (``build:`` with that
-    ``image:``) are produced here, not pulled: mark them (``pull=False``, ``built_by``) so no
-    registry is asked and PF106 names the service. The match is by normalized reference."""
-    built: dict[str, ImageUse] = {}
-    for doc in documents:
+def project_images(documents: Mapping[str, Document], built_by: Mapping[str, set[str]]) -> tuple[Document, ...]:
+    """Uses of an image that a compose service builds (``build:`` with that ``image:``) are
+    produced by the project, not pulled: within that compose file and the Dockerfiles its services
+    build, mark them (``pull=False``, ``built_by``) so no registry is asked and PF106 names the
+    service. The match is by normalized reference; other projects in the same run are not affected."""
+    built: dict[str, dict[str, ImageUse]] = {}  # compose file -> canonical reference -> the building use
+    for key, doc in documents.items():
         for use in doc.uses:
             if use.kind is UseKind.COMPOSE and not use.pull and use.service is not None:
                 ref = subject_for(use).ref
                 if ref is not None:
-                    built.setdefault(ref.canonical, use)
+                    built.setdefault(key, {}).setdefault(ref.canonical, use)
     if not built:
-        return documents
+        return tuple(documents.values())
 
-    def mark(use: ImageUse) -> ImageUse:
+    def mark(use: ImageUse, projects: list[dict[str, ImageUse]]) -> ImageUse:
         ref = subject_for(use).ref if use.pull else None
-        builder = built.get(ref.canonical) if ref is not None else None
-        if builder is None:
-            return use
-        where = f'service "{builder.service}" in {builder.location.path}:{builder.location.line}'
-        return replace(use, pull=False, built_by=where)
+        for project in projects if ref is not None else ():
+            builder = project.get(ref.canonical)
+            if builder is not None:
+                where = f'service "{builder.service}" in {builder.location.path}:{builder.location.line}'
+                return replace(use, pull=False, built_by=where)
+        return use
 
-    return tuple(replace(doc, uses=tuple(mark(u) for u in doc.uses)) for doc in documents)
+    out: list[Document] = []
+    for key, doc in documents.items():
+        projects = [built[c] for c in sorted({key, *built_by.get(key, ())}) if c in built]
+        out.append(replace(doc, uses=tuple(mark(u, projects) for u in doc.uses)) if projects else doc)
+    return tuple(out)
 
 
 def _builders_of(dockerfile: Path, cwd: Path, builds_of: Callable[[Path], Sequence[BuildLink]]) -> list[BuildLink]:

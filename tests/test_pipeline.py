@@ -86,3 +86,14 @@ def test_an_image_a_service_builds_is_not_looked_up_and_names_the_service(tmp_pa
     found = [(f.rule, f.location.path, f.location.line) for f in report.findings]
     assert found == [("PF106", "app/Dockerfile", 1), ("PF106", "compose.yaml", 8)]
     assert all('service "base" in compose.yaml:4' in f.message for f in report.findings)
+
+
+def test_an_image_built_by_one_project_is_still_looked_up_in_another(tmp_path):
+    write(tmp_path, {
+        "one/compose.yaml": "services:\n  db:\n    build: .\n    image: postgres:16\n",
+        "one/Dockerfile": "FROM alpine:3.19\n",
+        "two/Dockerfile": "FROM postgres:16\n",
+    })  # fmt: skip
+    loaded = load(["."], Config(), cwd=tmp_path, environ={})
+    looked_up = sorted(lookup.ref.canonical for lookup in lookups_for(loaded.documents, Config()))
+    assert looked_up == ["docker.io/library/alpine:3.19", "docker.io/library/postgres:16"]
