@@ -47,6 +47,7 @@ OVERRIDE_FILES = (
 )
 MAX_EXTENDS = 64  # a longer extends chain is refused (compose has no limit; Python's stack has)
 MAX_INCLUDES = 32  # include nesting
+_DOCKER_IMAGE = "docker-image://"
 _REMOTE_CONTEXT = re.compile(r"^(?:[a-z][a-z0-9+.-]*://|git@|github\.com/)|\.git(?:#|$)", re.IGNORECASE)
 
 
@@ -579,7 +580,14 @@ class _Reader:
                 fields["context"] = (layer, value)
             elif isinstance(value, Map):
                 spec = self.items(f, value)
-                for field in ("context", "dockerfile", "dockerfile_inline", "target", "platforms"):
+                for field in (
+                    "context",
+                    "dockerfile",
+                    "dockerfile_inline",
+                    "target",
+                    "platforms",
+                    "additional_contexts",
+                ):
                     if field in spec:
                         fields[field] = (layer, spec[field][1])
                 if "args" in spec and _present(spec["args"][1]):
@@ -618,6 +626,10 @@ class _Reader:
                         platforms.append(text)
             elif _present(p_node):
                 self.at(p_layer.file, p_node, "build platforms must be a list")
+        contexts: tuple[str, ...] = ()
+        if "additional_contexts" in fields:
+            c_layer, c_node = fields["additional_contexts"]
+            contexts = self.named_contexts(c_layer.file, name, c_node, env)
         context_dir = os.path.normpath(os.path.join(base, os.path.expanduser(context)))
         link = BuildLink(
             dockerfile=os.path.normpath(os.path.join(context_dir, dockerfile)),
@@ -625,9 +637,59 @@ class _Reader:
             target=target,
             location=self.location(key_layer.file, key_node),
             platforms=tuple(platforms),
+            contexts=contexts,
         )
         key = (link.dockerfile, tuple(sorted(link.args.items())), link.target, link.location, link.platforms)
         self.doc(key_layer.file).builds.setdefault(key, link)
+
+    def named_contexts(self, f: _File, service: str, node: Node, env: Env) -> tuple[str, ...]:
+        """``build.additional_contexts`` (a mapping, or a list of ``name=value``): BuildKit named
+        contexts. Their names are not images in the service's Dockerfile (``FROM base``); a
+        ``docker-image://REF`` value is itself an image use, at its own position."""
+        entries: list[tuple[str, Scalar, int]] = []  # (name, value node, offset of the value in it)
+        if isinstance(node, Map):
+            for name, (_, value) in self.items(f, node).items():
+                if isinstance(value, Scalar) and _present(value):
+                    entries.append((str(name), value, 0))
+                elif _present(value):
+                    self.at(f, value, f'additional context "{name}" must be a string')
+        elif isinstance(node, Seq):
+            for item in node.items:
+                if isinstance(item, Scalar) and "=" in item.value:
+                    entries.append((item.value.partition("=")[0], item, len(item.value.partition("=")[0]) + 1))
+                elif _present(item):
+                    self.at(f, item, "additional_contexts entries must be name=value strings")
+        elif _present(node):
+            self.at(f, node, "build additional_contexts must be a mapping or a list")
+        for _, value, offset in entries:
+            written = value.value[offset:]
+            if not written.lower().startswith(_DOCKER_IMAGE):
+                continue  # a directory, URL, service:NAME, target:NAME or oci-layout://: not pulled here
+            written = written[len(_DOCKER_IMAGE) :]
+            try:
+                exp = expand(written, env.get, COMPOSE)
+            except ExpansionError as exc:
+                self.at(f, value, f'invalid variable syntax in additional context "{written}": {exc}')
+                continue
+            use = ImageUse(
+                kind=UseKind.COMPOSE,
+                location=self.sub_location(f, value, offset + len(_DOCKER_IMAGE), written),
+                written=written,
+                resolved=exp.text if not exp.errors else None,
+                unresolved=exp.unresolved,
+                var_errors=exp.errors,
+                service=service,
+            )
+            self.doc(f).add_use(use, value.line)
+        return tuple(name for name, _, _ in entries)
+
+    def sub_location(self, f: _File, node: Scalar, offset: int, text: str) -> Location:
+        """Where ``text``, found ``offset`` characters into the scalar's value, is written: exact
+        when the scalar's text is its value on one line (yamlpos sets the end then), else the scalar."""
+        if node.end_column is None or node.end_line != node.line:
+            return self.location(f, node)
+        column = node.column + offset
+        return Location(f.display, node.line, column, node.line, column + len(text))
 
     def collect_args(
         self, f: _File, node: Node, layer: _Layer, args: dict[str, tuple[_Layer, Node | None, bool]]

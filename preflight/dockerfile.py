@@ -44,6 +44,7 @@ from bisect import bisect_right
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
+from .imageref import ImageRef, ReferenceError
 from .interpolate import Dialect, ExpansionError, expand
 from .model import Document, ImageUse, Location, Problem, Suppressions, UseKind, clip
 from .suppress import parse_directive
@@ -614,10 +615,18 @@ def parse_dockerfile(
     path: str,
     build_args: Mapping[str, str] | None = None,
     target_platform: str | None = None,
+    named_contexts: Mapping[str, str | None] | None = None,
 ) -> Document:
-    """Read a Dockerfile: its image uses, problems, suppressions and stage names. Never raises."""
+    """Read a Dockerfile: its image uses, problems, suppressions and stage names. Never raises.
+
+    ``named_contexts``: BuildKit named build contexts (compose ``additional_contexts``,
+    ``--build-context``): a ``FROM``/``--from``/``from=`` name found there is not the image of that
+    name. The value is the image to check in its place at that use (``docker-image://`` given on
+    the command line), or None when there is none to check here (a directory, a URL, another
+    service, or an image the compose file reports at its own position).
+    """
     try:
-        return _Reader(text, path, dict(build_args or {}), target_platform).run()
+        return _Reader(text, path, dict(build_args or {}), target_platform, dict(named_contexts or {})).run()
     except Exception as exc:  # a bug in the reader must not end the run
         return Document(
             path=path,
@@ -660,10 +669,18 @@ class _Stage:
 
 
 class _Reader:
-    def __init__(self, text: str, path: str, build_args: dict[str, str], target_platform: str | None) -> None:
+    def __init__(
+        self,
+        text: str,
+        path: str,
+        build_args: dict[str, str],
+        target_platform: str | None,
+        named_contexts: dict[str, str | None],
+    ) -> None:
         self.scan = scan(text, keep=_relevant())
         self.path = path
         self.build_args = build_args
+        self.named_contexts = named_contexts
         self.dialect = Dialect.buildkit(self.scan.escape)
         self.uses: list[ImageUse] = []
         self.problems: list[Problem] = []
@@ -794,6 +811,17 @@ class _Reader:
             )
         )
 
+    def named_context(self, res: _Value) -> _Value | None:
+        """The value to check for a name that may be a named build context: unchanged when it is
+        none, the context's image when it names one, None when there is nothing to check."""
+        if res.text is None or not self.named_contexts:
+            return res
+        for key in _context_keys(res.text):
+            if key in self.named_contexts:
+                image = self.named_contexts[key]
+                return None if image is None else _Value(image)
+        return res
+
     def stage_scope(self) -> dict[str, _Value]:
         return self.stages[-1].scope if self.stages else self.globals
 
@@ -874,6 +902,9 @@ class _Reader:
             return
         if res.text is not None and (res.text in self.earlier or res.text == "scratch"):
             return  # BuildKit matches the base name against lower-cased stage names, as is
+        res = self.named_context(res)
+        if res is None:
+            return
         earlier = tuple(s for s in self.stage_order if s in self.earlier)
         later = tuple(s for s in self.stage_order if s not in self.earlier and s != (name or "").lower())
         self.add_use(
@@ -981,9 +1012,22 @@ class _Reader:
             return
         if res.text is not None and (res.text.lower() in self.all_names or res.text == "scratch"):
             return
+        res = self.named_context(res)
+        if res is None:
+            return
         current = self.stages[-1].name if self.stages else None
         others = tuple(s for s in self.stage_order if s != (current or "").lower())
         self.add_use(kind, loc, written, res, stage=current, visible=others)
+
+
+def _context_keys(name: str) -> tuple[str, ...]:
+    """The names under which BuildKit looks up a named context for ``name``: as written, and its
+    normalized familiar form without ``:latest`` (``docker.io/library/alpine:latest`` -> ``alpine``)."""
+    try:
+        familiar = ImageRef.parse(name).familiar
+    except ReferenceError:
+        return (name,)
+    return (name, familiar.removesuffix(":latest"))
 
 
 def _stage_names(instructions: tuple[Instruction, ...]) -> tuple[tuple[str, ...], int]:

@@ -129,6 +129,7 @@ class BuildLink:
     target: str | None
     location: Location  # the service's build: key, for "Dockerfile not found" problems
     platforms: tuple[str, ...] = ()
+    contexts: tuple[str, ...] = ()  # names of build.additional_contexts: not images in that Dockerfile
 
 
 @dataclass(frozen=True)

@@ -59,13 +59,13 @@ def load(paths: Sequence[str], config: Config, *, cwd: Path, environ: Mapping[st
 
     # Dockerfiles to read: path -> list of (build args, where it was linked from, target platform)
     default_platform = config.platforms[0] if config.platforms else None
-    jobs: dict[Path, list[tuple[Mapping[str, str], Location | None, str | None]]] = {}
+    jobs: dict[Path, list[tuple[Mapping[str, str], Location | None, str | None, tuple[str, ...]]]] = {}
     compose_builds: dict[Path, tuple[BuildLink, ...]] = {}  # compose file -> its build links, read once
     built_by: dict[str, set[str]] = {}  # Dockerfile document key -> compose files that build it
 
     def add_job(dockerfile: Path, link: BuildLink, where: Location | None) -> None:
         platform = link.platforms[0] if link.platforms else default_platform
-        jobs.setdefault(dockerfile, []).append(({**config.build_args, **link.args}, where, platform))
+        jobs.setdefault(dockerfile, []).append(({**config.build_args, **link.args}, where, platform, link.contexts))
 
     def read_compose(path: Path) -> list[Document]:
         from .compose import load_compose  # only runs with compose files pay for the YAML import
@@ -100,14 +100,14 @@ def load(paths: Sequence[str], config: Config, *, cwd: Path, environ: Mapping[st
         for link in links:
             add_job(path, link, None)
         if not links:
-            jobs[path] = [(dict(config.build_args), None, default_platform)]
+            jobs[path] = [(dict(config.build_args), None, default_platform, ())]
 
     for path, variants in jobs.items():
         shown = show(path)
         try:
             text = read_text(path)
         except InputError as exc:
-            linked = [loc for _, loc, _ in variants if loc is not None]
+            linked = [loc for _, loc, _, _ in variants if loc is not None]
             if linked and not path.exists():
                 by_file: dict[str, list[Problem]] = {}
                 for loc in linked:
@@ -120,9 +120,10 @@ def load(paths: Sequence[str], config: Config, *, cwd: Path, environ: Mapping[st
             else:
                 extra.append(_unreadable(shown, exc))
             continue
-        for args, where, platform in variants:
-            doc = parse_dockerfile(text, shown, build_args=args, target_platform=platform)
-            key = shown if shown not in documents else f"{shown}\0{sorted(args.items())}"
+        for args, where, platform, contexts in variants:
+            named: dict[str, str | None] = dict.fromkeys(contexts)  # compose reports docker-image:// itself
+            doc = parse_dockerfile(text, shown, build_args=args, target_platform=platform, named_contexts=named)
+            key = shown if shown not in documents else f"{shown}\0{sorted(args.items())}\0{contexts}"
             documents.setdefault(key, doc)
             if where is not None:
                 built_by.setdefault(key, set()).add(where.path)

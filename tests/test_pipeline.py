@@ -97,3 +97,37 @@ def test_an_image_built_by_one_project_is_still_looked_up_in_another(tmp_path):
     loaded = load(["."], Config(), cwd=tmp_path, environ={})
     looked_up = sorted(lookup.ref.canonical for lookup in lookups_for(loaded.documents, Config()))
     assert looked_up == ["docker.io/library/alpine:3.19", "docker.io/library/postgres:16"]
+
+
+def test_named_build_contexts_are_not_images_and_docker_image_values_are_checked_where_written(tmp_path):
+    write(tmp_path, {
+        "compose.yaml": (
+            "services:\n"
+            "  app:\n"
+            "    build:\n"
+            "      context: app\n"
+            "      additional_contexts:\n"
+            "        base: docker-image://alpine:3.19\n"
+            "        src: ./src\n"
+            "        lib: service:lib\n"
+            '        alpine: "docker-image://alpine:latest"\n'
+            "  other:\n"
+            "    build:\n"
+            "      context: app\n"
+            "      additional_contexts: [base=docker-image://Alpine:3.19, src=../x, lib=https://example.com/l.git]\n"
+        ),
+        "app/Dockerfile": "FROM base\nCOPY --from=src /x /x\nRUN --mount=from=lib,target=/l true\nCOPY --from=alpine /y /y\n",
+    })  # fmt: skip
+    loaded = load(["."], Config(), cwd=tmp_path, environ={})
+    uses = sorted(
+        (u.location.path, u.location.line, u.location.column, u.written) for d in loaded.documents for u in d.uses
+    )
+    assert uses == [
+        ("app/Dockerfile", 4, 13, "alpine"),  # `other` has no context named alpine: the image
+        ("compose.yaml", 6, 30, "alpine:3.19"),
+        ("compose.yaml", 9, 33, "alpine:latest"),
+        ("compose.yaml", 13, 49, "Alpine:3.19"),
+    ]
+    report = check_paths(["."], Config(), cwd=tmp_path, environ={})
+    found = sorted((f.rule, f.location.path, f.location.line) for f in report.findings)
+    assert found == [("PF002", "compose.yaml", 13), ("PF101", "app/Dockerfile", 4), ("PF102", "compose.yaml", 9)]
