@@ -638,6 +638,7 @@ class _Reader:
             location=self.location(key_layer.file, key_node),
             platforms=tuple(platforms),
             contexts=contexts,
+            service=name,
         )
         key = (link.dockerfile, tuple(sorted(link.args.items())), link.target, link.location, link.platforms)
         self.doc(key_layer.file).builds.setdefault(key, link)

@@ -130,6 +130,7 @@ class BuildLink:
     location: Location  # the service's build: key, for "Dockerfile not found" problems
     platforms: tuple[str, ...] = ()
     contexts: tuple[str, ...] = ()  # names of build.additional_contexts: not images in that Dockerfile
+    service: str = ""  # the compose service that builds it
 
 
 @dataclass(frozen=True)

@@ -60,12 +60,15 @@ def load(paths: Sequence[str], config: Config, *, cwd: Path, environ: Mapping[st
     # Dockerfiles to read: path -> list of (build args, where it was linked from, target platform)
     default_platform = config.platforms[0] if config.platforms else None
     jobs: dict[Path, list[tuple[Mapping[str, str], Location | None, str | None, tuple[str, ...]]]] = {}
+    builders: dict[Path, list[BuildLink]] = {}  # Dockerfile -> the compose services that build it
     compose_builds: dict[Path, tuple[BuildLink, ...]] = {}  # compose file -> its build links, read once
     built_by: dict[str, set[str]] = {}  # Dockerfile document key -> compose files that build it
 
     def add_job(dockerfile: Path, link: BuildLink, where: Location | None) -> None:
         platform = link.platforms[0] if link.platforms else default_platform
         jobs.setdefault(dockerfile, []).append(({**config.build_args, **link.args}, where, platform, link.contexts))
+        if where is not None:
+            builders.setdefault(dockerfile, []).append(link)
 
     def read_compose(path: Path) -> list[Document]:
         from .compose import load_compose  # only runs with compose files pay for the YAML import
@@ -107,16 +110,16 @@ def load(paths: Sequence[str], config: Config, *, cwd: Path, environ: Mapping[st
         try:
             text = read_text(path)
         except InputError as exc:
-            linked = [loc for _, loc, _, _ in variants if loc is not None]
-            if linked and not path.exists():
-                by_file: dict[str, list[Problem]] = {}
-                for loc in linked:
-                    message = f"the Dockerfile this service builds does not exist: {shown}"
-                    by_file.setdefault(loc.path, []).append(Problem("PF001", loc, message))
-                for where, problems in by_file.items():
-                    owner = documents.get(where)  # its inline suppressions cover these lines
+            links = builders.get(path, [])
+            if links and not path.exists():
+                by_file: dict[str, list[BuildLink]] = {}
+                for link in links:
+                    by_file.setdefault(link.location.path, []).append(link)
+                for where, file_links in by_file.items():  # one finding per compose file
+                    owner = documents.get(where)  # its inline suppressions cover the line
                     suppressions = owner.suppressions if owner is not None else Suppressions()
-                    extra.append(Document(where, "compose", problems=tuple(problems), suppressions=suppressions))
+                    problem = _missing_dockerfile(file_links, shown, show)
+                    extra.append(Document(where, "compose", problems=(problem,), suppressions=suppressions))
             else:
                 extra.append(_unreadable(shown, exc))
             continue
@@ -128,6 +131,25 @@ def load(paths: Sequence[str], config: Config, *, cwd: Path, environ: Mapping[st
             if where is not None:
                 built_by.setdefault(key, set()).add(where.path)
     return Loaded(project_images(documents, built_by) + tuple(extra), _repo_root(cwd))
+
+
+def _missing_dockerfile(links: Sequence[BuildLink], shown: str, show: Callable[[Path], str]) -> Problem:
+    """One finding for a missing Dockerfile, however many services of one compose file build it:
+    at the first service's ``build:``, naming every service and where the path was looked for."""
+    services = list(dict.fromkeys(f'"{link.service}"' for link in links))
+    first = links[0].location
+    if len(services) == 1:
+        who = f"service {services[0]} builds"
+    else:
+        shown_services = ", ".join(services[:5]) + (f" and {len(services) - 5} more" if len(services) > 5 else "")
+        who = f"{len(services)} services build ({shown_services})"
+    base = show(Path(first.path).parent) if first.path else "."
+    return Problem(
+        "PF001",
+        first,
+        f"the Dockerfile that {who} does not exist: {shown} (build paths are relative to the compose"
+        f" file's directory, {base or '.'}/; is this file meant to be copied elsewhere?)",
+    )
 
 
 def project_images(documents: Mapping[str, Document], built_by: Mapping[str, set[str]]) -> tuple[Document, ...]:

@@ -131,3 +131,16 @@ def test_named_build_contexts_are_not_images_and_docker_image_values_are_checked
     report = check_paths(["."], Config(), cwd=tmp_path, environ={})
     found = sorted((f.rule, f.location.path, f.location.line) for f in report.findings)
     assert found == [("PF002", "compose.yaml", 13), ("PF101", "app/Dockerfile", 4), ("PF102", "compose.yaml", 9)]
+
+
+def test_a_missing_dockerfile_built_by_several_services_is_one_finding_naming_them(tmp_path):
+    services = "".join(f"  s{i}:\n    build: ./app\n" for i in range(7))
+    write(tmp_path, {"deploy/compose.yaml": "services:\n" + services})
+    report = check_paths(["."], Config(), cwd=tmp_path, environ={})
+    [finding] = report.findings
+    assert (finding.rule, finding.location.path, finding.location.line) == ("PF001", "deploy/compose.yaml", 3)
+    assert '7 services build ("s0", "s1", "s2", "s3", "s4" and 2 more)' in finding.message
+    assert (
+        "deploy/app/Dockerfile" in finding.message
+        and "relative to the compose file's directory, deploy/" in finding.message
+    )
