@@ -70,7 +70,17 @@ NOT_DOCKERFILE_EXTENSIONS = frozenset(
 # compose.yaml, compose.override.yml, docker-compose.yml, docker-compose.prod.yaml, and the
 # common hyphen forms docker-compose-dev.yml, compose-dev.yaml (Compose never loads those by
 # default, but projects name their variants that way and pass them with -f).
-_COMPOSE_RE = re.compile(r"(?:docker-)?compose(?:[.-][^/]+)?\.ya?ml\Z")
+# Also the names people give compose files Compose itself never loads by default but that
+# `docker compose -f` / `docker stack deploy -c` take: anything with "compose" in its name
+# (gateway-docker-compose.yml), Swarm stack files (docker-stack.yml, docker-stack.prod.yaml) and
+# fig.yml, Compose's original name. Other YAML is recognised by content (``sniff_compose``).
+_COMPOSE_RE = re.compile(r"(?:[^/]*compose[^/]*|docker-stack(?:[.-][^/]+)?|fig)\.ya?ml\Z")
+_YAML_RE = re.compile(r"[^/]*\.ya?ml\Z", re.IGNORECASE)
+SNIFF_BYTES = 64 * 1024
+# A top-level `services:` key (block style) and, below it, an indented `image:` or `build:` key.
+# GitHub workflows nest `services:` under a job; Kubernetes manifests have no top-level services.
+_SERVICES_RE = re.compile(r"^services[ \t]*:[ \t]*(?:#[^\n]*)?$", re.MULTILINE)
+_SERVICE_KEY_RE = re.compile(r"^[ \t]+(?:image|build)[ \t]*:", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -92,15 +102,16 @@ def classify(name: str) -> str | None:
     Dockerfiles: ``Dockerfile``, ``dockerfile``, ``Containerfile``, ``Dockerfile.*`` and
     ``Containerfile.*`` (except extensions in ``NOT_DOCKERFILE_EXTENSIONS``), ``*.Dockerfile``,
     ``*.dockerfile``, ``*.Containerfile``, ``*.containerfile``; never ``*.dockerignore``.
-    Compose: ``compose.yaml``, ``compose.*.yaml``, ``compose-*.yaml``, ``docker-compose.yaml``,
-    ``docker-compose.*.yaml``, ``docker-compose-*.yaml`` (each also ``.yml``).
-    Case-sensitive as listed.
+    Compose: any ``*compose*.yaml`` (``compose.yaml``, ``docker-compose.prod.yml``,
+    ``gateway-docker-compose.yml``), ``docker-stack.yaml``, ``docker-stack.*.yaml``,
+    ``docker-stack-*.yaml`` and ``fig.yaml`` (each also ``.yml``). Case-sensitive as listed.
+    Other YAML files can still be compose files by content: see ``sniff_compose``.
     """
-    if "ocker" not in name and "ontainer" not in name and "ompose" not in name:
+    if "ocker" not in name and "ontainer" not in name and "ompose" not in name and not name.startswith("fig."):
         return None  # fast path: most files in a tree
     if name in _DOCKERFILE_NAMES:
         return DOCKERFILE
-    if _COMPOSE_RE.match(name):
+    if _COMPOSE_RE.match(name) and not name.startswith(_DOCKERFILE_PREFIXES):  # Dockerfile.compose.yml: neither
         return COMPOSE
     if name.endswith(".dockerignore"):
         return None
@@ -112,6 +123,19 @@ def classify(name: str) -> str | None:
         if name.endswith(suffix) and len(name) > len(suffix):
             return DOCKERFILE
     return None
+
+
+def sniff_compose(path: str) -> bool:
+    """Whether a YAML file not named like a compose file is one by content: a top-level
+    ``services:`` mapping with an ``image:`` or ``build:`` key below it, within its first 64 KiB
+    (a stack file named ``stack.yml`` or ``pwd.yml``). Never reads more; unreadable means no."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(SNIFF_BYTES).decode("utf-8", errors="replace")
+    except OSError:
+        return False
+    match = _SERVICES_RE.search(head)
+    return match is not None and _SERVICE_KEY_RE.search(head, match.end()) is not None
 
 
 def classify_explicit(name: str) -> str:
@@ -339,7 +363,9 @@ class _Walker:
                 continue
             name = entry.rpartition("/")[2]
             kind = classify(name)
-            if kind is None or is_excluded(prefix + entry, False, self.patterns):
+            if kind is None and not _YAML_RE.match(name):
+                continue
+            if is_excluded(prefix + entry, False, self.patterns):
                 continue
             self.file(os.path.join(path, entry), os.path.join(real, entry), kind)
 
@@ -390,28 +416,43 @@ class _Walker:
                     stack.append((entry.path, sub_real, prefix + name, True))
                     continue
                 kind = classify(name)
-                if kind is None or _hit(prefix + name, False, self.patterns):
+                if kind is None and not _YAML_RE.match(name):
+                    continue
+                if _hit(prefix + name, False, self.patterns):
                     continue
                 if is_link and not os.path.exists(entry.path):
-                    self.problem(entry.path, "broken symbolic link")
+                    if kind is not None:
+                        self.problem(entry.path, "broken symbolic link")
                     continue
                 if not entry.is_file():
                     continue  # a FIFO, socket or device with a Dockerfile-like name
+                if kind is None:
+                    if not sniff_compose(entry.path):
+                        continue
+                    kind = COMPOSE
                 self.add(os.path.realpath(entry.path) if is_link else _join(real, name), kind, False)
 
-    def file(self, path: str, real: str, kind: str) -> None:
-        """A file git listed: skip it when deleted from the work tree; resolve a symlink."""
+    def file(self, path: str, real: str, kind: str | None) -> None:
+        """A file git listed: skip it when deleted from the work tree; resolve a symlink; a YAML
+        file not named like a compose file (``kind`` None) is one when its content says so."""
         try:
             st = os.lstat(path)
         except OSError:
             return  # tracked but deleted (or not checked out)
         if stat.S_ISLNK(st.st_mode):
             if not os.path.exists(path):
-                self.problem(path, "broken symbolic link")
+                if kind is not None:
+                    self.problem(path, "broken symbolic link")
                 return
             real = os.path.realpath(path)
+            if not os.path.isfile(path):
+                return
         elif not stat.S_ISREG(st.st_mode):
             return
+        if kind is None:
+            if not sniff_compose(path):
+                return
+            kind = COMPOSE
         self.add(real, kind, False)
 
 

@@ -40,6 +40,8 @@ BUILDKIT_PARSER_TESTS = [  # BuildKit's own parser fixtures: JSON-form oddities 
 ]  # fmt: skip
 MISSING_FILES = [  # build: Dockerfiles, env_file: and extends/include targets the repository does not have here
     "compose-spec__compose-go/loader/testdata/combined/dir/extended.yaml",
+    "compose-spec__compose-go/loader/testdata/extends/sibling.yaml",  # found by content (stack-style name)
+    "docker__cli/cli/compose/loader/full-example.yml",  # found by content
     "compose-spec__compose-go/loader/testdata/compose-test-with-version.yaml",
     "compose-spec__compose-go/loader/testdata/include/included.yaml",
     "compose-spec__compose-go/loader/testdata/remote/cycle/compose-cycle.yaml",  # remote: loader of compose-go's tests

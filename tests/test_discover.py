@@ -19,6 +19,7 @@ from preflight.discover import (
     discover,
     display_path,
     is_excluded,
+    sniff_compose,
 )
 from preflight.model import Location, Problem
 
@@ -78,10 +79,29 @@ def test_dockerfile_names(name: str) -> None:
         "compose.yaml", "compose.yml", "compose.override.yaml", "compose.prod.yml",
         "docker-compose.yaml", "docker-compose.yml", "docker-compose.test.yml",
         "docker-compose-storage.yml", "compose-dev.yaml",
+        "mycompose.yaml", "gateway-docker-compose.yml", "docker-stack.yml", "docker-stack.prod.yaml", "fig.yml",
     ],
 )  # fmt: skip
 def test_compose_names(name: str) -> None:
     assert classify(name) == "compose"
+
+
+@pytest.mark.parametrize(
+    ("text", "is_compose"),
+    [
+        ("services:\n  web:\n    image: nginx:1\n", True),
+        ('version: "3"\n# stack\nservices:   # all of them\n  app:\n    build: .\n', True),
+        ("name: ci\njobs:\n  test:\n    services:\n      redis:\n        image: redis\n", False),  # workflow
+        ("apiVersion: v1\nkind: Pod\nspec:\n  containers:\n    - image: nginx\n", False),  # Kubernetes
+        ("services:\n  - name: a\n    port: 80\n", False),  # a services list without images
+        ("x: 1\n" * 20_000 + "services:\n  web:\n    image: nginx\n", False),  # past the first 64 KiB
+    ],
+)
+def test_yaml_is_recognised_as_compose_by_content(tmp_path: Path, text: str, is_compose: bool) -> None:
+    (tmp_path / "stack.yml").write_text(text)
+    (tmp_path / "notes.txt").write_text("services:\n  web:\n    image: nginx\n")  # not YAML: never sniffed
+    found = discover(["."], tmp_path)
+    assert [(t.path.name, t.kind) for t in found.targets] == ([("stack.yml", "compose")] if is_compose else [])
 
 
 @pytest.mark.parametrize(
@@ -92,7 +112,7 @@ def test_compose_names(name: str) -> None:
         "Dockerfile.py", "Dockerfile.json", "Dockerfile.yaml", "Dockerfile.yml", "Dockerfile.in",
         "Dockerfile.MD", "Dockerfile.", ".Dockerfile", "DOCKERFILE", "DockerFile", "dockerfile.dev",
         "Dockerfile-debian.template", "Dockerfile_old", "README.md", "k8s.yaml", "deployment.yml",
-        "compose.json", "compose.yaml.bak", "mycompose.yaml", "docker-compose", "compose", ".env",
+        "compose.json", "compose.yaml.bak", "docker-compose", "compose", ".env", "stack.yml", "Dockerfile.compose.yml",
     ],
 )  # fmt: skip
 def test_not_discovered_names(name: str) -> None:
@@ -432,7 +452,8 @@ def test_corpus_discovery() -> None:
     assert set(found) <= set(index)
     for path, kind in found.items():
         assert index[path] == kind, path
-    # Compose files are found by name: every indexed one with a compose name.
+    # Compose files are found by name (every indexed one with a compose name) or by content.
     named = {p for p, k in index.items() if k == "compose" and classify(p.rpartition("/")[2]) == "compose"}
-    assert named == {p for p, k in found.items() if k == "compose"}
-    assert len(named) > 250
+    sniffed = {p for p, k in index.items() if k == "compose" and p not in named and sniff_compose(str(CORPUS / p))}
+    assert named | sniffed == {p for p, k in found.items() if k == "compose"}
+    assert len(named) > 250 and len(sniffed) > 30

@@ -73,6 +73,8 @@ NAMES = [
     "other.yml", ".github/workflows/ci.yaml", "Dockerfile.md", "Dockerfile.template", "Dockerfile.TXT",
     "Dockerfile.dockerignore", "app.Dockerfile.dockerignore", "compose.json", "Dockerfile.", "README.md",
     "my-compose.yaml", "Makefile", "sub/Dockerfile.sh",
+    "gateway-docker-compose.yml", "docker-stack.yml", "docker-stack.prod.yaml", "fig.yml", "stack.yml", "pwd.yml",
+    "Dockerfile.compose.yml", "docker-stackfile.yml",
 ]  # fmt: skip
 
 
