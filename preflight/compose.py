@@ -51,9 +51,11 @@ _DOCKER_IMAGE = "docker-image://"
 _REMOTE_CONTEXT = re.compile(r"^(?:[a-z][a-z0-9+.-]*://|git@|github\.com/)|\.git(?:#|$)", re.IGNORECASE)
 
 
-def load_compose(path: Path, display: Callable[[Path], str], environ: Mapping[str, str]) -> list[Document]:
+def load_compose(
+    path: Path, display: Callable[[Path], str], environ: Mapping[str, str], *, merge_override: bool = True
+) -> list[Document]:
     """Read the compose file at ``path`` (absolute) and everything it includes or extends."""
-    return _Reader(display, environ).run(os.path.abspath(path))
+    return _Reader(display, environ, merge_override).run(os.path.abspath(path))
 
 
 # ----------------------------------------------------------------- .env files
@@ -320,9 +322,14 @@ def _next_content_line(lines: list[str], line: int) -> int:
 
 
 class _Reader:
-    def __init__(self, display: Callable[[Path], str], environ: Mapping[str, str]) -> None:
+    def __init__(self, display: Callable[[Path], str], environ: Mapping[str, str], merge_override: bool) -> None:
         self.display = display
         self.environ = environ
+        # True: the file as `docker compose up` in its directory loads it, merged with its
+        # override file (compose.override.yaml); False: alone, as `docker compose -f FILE`.
+        self.merge_override = merge_override
+        self.replaced: frozenset[str] = frozenset()  # services whose image the override file replaces
+        self.main_path = ""
         self.files: dict[str, _File] = {}
         self.docs: dict[str, _Doc] = {}
         self.projects: set[str] = set()
@@ -330,6 +337,7 @@ class _Reader:
         self.envs: list[Env] = []  # keeps every env alive: the memo is keyed by id(env)
 
     def run(self, path: str) -> list[Document]:
+        self.main_path = path
         main = self.file(path)
         env: dict[str, str] = {}
         dotenv = os.path.join(main.dir, ".env")
@@ -337,7 +345,11 @@ class _Reader:
             env.update(self.dotenv(main, dotenv, self.environ.get))
         env.update(self.environ)
         self.envs.append(env)
-        self.project(main, env, main.dir, (path,), self.partner_builds(path))
+        if self.merge_override:
+            self.replaced = self.partner_images(path)
+            self.project(main, env, main.dir, (path,), self.partner_builds(path))
+        else:
+            self.project(main, env, main.dir, (path,))
         return [d.document() for d in self.docs.values()]
 
     # -- files and problems
@@ -540,7 +552,7 @@ class _Reader:
                     builds = []
         platform_text = self.text(platform[0].file, platform[1], env, "platform", quiet=True) if platform else None
         platform_text = platform_text or None  # ${DOCKER_PLATFORM:-} means "no platform"
-        if image is not None:
+        if image is not None and not (name in self.replaced and image[0].file.path == self.main_path):
             layer, key, value = image
             self.use(layer.file, name, key, value, env, platform_text, pull=not builds and name not in built)
         if builds:
@@ -803,8 +815,18 @@ class _Reader:
 
     # -- override partner
 
+    def partner_images(self, path: str) -> frozenset[str]:
+        """For a base file: services whose ``image:`` its override file replaces (checked there)."""
+        if os.path.basename(path) not in DEFAULT_FILES:
+            return frozenset()
+        return self.partner(path, "image")
+
     def partner_builds(self, path: str) -> frozenset[str]:
         """Services that have ``build:`` in the file compose merges with this one (base/override)."""
+        return self.partner(path, "build")
+
+    def partner(self, path: str, key: str) -> frozenset[str]:
+        """Services with ``key`` in the file compose merges with this one (base/override)."""
         directory, name = os.path.split(path)
         if name in DEFAULT_FILES:
             candidates = OVERRIDE_FILES
@@ -819,7 +841,7 @@ class _Reader:
         for candidate in ordered:
             other = os.path.join(directory, candidate)
             if os.path.isfile(other):
-                return _built_services(other)
+                return _built_services(other, key)
         return frozenset()
 
 
@@ -827,8 +849,9 @@ def _listed(node: Node) -> list[Node]:
     return list(node.items) if isinstance(node, Seq) else [node]
 
 
-def _built_services(path: str) -> frozenset[str]:
-    """Names of the services with a ``build:`` in ``path`` (quietly: that file is checked on its own)."""
+def _built_services(path: str, key: str = "build") -> frozenset[str]:
+    """Names of the services with a ``build:`` (or ``key``) in ``path`` (quietly: that file is
+    checked on its own)."""
     try:
         loaded = yamlpos.load(read_text(path))
     except InputError:
@@ -839,7 +862,7 @@ def _built_services(path: str) -> frozenset[str]:
     for name, defs in _service_nodes(roots, lambda m: _mapping(m, cache, None), None).items():
         for _, node in defs:
             if isinstance(node, Map):
-                build = _mapping(node, cache, None).get("build")
+                build = _mapping(node, cache, None).get(key)
                 if build is not None and _present(build[1]):
                     out.add(name)
     return frozenset(out)

@@ -70,10 +70,10 @@ def load(paths: Sequence[str], config: Config, *, cwd: Path, environ: Mapping[st
         if where is not None:
             builders.setdefault(dockerfile, []).append(link)
 
-    def read_compose(path: Path) -> list[Document]:
+    def read_compose(path: Path, merge_override: bool = True) -> list[Document]:
         from .compose import load_compose  # only runs with compose files pay for the YAML import
 
-        docs = load_compose(path, show, environ)
+        docs = load_compose(path, show, environ, merge_override=merge_override)
         compose_builds[path] = tuple(b for doc in docs for b in doc.builds)
         return docs
 
@@ -85,7 +85,9 @@ def load(paths: Sequence[str], config: Config, *, cwd: Path, environ: Mapping[st
     direct: list[Path] = []
     for target in found.targets:
         if target.kind == "compose":
-            for doc in read_compose(target.path):
+            # Found in a directory: the project `docker compose up` there would load (with its
+            # override file); named on the command line: that file alone, as `docker compose -f`.
+            for doc in read_compose(target.path, merge_override=not target.explicit):
                 documents[doc.path] = _merge(documents.get(doc.path), doc)
                 for link in doc.builds:
                     add_job(Path(link.dockerfile).resolve(), link, link.location)

@@ -144,3 +144,19 @@ def test_a_missing_dockerfile_built_by_several_services_is_one_finding_naming_th
         "deploy/app/Dockerfile" in finding.message
         and "relative to the compose file's directory, deploy/" in finding.message
     )
+
+
+def test_a_directory_is_checked_as_its_compose_project_and_a_named_file_alone(tmp_path):
+    """`docker compose up` in a directory merges compose.override.yaml; `-f FILE` reads FILE alone."""
+    write(tmp_path, {
+        "docker-compose.yml": "services:\n  cache:\n    image: redis:latest\n  web:\n    image: nginx:latest\n"
+                              "  api:\n    image: acme/api:latest\n",
+        "docker-compose.override.yml": "services:\n  cache:\n    image: redis:7.4\n  api:\n    build: .\n",
+        "Dockerfile": "FROM alpine:3.19\n",
+    })  # fmt: skip
+    project = check_paths(["."], Config(), cwd=tmp_path, environ={})
+    assert [(f.rule, f.location.path, f.location.line) for f in project.findings] == [
+        ("PF102", "docker-compose.yml", 5)  # redis: replaced by the override; acme/api: built by it
+    ]
+    alone = check_paths(["docker-compose.yml"], Config(), cwd=tmp_path, environ={})
+    assert [(f.rule, f.location.line) for f in alone.findings] == [("PF102", 3), ("PF102", 5), ("PF102", 7)]
