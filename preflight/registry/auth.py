@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
+from .body import EXT_BODY_CAP
 from .credentials import Credential
 from .endpoints import is_loopback
 from .transport import EXT_REGISTRY
@@ -238,7 +239,8 @@ class RegistryAuth(httpx.Auth):
                     done = self.state.inflight[key] = asyncio.Event()
                     try:
                         response = yield nxt
-                        await response.aread()  # token bodies only; registry bodies stay streamed
+                        # token bodies only, decoded under TOKEN_BODY_CAP by the transport (body.py)
+                        await response.aread()
                     finally:
                         done.set()
                         self.state.inflight.pop(key, None)
@@ -368,7 +370,7 @@ class RegistryAuth(httpx.Auth):
         self, realm: httpx.URL, scopes: list[str], cred: Credential | None, key: tuple
     ) -> Generator[httpx.Request, httpx.Response, str | None]:
         service = key[1]
-        ext = {EXT_TOKEN: key, EXT_REGISTRY: self.registry_netloc}
+        ext = {EXT_TOKEN: key, EXT_REGISTRY: self.registry_netloc, EXT_BODY_CAP: TOKEN_BODY_CAP}
         params: list[tuple[str, str]] = []
         if service:
             params.append(("service", service))

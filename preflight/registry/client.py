@@ -33,6 +33,7 @@ from ..facts import ImageFacts, Status
 from ..imageref import ImageRef
 from ..platforms import normalize_platform
 from .auth import AuthOutcome, AuthState, RegistryAuth
+from .body import EXT_BODY_CAP, BodyRefused
 from .credentials import Credential
 from .suggest import near_matches
 from .transport import (
@@ -188,6 +189,8 @@ class Repo:
         for attempt in range(1, BODY_TRIES + 1):
             try:
                 return await self._fetch(method, target, accept=accept, cap=cap, scopes=scopes)
+            except BodyRefused as exc:  # too large once decoded, or an encoding preflight does not take
+                raise Failure(Status.REGISTRY_ERROR, exc.message) from None
             except httpx.DecodingError:  # a RequestError, not a TransportError: a broken Content-Encoding
                 raise Failure(
                     Status.REGISTRY_ERROR, f"{self.endpoint.host} sent a body that its Content-Encoding cannot decode"
@@ -222,7 +225,10 @@ class Repo:
                     insecure=self.base.scheme == "http",
                 )
             request = self.run.client.build_request(
-                method, url, headers=headers, extensions={EXT_REGISTRY: netloc(self.base)}
+                method,
+                url,
+                headers=headers,
+                extensions={EXT_REGISTRY: netloc(self.base), EXT_BODY_CAP: cap or ERROR_CAP},
             )
             response = await self.run.client.send(request, auth=auth, stream=True)
             if auth is not None:

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 import httpx
 
 from ..facts import Status
+from .body import ACCEPT_ENCODING, bounded
 
 HUB_HOSTS = frozenset({"registry-1.docker.io", "index.docker.io", "auth.docker.io", "docker.io"})
 RETRY_STATUSES = frozenset({408, 429, 499, 500, 502, 503, 504, 522})
@@ -405,6 +406,7 @@ class RegistryTransport(httpx.AsyncBaseTransport):
             log.debug("%s not sent: refused by the address guard (registry %s)", what, serves)
             raise
         inner, proxy = self._transport(request.url)
+        request.headers["Accept-Encoding"] = ACCEPT_ENCODING  # only what body.py decodes under a bound
         sem = self._host_sem.setdefault(host, asyncio.Semaphore(self.limits.per_host))
         attempt = 0
         while True:
@@ -463,7 +465,11 @@ class RegistryTransport(httpx.AsyncBaseTransport):
                 elif await self._pause(attempt, wait, what, f"HTTP {response.status_code}"):
                     await response.aclose()
                     continue
-            return response
+            return bounded(response, request, lambda: self._check_deadline(host))
+
+    def _check_deadline(self, host: str) -> None:
+        if self.remaining() <= 0:
+            raise DeadlineExceeded(host)
 
     def _cut_short(self, exc: httpx.TransportError, timeouts: dict[str, float]) -> bool:
         """A timeout shorter than the usual one because the run's deadline was near."""

@@ -1,0 +1,144 @@
+"""A scripted, hostile registry on 127.0.0.1: what a registry (or whoever answers for it) may send.
+
+Plain attributes set what each endpoint answers; every request line is recorded in ``requests``.
+
+* ``token``: None (no authentication), ``"ok"`` (Bearer challenge, then a small token),
+  ``"forever"`` (the token endpoint streams a JSON string with no end, chunked) or ``"bomb"``
+  (a gzip bomb: ``Content-Encoding: gzip``, ~2 MB on the wire, 2 GiB decoded).
+* ``challenge_forever``: the 401 that asks for a token has a body without end.
+* ``manifest``: ``"missing"`` (404: the tag does not exist), ``"bomb"`` (HEAD 200 without a
+  digest, so the client GETs a gzip-bombed manifest) or ``"forever"``.
+* ``tags`` / ``repositories``: the lists ``tags/list`` and ``_catalog`` return, verbatim
+  (any string, control characters included); ``tags_bomb`` sends a gzip bomb instead.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+import threading
+import zlib
+from functools import cache
+
+from .httpthread import BackgroundHTTPServer, LoopbackAddress, QuietHandler
+
+BOMB_DECODED = 2 * 1024 * 1024 * 1024  # 2 GiB once decoded
+TOKEN = "hostile-test-token"
+
+
+@cache
+def gzip_bomb(decoded: int = BOMB_DECODED) -> bytes:
+    """A valid gzip member of ``decoded`` zero bytes (~1/1000 of that on the wire), built from one
+    compressed megabyte repeated: a full flush resets the compressor, so every block is the same."""
+    chunk = bytes(1024 * 1024)
+    compressor = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
+    block = compressor.compress(chunk) + compressor.flush(zlib.Z_FULL_FLUSH)
+    count = decoded // len(chunk)
+    crc = 0
+    for _ in range(count):
+        crc = zlib.crc32(chunk, crc)
+    header = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff"
+    trailer = struct.pack("<II", crc & 0xFFFFFFFF, (count * len(chunk)) & 0xFFFFFFFF)
+    return header + block * count + compressor.flush() + trailer
+
+
+class HostileRegistry(LoopbackAddress):
+    def __init__(self) -> None:
+        self.token: str | None = None
+        self.challenge_forever = False
+        self.manifest = "missing"
+        self.tags: list[str] = []
+        self.tags_bomb = False
+        self.repositories: list[str] = []
+        self.requests: list[str] = []
+        self._lock = threading.Lock()
+        self._server = BackgroundHTTPServer(_handler(self), "hostile-registry")
+        self.port = self._server.port
+
+    def start(self) -> HostileRegistry:
+        self._server.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.stop()
+
+    def record(self, line: str) -> None:
+        with self._lock:
+            self.requests.append(line)
+
+
+def _handler(registry: HostileRegistry) -> type[QuietHandler]:
+    class Handler(QuietHandler):
+        def handle_any(self) -> None:
+            registry.record(f"{self.command} {self.path}")
+            path = self.path.partition("?")[0]
+            if path == "/token":
+                self.token_answer()
+                return
+            if registry.token is not None and self.headers.get("Authorization") != f"Bearer {TOKEN}":
+                realm = f"{registry.url}/token"
+                challenge = f'Bearer realm="{realm}",service="hostile",scope="repository:app:pull"'
+                body = b'{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}'
+                if registry.challenge_forever:
+                    self.forever(body[:-3], status=401, headers=[("WWW-Authenticate", challenge)])
+                    return
+                self.send(401, body, [("WWW-Authenticate", challenge), ("Content-Type", "application/json")])
+                return
+            if path == "/v2/" or path == "/v2":
+                self.send(200, b"{}", [("Content-Type", "application/json")])
+            elif path.endswith("/tags/list"):
+                if registry.tags_bomb:
+                    self.bomb("application/json")
+                else:
+                    self.json({"name": "app", "tags": registry.tags})
+            elif path == "/v2/_catalog":
+                self.json({"repositories": registry.repositories})
+            elif "/manifests/" in path:
+                self.manifest_answer()
+            else:
+                self.send(404, b'{"errors":[{"code":"NOT_FOUND"}]}', [("Content-Type", "application/json")])
+
+        def json(self, data: object) -> None:
+            self.send(200, json.dumps(data).encode(), [("Content-Type", "application/json")])
+
+        def token_answer(self) -> None:
+            if registry.token == "forever":
+                self.forever(b'{"token": "' + b"a" * 65536)
+            elif registry.token == "bomb":
+                self.bomb("application/json")
+            else:
+                self.json({"token": TOKEN, "expires_in": 300})
+
+        def manifest_answer(self) -> None:
+            media = "application/vnd.oci.image.manifest.v1+json"
+            if registry.manifest == "missing":
+                self.send(404, b'{"errors":[{"code":"MANIFEST_UNKNOWN"}]}', [("Content-Type", "application/json")])
+            elif self.command == "HEAD":
+                self.send(200, b"", [("Content-Type", media)], content_length=1234)
+            elif registry.manifest == "forever":
+                self.forever(b'{"schemaVersion": 2, "x": "' + b"a" * 65536)
+            else:
+                self.bomb(media)
+
+        def bomb(self, content_type: str) -> None:
+            self.send(200, gzip_bomb(), [("Content-Type", content_type), ("Content-Encoding", "gzip")])
+
+        def forever(self, first: bytes, status: int = 200, headers: list[tuple[str, str]] | None = None) -> None:
+            """Chunked, without end, until the client hangs up."""
+            self.send_response(status)
+            for name, value in headers or []:
+                self.send_header(name, value)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            piece = b"a" * 65536
+            try:
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(first), first))
+                while True:
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+            except OSError:
+                self.close_connection = True
+
+        do_GET = do_HEAD = do_POST = handle_any
+
+    return Handler

@@ -1,0 +1,115 @@
+"""Unbounded bodies: a registry or token service that never stops sending, or sends a gzip bomb.
+
+Each case runs the real CLI against a scripted loopback server (``hostile.py``) in a child whose
+peak resident memory is read back with ``getrusage(RUSAGE_CHILDREN)`` (a bound, not a timing):
+the answer must be a PF209 that names the size cap, never "did not answer in time" nor an
+internal error, and the process must stay below 100 MB. The child also runs under a 3 GiB
+address-space limit so that a regression fails the test instead of exhausting the machine.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from .hostile import HostileRegistry, gzip_bomb
+
+REPO = Path(__file__).resolve().parents[2]
+PEAK_LIMIT_KB = 100 * 1000  # 100 MB
+_MEASURE = """
+import resource, subprocess, sys
+def limit():
+    resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))
+done = subprocess.run(sys.argv[1:], capture_output=True, preexec_fn=limit)
+sys.stdout.buffer.write(done.stdout)
+sys.stderr.buffer.write(done.stderr)
+sys.stderr.write("\\nPEAK_RSS_KB=%d\\n" % resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+sys.exit(done.returncode)
+"""
+
+
+@pytest.fixture
+def hostile() -> Iterator[HostileRegistry]:
+    server = HostileRegistry().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def measured_check(tmp: Path, dockerfile: str, *args: str) -> tuple[subprocess.CompletedProcess[str], int]:
+    """The real CLI on a Dockerfile; (result, peak RSS in KiB of the preflight process)."""
+    (tmp / "Dockerfile").write_text(dockerfile)
+    home = tmp / "home"
+    home.mkdir(exist_ok=True)
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(home),
+        "NO_PROXY": "127.0.0.1",
+        "PYTHONPATH": str(REPO),
+    }
+    cmd = [sys.executable, "-c", _MEASURE, sys.executable, "-m", "preflight", "check", ".", "--format", "json"]
+    cmd += ["--no-cache", "--timeout", "8", *args]
+    done = subprocess.run(cmd, cwd=tmp, env=env, capture_output=True, text=True, timeout=120)
+    peak = re.search(r"PEAK_RSS_KB=(\d+)", done.stderr)
+    assert peak is not None, done.stderr
+    print(f"peak RSS: {int(peak.group(1)) / 1024:.1f} MiB")  # shown with -s: the figure for the README
+    return done, int(peak.group(1))
+
+
+def only_finding(done: subprocess.CompletedProcess[str]) -> dict[str, object]:
+    assert done.returncode == 1, done.stderr[-2000:]
+    findings = json.loads(done.stdout)["findings"]
+    assert len(findings) == 1, findings
+    return findings[0]
+
+
+def test_the_bomb_is_what_the_issue_describes() -> None:
+    bomb = gzip_bomb()
+    assert 1_500_000 < len(bomb) < 2_500_000
+    import zlib
+
+    inflater = zlib.decompressobj(31)
+    assert len(inflater.decompress(bomb[:200_000], 300_000_000)) > 150_000_000  # a tenth of it: > 150 MB
+
+
+@pytest.mark.parametrize("mode", ["forever", "bomb"])
+def test_token_answer_is_read_under_its_cap(tmp_path: Path, hostile: HostileRegistry, mode: str) -> None:
+    hostile.token = mode
+    done, peak = measured_check(tmp_path, f"FROM {hostile.hostport}/app:1.0\n")
+    assert peak < PEAK_LIMIT_KB, f"peak RSS {peak} KiB"
+    finding = only_finding(done)
+    assert finding["rule"] == "PF209", finding
+    assert "larger than 64 KiB" in str(finding["message"]), finding
+    assert any(r.startswith("GET /token") for r in hostile.requests)
+
+
+@pytest.mark.parametrize("where", ["manifest", "manifest-forever", "tags"])
+def test_registry_answers_are_read_under_their_cap(tmp_path: Path, hostile: HostileRegistry, where: str) -> None:
+    hostile.token = "ok"  # the token flow works; the registry's own answer is the attack
+    if where == "tags":
+        hostile.manifest, hostile.tags_bomb = "missing", True
+    else:
+        hostile.manifest = "forever" if where == "manifest-forever" else "bomb"
+    done, peak = measured_check(tmp_path, f"FROM {hostile.hostport}/app:1.0\n")
+    assert peak < PEAK_LIMIT_KB, f"peak RSS {peak} KiB"
+    finding = only_finding(done)
+    assert finding["rule"] == "PF209", finding
+    assert re.search(r"larger than \d+ MiB", str(finding["message"])), finding
+
+
+def test_a_401_body_without_end_is_cut(tmp_path: Path, hostile: HostileRegistry) -> None:
+    """The 401 body httpx reads inside the auth flow: cut at 64 KiB, and the flow goes on."""
+    hostile.token = "ok"
+    hostile.challenge_forever = True
+    # --platform: the first request is a GET (a HEAD's 401 has no body); later ones carry the token
+    done, peak = measured_check(tmp_path, f"FROM {hostile.hostport}/app:1.0\n", "--platform", "linux/amd64")
+    assert peak < PEAK_LIMIT_KB, f"peak RSS {peak} KiB"
+    finding = only_finding(done)
+    assert finding["rule"] == "PF201", finding  # the tag is missing; the listing was empty
