@@ -67,6 +67,7 @@ BLOB_CAP = 1024 * 1024
 ERROR_CAP = 64 * 1024
 PAGE_CAP = 2 * 1024 * 1024
 LIST_TOTAL_CAP = 8 * 1024 * 1024
+LIST_ITEMS_CAP = 100_000  # tags or repositories kept for suggestions: bounds memory (~100 bytes each)
 MAX_PAGES = 20
 MAX_HOPS = 5
 BODY_TRIES = 3
@@ -340,9 +341,11 @@ class Repo:
             if not page or signature in seen_pages:
                 break
             seen_pages.add(signature)
-            items.extend(page)
+            items.extend(page[: LIST_ITEMS_CAP - len(items)])
             nxt = self._next_page(reply)
-            if nxt is None or size > LIST_TOTAL_CAP:
+            if nxt is None or size > LIST_TOTAL_CAP or len(items) >= LIST_ITEMS_CAP:
+                if nxt is not None:
+                    log.debug("%s: %s list cut at %d entries", self.endpoint.host, key, len(items))
                 break
             last = nxt
         return items

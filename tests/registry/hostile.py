@@ -9,7 +9,8 @@ Plain attributes set what each endpoint answers; every request line is recorded 
 * ``manifest``: ``"missing"`` (404: the tag does not exist), ``"bomb"`` (HEAD 200 without a
   digest, so the client GETs a gzip-bombed manifest) or ``"forever"``.
 * ``tags`` / ``repositories``: the lists ``tags/list`` and ``_catalog`` return, verbatim
-  (any string, control characters included); ``tags_bomb`` sends a gzip bomb instead.
+  (any string, control characters included); ``tags_bomb`` sends a gzip bomb instead;
+  ``page_size`` pages ``tags/list`` (``last`` is an index here, ``Link`` points to the next page).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import struct
 import threading
 import zlib
 from functools import cache
+from urllib.parse import parse_qs
 
 from .httpthread import BackgroundHTTPServer, LoopbackAddress, QuietHandler
 
@@ -49,6 +51,7 @@ class HostileRegistry(LoopbackAddress):
         self.manifest = "missing"
         self.tags: list[str] = []
         self.tags_bomb = False
+        self.page_size: int | None = None  # tags/list in pages of this many, with a Link to the next
         self.repositories: list[str] = []
         self.requests: list[str] = []
         self._lock = threading.Lock()
@@ -90,13 +93,23 @@ def _handler(registry: HostileRegistry) -> type[QuietHandler]:
                 if registry.tags_bomb:
                     self.bomb("application/json")
                 else:
-                    self.json({"name": "app", "tags": registry.tags})
+                    self.tags_page(path)
             elif path == "/v2/_catalog":
                 self.json({"repositories": registry.repositories})
             elif "/manifests/" in path:
                 self.manifest_answer()
             else:
                 self.send(404, b'{"errors":[{"code":"NOT_FOUND"}]}', [("Content-Type", "application/json")])
+
+        def tags_page(self, path: str) -> None:
+            tags = registry.tags
+            size = registry.page_size or len(tags)
+            start = int(parse_qs(self.path.partition("?")[2]).get("last", ["-1"])[0]) + 1
+            page = tags[start : start + size]
+            headers = [("Content-Type", "application/json")]
+            if start + size < len(tags):
+                headers.append(("Link", f'<{path}?n={size}&last={start + size - 1}>; rel="next"'))
+            self.send(200, json.dumps({"name": "app", "tags": page}).encode(), headers)
 
         def json(self, data: object) -> None:
             self.send(200, json.dumps(data).encode(), [("Content-Type", "application/json")])

@@ -113,3 +113,14 @@ def test_a_401_body_without_end_is_cut(tmp_path: Path, hostile: HostileRegistry)
     assert peak < PEAK_LIMIT_KB, f"peak RSS {peak} KiB"
     finding = only_finding(done)
     assert finding["rule"] == "PF201", finding  # the tag is missing; the listing was empty
+
+
+def test_a_tag_list_of_millions_of_short_tags_stays_bounded(tmp_path: Path, hostile: HostileRegistry) -> None:
+    """Every page under its cap, but many of them, each packed with tiny distinct tags."""
+    hostile.token = "ok"
+    hostile.tags = [f"t{i}" for i in range(3_000_000)]
+    hostile.page_size = 150_000  # just under 2 MiB per page
+    done, peak = measured_check(tmp_path, f"FROM {hostile.hostport}/app:1.0\n")
+    assert peak < PEAK_LIMIT_KB, f"peak RSS {peak} KiB"
+    finding = only_finding(done)
+    assert finding["rule"] == "PF201", finding
