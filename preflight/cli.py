@@ -273,6 +273,104 @@ class _Progress:
 
 @cli.command()
 @common_paths
+@click.option("--pin", is_flag=True, help="Pin every pulled reference without a digest to the digest of its tag.")
+@click.option(
+    "--update-digests", is_flag=True, help="Move tag@digest pins whose tag moved (PF206) to the tag's digest."
+)
+@click.option("--dry-run", is_flag=True, help="Print a unified diff; change nothing.")
+@click.option("--config", "config_file", type=click.Path(), help="Configuration file (default: searched upward).")
+@click.option("--build-arg", "build_args", multiple=True, help="KEY=VALUE for Dockerfile ARGs (repeatable).")
+@click.option("--exclude", multiple=True, help="Glob of paths to skip (repeatable).")
+@click.option(
+    "--platform", "platforms", multiple=True, help="Platform every image must provide, e.g. linux/arm64 (repeatable)."
+)
+@click.option("--timeout", type=float, help="Overall deadline for registry lookups, in seconds.")
+@click.option("--no-cache", is_flag=True, help="Do not read or write the registry facts cache.")
+@click.option("--no-credentials", is_flag=True, help="Never use stored registry credentials.")
+@click.option("--untrusted", is_flag=True, help="Input from strangers: refuse private and loopback registry hosts.")
+@click.option("--allow-host", "allow_hosts", multiple=True, help="Registry host the address guard lets through.")
+@click.option("--strict-loopback", is_flag=True, hidden=True)
+@click.option("--debug", is_flag=True, help="Log registry requests to stderr (never credentials).")
+def fix(
+    paths: tuple[str, ...],
+    pin: bool,
+    update_digests: bool,
+    dry_run: bool,
+    config_file: str | None,
+    build_args: tuple[str, ...],
+    exclude: tuple[str, ...],
+    platforms: tuple[str, ...],
+    timeout: float | None,
+    no_cache: bool,
+    no_credentials: bool,
+    untrusted: bool,
+    allow_hosts: tuple[str, ...],
+    strict_loopback: bool,
+    debug: bool,
+) -> None:
+    """Apply what preflight knows to the files under PATHS: typo'd tags corrected (PF201),
+    and with --pin / --update-digests references pinned by digest.
+
+    Exit status: 0 nothing to change, 1 files changed (or would change, with --dry-run), 2 error."""
+    if debug:
+        _debug_logging()
+    from . import pipeline
+    from .fix.plan import Options, corrected_references, plan
+    from .fix.run import change_line, execute, listed_line, read_sources, summary_line
+
+    _require_paths(paths)
+    config = _load_config(
+        config_file,
+        build_args=_build_args(build_args) or None,
+        exclude=exclude or None,
+        platforms=platforms or None,
+        timeout=timeout,
+    )
+    if config.offline:
+        raise UsageProblem(
+            f"preflight fix needs the registries, but offline is set in {config.source or 'the configuration'}"
+        )
+    env = dict(os.environ)
+    cwd = Path.cwd()
+    loaded = pipeline.load(paths, config, cwd=cwd, environ=env)
+    checked = pipeline.check_with_facts(
+        loaded,
+        config,
+        environ=env,
+        use_cache=not no_cache,
+        use_credentials=not no_credentials,
+        strict_loopback=strict_loopback,
+        allow_hosts=allow_hosts,
+        untrusted=untrusted,
+        registry=True,
+    )
+    for warning in checked.warnings:
+        click.echo(f"preflight: warning: {warning}", err=True)
+    sources = read_sources(loaded.documents, cwd)
+    options = Options(pin=pin, update_digests=update_digests)
+    edits = plan(loaded.documents, checked.report, checked.facts, options, sources)
+    corrected = corrected_references(edits) if pin else []
+    if corrected and checked.lookup is not None:  # to pin a corrected tag in the same run, ask for its digest
+        facts = {**checked.lookup(corrected), **checked.facts}
+        edits = plan(loaded.documents, checked.report, facts, options, sources)
+    outcome = execute(edits, sources, dry_run=dry_run)
+    say = (lambda line: click.echo(line, err=True)) if dry_run else click.echo
+    if outcome.diff:
+        click.echo(outcome.diff, nl=False)
+    for change in sorted(edits.changes, key=lambda c: (c.use.path, c.use.line, c.use.column)):
+        say(change_line(change, dry_run))
+    for item in sorted(edits.listed, key=lambda i: (i.location.path, i.location.line, i.location.column)):
+        say(listed_line(item))
+    for error in outcome.errors:
+        click.echo(f"preflight: error: {error}", err=True)
+    say(summary_line(edits, outcome, dry_run))
+    if outcome.errors or any(item.error for item in edits.listed):
+        sys.exit(2)
+    sys.exit(1 if outcome.files else 0)
+
+
+@cli.command()
+@common_paths
 @click.option("--format", "-f", "fmt", type=click.Choice(("text", "json")), default="text")
 @click.option("--unique", is_flag=True, help="Print each normalized reference once, one per line.")
 @click.option("--config", "config_file", type=click.Path())

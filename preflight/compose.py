@@ -28,7 +28,7 @@ from pathlib import Path
 
 from . import yamlpos
 from .interpolate import Dialect, ExpansionError, expand
-from .model import BuildLink, Document, ImageUse, Location, Problem, Suppressions, UseKind
+from .model import BuildLink, Document, ImageUse, Location, Problem, Suppressions, UseKind, ValueSource
 from .suppress import parse_directive
 from .textfile import InputError, read_text
 from .yamlpos import Map, Node, Scalar, Seq
@@ -578,8 +578,15 @@ class _Reader:
             pull=pull,
             platform_pinned=platform is not None,
             service=name,
+            sources=tuple(self.source(name, env) for name in exp.used),
         )
         self.doc(f).add_use(use, key.line)
+
+    def source(self, name: str, env: Env) -> ValueSource:
+        """Where an interpolated variable's value comes from (the environment wins over .env)."""
+        if name in self.environ:
+            return ValueSource(name, "environment")
+        return ValueSource(name, "env-file" if name in env else "unset")
 
     # -- build
 

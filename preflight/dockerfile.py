@@ -46,7 +46,7 @@ from dataclasses import dataclass, field, replace
 
 from .imageref import ImageRef, ReferenceError
 from .interpolate import Dialect, ExpansionError, expand
-from .model import Document, ImageUse, Location, Problem, Suppressions, UseKind, clip
+from .model import Document, ImageUse, Location, Problem, Suppressions, UseKind, ValueSource, clip
 from .suppress import parse_directive
 
 # Go's unicode.IsSpace (strings.TrimSpace, bytes.TrimLeftFunc) and the parser's [\t\v\f\r ].
@@ -555,6 +555,9 @@ class _Value:
     missing: tuple[str, ...] = ()  # variables without a value it depends on
     errors: tuple[str, ...] = ()  # ${V:?msg} messages
     host: bool = False  # derived from a predefined platform arg
+    origin: str = "arg"  # where a variable's value comes from (ValueSource.origin)
+    where: Location | None = None  # an ARG default written literally: its text
+    sources: tuple[ValueSource, ...] = ()  # an expansion's variables: where each got its value
 
 
 def _platform_values(target_platform: str | None) -> dict[str, _Value]:
@@ -563,7 +566,7 @@ def _platform_values(target_platform: str | None) -> dict[str, _Value]:
     for prefix, (os_, arch, variant) in (("BUILD", _DEFAULT_PLATFORM), ("TARGET", _platform_parts(target_platform))):
         platform = f"{os_}/{arch}/{variant}" if variant else f"{os_}/{arch}"
         for key, val in (("PLATFORM", platform), ("OS", os_), ("ARCH", arch), ("VARIANT", variant)):
-            out[prefix + key] = _Value(val, host=True)
+            out[prefix + key] = _Value(val, host=True, origin="platform")
     return out
 
 
@@ -604,7 +607,14 @@ def _evaluate(word: str, scope: Mapping[str, _Value], dialect: Dialect) -> _Valu
             errors.extend(v.errors)
     host = any(scope[name].host for name in set(used) if name in scope)
     text = None if errors else exp.text
-    return _Value(text, tuple(dict.fromkeys(missing)), tuple(dict.fromkeys(errors)), host)
+    sources = tuple(_source(name, scope.get(name)) for name in dict.fromkeys(used))
+    return _Value(text, tuple(dict.fromkeys(missing)), tuple(dict.fromkeys(errors)), host, sources=sources)
+
+
+def _source(name: str, value: _Value | None) -> ValueSource:
+    if value is None or value.text is None:
+        return ValueSource(name, "unset")
+    return ValueSource(name, value.origin, value.where)
 
 
 # ------------------------------------------------------------------ documents
@@ -808,6 +818,7 @@ class _Reader:
                 platform_pinned=pinned or platform is not None,
                 stages=visible,
                 later_stages=later,
+                sources=res.sources,
             )
         )
 
@@ -919,12 +930,16 @@ class _Reader:
             if not key:
                 continue
             if key in self.build_args:
-                scope[key] = _Value(self.build_args[key])
+                scope[key] = _Value(self.build_args[key], origin="build-arg")
             elif eq:
                 start = at + len(key) + 1
                 loc = self.span(ins, start, max(start, at + len(word) - 1))
                 res = self.evaluate(default, scope, loc, f"ARG {key}")
-                scope[key] = _Value(None) if res is None else res
+                literal = (
+                    bool(default) and ins.text[at : at + len(word)] == word and res is not None and not res.sources
+                )
+                where = loc if literal and loc.line == loc.end_line else None
+                scope[key] = _Value(None) if res is None else replace(res, origin="arg", where=where, sources=())
             elif in_stage:
                 if key in self.globals:
                     scope[key] = self.globals[key]

@@ -55,6 +55,20 @@ class UseKind(str, enum.Enum):
 
 
 @dataclass(frozen=True)
+class ValueSource:
+    """Where a variable of a written reference got its value (``preflight fix`` edits it there).
+
+    origin: ``unset`` (no value: a default written in the reference applies), ``arg`` (the
+    default of a Dockerfile ARG; ``location`` is its text when written literally), ``build-arg``,
+    ``platform`` (BuildKit's predefined platform ARGs), ``environment``, ``env-file`` (``.env``).
+    """
+
+    name: str
+    origin: str
+    location: Location | None = None
+
+
+@dataclass(frozen=True)
 class ImageUse:
     """One place where a file names a container image.
 
@@ -77,6 +91,7 @@ class ImageUse:
     built_by:    the project builds this image itself (a compose service with ``build:`` and this
                  ``image:``): where, e.g. ``service "base" in compose.yaml:4``; such a use is not
                  pulled (``pull`` is False) and PF106 says so.
+    sources:     where each variable in ``written`` got its value, in order of appearance.
     """
 
     kind: UseKind
@@ -93,6 +108,7 @@ class ImageUse:
     later_stages: tuple[str, ...] = ()
     service: str | None = None
     built_by: str | None = None
+    sources: tuple[ValueSource, ...] = ()
 
 
 @dataclass(frozen=True)

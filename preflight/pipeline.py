@@ -21,7 +21,8 @@ from .engine import (
     needs_registry,
     subject_for,
 )
-from .facts import Status
+from .facts import ImageFacts, Status
+from .imageref import ImageRef
 from .model import BuildLink, Document, ImageUse, Location, Problem, Report, Summary, Suppressions, UseKind
 from .platforms import required_platforms
 from .textfile import InputError, read_text
@@ -276,13 +277,51 @@ def check(
     progress: Progress | None = None,
 ) -> tuple[Report, tuple[str, ...]]:
     """Evaluate the rules; ask registries first unless offline. Returns (report, warnings)."""
+    checked = check_with_facts(
+        loaded,
+        config,
+        environ=environ,
+        use_cache=use_cache,
+        use_credentials=use_credentials,
+        strict_loopback=strict_loopback,
+        allow_hosts=allow_hosts,
+        untrusted=untrusted,
+        progress=progress,
+    )
+    return checked.report, checked.warnings
+
+
+@dataclass(frozen=True)
+class Checked:
+    report: Report
+    warnings: tuple[str, ...]
+    facts: Mapping[str, ImageFacts]  # what the registry step learned, keyed by ImageRef.canonical
+    # looks further references up with the same settings (None when the registries were not asked)
+    lookup: Callable[[Sequence[ImageRef]], Mapping[str, ImageFacts]] | None = None
+
+
+def check_with_facts(
+    loaded: Loaded,
+    config: Config,
+    *,
+    environ: Mapping[str, str],
+    use_cache: bool = True,
+    use_credentials: bool = True,
+    strict_loopback: bool = False,
+    allow_hosts: tuple[str, ...] = (),
+    untrusted: bool = False,
+    progress: Progress | None = None,
+    registry: bool = False,
+) -> Checked:
+    """``check``, also returning the registry facts; ``registry`` asks the registries even when no
+    selected rule needs them (``preflight fix``)."""
     selection = selection_of(config)
     documents = loaded.documents
     images = len(uses_of(documents))
     options = RuleOptions(trusted_registries=config.trusted_registries, platforms=config.platforms)
-    if config.offline or not needs_registry(selection):
+    if config.offline or not (registry or needs_registry(selection)):
         summary = Summary(files=_file_count(documents), images=images, offline=True)
-        return evaluate(documents, selection, RuleContext(options), summary, loaded.root), ()
+        return Checked(evaluate(documents, selection, RuleContext(options), summary, loaded.root), (), {})
 
     from .registry import Settings, resolve
 
@@ -300,6 +339,10 @@ def check(
         untrusted=untrusted,
     )
     resolution = resolve(lookups_for(documents, config), settings)
+
+    def lookup(refs: Sequence[ImageRef]) -> Mapping[str, ImageFacts]:
+        return resolve(_plain_lookups(refs), settings).facts
+
     answered = sum(1 for f in resolution.facts.values() if f.status not in _NO_ANSWER)
     summary = Summary(
         files=_file_count(documents),
@@ -312,13 +355,19 @@ def check(
         offline=False,
     )
     report = evaluate(documents, selection, RuleContext(options, resolution.facts), summary, loaded.root)
-    return report, warnings + resolution.warnings
+    return Checked(report, warnings + resolution.warnings, resolution.facts, lookup)
 
 
 # Lookups that ended without the registry's answer about the image: they count as not checked.
 _NO_ANSWER = frozenset(
     {Status.NOT_CHECKED, Status.REGISTRY_ERROR, Status.RATE_LIMITED} | {s for s in Status if s.unreachable}
 )
+
+
+def _plain_lookups(refs: Sequence[ImageRef]) -> list:
+    from .registry import Lookup
+
+    return [Lookup(ref) for ref in {r.canonical: r for r in refs}.values()]
 
 
 def _without_project_trust(config: Config) -> tuple[Config, tuple[str, ...]]:

@@ -1,0 +1,86 @@
+"""Running a plan: read the files to edit, apply the edits (or diff them), say what was done."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..model import Document, clip
+from ..textfile import InputError
+from .edits import Source, apply, encoded, read_source, unified_diff, write_atomic
+from .plan import DIGEST, PIN, TYPO, Change, Listed, Plan
+
+
+def read_sources(documents: Iterable[Document], cwd: Path) -> dict[str, Source]:
+    """The files that name images, read for editing; an unreadable one is left out (not edited)."""
+    out: dict[str, Source] = {}
+    for doc in documents:
+        if doc.path in out or not doc.uses or doc.kind not in ("dockerfile", "compose"):
+            continue
+        try:
+            out[doc.path] = read_source(cwd / doc.path, doc.kind)
+        except (InputError, OSError):
+            continue
+    return out
+
+
+@dataclass
+class Outcome:
+    diff: str = ""
+    files: list[str] = field(default_factory=list)  # paths changed (or that would change)
+    errors: list[str] = field(default_factory=list)
+
+
+def execute(plan: Plan, sources: dict[str, Source], *, dry_run: bool) -> Outcome:
+    out = Outcome()
+    for path, changes in sorted(plan.by_path().items()):
+        source = sources[path]
+        try:
+            after = apply(source.text, {c.edit for c in changes})
+        except ValueError as exc:
+            out.errors.append(f"{path}: {exc}; not changed")
+            continue
+        if after == source.text:
+            continue
+        out.files.append(path)
+        if dry_run:
+            out.diff += unified_diff(path, source.text, after)
+            continue
+        try:
+            if source.path.read_bytes() != source.data:
+                out.errors.append(f"{path} changed while preflight was reading it; not written")
+                continue
+            write_atomic(source.path, encoded(source, after))
+        except OSError as exc:
+            out.errors.append(f"cannot write {path}: {exc.strerror or exc}")
+    return out
+
+
+_DONE = {
+    TYPO: ("fixed PF201", "would fix PF201"),
+    DIGEST: ("fixed PF206", "would fix PF206"),
+    PIN: ("pinned", "would pin"),
+}
+
+
+def change_line(change: Change, dry_run: bool) -> str:
+    u = change.use
+    verb = _DONE[change.kind][1 if dry_run else 0]
+    return f'{u.path}:{u.line}:{u.column}: {verb}: "{clip(change.before)}" -> "{clip(change.after)}"'
+
+
+def listed_line(item: Listed) -> str:
+    loc = item.location
+    return f'{loc.path}:{loc.line}:{loc.column}: not fixed: "{clip(item.image)}": {item.reason}'
+
+
+def summary_line(plan: Plan, outcome: Outcome, dry_run: bool) -> str:
+    n, files = len(plan.changes), len(outcome.files)
+    if not outcome.files:
+        head = "nothing to fix"
+    else:
+        head = f"{n} fix{'es' if n != 1 else ''} {'would change' if dry_run else 'changed'} {files} file{'s' if files != 1 else ''}"
+    if plan.listed:
+        head += f"; {len(plan.listed)} reference{'s' if len(plan.listed) != 1 else ''} listed, not changed"
+    return head
