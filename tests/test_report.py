@@ -80,6 +80,17 @@ def test_json_shape_is_exact(tmp_path: Path) -> None:
                 "line": 3,
                 "column": 6,
                 "image": "python:latest",
+                "fixes": [
+                    {
+                        "description": "pin a version",
+                        "path": SPACED,
+                        "line": 3,
+                        "column": 13,
+                        "end_line": 3,
+                        "end_column": 19,
+                        "replacement": "3.12",
+                    }
+                ],
             },
             {
                 "rule": "PF201",
@@ -90,6 +101,17 @@ def test_json_shape_is_exact(tmp_path: Path) -> None:
                 "column": 12,
                 "image": "python:3.12-slimm",
                 "suggestions": ["3.12-slim", "3.11-slim"],
+                "fixes": [
+                    {
+                        "description": 'use "3.12-slim"',
+                        "path": COMPOSE,
+                        "line": 4,
+                        "column": 19,
+                        "end_line": 4,
+                        "end_column": 30,
+                        "replacement": "3.12-slim",
+                    }
+                ],
             },
             {
                 "rule": "PF202",

@@ -1,8 +1,10 @@
 """Machine output: ``{"findings": [...], "summary": {...}}``. This shape is a public contract.
 
 Each finding: rule, level, message, path (as displayed: relative to the working directory),
-line, column (1-based), image (null when the finding is not about one image), and
-``suggestions`` only when there are some.
+line, column (1-based), image (null when the finding is not about one image),
+``suggestions`` only when there are some, and ``fixes`` only when there are some: the edits SARIF
+carries (and ``preflight fix`` applies), each ``description``, ``path``, ``line``, ``column``,
+``end_line``, ``end_column`` (the replaced characters; end column exclusive) and ``replacement``.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..model import Finding, Report
+from ..model import Finding, Fix, Report
 from . import LEVELS, Context
 
 
@@ -49,4 +51,19 @@ def _finding(f: Finding) -> dict[str, Any]:
     }
     if f.suggestions:
         out["suggestions"] = list(f.suggestions)
+    if f.fixes:
+        out["fixes"] = [_fix(x) for x in f.fixes]
     return out
+
+
+def _fix(fix: Fix) -> dict[str, Any]:
+    loc = fix.location
+    return {
+        "description": fix.description,
+        "path": loc.path,
+        "line": loc.line,
+        "column": loc.column,
+        "end_line": loc.end_line if loc.end_line is not None else loc.line,
+        "end_column": loc.end_column,
+        "replacement": fix.replacement,
+    }

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 
 from ..engine import Hit, RuleContext, Subject, rule
 from ..facts import ImageFacts, Status
+from ..fix.policy import decide
 from ..imageref import ImageRef
 from ..model import Fix, Level, Location, clip
 from ..platforms import normalize_platform, provides, required_platforms
@@ -67,7 +68,11 @@ def tag_not_found(subject: Subject, ctx: RuleContext) -> Iterator[Hit]:
         tail = f'; did you mean "{facts.suggestions[0]}"?' + (f" (also close: {alternatives})" if alternatives else "")
     else:
         tail = "; no similar tag exists there (check the tags the publisher provides)"
-    fixes = () if ref.tag is None or not facts.suggestions else _tag_fix(subject, ref.tag, facts.suggestions[0])
+    fixes: tuple[Fix, ...] = ()
+    if ref.tag is not None:
+        replacement = decide(ref.tag, facts.suggestions).replacement  # what `preflight fix` applies
+        if replacement is not None:
+            fixes = _tag_fix(subject, ref.tag, replacement)
     yield Hit(head + tail, suggestions=refs, fixes=fixes)
 
 
@@ -216,8 +221,23 @@ def digest_tag_mismatch(subject: Subject, ctx: RuleContext) -> Iterator[Hit]:
     yield Hit(
         f'tag "{ref.tag}" of {ref.name} now points to {facts.tag_digest}, not to the pinned {ref.digest}'
         f"{_image(subject)}; Docker pulls the pinned digest: update the digest (or the tag) so the "
-        "file says what is built"
+        "file says what is built",
+        fixes=_digest_fix(subject, ref.digest, facts.tag_digest),
     )
+
+
+def _digest_fix(subject: Subject, digest: str, replacement: str) -> tuple[Fix, ...]:
+    """Replace the pinned digest inside the written reference, when the file holds it literally."""
+    use = subject.use
+    loc = use.location
+    written = use.written
+    if loc.end_column is None or loc.end_line not in (None, loc.line) or loc.end_column - loc.column != len(written):
+        return ()
+    if not written.endswith("@" + digest):
+        return ()
+    start = loc.column + len(written) - len(digest)
+    where = Location(loc.path, loc.line, start, loc.line, start + len(digest))
+    return (Fix(f"update the digest to {replacement}", where, replacement),)
 
 
 # ----------------------------------------------------------------- PF207

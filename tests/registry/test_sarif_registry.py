@@ -59,3 +59,5 @@ def test_mixed_project_sarif_is_valid_and_carries_the_fix(registry: Any, tmp_pat
     data = json.loads((tmp_path / "report.json").read_text())
     assert [(f["rule"], f["path"].replace(" ", "%20"), f["line"]) for f in data["findings"]] == where
     assert data["findings"][1]["suggestions"][0] == f"{r}/library/python:3.12-slim"
+    (json_fix,) = data["findings"][1]["fixes"]  # the same edit as SARIF's
+    assert (json_fix["replacement"], json_fix["column"], json_fix["end_column"]) == ("3.12-slim", start, end)
