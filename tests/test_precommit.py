@@ -54,9 +54,10 @@ def test_manifest_validates() -> None:
 
 def test_manifest_hooks() -> None:
     found = hooks()
-    assert set(found) == {"preflight", "preflight-offline"}
+    assert set(found) == {"preflight", "preflight-offline", "preflight-fix"}
     assert found["preflight"]["entry"] == "preflight check"
     assert found["preflight-offline"]["entry"] == "preflight check --offline"
+    assert found["preflight-fix"]["entry"] == "preflight fix"
     for hook in found.values():
         assert hook["language"] == "python"
         assert hook["types"] == ["text"]

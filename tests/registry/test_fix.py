@@ -189,3 +189,33 @@ def test_offline_configuration_is_a_usage_error(tmp_path: Path) -> None:
     done = run(tmp_path, "fix", ".", "--pin")
     assert done.returncode == 2 and "needs the registries" in done.stderr
     shutil.rmtree(work)
+
+
+def readme_examples() -> list[tuple[str, list[str], str, str, str]]:
+    """(name, fix options, file name, before, after) of every ``<!-- fix-example: NAME OPTIONS -->``."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    pattern = re.compile(r"<!-- fix-example: (\S+)((?: \S+)*) -->\n```(\w+)\n(.*?)```\n.*?```\w+\n(.*?)```", re.S)
+    out = []
+    for m in pattern.finditer(text):
+        name = "Dockerfile" if m.group(3) == "dockerfile" else "compose.yaml"
+        out.append((m.group(1), m.group(2).split(), name, m.group(4), m.group(5)))
+    return out
+
+
+def test_readme_has_the_examples() -> None:
+    assert [e[0] for e in readme_examples()] == ["typo", "pin", "arg-default"]
+
+
+@pytest.mark.parametrize("example", readme_examples(), ids=lambda e: e[0])
+def test_readme_example(example: tuple[str, list[str], str, str, str], registry: Any, tmp_path: Path) -> None:
+    """What the README shows is what fix writes (digests shortened to ``sha256:…`` there)."""
+    _, args, name, before, after = example
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / name).write_text(before, encoding="utf-8")
+    config = {"registries": {"registry.example": {"endpoint": registry.url}}}
+    (work / ".preflight.yaml").write_text(json.dumps(config), encoding="utf-8")
+    done = run(tmp_path, "fix", ".", *args)
+    assert done.returncode == 1, done.stdout + done.stderr
+    written = re.sub(r"sha256:[0-9a-f]{64}", "sha256:…", (work / name).read_text(encoding="utf-8"))
+    assert written == after
