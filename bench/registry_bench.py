@@ -11,7 +11,7 @@ front with ``latency`` seconds per request. The references: the 80 pushed tags p
 Measures, each as its own ``python -m preflight check`` process (the way users run it):
   1. cold run (``--no-cache``): wall time, HTTP requests (proxy count and report summary);
   2. the same with ``--platform linux/amd64`` (index/manifest GET + config blob);
-  3. warm-cache rerun: requests must be 0;
+  3. warm-cache rerun: requests must be 0; ``fix --pin --dry-run`` sends no request beyond ``check``'s;
   4. the lower bound: fewest sequential round trips at preflight's concurrency (4 per host):
      ceil(minimal requests / 4) x latency, minimal = one HEAD per reference + one listing per
      repository with a missing tag;
@@ -90,6 +90,25 @@ def check(root: Path, *args: str) -> tuple[float, dict]:
     if done.returncode not in (0, 1):
         raise SystemExit(f"preflight failed ({done.returncode}):\n{done.stderr}")
     return wall, json.loads(done.stdout)
+
+
+def fix_pin(root: Path) -> tuple[float, int]:
+    """``preflight fix src --pin --dry-run --no-cache``: wall time and the references it would pin."""
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(root),
+        "XDG_CACHE_HOME": str(root / "cache"),
+        "NO_PROXY": "127.0.0.1,localhost",
+        "PYTHONPATH": str(ROOT),
+    }
+    cmd = [sys.executable, "-m", "preflight", "fix", "src", "--pin", "--dry-run", "--no-cache"]
+    cmd += ["--config", ".preflight.yaml", "--timeout", "120"]
+    started = time.perf_counter()
+    done = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True)
+    wall = time.perf_counter() - started
+    if done.returncode not in (0, 1):
+        raise SystemExit(f"preflight fix failed ({done.returncode}):\n{done.stderr}")
+    return wall, sum(1 for line in done.stderr.splitlines() if ": would pin: " in line)
 
 
 class LatencyRelay:
@@ -186,6 +205,15 @@ def main() -> None:
                     f"{sent / len(refs):.2f}/reference  lower bound {bound:.2f} s, ratio {wall / bound:3.1f}x  "
                     f"findings {len(report['findings'])}"
                 )
+            before = proxy.requests
+            wall, report = check(root, "--no-cache")
+            check_requests = proxy.requests - before
+            before = proxy.requests
+            wall_fix, pinned = fix_pin(root)
+            print(
+                f"{'fix --pin':16s} wall {wall_fix:6.2f} s  requests {proxy.requests - before:4d} "
+                f"(check: {check_requests}, {wall:.2f} s)  references pinned {pinned}"
+            )
             check(root)  # fill the cache
             before = proxy.requests
             wall, report = check(root)

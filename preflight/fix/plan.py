@@ -310,6 +310,9 @@ def _place(
         return listed("it is written with syntax whose characters fix cannot follow")
     if not variables:
         return _change(doc.path, source, span[0] + a, span[0] + b, inserted, want, use)
+    for origin in use.sources:  # a value from outside the file: the right edit depends on it
+        if origin.origin not in ("unset", "arg") or (origin.origin == "arg" and origin.location is None):
+            return listed(f"${origin.name} gets its value from {_ORIGINS.get(origin.origin, origin.origin)}")
     first, last = variables[0], variables[-1]
     head = use.written[: first.start]
     tail = use.written[last.end :]
@@ -342,8 +345,7 @@ def _place(
         if arg_span is None or source.text[arg_span[0] : arg_span[1]] != value:
             return listed(f"the default of ARG {var.name} does not read as its value")
         return _change(doc.path, source, arg_span[0] + (a - p), arg_span[0] + (b - p), inserted, want, use)
-    where = _ORIGINS.get(origin.origin, origin.origin)
-    return listed(f"${var.name} gets its value from {where}")
+    return listed(f"${var.name} has no value written in this file")
 
 
 def _verb(kind: str) -> str:
