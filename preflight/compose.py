@@ -27,8 +27,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from . import yamlpos
-from .interpolate import Dialect, ExpansionError, expand
-from .model import BuildLink, Document, ImageUse, Location, Problem, Suppressions, UseKind, ValueSource
+from .imageref import MAX_REFERENCE_LENGTH
+from .interpolate import Dialect, ExpansionError, ExpansionTooLong, expand
+from .model import BuildLink, Document, ImageUse, Location, Problem, Suppressions, UseKind, ValueSource, clip
 from .suppress import parse_directive
 from .textfile import InputError, read_text
 from .yamlpos import Map, Node, Scalar, Seq
@@ -142,6 +143,8 @@ def parse_dotenv(text: str, lookup: Lookup) -> tuple[dict[str, str], tuple[int, 
             if expansion.text is None and not expansion.errors:  # unset variables become ""
                 missing = set(expansion.unresolved)
                 expansion = expand(value_text, lambda k, missing=missing: "" if k in missing else var(k), COMPOSE)
+        except ExpansionTooLong as exc:
+            return out, (line, f"the value of {key} is longer than {exc.limit} characters once expanded")
         except ExpansionError as exc:
             return out, (line, f"invalid variable syntax in the value of {key}: {exc}")
         if expansion.errors:
@@ -563,7 +566,10 @@ class _Reader:
             self.at(f, value, f'image of service "{name}" must be a string')
             return
         try:
-            exp = expand(value.value, env.get, COMPOSE)
+            exp = expand(value.value, env.get, COMPOSE, MAX_REFERENCE_LENGTH)
+        except ExpansionTooLong as exc:
+            self.at(f, value, f'image "{clip(value.value)}": {exc}; no valid image reference is that long', "PF002")
+            return
         except ExpansionError as exc:
             self.at(f, value, f'invalid variable syntax in image "{value.value}": {exc}')
             return
@@ -687,7 +693,7 @@ class _Reader:
                 continue  # a directory, URL, service:NAME, target:NAME or oci-layout://: not pulled here
             written = written[len(_DOCKER_IMAGE) :]
             try:
-                exp = expand(written, env.get, COMPOSE)
+                exp = expand(written, env.get, COMPOSE, MAX_REFERENCE_LENGTH)
             except ExpansionError as exc:
                 self.at(f, value, f'invalid variable syntax in additional context "{written}": {exc}')
                 continue

@@ -44,8 +44,8 @@ from bisect import bisect_right
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
-from .imageref import ImageRef, ReferenceError
-from .interpolate import Dialect, ExpansionError, expand
+from .imageref import MAX_REFERENCE_LENGTH, ImageRef, ReferenceError
+from .interpolate import MAX_EXPANSION, Dialect, ExpansionError, ExpansionTooLong, expand
 from .model import Document, ImageUse, Location, Problem, Suppressions, UseKind, ValueSource, clip
 from .suppress import parse_directive
 
@@ -558,6 +558,7 @@ class _Value:
     origin: str = "arg"  # where a variable's value comes from (ValueSource.origin)
     where: Location | None = None  # an ARG default written literally: its text
     sources: tuple[ValueSource, ...] = ()  # an expansion's variables: where each got its value
+    too_long: bool = False  # an ARG whose value expands past MAX_EXPANSION: never built, an error where used
 
 
 def _platform_values(target_platform: str | None) -> dict[str, _Value]:
@@ -584,8 +585,9 @@ def _platform_parts(platform: str | None) -> tuple[str, str, str]:
     return ("darwin" if os_ == "macos" else os_), arch, variant
 
 
-def _evaluate(word: str, scope: Mapping[str, _Value], dialect: Dialect) -> _Value:
-    """Expand ``word`` in ``scope``. Raises ExpansionError for malformed syntax."""
+def _evaluate(word: str, scope: Mapping[str, _Value], dialect: Dialect, limit: int = MAX_EXPANSION) -> _Value:
+    """Expand ``word`` in ``scope``. Raises ExpansionError for malformed syntax, ExpansionTooLong
+    past ``limit`` characters or when a variable it uses is too long itself."""
     if "$" not in word and (dialect.escape or "\\") not in word and "'" not in word and '"' not in word:
         return _Value(word)
     used: list[str] = []
@@ -593,9 +595,11 @@ def _evaluate(word: str, scope: Mapping[str, _Value], dialect: Dialect) -> _Valu
     def lookup(name: str) -> str | None:
         used.append(name)
         v = scope.get(name)
+        if v is not None and v.too_long:
+            raise ExpansionTooLong(MAX_EXPANSION, name)
         return None if v is None else v.text
 
-    exp = expand(word, lookup, dialect)
+    exp = expand(word, lookup, dialect, limit)
     missing: list[str] = []
     errors = list(exp.errors)
     for name in exp.unresolved:
@@ -783,8 +787,19 @@ class _Reader:
         return Location(self.path, line, col, end_line, end_col + 1)
 
     def evaluate(self, word: str, scope: Mapping[str, _Value], loc: Location, what: str) -> _Value | None:
+        arg = what.startswith("ARG ")
         try:
-            return _evaluate(word, scope, self.dialect)
+            return _evaluate(word, scope, self.dialect, MAX_EXPANSION if arg else MAX_REFERENCE_LENGTH)
+        except ExpansionTooLong as exc:
+            if arg:  # only an error where it is used in an image reference (a RUN line is never expanded here)
+                return _Value(None, too_long=True)
+            tail = (
+                ""
+                if "platform" in what
+                else f"; no valid image reference is that long (at most {MAX_REFERENCE_LENGTH})"
+            )
+            self.problems.append(Problem("PF002", loc, f"{what} {clip(word)!r}: {exc}{tail}"))
+            return None
         except ExpansionError as exc:
             # In an image reference it is an invalid reference (PF002); anywhere else (an ARG
             # value) BuildKit rejects the whole file: a parse error (PF001).

@@ -17,6 +17,11 @@ DEFAULT_DOMAIN = "docker.io"
 LEGACY_DEFAULT_DOMAIN = "index.docker.io"
 OFFICIAL_REPO_PREFIX = "library/"
 NAME_TOTAL_LENGTH_MAX = 255
+# No valid reference is longer than about 780 characters: a host name of at most 253 (DNS), a
+# port of at most 5 digits, a path of at most NAME_TOTAL_LENGTH_MAX, a tag of at most 128 and a
+# sha512 digest (135), plus separators. Variable expansion that forms a reference stops here
+# (rounded up, so that the grammar's own reason still names what is wrong below it).
+MAX_REFERENCE_LENGTH = 1024
 
 _ALNUM = r"[a-z0-9]+"
 _SEPARATOR = r"(?:[._]|__|[-]+)"

@@ -24,6 +24,11 @@ Lookup = Callable[[str], "str | None"]
 _Call = Generator[Any, Any, Any]  # yields a sub-call (another _Call), receives its result
 
 MAX_DEPTH = 10_000  # nested ${...} and quotes; evaluated without Python recursion
+# The longest text one expansion may produce. Doubling chains (``A1=${A0}${A0}`` ... ``A63``) and
+# ``${V//p/${V}}`` grow exponentially; every step is checked against the bound before the text is
+# built, so memory stays at a few times the bound. Callers expanding an image reference pass
+# ``imageref.MAX_REFERENCE_LENGTH`` instead.
+MAX_EXPANSION = 64 * 1024
 _NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*", re.ASCII)
 
 
@@ -57,13 +62,24 @@ class ExpansionError(ValueError):
     """Malformed variable syntax (unterminated ``${``, bad modifier, nesting too deep)."""
 
 
+class ExpansionTooLong(ExpansionError):
+    """The expansion would be longer than its bound; ``limit`` is that bound."""
+
+    def __init__(self, limit: int, name: str | None = None) -> None:
+        what = f"${name} is longer than {limit} characters once expanded" if name else None
+        super().__init__(what or f"the expansion is longer than {limit} characters")
+        self.limit = limit
+        self.name = name
+
+
 def has_variables(text: str, dialect: Dialect) -> bool:
     return expand(text, lambda _name: "", dialect).used != () if "$" in text else False
 
 
-def expand(text: str, lookup: Lookup, dialect: Dialect) -> Expansion:
-    """Expand ``text``. Raises ``ExpansionError`` for malformed syntax."""
-    state = _State(lookup, dialect)
+def expand(text: str, lookup: Lookup, dialect: Dialect, limit: int = MAX_EXPANSION) -> Expansion:
+    """Expand ``text``. Raises ``ExpansionError`` for malformed syntax, ``ExpansionTooLong`` when
+    the result (or any part of it) would be longer than ``limit`` characters."""
+    state = _State(lookup, dialect, limit)
     out, known = _run(state.word(text, 0, len(text), depth=0, in_double=False))
     return Expansion(
         text=out if known else None,
@@ -94,9 +110,10 @@ class _State:
     """The expander. ``word``, ``dollar``, ``braced`` and ``pattern_op`` are generators run by
     ``_run``: ``yield self.word(...)`` calls ``word`` and evaluates to its result."""
 
-    def __init__(self, lookup: Lookup, dialect: Dialect) -> None:
+    def __init__(self, lookup: Lookup, dialect: Dialect, limit: int = MAX_EXPANSION) -> None:
         self.lookup = lookup
         self.dialect = dialect
+        self.limit = limit
         self.unresolved: list[str] = []
         self.errors: list[str] = []
         self.used: list[str] = []
@@ -108,6 +125,15 @@ class _State:
             raise ExpansionError(f"variables nested deeper than {MAX_DEPTH} levels")
         d = self.dialect
         parts: list[str] = []
+        size = 0  # characters in parts: checked on every addition, before anything is joined
+
+        def add(text: str) -> None:
+            nonlocal size
+            size += len(text)
+            if size > self.limit:
+                raise ExpansionTooLong(self.limit)
+            parts.append(text)
+
         known = True
         while i < end:
             ch = s[i]
@@ -116,35 +142,35 @@ class _State:
                     nxt = s[i + 1]
                     # inside double quotes the escape only escapes $, ", the escape char and newline
                     if in_double and nxt not in ("$", '"', d.escape, "\n"):
-                        parts.append(ch)
+                        add(ch)
                         i += 1
                         continue
-                    parts.append(nxt)
+                    add(nxt)
                     i += 2
                 else:
-                    parts.append(ch)
+                    add(ch)
                     i += 1
                 continue
             if d.quotes and ch == "'" and not in_double:
                 close = s.find("'", i + 1, end)
                 if close == -1:
                     raise ExpansionError("unterminated single quote")
-                parts.append(s[i + 1 : close])
+                add(s[i + 1 : close])
                 i = close + 1
                 continue
             if d.quotes and ch == '"':
                 close = self._find_double_close(s, i + 1, end)
                 inner, k = yield self.word(s, i + 1, close, depth + 1, in_double=True)
-                parts.append(inner)
+                add(inner)
                 known = known and k
                 i = close + 1
                 continue
             if ch == "$":
                 text, k, i = yield self.dollar(s, i, end, depth)
-                parts.append(text)
+                add(text)
                 known = known and k
                 continue
-            parts.append(ch)
+            add(ch)
             i += 1
         return "".join(parts), known
 
@@ -264,7 +290,7 @@ class _State:
             )
             if not (known and k1 and k2):
                 return "", False
-            return (_replace(_glob(pattern), value, replacement, doubled) if pattern else value), True
+            return (_replace(_glob(pattern), value, replacement, doubled, self.limit) if pattern else value), True
         pattern, k = yield self.word(s, start, close, depth + 1, in_double=False)
         if not (known and k):
             return "", False
@@ -389,19 +415,25 @@ def _search(atoms: list[Callable[[str], bool] | None], text: str, pos: int) -> t
         i += 1
 
 
-def _replace(atoms: list[Callable[[str], bool] | None], value: str, replacement: str, every: bool) -> str:
+def _replace(
+    atoms: list[Callable[[str], bool] | None], value: str, replacement: str, every: bool, limit: int = MAX_EXPANSION
+) -> str:
     """``${V/p/r}`` (first match) and ``${V//p/r}`` (all, as Go's ReplaceAllString: an empty
-    match right after a match is not replaced)."""
+    match right after a match is not replaced). ExpansionTooLong past ``limit`` characters."""
     out: list[str] = []
-    last = search = 0
+    size = last = search = 0
     while search <= len(value):
         found = _search(atoms, value, search)
         if found is None:
             break
         start, end = found
         out.append(value[last:start])
+        size += start - last
         if end > last or start == 0:
             out.append(replacement)
+            size += len(replacement)
+        if size > limit:
+            raise ExpansionTooLong(limit)
         last = end
         if not every:
             break

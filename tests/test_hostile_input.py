@@ -311,6 +311,68 @@ def test_billion_laughs_is_bounded_in_memory(tmp_path):
     print(f"billion laughs: {run.seconds:.2f} s, peak RSS {run.peak_mb:.0f} MB")
 
 
+def _doubling(n: int, line: str) -> str:
+    """``A0=x``, then ``A1=${A0}${A0}`` ... ``A{n-1}``: 2**(n-1) characters if expanded in full."""
+    return "".join(line.format(i=i, v=f"${{A{i - 1}}}${{A{i - 1}}}" if i else "x") + "\n" for i in range(n))
+
+
+def _address_space_limit() -> None:
+    """The old code grew to gigabytes: fail the test with MemoryError instead of starving the machine."""
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
+
+
+def test_exponential_arg_chain_is_bounded(tmp_path):
+    """Issue 8 item 6: 64 doubling ARGs, then FROM alpine:${A63} (old: MemoryError after 2.1 GB, exit 2)."""
+    files = {"Dockerfile": _doubling(64, "ARG A{i}={v}") + "FROM alpine:${A63}\nFROM alpine:${A12}\nRUN echo ${A63}\n"}
+    run = check(project(tmp_path, files), preexec=_address_space_limit)
+    assert [h[:4] for h in run.hostile] == [
+        ("PF002", "hostile/Dockerfile", 65, 6),
+        ("PF002", "hostile/Dockerfile", 66, 6),
+    ], run.hostile
+    assert "$A63 is longer than 65536 characters once expanded" in run.hostile[0][4]
+    assert "the expansion is longer than 1024 characters" in run.hostile[1][4]  # 4,096: past a reference's bound
+    assert all("no valid image reference is that long" in h[4] for h in run.hostile)
+    assert run.peak_mb < 100, run.peak_mb
+    print(f"64 doubling ARGs: {run.seconds:.2f} s, peak RSS {run.peak_mb:.0f} MB")
+
+
+def test_exponential_arg_chain_used_only_in_run_is_no_finding(tmp_path):
+    """preflight expands only image references: a long ARG that no reference uses is nobody's business."""
+    files = {"Dockerfile": "FROM alpine:3.20\n" + _doubling(64, "ARG A{i}={v}") + "RUN echo ${A63}\n"}
+    run = check(project(tmp_path, files), preexec=_address_space_limit)
+    assert run.hostile == []
+    assert run.peak_mb < 100, run.peak_mb
+
+
+def test_replacement_blowup_is_bounded(tmp_path):
+    """``${V//p/${V}}`` squares the length at each step: 1,000 -> 10**6 -> 10**12."""
+    dockerfile = "ARG A=" + "a" * 1000 + "\nARG B=${A//a/${A}}\nARG C=${B//a/${B}}\nFROM alpine:${C}\n"
+    run = check(project(tmp_path, {"Dockerfile": dockerfile}), preexec=_address_space_limit)
+    assert [h[:4] for h in run.hostile] == [("PF002", "hostile/Dockerfile", 4, 6)], run.hostile
+    assert "$C is longer than 65536 characters once expanded" in run.hostile[0][4]
+    assert run.peak_mb < 100, run.peak_mb
+
+
+def test_exponential_dotenv_chain_is_bounded(tmp_path):
+    """The same chain in compose's ``.env``: a finding at the first line past the bound, and at the image."""
+    files = {
+        ".env": _doubling(64, "A{i}={v}"),
+        "compose.yaml": "services:\n  a:\n    image: alpine:${A63}\n  b:\n    image: alpine:${A12}\n",
+    }
+    run = check(project(tmp_path, files), preexec=_address_space_limit)
+    assert [h[:4] for h in run.hostile] == [
+        ("PF001", "hostile/.env", 18, 1),
+        ("PF003", "hostile/compose.yaml", 3, 12),  # .env stopped at its error: A63 has no value
+        ("PF002", "hostile/compose.yaml", 5, 12),
+    ], run.hostile
+    assert "the value of A17 is longer than 65536 characters once expanded" in run.hostile[0][4]
+    assert "the expansion is longer than 1024 characters" in run.hostile[2][4]
+    assert run.peak_mb < 100, run.peak_mb
+    print(f"64 doubling .env lines: {run.seconds:.2f} s, peak RSS {run.peak_mb:.0f} MB")
+
+
 def test_symlink_loop_is_followed_once(tmp_path):
     root = project(tmp_path, {"x/Dockerfile": "FROM redis\n"})
     (root / "hostile" / "x" / "loop").symlink_to("..", target_is_directory=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from preflight.interpolate import MAX_DEPTH, Dialect, ExpansionError, expand
+from preflight.interpolate import MAX_DEPTH, MAX_EXPANSION, Dialect, ExpansionError, ExpansionTooLong, expand
 
 ENV = {"A": "a", "EMPTY": "", "TAG": "3.12"}
 C = Dialect.COMPOSE
@@ -131,3 +131,24 @@ def test_pattern_substitution_of_unset_variable_is_unknown():
 def test_compose_has_no_pattern_substitution():
     with pytest.raises(ExpansionError):
         expand("${V#x}", {"V": "1"}.get, C)
+
+
+@pytest.mark.parametrize("dialect", [B, C])
+def test_expansion_stops_at_its_bound(dialect: Dialect) -> None:
+    big = {"V": "x" * 600}
+    assert expand("${V}${V}", big.get, dialect, limit=1200).text == "x" * 1200  # exactly the bound
+    with pytest.raises(ExpansionTooLong, match="longer than 1024 characters"):
+        expand("${V}${V}", big.get, dialect, limit=1024)
+    with pytest.raises(ExpansionTooLong):
+        expand("${U:-${V}${V}}", big.get, dialect, limit=1024)  # inside a default, too
+    huge = {"V": "v" * (MAX_EXPANSION + 1)}  # a value from the environment, longer than the default bound
+    with pytest.raises(ExpansionTooLong):
+        expand("$V", huge.get, dialect)
+
+
+def test_replacement_is_bounded_before_it_is_built() -> None:
+    """``${V//a/${V}}`` squares the length: the bound is checked while replacing."""
+    values = {"V": "a" * 1000}
+    with pytest.raises(ExpansionTooLong):
+        expand("${V//a/${V}}", values.get, B)
+    assert expand("${V//a/bb}", values.get, B, limit=2000).text == "b" * 2000
