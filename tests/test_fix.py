@@ -130,3 +130,74 @@ def test_pf206_carries_the_digest_update_and_json_shows_it() -> None:
             "replacement": D2,
         }
     ]
+
+
+def plan_for(root: Path, files: dict[str, str], environ: dict[str, str] | None = None, **options: bool) -> list[str]:
+    """Plan with made-up registry answers (every tag exists; ``*-slimm`` tags are missing with the
+    suggestion ``*-slim``); returns the output lines of the changes and listed references."""
+    from preflight.config import Config
+    from preflight.engine import RuleContext as Ctx
+    from preflight.engine import evaluate, subject_for
+    from preflight.fix.plan import Options, plan
+    from preflight.fix.run import change_line, listed_line, read_sources
+    from preflight.pipeline import load, selection_of, uses_of
+
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text, encoding="utf-8")
+    config = Config()
+    loaded = load(["."], config, cwd=root, environ=environ or {})
+    facts = {}
+    for use in uses_of(loaded.documents):
+        ref = subject_for(use).ref
+        if ref is None:
+            continue
+        if ref.tag and ref.tag.endswith("-slimm"):
+            suggestion = ref.tag[:-1]
+            facts[ref.canonical] = ImageFacts(ref.canonical, Status.TAG_MISSING, "r", suggestions=(suggestion,))
+        else:
+            facts[ref.canonical] = ImageFacts(ref.canonical, Status.OK, "r", digest=D1)
+    report = evaluate(loaded.documents, selection_of(config), Ctx(facts=facts), Summary(), loaded.root)
+    result = plan(loaded.documents, report, facts, Options(**options), read_sources(loaded.documents, root))
+    return sorted([change_line(c, False) for c in result.changes] + [listed_line(i) for i in result.listed])
+
+
+def test_values_from_outside_the_file_are_listed_with_their_source(tmp_path: Path) -> None:
+    lines = plan_for(
+        tmp_path,
+        {
+            "compose.yaml": (
+                "services:\n"
+                "  app:\n    build: {context: app, args: {TAG: 1-slimm}}\n"
+                "  env:\n    image: r.example/a:${FROM_ENV:-1-slimm}\n"
+            ),
+            "app/Dockerfile": "ARG TAG=1\nFROM r.example/b:${TAG}\n",
+            "Dockerfile": "ARG SHARED=2-slimm\nFROM r.example/c:${SHARED}\nFROM r.example/d:${SHARED}\n",
+        },
+        environ={"FROM_ENV": "1-slimm"},
+    )
+    assert lines == [
+        'Dockerfile:2:6: not fixed: "r.example/c:${SHARED}": correct the tag by hand: the default of ARG SHARED'
+        " (line 1) feeds 2 references",
+        'Dockerfile:3:6: not fixed: "r.example/d:${SHARED}": correct the tag by hand: the default of ARG SHARED'
+        " (line 1) feeds 2 references",
+        'app/Dockerfile:2:6: not fixed: "r.example/b:${TAG}": correct the tag by hand: $TAG gets its value from a'
+        " build argument (--build-arg, compose build.args or build-args in the configuration)",
+        'compose.yaml:5:12: not fixed: "r.example/a:${FROM_ENV:-1-slimm}": correct the tag by hand: $FROM_ENV gets'
+        " its value from the environment",
+    ]
+
+
+def test_pin_skips_suppressed_built_and_digest_references(tmp_path: Path) -> None:
+    lines = plan_for(
+        tmp_path,
+        {
+            "compose.yaml": "services:\n  own:\n    image: r.example/own:1\n    build: .\n",
+            "Dockerfile": (
+                f"# preflight: ignore=PF103\nFROM r.example/a:1\nFROM r.example/b@{D2}\nFROM r.example/c:1@{D2}\n"
+                "FROM r.example/d\n"
+            ),
+        },
+        pin=True,
+    )
+    assert lines == [f'Dockerfile:5:6: pinned: "r.example/d" -> "r.example/d@{D1}"']

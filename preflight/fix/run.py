@@ -67,7 +67,9 @@ _DONE = {
 def change_line(change: Change, dry_run: bool) -> str:
     u = change.use
     verb = _DONE[change.kind][1 if dry_run else 0]
-    return f'{u.path}:{u.line}:{u.column}: {verb}: "{clip(change.before)}" -> "{clip(change.after)}"'
+    at = change.location
+    where = f" (edited at {at.path}:{at.line}:{at.column})" if (at.path, at.line) != (u.path, u.line) else ""
+    return f'{u.path}:{u.line}:{u.column}: {verb}: "{clip(change.before)}" -> "{clip(change.after)}"{where}'
 
 
 def listed_line(item: Listed) -> str:
