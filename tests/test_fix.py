@@ -9,6 +9,8 @@ import stat
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import preflight.rules.registry as rules
 from preflight.engine import RuleContext, Subject
@@ -201,3 +203,36 @@ def test_pin_skips_suppressed_built_and_digest_references(tmp_path: Path) -> Non
         pin=True,
     )
     assert lines == [f'Dockerfile:5:6: pinned: "r.example/d" -> "r.example/d@{D1}"']
+
+
+def test_a_file_changed_since_it_was_read_is_not_written(tmp_path: Path) -> None:
+    from preflight.fix.plan import PIN, Change, Plan
+    from preflight.fix.run import execute
+
+    path = tmp_path / "Dockerfile"
+    path.write_text("FROM a:1\n")
+    source = read_source(path, "dockerfile")
+    change = Change(
+        PIN,
+        "Dockerfile",
+        Edit(8, 8, "", "@" + D1),
+        Location("Dockerfile", 1, 9),
+        Location("Dockerfile", 1, 6),
+        "a:1",
+        "a:1@" + D1,
+        "",
+    )
+    path.write_text("FROM a:1\nFROM b:2\n")
+    outcome = execute(Plan([change]), {"Dockerfile": source}, dry_run=False)
+    assert outcome.errors == ["Dockerfile changed while preflight was reading it; not written"]
+    assert path.read_text() == "FROM a:1\nFROM b:2\n"
+    path.write_text("FROM a:1\n")
+    assert execute(Plan([change]), {"Dockerfile": source}, dry_run=False).files == ["Dockerfile"]
+    assert path.read_text() == f"FROM a:1@{D1}\n"
+
+
+@given(st.text(), st.text())
+def test_narrow_then_apply_gives_the_new_text(old: str, new: str) -> None:
+    start, end, inserted = narrow(old, new)
+    assert apply(old, [Edit(start, end, old[start:end], inserted)]) == new
+    assert start <= end <= len(old)
