@@ -97,6 +97,26 @@ def cli() -> None:
 
 
 common_paths = click.argument("paths", nargs=-1, type=click.Path())
+engine_option = click.option(
+    "--engine",
+    metavar="URL|off",
+    help="Container engine to ask for local images (unix:///PATH, tcp://HOST:PORT) or off "
+    "(default: as the docker CLI finds it: DOCKER_HOST, context, default socket).",
+)
+
+
+def _engine_choice(value: str | None) -> str | None:
+    """``--engine``: ``off`` or an address the engine code can use (else a usage error)."""
+    if value is None:
+        return None
+    from .localengine.discover import OFF, Unusable, find_engine
+
+    if value.strip().lower() == OFF:
+        return OFF
+    found = find_engine({}, value)
+    if isinstance(found, Unusable) and found.supported:
+        raise UsageProblem(f"--engine {found.endpoint}: {found.reason}")
+    return value.strip()
 
 
 @cli.command()
@@ -147,6 +167,7 @@ common_paths = click.argument("paths", nargs=-1, type=click.Path())
     help="Registry host the address guard lets through (exact name, repeatable).",
 )
 @click.option("--strict-loopback", is_flag=True, hidden=True, help="Verify TLS for loopback registries too.")
+@engine_option
 @click.option("--color/--no-color", default=None, help="Color text output (default: when stdout is a terminal).")
 @click.option(
     "--debug", is_flag=True, help="Log registry requests, retries and fallbacks to stderr (never credentials)."
@@ -174,6 +195,7 @@ def check(
     untrusted: bool,
     allow_hosts: tuple[str, ...],
     strict_loopback: bool,
+    engine: str | None,
     color: bool | None,
     debug: bool,
 ) -> None:
@@ -196,6 +218,7 @@ def check(
         offline=offline,
         platforms=platforms or None,
         timeout=timeout,
+        engine=_engine_choice(engine),
     )
     env = dict(os.environ)
     cwd = Path.cwd()
@@ -377,6 +400,13 @@ def fix(
 @click.option("--build-arg", "build_args", multiple=True, help="KEY=VALUE for Dockerfile ARGs (repeatable).")
 @click.option("--exclude", multiple=True)
 @click.option("--all", "include_built", is_flag=True, help="With --unique: include images compose builds (not pulled).")
+@click.option(
+    "--missing-locally",
+    is_flag=True,
+    help="Print each pulled reference the local engine does not hold, once (what CI must pull).",
+)
+@engine_option
+@click.option("--debug", is_flag=True, help="Log the engine's requests to stderr.")
 def images(
     paths: tuple[str, ...],
     fmt: str,
@@ -385,16 +415,34 @@ def images(
     build_args: tuple[str, ...],
     exclude: tuple[str, ...],
     include_built: bool,
+    missing_locally: bool,
+    engine: str | None,
+    debug: bool,
 ) -> None:
     """List every image reference found under PATHS."""
     from . import pipeline
     from .engine import subject_for
 
+    if debug:
+        _debug_logging()
     _require_paths(paths)
-    config = _load_config(config_file, build_args=_build_args(build_args) or None, exclude=exclude or None)
+    config = _load_config(
+        config_file, build_args=_build_args(build_args) or None, exclude=exclude or None, engine=_engine_choice(engine)
+    )
     loaded = pipeline.load(paths, config, cwd=Path.cwd(), environ=dict(os.environ))
     subjects = [subject_for(u) for u in pipeline.uses_of(loaded.documents)]
     subjects.sort(key=lambda s: (s.use.location.path, s.use.location.line, s.use.location.column))
+    if missing_locally:
+        pulled = sorted({s.ref.canonical for s in subjects if s.ref is not None and s.use.pull})
+        missing = _missing_locally(pulled, config)
+        if fmt == "json":
+            import json
+
+            click.echo(json.dumps({"missing": missing}, indent=2, ensure_ascii=False))
+        else:
+            for ref in missing:
+                click.echo(ref)
+        return
     if unique:
         refs = {s.ref.canonical for s in subjects if s.ref is not None and (s.use.pull or include_built)}
         for ref in sorted(refs):
@@ -428,6 +476,26 @@ def images(
     widths = [max(len(h), *(len(row[i]) for row in table)) for i, h in enumerate(headers)]
     for row in (headers, *table):
         click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)).rstrip())
+
+
+def _missing_locally(refs: list[str], config: Config) -> list[str]:
+    """The references the engine lacks; no engine (or one that does not answer) is exit 2."""
+    from .localengine import survey
+
+    found = survey(refs, dict(os.environ), config.engine, config.timeout)
+    for warning in found.warnings:
+        click.echo(f"preflight: warning: {warning}", err=True)
+    facts = found.facts
+    if facts is None:
+        raise UsageProblem(
+            "--missing-locally: no container engine found (DOCKER_HOST, a docker context, /var/run/docker.sock "
+            "or Podman's socket); name one with --engine"
+        )
+    if not facts.answered:
+        raise UsageProblem(
+            f"--missing-locally: the engine {facts.endpoint} ({facts.source}) does not answer: {facts.detail}"
+        )
+    return [ref for ref in refs if facts.holds(ref) is None]
 
 
 @cli.command("rules")

@@ -79,6 +79,7 @@ class Config:
     cache_ttl: int = 3600  # seconds, positive answers
     cache_negative_ttl: int = 300  # seconds, negative answers
     timeout: float = 30.0  # overall deadline for the registry step, seconds
+    engine: str | None = None  # container engine: URL, "off", None = found as the docker CLI finds it (user-level only)
     source: str | None = None  # file the configuration came from, for messages
     root: str | None = None  # directory of that file (project root), absolute
 

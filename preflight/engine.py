@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
-from .facts import ImageFacts
+from .facts import EngineFacts, ImageFacts
 from .imageref import ImageRef, ReferenceError
 from .model import Document, Finding, Fix, ImageUse, Level, Location, Report, Summary, clip
 
@@ -47,6 +47,7 @@ class RuleOptions:
 class RuleContext:
     options: RuleOptions = RuleOptions()
     facts: Mapping[str, ImageFacts] = field(default_factory=dict)  # keyed by ImageRef.canonical
+    engine: EngineFacts | None = None  # the local container engine, when one was found (None: absent or offline)
 
 
 Check = Callable[[Subject, RuleContext], Iterable[Hit]]

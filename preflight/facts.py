@@ -1,4 +1,4 @@
-"""Immutable facts the registry step learns about references; registry rules read only these.
+"""Immutable facts the registry and engine steps learn about references; registry rules read only these.
 
 This module has no network imports: the offline path imports it freely.
 """
@@ -6,7 +6,8 @@ This module has no network imports: the offline path imports it freely.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 
 class Status(str, enum.Enum):
@@ -75,3 +76,41 @@ class ImageFacts:
     ratelimit_remaining: int | None = None
     retry_after: float | None = None
     credential_source: str | None = None  # where credentials came from ("~/.docker/config.json"), never the secret
+
+
+@dataclass(frozen=True)
+class LocalImage:
+    """An image the local engine holds under a reference (``/images/{name}/json``).
+
+    reference:    the normalized reference it was asked for (``ImageRef.canonical``).
+    platform:     ``os/arch[/variant]`` of the held image.
+    repo_digests: ``name@sha256:…`` the engine knows the image by in registries; empty when it
+                  was built, imported or loaded here and never pulled or pushed.
+    """
+
+    reference: str
+    id: str
+    platform: str
+    repo_digests: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class EngineFacts:
+    """What preflight learned from the local Docker-compatible engine before the rules run.
+
+    endpoint:   where it was asked (``unix:///var/run/docker.sock``, ``tcp://…``), never credentials.
+    source:     how it was chosen (``DOCKER_HOST``, ``--engine``, ``context "ci"``, ``default socket``).
+    answered:   False when a configured engine did not answer (``detail`` says why).
+    images:     the references the engine holds, keyed by ``ImageRef.canonical``.
+    """
+
+    endpoint: str
+    source: str
+    answered: bool
+    detail: str = ""
+    version: str | None = None
+    api_version: str | None = None
+    images: Mapping[str, LocalImage] = field(default_factory=dict)
+
+    def holds(self, reference: str) -> LocalImage | None:
+        return self.images.get(reference) if self.answered else None

@@ -10,6 +10,7 @@ import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .config import Config, RegistryConfig
 from .discover import discover, display_path
@@ -26,6 +27,11 @@ from .imageref import ImageRef
 from .model import BuildLink, Document, ImageUse, Location, Problem, Report, Summary, Suppressions, UseKind
 from .platforms import required_platforms
 from .textfile import InputError, read_text
+
+if TYPE_CHECKING:
+    from .localengine import Survey
+    from .registry import Lookup
+    from .registry.endpoints import DaemonConfig
 
 Progress = Callable[[int, int, str], None]
 
@@ -328,6 +334,8 @@ def check_with_facts(
     warnings: tuple[str, ...] = ()
     if untrusted:
         config, warnings = _without_project_trust(config)
+    lookups = lookups_for(documents, config)
+    engine = _survey_engine(lookups, config, environ)
     settings = Settings(
         config=config,
         environ=environ,
@@ -337,8 +345,9 @@ def check_with_facts(
         progress=progress,
         allow_hosts=allow_hosts,
         untrusted=untrusted,
+        daemon=_engine_registry_settings(engine),
     )
-    resolution = resolve(lookups_for(documents, config), settings)
+    resolution = resolve(lookups, settings)
 
     def lookup(refs: Sequence[ImageRef]) -> Mapping[str, ImageFacts]:
         return resolve(_plain_lookups(refs), settings).facts
@@ -354,8 +363,27 @@ def check_with_facts(
         not_checked=len(resolution.facts) - answered,
         offline=False,
     )
-    report = evaluate(documents, selection, RuleContext(options, resolution.facts), summary, loaded.root)
-    return Checked(report, warnings + resolution.warnings, resolution.facts, lookup)
+    ctx = RuleContext(options, resolution.facts, engine.facts if engine is not None else None)
+    report = evaluate(documents, selection, ctx, summary, loaded.root)
+    engine_warnings = engine.warnings if engine is not None else ()
+    return Checked(report, warnings + engine_warnings + resolution.warnings, resolution.facts, lookup)
+
+
+def _survey_engine(lookups: Sequence[Lookup], config: Config, environ: Mapping[str, str]) -> Survey | None:
+    """The local engine's view of the references (None when none were looked up)."""
+    if not lookups:
+        return None
+    from .localengine import survey
+
+    return survey([lk.ref.canonical for lk in lookups], environ, config.engine, config.timeout)
+
+
+def _engine_registry_settings(engine: Survey | None) -> DaemonConfig | None:
+    if engine is None:
+        return None
+    from .localengine import registry_settings
+
+    return registry_settings(engine)
 
 
 # Lookups that ended without the registry's answer about the image: they count as not checked.

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 
 def write(base: Path, files: dict[str, str]) -> None:
     """Write each ``{relative name: text}`` under ``base`` as UTF-8, creating directories."""
@@ -16,3 +18,16 @@ def write(base: Path, files: dict[str, str]) -> None:
         path = base / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
+
+
+@pytest.fixture(autouse=True)
+def _no_machine_engine(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Tests see only the container engines they start: not this machine's default Docker or Podman
+    socket, and not a DOCKER_HOST or docker context from the developer's shell."""
+    from preflight.localengine import discover
+
+    nowhere = str(tmp_path_factory.getbasetemp() / "no-engine.sock")
+    monkeypatch.setattr(discover, "DEFAULT_SOCKET", nowhere)
+    monkeypatch.setattr(discover, "PODMAN_ROOT_SOCKET", nowhere)
+    for name in ("DOCKER_HOST", "DOCKER_CONTEXT", "DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH", "XDG_RUNTIME_DIR"):
+        monkeypatch.delenv(name, raising=False)

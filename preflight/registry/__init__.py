@@ -9,10 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ..config import Config
 from ..facts import ImageFacts
 from ..imageref import ImageRef
+
+if TYPE_CHECKING:
+    from .endpoints import DaemonConfig
 
 
 @dataclass(frozen=True)
@@ -31,6 +35,7 @@ class Settings:
     progress: Callable[[int, int, str], None] | None = None  # (done, total, slowest host)
     allow_hosts: tuple[str, ...] = ()  # exact host names the address guard lets through
     untrusted: bool = False  # pull-request input: no private/loopback hosts unless allow-listed
+    daemon: DaemonConfig | None = None  # the engine's own registry settings (/info): replace daemon.json
 
 
 @dataclass(frozen=True)

@@ -105,8 +105,17 @@ async def run(
     threads = _DaemonThreads(max_workers=1)
     asyncio.get_running_loop().set_default_executor(threads)
     warnings: list[str] = list(ep.config_warnings(cfg))
-    daemon, daemon_warnings = ep.load_daemon_json(Path(cfg.daemon_json) if cfg.daemon_json else None)
-    warnings.extend(daemon_warnings)
+    if settings.daemon is not None:
+        daemon = settings.daemon
+        log.debug(
+            "registry mirrors and insecure registries from %s (mirrors: %s; insecure: %s), not from daemon.json",
+            daemon.source,
+            ", ".join(daemon.mirrors) or "none",
+            ", ".join(daemon.insecure) or "none",
+        )
+    else:
+        daemon, daemon_warnings = ep.load_daemon_json(Path(cfg.daemon_json) if cfg.daemon_json else None)
+        warnings.extend(daemon_warnings)
 
     unique: dict[str, Lookup] = {}
     for lookup in lookups:

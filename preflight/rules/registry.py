@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from ..engine import Hit, RuleContext, Subject, rule
-from ..facts import ImageFacts, Status
+from ..facts import ImageFacts, LocalImage, Status
 from ..fix.policy import decide
 from ..imageref import ImageRef
 from ..model import Fix, Level, Location, clip
@@ -24,6 +24,19 @@ def _facts(subject: Subject) -> tuple[ImageRef, ImageFacts] | None:
     if not subject.use.pull or subject.ref is None or subject.facts is None:
         return None
     return subject.ref, subject.facts
+
+
+def _held(subject: Subject, ctx: RuleContext) -> LocalImage | None:
+    """The local engine's copy of the image, when it holds one (then PF210/PF211 speak instead)."""
+    if ctx.engine is None or subject.ref is None:
+        return None
+    return ctx.engine.holds(subject.ref.canonical)
+
+
+def _registry_facts(subject: Subject, ctx: RuleContext) -> tuple[ImageRef, ImageFacts] | None:
+    """``_facts`` for rules that predict a failed pull: none when the engine holds the image,
+    since ``docker build`` then uses the local copy without asking the registry."""
+    return None if _held(subject, ctx) is not None else _facts(subject)
 
 
 def _image(subject: Subject) -> str:
@@ -50,7 +63,7 @@ def _login_domain(ref: ImageRef) -> str:
     tags=TAGS,
 )
 def tag_not_found(subject: Subject, ctx: RuleContext) -> Iterator[Hit]:
-    found = _facts(subject)
+    found = _registry_facts(subject, ctx)
     if found is None or found[1].status is not Status.TAG_MISSING:
         return
     ref, facts = found
@@ -111,7 +124,7 @@ def _tag_fix(subject: Subject, tag: str, replacement: str) -> tuple[Fix, ...]:
     tags=TAGS,
 )
 def repository_not_found(subject: Subject, ctx: RuleContext) -> Iterator[Hit]:
-    found = _facts(subject)
+    found = _registry_facts(subject, ctx)
     if found is None or found[1].status is not Status.REPO_MISSING:
         return
     ref, facts = found
@@ -136,7 +149,7 @@ def repository_not_found(subject: Subject, ctx: RuleContext) -> Iterator[Hit]:
     tags=TAGS,
 )
 def auth_required(subject: Subject, ctx: RuleContext) -> Iterator[Hit]:
-    found = _facts(subject)
+    found = _registry_facts(subject, ctx)
     if found is None:
         return
     ref, facts = found
@@ -162,7 +175,7 @@ def auth_required(subject: Subject, ctx: RuleContext) -> Iterator[Hit]:
     tags=TAGS,
 )
 def access_denied(subject: Subject, ctx: RuleContext) -> Iterator[Hit]:
-    found = _facts(subject)
+    found = _registry_facts(subject, ctx)
     if found is None:
         return
     ref, facts = found
@@ -191,7 +204,7 @@ def access_denied(subject: Subject, ctx: RuleContext) -> Iterator[Hit]:
     tags=TAGS,
 )
 def digest_not_found(subject: Subject, ctx: RuleContext) -> Iterator[Hit]:
-    found = _facts(subject)
+    found = _registry_facts(subject, ctx)
     if found is None or found[1].status is not Status.DIGEST_MISSING:
         return
     ref, _ = found
@@ -271,10 +284,13 @@ def platform_missing(subject: Subject, ctx: RuleContext) -> Iterator[Hit]:
 
 
 def _same_host(ctx: RuleContext, facts: ImageFacts, statuses: frozenset[Status] | None) -> int:
+    """References on the host that failed alike (those the engine holds are PF211 notes instead)."""
     return sum(
         1
-        for f in ctx.facts.values()
-        if f.host == facts.host and (f.status in statuses if statuses is not None else f.status.unreachable)
+        for key, f in ctx.facts.items()
+        if f.host == facts.host
+        and (f.status in statuses if statuses is not None else f.status.unreachable)
+        and (ctx.engine is None or ctx.engine.holds(key) is None)
     )
 
 
@@ -287,7 +303,7 @@ def _same_host(ctx: RuleContext, facts: ImageFacts, statuses: frozenset[Status] 
     tags=TAGS,
 )
 def registry_unreachable(subject: Subject, ctx: RuleContext) -> Iterator[Hit]:
-    found = _facts(subject)
+    found = _registry_facts(subject, ctx)
     if found is None or not found[1].status.unreachable:
         return
     _, facts = found
@@ -311,7 +327,7 @@ _ERRORS = frozenset({Status.REGISTRY_ERROR, Status.RATE_LIMITED, Status.NOT_CHEC
     tags=TAGS,
 )
 def registry_error(subject: Subject, ctx: RuleContext) -> Iterator[Hit]:
-    found = _facts(subject)
+    found = _registry_facts(subject, ctx)
     if found is None or found[1].status not in _ERRORS:
         return
     _, facts = found
@@ -323,3 +339,92 @@ def registry_error(subject: Subject, ctx: RuleContext) -> Iterator[Hit]:
     else:
         msg = f"registry {facts.host} error ({count}): {facts.detail}"
     yield Hit(msg, group=facts.host)
+
+
+# ----------------------------------------------------------------- PF210 / PF211 / PF212: the local engine
+
+_REFUSED = {
+    Status.TAG_MISSING: "has no such tag",
+    Status.REPO_MISSING: "has no such repository",
+    Status.DIGEST_MISSING: "has no such digest",
+    Status.REPO_MISSING_OR_PRIVATE: "does not have it, or it is private",
+    Status.AUTH_REQUIRED: "needs credentials to pull it",
+    Status.AUTH_FAILED: "refuses the configured credentials",
+}
+
+
+def _origin(ref: ImageRef, image: LocalImage) -> str:
+    """How the local copy probably got there, from the registry digests the engine knows it by."""
+    if not image.repo_digests:
+        return "it has no registry digest: it was built, imported or loaded on this machine"
+    names = [d.split("@", 1)[0] for d in image.repo_digests]
+    others = [n for n in names if n not in (ref.name, ref.familiar_name)]
+    if others and len(others) == len(names):
+        return f"it was pulled from or pushed to {clip(others[0])}, not this registry"
+    return "it was pulled from this repository earlier and has since been removed there, or pushed only elsewhere"
+
+
+@rule(
+    "PF210",
+    "image-only-local",
+    "The local engine holds an image the registry does not serve: it builds here and fails on a clean machine.",
+    Level.WARNING,
+    needs_registry=True,
+    tags=TAGS,
+)
+def image_only_local(subject: Subject, ctx: RuleContext) -> Iterator[Hit]:
+    found = _facts(subject)
+    image = _held(subject, ctx)
+    if found is None or image is None or found[1].status not in _REFUSED:
+        return
+    ref, facts = found
+    assert ctx.engine is not None
+    yield Hit(
+        f"{ref.familiar} exists only in the local engine{_image(subject)}: the registry {facts.host} "
+        f"{_REFUSED[facts.status]}, but the engine at {ctx.engine.endpoint} holds it ({image.platform or 'unknown platform'}); "
+        f"{_origin(ref, image)}. The build works here and fails on any clean machine (CI, a colleague's laptop): "
+        "push the image to the registry, or build it in the same pipeline"
+    )
+
+
+@rule(
+    "PF211",
+    "registry-down-local-copy",
+    "The registry could not be asked, but the local engine holds the image: the build uses that copy.",
+    Level.NOTE,
+    needs_registry=True,
+    tags=TAGS,
+)
+def registry_down_local_copy(subject: Subject, ctx: RuleContext) -> Iterator[Hit]:
+    found = _facts(subject)
+    image = _held(subject, ctx)
+    if found is None or image is None:
+        return
+    ref, facts = found
+    if not facts.status.unreachable and facts.status not in _ERRORS:
+        return
+    assert ctx.engine is not None
+    yield Hit(
+        f"registry {facts.host} could not be asked about {ref.familiar}{_image(subject)} ({facts.detail}); "
+        f"the engine at {ctx.engine.endpoint} holds it ({image.platform or 'unknown platform'}), so docker build "
+        "uses the local copy unless it is run with --pull"
+    )
+
+
+@rule(
+    "PF212",
+    "engine-unreachable",
+    "The configured container engine does not answer: builds on this machine fail.",
+    Level.WARNING,
+    needs_registry=True,
+    tags=TAGS,
+)
+def engine_unreachable(subject: Subject, ctx: RuleContext) -> Iterator[Hit]:
+    engine = ctx.engine
+    if engine is None or engine.answered or not subject.use.pull or subject.ref is None:
+        return
+    yield Hit(
+        f"the container engine {engine.endpoint} ({engine.source}) does not answer: {engine.detail}; "
+        "docker build on this machine fails until it does (check with docker version)",
+        group="engine",
+    )

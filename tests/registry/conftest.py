@@ -1,7 +1,7 @@
 """Real registries for preflight's registry tests (docs/test-registry.md).
 
 Session: ``registry`` (open, populated), ``basic_registry``, ``token_server_session`` + ``token_registry``,
-``tls_registry``; all share one storage root. Function: ``token_server`` (the session server, reset
+``tls_registry``; all share one storage root; ``docker_engine`` (a real dockerd). Function: ``token_server`` (the session server, reset
 before and after each test), ``proxy`` / ``make_proxy`` (faults), ``shim`` / ``make_shim`` (HTTP
 mangling), ``scratch_repo`` (a fresh repository name for tests that push or delete).
 """
@@ -20,6 +20,7 @@ from typing import Protocol, TypeVar
 import pytest
 import trustme
 
+from .dockerd import Dockerd, DockerdStartError, start_dockerd
 from .fault_proxy import FaultProxy
 from .images import push_fixture_set
 from .servers import (
@@ -213,3 +214,18 @@ def scratch_repo(request: pytest.FixtureRequest) -> str:
     """A repository name no other test uses (``scratch/<test>-<n>``): push/delete there, not on shared tags."""
     slug = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-")[:40] or "test"
     return f"scratch/{slug}-{next(_scratch_counter)}"
+
+
+@pytest.fixture(scope="session")
+def docker_engine() -> Iterator[Dockerd]:
+    """A real Docker Engine (dockerd) of its own; cannot start: fail when ``CI`` is set, else skip."""
+    try:
+        engine = start_dockerd()
+    except DockerdStartError as exc:
+        if os.environ.get("CI"):
+            pytest.fail(str(exc))
+        pytest.skip(str(exc))
+    try:
+        yield engine
+    finally:
+        engine.stop()

@@ -11,6 +11,9 @@ registry content its examples assume in a fenced ``registry`` block (YAML)::
           "1.4": [linux/amd64]    # tag -> platforms (one platform: a manifest, several: an index)
     down.example: unreachable     # connections refused
     flaky.example: error 503      # every request answered with this status
+    engine:                       # a real local engine (tests/registry/dockerd.py) for the examples
+      holds: [registry.example/acme/base:dev]   # images imported into it under these names
+    # engine: down                # DOCKER_HOST names a socket where nothing listens
 
 Images are pushed (deterministic content, seed ``repo:tag``) to the shared storage of the test
 registries; each host is pointed at a registry with ``registries.<host>.endpoint``. An
@@ -78,6 +81,8 @@ def endpoints_for_spec(registry, basic_registry, token_registry, token_server, m
     def serve(spec: dict[str, Any]) -> dict[str, str]:
         out: dict[str, str] = {}
         for host, content in spec.items():
+            if host == "engine":
+                continue
             if content == "unreachable":
                 out[host] = closed_port
                 continue
@@ -97,6 +102,20 @@ def endpoints_for_spec(registry, basic_registry, token_registry, token_server, m
     return serve
 
 
+def engine_environ(spec: dict[str, Any], request: pytest.FixtureRequest, tmp: Path) -> dict[str, str]:
+    """DOCKER_HOST for the page's ``engine`` (the session's real engine, filled as stated), or nothing."""
+    engine = spec.get("engine")
+    if engine is None:
+        return {}
+    if engine == "down":
+        return {"DOCKER_HOST": f"unix://{tmp}/no-engine.sock"}
+    assert isinstance(engine, dict), "engine: expected 'down' or a mapping with holds: [names]"
+    docker = request.getfixturevalue("docker_engine")
+    for name in engine.get("holds") or ():
+        docker.import_image(name)
+    return {"DOCKER_HOST": docker.host}
+
+
 def _environ(tmp: Path, login: str | None, hosts: list[str]) -> dict[str, str]:
     docker = tmp / "docker-config"
     docker.mkdir(parents=True, exist_ok=True)
@@ -109,7 +128,7 @@ def _environ(tmp: Path, login: str | None, hosts: list[str]) -> dict[str, str]:
 
 
 def run_registry_example(
-    files: dict[str, str], endpoints: dict[str, str], login: str | None, tmp: Path
+    files: dict[str, str], endpoints: dict[str, str], login: str | None, tmp: Path, engine: dict[str, str] | None = None
 ) -> tuple[Finding, ...]:
     from preflight import pipeline
 
@@ -122,17 +141,19 @@ def run_registry_example(
         timeout=PAGE_TIMEOUT,
         daemon_json=str(tmp / "no-daemon.json"),
     )
-    environ = _environ(tmp, login, [url.split("://", 1)[1] for url in endpoints.values()])
+    environ = {**_environ(tmp, login, [url.split("://", 1)[1] for url in endpoints.values()]), **(engine or {})}
     loaded = pipeline.load(["."], config, cwd=tmp, environ=environ)
     report, _warnings = pipeline.check(loaded, config, environ=environ, use_cache=False)
     return report.findings
 
 
 @pytest.mark.parametrize("path", registry_pages(), ids=lambda p: p.stem)
-def test_registry_page_examples(path: Path, tmp_path: Path, endpoints_for_spec) -> None:  # type: ignore[no-untyped-def]
+def test_registry_page_examples(path: Path, tmp_path: Path, endpoints_for_spec, request) -> None:  # type: ignore[no-untyped-def]
     rule_id = path.stem
     text = path.read_text(encoding="utf-8")
-    endpoints = endpoints_for_spec(registry_spec(text))
+    spec = registry_spec(text)
+    endpoints = endpoints_for_spec(spec)
+    engine = engine_environ(spec, request, tmp_path)
     found, _config_text = examples(text)
     assert any(e.section == "Bad" for e in found) and any(e.section == "Good" for e in found)
     logins = {b.line: (b.attrs("login") or [None])[0] for b in blocks(text)}
@@ -142,7 +163,7 @@ def test_registry_page_examples(path: Path, tmp_path: Path, endpoints_for_spec) 
         marks_rule = any(r == rule_id for r, _, _ in expected)
         assert marks_rule == (example.section == "Bad"), f"{path.name} line {example.line}: markers vs section"
         checked = {rule_id, *INPUT_RULES, *(r for r, _, _ in expected)}
-        findings = run_registry_example(example.files, endpoints, logins.get(example.line), tmp_path / f"ex{n}")
+        findings = run_registry_example(example.files, endpoints, logins.get(example.line), tmp_path / f"ex{n}", engine)
         got = {(f.rule, f.location.path, f.location.line) for f in findings if f.rule in checked}
         if got != expected:
             detail = "\n".join(f"    {f.location.path}:{f.location.line} {f.rule} {f.message}" for f in findings)

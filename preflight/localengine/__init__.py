@@ -1,0 +1,78 @@
+"""The local container engine (Docker, or Podman's Docker-compatible API): which images it
+already holds and which registry settings its pulls use.
+
+``survey(references, environ, choice, timeout)`` finds the engine the docker CLI would use
+(``discover``), asks it (``client``) and returns immutable facts for the rules. Importing this
+package is cheap: httpx loads only when an engine is found. An absent engine costs nothing and
+says nothing; a configured one that does not answer is a finding (PF212).
+
+(``preflight.engine`` is the *rule* engine; this package is about the container engine.)
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from ..facts import EngineFacts
+from .discover import Target, Unusable, find_engine
+
+if TYPE_CHECKING:
+    from ..registry.endpoints import DaemonConfig
+    from .client import EngineInfo
+
+log = logging.getLogger("preflight.localengine")
+MAX_TIMEOUT = 5.0  # seconds: a local engine answers in milliseconds; a remote one gets this long
+
+
+@dataclass(frozen=True)
+class Survey:
+    facts: EngineFacts | None  # None: no engine (absent, off) - the rules see nothing
+    info: EngineInfo | None  # the engine's own registry settings, when it answered
+    warnings: tuple[str, ...] = ()
+
+
+def survey(references: Sequence[str], environ: Mapping[str, str], choice: str | None, timeout: float) -> Survey:
+    """Ask the engine about ``references`` (``ImageRef.canonical`` strings)."""
+    found = find_engine(environ, choice)
+    if found is None:
+        log.debug("no container engine configured or found: the local image store is not consulted")
+        return Survey(None, None)
+    if isinstance(found, Unusable):
+        if not found.supported:
+            return Survey(None, None, (f"engine {found.endpoint} ({found.source}): {found.reason}",))
+        return Survey(EngineFacts(found.endpoint, found.source, answered=False, detail=found.reason), None)
+    return _ask(found, references, min(timeout, MAX_TIMEOUT))
+
+
+def _ask(target: Target, references: Sequence[str], timeout: float) -> Survey:
+    import asyncio
+
+    from .client import ask
+
+    facts, info = asyncio.run(ask(target, references, timeout))
+    if not facts.answered and not target.configured:
+        log.debug("%s at %s does not answer (%s): treated as no engine", target.source, facts.endpoint, facts.detail)
+        return Survey(None, None)
+    return Survey(facts, info)
+
+
+__all__ = ["Survey", "Target", "Unusable", "find_engine", "survey"]
+
+
+_DEFAULT_INSECURE = frozenset({"127.0.0.0/8", "::1/128"})  # Docker's built-in; preflight treats loopback so already
+
+
+def registry_settings(survey: Survey) -> DaemonConfig | None:
+    """The engine's mirrors and insecure registries as the registry step's ``DaemonConfig``
+    (used instead of reading daemon.json), or None when the engine did not report them."""
+    if survey.info is None or survey.facts is None:
+        return None
+    from ..registry.endpoints import DaemonConfig, parse_base_url
+
+    mirrors = [base for base, _ in (parse_base_url(m) for m in survey.info.mirrors) if base is not None]
+    insecure = [i.lower() for i in survey.info.insecure if i not in _DEFAULT_INSECURE and "://" not in i]
+    source = f"the engine's /info ({survey.facts.endpoint})"
+    return DaemonConfig(tuple(dict.fromkeys(mirrors)), tuple(dict.fromkeys(insecure)), source)

@@ -1,0 +1,254 @@
+"""The Engine API, asked over its socket (or TCP) with httpx: ``/_ping`` for the API version and
+the server's version, then ``/info`` and ``/images/{name}/json`` for every reference, concurrently.
+
+Every body is read as a bounded stream; every request has a timeout and the whole step a
+deadline. Nothing here raises for a broken engine: the answer says what went wrong.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import ssl
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from ..facts import EngineFacts, LocalImage
+from .discover import Target, redact
+
+log = logging.getLogger("preflight.localengine")
+
+API_MAX = (1, 45)  # the newest Engine API version preflight asks for
+API_MIN = (1, 24)  # spoken when /_ping names no version (the CLI's fallback)
+MAX_SMALL = 1 << 20  # /_ping, /info
+MAX_IMAGE = 4 << 20  # /images/{name}/json (config and history of one image)
+CONCURRENCY = 8
+
+
+@dataclass(frozen=True)
+class EngineInfo:
+    """The engine's own settings from ``/info`` (what its pulls use)."""
+
+    mirrors: tuple[str, ...] = ()  # registry mirrors, no trailing slash
+    insecure: tuple[str, ...] = ()  # insecure registry CIDRs and host[:port] names
+    http_proxy: str = ""  # redacted
+    https_proxy: str = ""
+    no_proxy: str = ""
+    root_dir: str | None = None
+    driver: str | None = None
+    name: str | None = None
+    os_type: str | None = None
+    architecture: str | None = None
+
+
+class _TooLarge(Exception):
+    pass
+
+
+async def _get(client: httpx.AsyncClient, path: str, cap: int) -> tuple[int, Mapping[str, str], bytes]:
+    async with client.stream("GET", path) as response:
+        body = bytearray()
+        async for chunk in response.aiter_raw():
+            body += chunk
+            if len(body) > cap:
+                raise _TooLarge(f"{path.split('?')[0]} answered more than {cap // 1024} KiB")
+        return response.status_code, response.headers, bytes(body)
+
+
+def _json(body: bytes) -> Any:
+    import json
+
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError):
+        return None
+
+
+def _version(text: str | None) -> tuple[int, int] | None:
+    if not text:
+        return None
+    major, _, minor = text.strip().partition(".")
+    if not (major.isdigit() and minor.isdigit()) or len(major) > 3 or len(minor) > 4:
+        return None
+    return int(major), int(minor)
+
+
+def negotiate(server: str | None) -> str:
+    """The API version to speak: the engine's when older than ``API_MAX``, 1.24 when it names
+    none (the docker CLI's negotiation)."""
+    found = _version(server)
+    chosen = API_MIN if found is None else min(found, API_MAX)
+    return f"{chosen[0]}.{chosen[1]}"
+
+
+def diagnose(exc: BaseException, target: Target, timeout: float) -> str:
+    """Why the engine did not answer, in words a user acts on."""
+    where = target.socket_path or redact(target.url)
+    if isinstance(exc, _TooLarge):
+        return f"it sent an answer too large to read ({exc})"
+    if isinstance(exc, httpx.TimeoutException | TimeoutError):
+        return f"no answer from {where} within {timeout:g} s"
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, ssl.SSLError):
+            return f"TLS with {where} failed ({getattr(cause, 'reason', None) or 'handshake failed'})"
+        if isinstance(cause, OSError) and cause.errno is not None:
+            if cause.errno == errno.ENOENT:
+                return f"there is no socket at {where}"
+            if cause.errno in (errno.EACCES, errno.EPERM):
+                return f"permission denied on {where} (is this user in the docker group?)"
+            if cause.errno == errno.ECONNREFUSED:
+                return f"nothing accepts connections at {where} (is the engine running?)"
+            return f"cannot connect to {where} ({cause.strerror or errno.errorcode.get(cause.errno, cause.errno)})"
+        cause = cause.__cause__ or cause.__context__
+    if isinstance(exc, httpx.HTTPError):
+        return f"{where} did not answer as a Docker engine ({type(exc).__name__})"
+    return f"{where} did not answer ({type(exc).__name__})"
+
+
+def _client(target: Target, timeout: float) -> httpx.AsyncClient:
+    limits = httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY)
+    path = target.socket_path
+    if path is not None:
+        transport = httpx.AsyncHTTPTransport(uds=path, limits=limits, verify=False)  # no TLS on a socket
+    else:
+        verify: ssl.SSLContext | bool = False
+        if target.tls is not None:
+            context = (
+                ssl.create_default_context(cafile=target.tls.ca)
+                if target.tls.verify
+                else ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            )
+            if not target.tls.verify:
+                context.check_hostname = False
+                context.verify_mode = ssl.CERT_NONE
+            if target.tls.cert and target.tls.key:
+                context.load_cert_chain(target.tls.cert, target.tls.key)
+            verify = context
+        transport = httpx.AsyncHTTPTransport(verify=verify, limits=limits)
+    return httpx.AsyncClient(
+        transport=transport,
+        base_url=target.base_url,
+        timeout=httpx.Timeout(timeout),
+        trust_env=False,  # the engine is local (or named): never through the user's HTTP proxy
+        follow_redirects=False,
+    )
+
+
+def _str(data: Mapping[str, Any], key: str) -> str | None:
+    value = data.get(key)
+    return value if isinstance(value, str) and value else None
+
+
+def _strings(value: Any) -> tuple[str, ...]:
+    return tuple(v for v in value if isinstance(v, str)) if isinstance(value, list) else ()
+
+
+def parse_info(data: Any) -> EngineInfo:
+    if not isinstance(data, dict):
+        return EngineInfo()
+    registry = data.get("RegistryConfig")
+    registry = registry if isinstance(registry, dict) else {}
+    mirrors = tuple(m.rstrip("/") for m in _strings(registry.get("Mirrors")))
+    insecure = list(_strings(registry.get("InsecureRegistryCIDRs")))
+    indexes = registry.get("IndexConfigs")
+    if isinstance(indexes, dict):
+        for name, index in sorted(indexes.items()):
+            if isinstance(name, str) and isinstance(index, dict) and index.get("Secure") is False:
+                insecure.append(name)
+    return EngineInfo(
+        mirrors=mirrors,
+        insecure=tuple(insecure),
+        http_proxy=redact(_str(data, "HttpProxy") or ""),
+        https_proxy=redact(_str(data, "HttpsProxy") or ""),
+        no_proxy=(_str(data, "NoProxy") or "")[:500],
+        root_dir=_str(data, "DockerRootDir"),
+        driver=_str(data, "Driver"),
+        name=_str(data, "Name"),
+        os_type=_str(data, "OSType"),
+        architecture=_str(data, "Architecture"),
+    )
+
+
+def parse_image(reference: str, data: Any) -> LocalImage | None:
+    if not isinstance(data, dict) or not isinstance(data.get("Id"), str):
+        return None
+    platform = "/".join(p for p in (_str(data, "Os"), _str(data, "Architecture"), _str(data, "Variant")) if p)
+    return LocalImage(reference, data["Id"][:80], platform, _strings(data.get("RepoDigests"))[:20])
+
+
+def _server_version(header: str) -> str | None:
+    """``Docker/20.10.24+dfsg1 (linux)`` -> ``Docker 20.10.24+dfsg1`` (``/_ping``'s Server header)."""
+    product = header.split(" ", 1)[0][:80]
+    return product.replace("/", " ", 1) if "/" in product else None
+
+
+async def ask(target: Target, references: Sequence[str], timeout: float) -> tuple[EngineFacts, EngineInfo | None]:
+    """Ping the engine, then ask for its settings and every reference at once."""
+    started = time.monotonic()
+    endpoint = redact(target.url)
+
+    def failed(detail: str) -> tuple[EngineFacts, None]:
+        log.debug("engine %s (%s) did not answer: %s", endpoint, target.source, detail)
+        return EngineFacts(endpoint, target.source, answered=False, detail=detail), None
+
+    try:
+        client = _client(target, timeout)
+    except (OSError, ssl.SSLError) as exc:
+        return failed(f"cannot use the TLS files for {endpoint}: {getattr(exc, 'strerror', None) or exc}")
+    async with client:
+        try:
+            status, headers, _ = await asyncio.wait_for(_get(client, "/_ping", MAX_SMALL), timeout)
+        except (httpx.HTTPError, OSError, TimeoutError, ssl.SSLError, _TooLarge) as exc:
+            return failed(diagnose(exc, target, timeout))
+        if status != 200:
+            return failed(f"{endpoint} answered /_ping with HTTP {status}, not as a Docker engine")
+        api = negotiate(headers.get("api-version"))
+        prefix = f"/v{api}"
+        gate = asyncio.Semaphore(CONCURRENCY)
+
+        async def one(path: str, cap: int) -> tuple[int, Any]:
+            async with gate:
+                try:
+                    code, _, body = await _get(client, prefix + path, cap)
+                except (httpx.HTTPError, OSError, ssl.SSLError, _TooLarge) as exc:
+                    log.debug("engine %s: GET %s failed: %s", endpoint, path, diagnose(exc, target, timeout))
+                    return 0, None
+                return code, _json(body) if code == 200 else None
+
+        refs = list(dict.fromkeys(references))
+        jobs = [one("/info", MAX_SMALL)]
+        jobs += [one(f"/images/{ref}/json", MAX_IMAGE) for ref in refs]
+        left = max(0.1, timeout - (time.monotonic() - started))
+        tasks = [asyncio.ensure_future(job) for job in jobs]
+        done, pending = await asyncio.wait(tasks, timeout=left)
+        for task in pending:
+            task.cancel()
+        if pending:
+            log.debug("engine %s: %d request(s) unanswered after %g s", endpoint, len(pending), timeout)
+        results = [task.result() if task in done else (0, None) for task in tasks]
+    (_, info), images = results[0], results[1:]
+    held: dict[str, LocalImage] = {}
+    for ref, (code, data) in zip(refs, images, strict=True):
+        image = parse_image(ref, data) if code == 200 else None
+        if image is not None:
+            held[ref] = image
+        log.debug("engine: %s %s", ref, f"held ({image.platform}, {image.id[:19]})" if image else f"not held ({code})")
+    server = _server_version(headers.get("server", ""))
+    log.debug(
+        "engine %s (%s): version %s, API %s, %d of %d references held, %.0f ms",
+        endpoint,
+        target.source,
+        server or "unknown",
+        api,
+        len(held),
+        len(refs),
+        (time.monotonic() - started) * 1000,
+    )
+    facts = EngineFacts(endpoint, target.source, True, version=server, api_version=api, images=held)
+    return facts, parse_info(info) if info is not None else None

@@ -1,0 +1,82 @@
+"""preflight against a real Docker Engine (tests/registry/dockerd.py): what the engine holds, its
+settings, ``images --missing-locally``, ``--engine off`` and ``--debug``."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from preflight.localengine import survey
+
+from .dockerd import Dockerd
+from .images import push_image
+from .servers import OpenRegistry
+
+
+def _preflight(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "preflight", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_survey_sees_built_pulled_and_digest_references(docker_engine: Dockerd, registry: OpenRegistry) -> None:
+    digest = push_image(registry.url, "engine/pulled", "1.0")
+    pulled = f"{registry.hostport}/engine/pulled:1.0"
+    docker_engine.run(["pull", pulled])
+    built = f"{registry.hostport}/engine/built:1.0"
+    docker_engine.import_image(built)
+    by_digest = f"{registry.hostport}/engine/pulled@{digest}"
+    absent = f"{registry.hostport}/engine/pulled:2.0"
+
+    result = survey([pulled, built, by_digest, absent], docker_engine.env(), None, 5)
+    facts = result.facts
+    assert facts is not None and facts.answered and facts.source == "DOCKER_HOST"
+    assert facts.version is not None and facts.version.startswith("Docker ")
+    assert set(facts.images) == {pulled, built, by_digest}
+    assert facts.images[built].repo_digests == () and facts.images[built].platform == "linux/amd64"
+    assert facts.images[pulled].repo_digests == (f"{registry.hostport}/engine/pulled@{digest}",)
+    assert result.info is not None and result.info.root_dir == str(docker_engine.root / "data")
+
+
+def test_images_missing_locally_lists_what_the_engine_lacks(
+    docker_engine: Dockerd, registry: OpenRegistry, tmp_path: Path
+) -> None:
+    held = f"{registry.hostport}/engine/held:1.0"
+    docker_engine.import_image(held)
+    missing = f"{registry.hostport}/engine/not-held:1.0"
+    (tmp_path / "Dockerfile").write_text(f"FROM {held}\nFROM {missing}\n")
+    env = docker_engine.env(HOME=str(tmp_path))
+    result = _preflight(["images", "--missing-locally", "."], tmp_path, env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [missing]
+
+    no_engine = _preflight(["images", "--missing-locally", "--engine", "off", "."], tmp_path, env)
+    assert no_engine.returncode == 2 and "no container engine found" in no_engine.stderr
+    down = {**env, "DOCKER_HOST": f"unix://{tmp_path}/none.sock"}
+    stopped = _preflight(["images", "--missing-locally", "."], tmp_path, down)
+    assert stopped.returncode == 2 and "does not answer" in stopped.stderr
+
+
+def test_engine_off_and_debug(docker_engine: Dockerd, registry: OpenRegistry, tmp_path: Path) -> None:
+    only_here = f"{registry.hostport}/engine/only-here:1.0"
+    docker_engine.import_image(only_here)
+    (tmp_path / "Dockerfile").write_text(f"FROM {only_here}\n")
+    env = docker_engine.env(HOME=str(tmp_path))
+    (tmp_path / "daemon.json").write_text('{"registry-mirrors": ["not a url"]}')
+
+    with_engine = _preflight(["check", "--no-cache", "--debug", "."], tmp_path, env)
+    assert "PF210" in with_engine.stdout and "PF202" not in with_engine.stdout
+    assert "from the engine's /info" in with_engine.stderr and "not from daemon.json" in with_engine.stderr
+
+    off = _preflight(["check", "--no-cache", "--engine", "off", "."], tmp_path, env)
+    assert "PF202" in off.stdout and "PF210" not in off.stdout
+
+    down = _preflight(["check", "--no-cache", "."], tmp_path, {**env, "DOCKER_HOST": f"unix://{tmp_path}/x.sock"})
+    assert "PF212" in down.stdout and "PF202" in down.stdout
+
+
+def test_bad_engine_option_is_a_usage_error(tmp_path: Path) -> None:
+    (tmp_path / "Dockerfile").write_text("FROM python:3.12\n")
+    result = _preflight(["check", "--engine", "engine.example:2375", "."], tmp_path, {"PATH": "/usr/bin:/bin"})
+    assert result.returncode == 2 and "--engine" in result.stderr

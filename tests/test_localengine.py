@@ -1,0 +1,277 @@
+"""The container engine without an engine: discovery the way the docker CLI does it, the answers'
+parsing, and the rules that read engine facts (PF210, PF211, PF212)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import preflight.rules.registry as rules
+from preflight.engine import RuleContext, Selection, evaluate
+from preflight.facts import EngineFacts, ImageFacts, LocalImage, Status
+from preflight.localengine import discover, survey
+from preflight.localengine.client import negotiate, parse_image, parse_info
+from preflight.localengine.discover import Target, TLSFiles, Unusable, find_engine
+from preflight.model import Document, ImageUse, Location, Summary, UseKind
+
+
+@pytest.fixture
+def listening_socket(tmp_path: Path) -> Iterator[str]:
+    path = tmp_path / "s.sock"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.bind(str(path))
+    sock.listen(8)
+    try:
+        yield str(path)
+    finally:
+        sock.close()
+
+
+def context_store(config_dir: Path, name: str, host: str, *, tls: bool = False, skip_verify: bool = False) -> None:
+    digest = hashlib.sha256(name.encode()).hexdigest()
+    meta = config_dir / "contexts" / "meta" / digest
+    meta.mkdir(parents=True)
+    endpoint = {"Host": host, "SkipTLSVerify": skip_verify}
+    (meta / "meta.json").write_text(json.dumps({"Name": name, "Metadata": {}, "Endpoints": {"docker": endpoint}}))
+    if tls:
+        files = config_dir / "contexts" / "tls" / digest / "docker"
+        files.mkdir(parents=True)
+        for name in ("ca.pem", "cert.pem", "key.pem"):
+            (files / name).write_text("x")
+
+
+# ----------------------------------------------------------------- discovery
+
+
+def test_docker_host_unix_and_tcp(tmp_path: Path) -> None:
+    env = {"HOME": str(tmp_path)}
+    assert find_engine({**env, "DOCKER_HOST": "unix:///run/x.sock"}) == Target(
+        "unix:///run/x.sock", "DOCKER_HOST", True
+    )
+    found = find_engine({**env, "DOCKER_HOST": "tcp://10.0.0.5"})
+    assert isinstance(found, Target) and found.url == "tcp://10.0.0.5:2375" and found.tls is None
+    assert found.base_url == "http://10.0.0.5:2375"
+
+
+def test_docker_host_tcp_with_tls_reads_the_cert_path(tmp_path: Path) -> None:
+    (tmp_path / "ca.pem").write_text("x")
+    (tmp_path / "cert.pem").write_text("x")
+    env = {"DOCKER_HOST": "tcp://engine.example:2376", "DOCKER_TLS_VERIFY": "1", "DOCKER_CERT_PATH": str(tmp_path)}
+    found = find_engine(env)
+    assert isinstance(found, Target) and found.base_url == "https://engine.example:2376"
+    assert found.tls == TLSFiles(str(tmp_path / "ca.pem"), str(tmp_path / "cert.pem"), None, verify=True)
+
+
+@pytest.mark.parametrize(
+    ("host", "supported"),
+    [("ssh://me@build.example", False), ("npipe:////./pipe/docker_engine", False), ("unix://relative.sock", True),
+     ("tcp://:2375", True), ("tcp://user:pw@engine:2375", True), ("engine:2375", True)],
+)  # fmt: skip
+def test_unusable_docker_host(host: str, supported: bool) -> None:
+    found = find_engine({"DOCKER_HOST": host})
+    assert isinstance(found, Unusable) and found.supported is supported and found.source == "DOCKER_HOST"
+    assert "pw" not in found.endpoint
+
+
+def test_docker_host_wins_over_docker_context(tmp_path: Path) -> None:
+    context_store(tmp_path, "remote", "tcp://remote.example:2375")
+    env = {"DOCKER_CONFIG": str(tmp_path), "DOCKER_HOST": "unix:///a.sock", "DOCKER_CONTEXT": "remote"}
+    found = find_engine(env)
+    assert isinstance(found, Target) and found.url == "unix:///a.sock"
+
+
+def test_docker_context_and_current_context_use_the_context_store(tmp_path: Path) -> None:
+    context_store(tmp_path, "remote", "tcp://remote.example:2376", tls=True, skip_verify=True)
+    context_store(tmp_path, "colima", "unix:///home/me/.colima/docker.sock")
+    (tmp_path / "config.json").write_text(json.dumps({"currentContext": "colima"}))
+    found = find_engine({"DOCKER_CONFIG": str(tmp_path), "DOCKER_CONTEXT": "remote"})
+    assert isinstance(found, Target) and found.url == "tcp://remote.example:2376" and found.configured
+    assert found.tls is not None and found.tls.verify is False and found.tls.key is not None
+    assert found.source.startswith('context "remote"')
+    current = find_engine({"DOCKER_CONFIG": str(tmp_path)})
+    assert isinstance(current, Target) and current.url == "unix:///home/me/.colima/docker.sock"
+    assert "currentContext" in current.source
+
+
+def test_a_context_that_does_not_exist_is_a_configured_failure(tmp_path: Path) -> None:
+    found = find_engine({"DOCKER_CONFIG": str(tmp_path), "DOCKER_CONTEXT": "gone"})
+    assert isinstance(found, Unusable) and found.supported and "no such context" in found.reason
+
+
+def test_default_context_is_the_default_socket(tmp_path: Path, listening_socket: str, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(discover, "DEFAULT_SOCKET", listening_socket)
+    (tmp_path / "config.json").write_text(json.dumps({"currentContext": "default"}))
+    found = find_engine({"DOCKER_CONFIG": str(tmp_path)})
+    assert found == Target(f"unix://{listening_socket}", "default socket", configured=False)
+
+
+def test_podman_socket_when_there_is_no_docker_socket(tmp_path: Path, listening_socket: str) -> None:
+    runtime = Path(listening_socket).parent / "rt"
+    (runtime / "podman").mkdir(parents=True)
+    podman = runtime / "podman" / "podman.sock"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.bind(str(podman))
+    try:
+        found = find_engine({"HOME": str(tmp_path), "XDG_RUNTIME_DIR": str(runtime)})
+    finally:
+        sock.close()
+    assert found == Target(f"unix://{podman}", "Podman socket", configured=False)
+
+
+def test_no_engine_anywhere_is_none(tmp_path: Path) -> None:
+    assert find_engine({"HOME": str(tmp_path)}) is None
+    assert survey(["docker.io/library/python:3.12"], {"HOME": str(tmp_path)}, None, 5).facts is None
+
+
+def test_engine_choice_wins_and_off_disables(tmp_path: Path) -> None:
+    env = {"DOCKER_HOST": "unix:///a.sock"}
+    assert find_engine(env, "off") is None
+    found = find_engine(env, "unix:///b.sock")
+    assert isinstance(found, Target) and found.url == "unix:///b.sock" and found.source == "--engine"
+
+
+# ----------------------------------------------------------------- asking an engine that is not there
+
+
+def test_a_configured_engine_that_does_not_answer_is_a_fact_with_the_reason(tmp_path: Path) -> None:
+    result = survey(["docker.io/library/python:3.12"], {"DOCKER_HOST": f"unix://{tmp_path}/none.sock"}, None, 2)
+    assert result.facts is not None and not result.facts.answered
+    assert "there is no socket at" in result.facts.detail
+
+
+def test_a_guessed_socket_that_does_not_answer_is_silence(tmp_path: Path, listening_socket: str, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A stale default socket (engine stopped): no engine, no finding. (It accepts and never answers.)"""
+    monkeypatch.setattr(discover, "DEFAULT_SOCKET", listening_socket)
+    result = survey(["docker.io/library/python:3.12"], {"HOME": str(tmp_path)}, None, 0.5)
+    assert result.facts is None and result.warnings == ()
+
+
+def test_a_hung_configured_engine_is_given_up_at_its_timeout(listening_socket: str) -> None:
+    result = survey(["docker.io/library/python:3.12"], {"DOCKER_HOST": f"unix://{listening_socket}"}, None, 0.5)
+    assert result.facts is not None and not result.facts.answered and "within 0.5 s" in result.facts.detail
+
+
+def test_ssh_is_a_warning_not_a_finding() -> None:
+    result = survey(["docker.io/library/python:3.12"], {"DOCKER_HOST": "ssh://me@host"}, None, 2)
+    assert result.facts is None
+    (warning,) = result.warnings
+    assert "ssh:// engines are not supported" in warning and "me@" not in warning
+
+
+# ----------------------------------------------------------------- parsing answers
+
+
+def test_api_version_negotiation() -> None:
+    assert negotiate("1.41") == "1.41"
+    assert negotiate("1.99") == "1.45"
+    assert negotiate(None) == negotiate("garbage") == "1.24"
+
+
+def test_info_and_image_parsing_tolerate_junk() -> None:
+    info = parse_info(
+        {
+            "RegistryConfig": {
+                "Mirrors": ["https://mirror.example/"],
+                "InsecureRegistryCIDRs": ["127.0.0.0/8", 5],
+                "IndexConfigs": {"reg.local:5000": {"Secure": False}, "docker.io": {"Secure": True}},
+            },
+            "HttpsProxy": "http://user:secret@proxy:3128",
+            "DockerRootDir": "/var/lib/docker",
+        }
+    )
+    assert info.mirrors == ("https://mirror.example",)
+    assert info.insecure == ("127.0.0.0/8", "reg.local:5000")
+    assert "secret" not in info.https_proxy and info.root_dir == "/var/lib/docker"
+    assert parse_info([1, 2]).mirrors == ()
+    image = parse_image("r", {"Id": "sha256:ab", "Os": "linux", "Architecture": "arm64", "Variant": "v8"})
+    assert image == LocalImage("r", "sha256:ab", "linux/arm64/v8", ())
+    assert parse_image("r", {"Id": 5}) is None
+
+
+# ----------------------------------------------------------------- rules reading engine facts
+
+
+def _use(written: str, line: int = 1) -> ImageUse:
+    return ImageUse(UseKind.FROM, Location("Dockerfile", line, 6), written, written)
+
+
+def _run(
+    uses: list[ImageUse], facts: dict[str, ImageFacts], engine: EngineFacts | None
+) -> list[tuple[str, int, str, str]]:
+    doc = Document("Dockerfile", "dockerfile", uses=tuple(uses))
+    report = evaluate([doc], Selection(), RuleContext(facts=facts, engine=engine), Summary())
+    return [(f.rule, f.location.line, f.level.value, f.message) for f in report.findings]
+
+
+REF = "reg.example/acme/app:1.0"
+CANON = "reg.example/acme/app:1.0"
+HELD = LocalImage(CANON, "sha256:" + "a" * 64, "linux/amd64", ())
+
+
+def _engine(*held: LocalImage, answered: bool = True) -> EngineFacts:
+    return EngineFacts("unix:///run/docker.sock", "DOCKER_HOST", answered, images={i.reference: i for i in held})
+
+
+@pytest.mark.parametrize(
+    "status", [Status.TAG_MISSING, Status.REPO_MISSING, Status.AUTH_REQUIRED, Status.DIGEST_MISSING]
+)
+def test_registry_says_missing_but_the_engine_holds_it_is_pf210_only(status: Status) -> None:
+    facts = {CANON: ImageFacts(CANON, status, "reg.example")}
+    found = _run([_use(REF)], facts, _engine(HELD))
+    assert [(r, lvl) for r, _, lvl, _ in found] == [("PF210", "warning")]
+    message = found[0][3]
+    assert "built, imported or loaded on this machine" in message and "fails on any clean machine" in message
+    # without the engine, the registry rule speaks
+    assert [r for r, *_ in _run([_use(REF)], facts, None)] != ["PF210"]
+
+
+def test_pf210_says_where_a_pulled_copy_came_from() -> None:
+    pulled = LocalImage(CANON, "sha256:b", "linux/amd64", ("other.example/acme/app@sha256:" + "c" * 64,))
+    facts = {CANON: ImageFacts(CANON, Status.TAG_MISSING, "reg.example")}
+    ((_, _, _, message),) = _run([_use(REF)], facts, _engine(pulled))
+    assert "pulled from or pushed to other.example/acme/app" in message
+
+
+def test_registry_down_with_a_local_copy_is_a_note_and_pf208_counts_the_rest() -> None:
+    other = "reg.example/acme/db:2.0"
+    facts = {
+        CANON: ImageFacts(CANON, Status.NETWORK_REFUSED, "reg.example", detail="refused"),
+        other: ImageFacts(other, Status.NETWORK_REFUSED, "reg.example", detail="refused"),
+    }
+    found = _run([_use(REF), _use(other, line=2)], facts, _engine(HELD))
+    assert [(r, line, lvl) for r, line, lvl, _ in found] == [("PF211", 1, "note"), ("PF208", 2, "warning")]
+    assert "uses the local copy unless it is run with --pull" in found[0][3]
+    assert "(1 reference not checked)" in found[1][3]
+
+
+def test_rate_limited_with_a_local_copy_is_the_note() -> None:
+    facts = {CANON: ImageFacts(CANON, Status.RATE_LIMITED, "reg.example", detail="HTTP 429")}
+    assert [r for r, *_ in _run([_use(REF)], facts, _engine(HELD))] == ["PF211"]
+
+
+def test_an_engine_that_does_not_answer_is_pf212_once_and_holds_nothing() -> None:
+    facts = {CANON: ImageFacts(CANON, Status.TAG_MISSING, "reg.example")}
+    down = EngineFacts("unix:///x.sock", "DOCKER_HOST", False, detail="there is no socket at /x.sock", images={})
+    found = _run([_use(REF), _use(REF, line=2)], facts, down)
+    assert sorted((r, line) for r, line, *_ in found) == [("PF201", 1), ("PF201", 2), ("PF212", 1)]
+    assert rules.engine_unreachable is not None
+
+
+def test_offline_run_imports_no_engine_code(tmp_path: Path) -> None:
+    (tmp_path / "Dockerfile").write_text("FROM python:3.12\n")
+    probe = (
+        "import sys\nfrom preflight.cli import main\n"
+        "try:\n    main(['check', '--offline', '.'])\nexcept SystemExit:\n    pass\n"
+        "print(sorted(m for m in sys.modules if m.startswith('preflight.localengine')))\n"
+    )
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "DOCKER_HOST": f"unix://{tmp_path}/none.sock"}
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=tmp_path, env=env)
+    assert result.stdout.strip().splitlines()[-1] == "[]", result.stdout + result.stderr
+    assert "PF212" not in result.stdout
