@@ -275,3 +275,11 @@ def test_offline_run_imports_no_engine_code(tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=tmp_path, env=env)
     assert result.stdout.strip().splitlines()[-1] == "[]", result.stdout + result.stderr
     assert "PF212" not in result.stdout
+
+
+def test_a_project_configuration_cannot_choose_the_engine(tmp_path: Path) -> None:
+    from preflight.config import ConfigError, load_config
+
+    (tmp_path / ".preflight.yaml").write_text("engine: tcp://attacker.example:2375\n")
+    with pytest.raises(ConfigError, match="unknown key 'engine'"):
+        load_config(tmp_path)

@@ -48,11 +48,9 @@ def survey(references: Sequence[str], environ: Mapping[str, str], choice: str | 
 
 
 def _ask(target: Target, references: Sequence[str], timeout: float) -> Survey:
-    import asyncio
-
     from .client import ask
 
-    facts, info = asyncio.run(ask(target, references, timeout))
+    facts, info = ask(target, references, timeout)
     if not facts.answered and not target.configured:
         log.debug("%s at %s does not answer (%s): treated as no engine", target.source, facts.endpoint, facts.detail)
         return Survey(None, None)

@@ -7,7 +7,6 @@ deadline. Nothing here raises for a broken engine: the answer says what went wro
 
 from __future__ import annotations
 
-import asyncio
 import errno
 import logging
 import ssl
@@ -50,10 +49,10 @@ class _TooLarge(Exception):
     pass
 
 
-async def _get(client: httpx.AsyncClient, path: str, cap: int) -> tuple[int, Mapping[str, str], bytes]:
-    async with client.stream("GET", path) as response:
+def _get(client: httpx.Client, path: str, cap: int) -> tuple[int, Mapping[str, str], bytes]:
+    with client.stream("GET", path) as response:
         body = bytearray()
-        async for chunk in response.aiter_raw():
+        for chunk in response.iter_raw():
             body += chunk
             if len(body) > cap:
                 raise _TooLarge(f"{path.split('?')[0]} answered more than {cap // 1024} KiB")
@@ -111,11 +110,11 @@ def diagnose(exc: BaseException, target: Target, timeout: float) -> str:
     return f"{where} did not answer ({type(exc).__name__})"
 
 
-def _client(target: Target, timeout: float) -> httpx.AsyncClient:
+def _client(target: Target, timeout: float) -> httpx.Client:
     limits = httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY)
     path = target.socket_path
     if path is not None:
-        transport = httpx.AsyncHTTPTransport(uds=path, limits=limits, verify=False)  # no TLS on a socket
+        transport = httpx.HTTPTransport(uds=path, limits=limits, verify=False)  # no TLS on a socket
     else:
         verify: ssl.SSLContext | bool = False
         if target.tls is not None:
@@ -130,8 +129,8 @@ def _client(target: Target, timeout: float) -> httpx.AsyncClient:
             if target.tls.cert and target.tls.key:
                 context.load_cert_chain(target.tls.cert, target.tls.key)
             verify = context
-        transport = httpx.AsyncHTTPTransport(verify=verify, limits=limits)
-    return httpx.AsyncClient(
+        transport = httpx.HTTPTransport(verify=verify, limits=limits)
+    return httpx.Client(
         transport=transport,
         base_url=target.base_url,
         timeout=httpx.Timeout(timeout),
@@ -188,8 +187,11 @@ def _server_version(header: str) -> str | None:
     return product.replace("/", " ", 1) if "/" in product else None
 
 
-async def ask(target: Target, references: Sequence[str], timeout: float) -> tuple[EngineFacts, EngineInfo | None]:
-    """Ping the engine, then ask for its settings and every reference at once."""
+def ask(target: Target, references: Sequence[str], timeout: float) -> tuple[EngineFacts, EngineInfo | None]:
+    """Ping the engine, then ask for its settings and every reference at once (a few threads on
+    one connection pool: no event loop to start, which a run with a warm registry cache never needs)."""
+    from concurrent.futures import ThreadPoolExecutor, wait
+
     started = time.monotonic()
     endpoint = redact(target.url)
 
@@ -201,37 +203,33 @@ async def ask(target: Target, references: Sequence[str], timeout: float) -> tupl
         client = _client(target, timeout)
     except (OSError, ssl.SSLError) as exc:
         return failed(f"cannot use the TLS files for {endpoint}: {getattr(exc, 'strerror', None) or exc}")
-    async with client:
+    with client:
         try:
-            status, headers, _ = await asyncio.wait_for(_get(client, "/_ping", MAX_SMALL), timeout)
-        except (httpx.HTTPError, OSError, TimeoutError, ssl.SSLError, _TooLarge) as exc:
+            status, headers, _ = _get(client, "/_ping", MAX_SMALL)
+        except (httpx.HTTPError, OSError, ssl.SSLError, _TooLarge) as exc:
             return failed(diagnose(exc, target, timeout))
         if status != 200:
             return failed(f"{endpoint} answered /_ping with HTTP {status}, not as a Docker engine")
         api = negotiate(headers.get("api-version"))
         prefix = f"/v{api}"
-        gate = asyncio.Semaphore(CONCURRENCY)
 
-        async def one(path: str, cap: int) -> tuple[int, Any]:
-            async with gate:
-                try:
-                    code, _, body = await _get(client, prefix + path, cap)
-                except (httpx.HTTPError, OSError, ssl.SSLError, _TooLarge) as exc:
-                    log.debug("engine %s: GET %s failed: %s", endpoint, path, diagnose(exc, target, timeout))
-                    return 0, None
-                return code, _json(body) if code == 200 else None
+        def one(path: str, cap: int) -> tuple[int, Any]:
+            try:
+                code, _, body = _get(client, prefix + path, cap)
+            except (httpx.HTTPError, OSError, ssl.SSLError, _TooLarge) as exc:
+                log.debug("engine %s: GET %s failed: %s", endpoint, path, diagnose(exc, target, timeout))
+                return 0, None
+            return code, _json(body) if code == 200 else None
 
         refs = list(dict.fromkeys(references))
-        jobs = [one("/info", MAX_SMALL)]
-        jobs += [one(f"/images/{ref}/json", MAX_IMAGE) for ref in refs]
-        left = max(0.1, timeout - (time.monotonic() - started))
-        tasks = [asyncio.ensure_future(job) for job in jobs]
-        done, pending = await asyncio.wait(tasks, timeout=left)
-        for task in pending:
-            task.cancel()
+        pool = ThreadPoolExecutor(max_workers=CONCURRENCY, thread_name_prefix="preflight-engine")
+        futures = [pool.submit(one, "/info", MAX_SMALL)]
+        futures += [pool.submit(one, f"/images/{ref}/json", MAX_IMAGE) for ref in refs]
+        done, pending = wait(futures, timeout=max(0.1, timeout - (time.monotonic() - started)))
+        pool.shutdown(wait=False, cancel_futures=True)
         if pending:
             log.debug("engine %s: %d request(s) unanswered after %g s", endpoint, len(pending), timeout)
-        results = [task.result() if task in done else (0, None) for task in tasks]
+        results = [f.result() if f in done else (0, None) for f in futures]
     (_, info), images = results[0], results[1:]
     held: dict[str, LocalImage] = {}
     for ref, (code, data) in zip(refs, images, strict=True):
@@ -241,10 +239,10 @@ async def ask(target: Target, references: Sequence[str], timeout: float) -> tupl
         log.debug("engine: %s %s", ref, f"held ({image.platform}, {image.id[:19]})" if image else f"not held ({code})")
     server = _server_version(headers.get("server", ""))
     log.debug(
-        "engine %s (%s): version %s, API %s, %d of %d references held, %.0f ms",
+        "engine %s (%s): %s, API %s, %d of %d references held, %.0f ms",
         endpoint,
         target.source,
-        server or "unknown",
+        server or "version unknown",
         api,
         len(held),
         len(refs),
