@@ -59,6 +59,18 @@ def _require_paths(paths: Sequence[str]) -> None:
         raise UsageProblem(f"path not found: {', '.join(missing)}")
 
 
+def _untrusted(flag: bool) -> bool:
+    """``--untrusted``, also turned on by ``PREFLIGHT_UNTRUSTED`` = 1, true or yes (so a CI template
+    sets it once); 0, false, no or empty leave it off; any other value is a usage error."""
+    from .confine import env_flag
+
+    value = os.environ.get("PREFLIGHT_UNTRUSTED")
+    on = env_flag(value)
+    if on is None:
+        raise UsageProblem(f"PREFLIGHT_UNTRUSTED={value!r}: expected 1, true or yes (or 0, false, no)")
+    return flag or on
+
+
 def _fail_level(value: str | None) -> Level | None:
     if value is None:
         return None
@@ -158,7 +170,15 @@ def _engine_choice(value: str | None) -> str | None:
 @click.option(
     "--untrusted",
     is_flag=True,
-    help="Input from strangers (pull requests): refuse private and loopback registry hosts unless allowed.",
+    help="Input from strangers (pull requests): no environment in interpolation, no file outside the project,"
+    " no private or loopback registry host unless allowed (also PREFLIGHT_UNTRUSTED=1).",
+)
+@click.option(
+    "--allow-env",
+    "allow_env",
+    multiple=True,
+    metavar="NAME",
+    help="With --untrusted: environment variable compose interpolation may read (repeatable).",
 )
 @click.option(
     "--allow-host",
@@ -193,6 +213,7 @@ def check(
     no_cache: bool,
     no_credentials: bool,
     untrusted: bool,
+    allow_env: tuple[str, ...],
     allow_hosts: tuple[str, ...],
     strict_loopback: bool,
     engine: str | None,
@@ -207,8 +228,10 @@ def check(
     from .report import render
 
     _require_paths(paths)
+    untrusted = _untrusted(untrusted)
     config = _load_config(
         config_file,
+        allow_env=allow_env or None,
         select=_split_ids(select) or None,
         extend_select=_split_ids(extend_select) or None,
         ignore=_split_ids(ignore) or None,
@@ -222,7 +245,7 @@ def check(
     )
     env = dict(os.environ)
     cwd = Path.cwd()
-    loaded = pipeline.load(paths, config, cwd=cwd, environ=env)
+    loaded = pipeline.load(paths, config, cwd=cwd, environ=env, untrusted=untrusted)
     machine = any(f not in ("text", "auto") for f in formats)
     progress = _Progress() if (not machine and not debug and sys.stderr.isatty()) else None
     report, warnings = pipeline.check(
@@ -407,6 +430,12 @@ def fix(
 )
 @engine_option
 @click.option("--debug", is_flag=True, help="Log the engine's requests to stderr.")
+@click.option(
+    "--untrusted",
+    is_flag=True,
+    help="Input from strangers: no environment in interpolation, no file outside the project (as for check).",
+)
+@click.option("--allow-env", "allow_env", multiple=True, metavar="NAME", help="With --untrusted: see check.")
 def images(
     paths: tuple[str, ...],
     fmt: str,
@@ -418,6 +447,8 @@ def images(
     missing_locally: bool,
     engine: str | None,
     debug: bool,
+    untrusted: bool,
+    allow_env: tuple[str, ...],
 ) -> None:
     """List every image reference found under PATHS."""
     from . import pipeline
@@ -426,10 +457,15 @@ def images(
     if debug:
         _debug_logging()
     _require_paths(paths)
+    untrusted = _untrusted(untrusted)
     config = _load_config(
-        config_file, build_args=_build_args(build_args) or None, exclude=exclude or None, engine=_engine_choice(engine)
+        config_file,
+        build_args=_build_args(build_args) or None,
+        exclude=exclude or None,
+        engine=_engine_choice(engine),
+        allow_env=allow_env or None,
     )
-    loaded = pipeline.load(paths, config, cwd=Path.cwd(), environ=dict(os.environ))
+    loaded = pipeline.load(paths, config, cwd=Path.cwd(), environ=dict(os.environ), untrusted=untrusted)
     subjects = [subject_for(u) for u in pipeline.uses_of(loaded.documents)]
     subjects.sort(key=lambda s: (s.use.location.path, s.use.location.line, s.use.location.column))
     if missing_locally:

@@ -27,6 +27,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from . import yamlpos
+from .confine import OUTSIDE, Confinement
 from .imageref import MAX_REFERENCE_LENGTH
 from .interpolate import Dialect, ExpansionError, ExpansionTooLong, expand
 from .model import BuildLink, Document, ImageUse, Location, Problem, Suppressions, UseKind, ValueSource, clip
@@ -53,10 +54,19 @@ _REMOTE_CONTEXT = re.compile(r"^(?:[a-z][a-z0-9+.-]*://|git@|github\.com/)|\.git
 
 
 def load_compose(
-    path: Path, display: Callable[[Path], str], environ: Mapping[str, str], *, merge_override: bool = True
+    path: Path,
+    display: Callable[[Path], str],
+    environ: Mapping[str, str],
+    *,
+    merge_override: bool = True,
+    confine: Confinement | None = None,
 ) -> list[Document]:
-    """Read the compose file at ``path`` (absolute) and everything it includes or extends."""
-    return _Reader(display, environ, merge_override).run(os.path.abspath(path))
+    """Read the compose file at ``path`` (absolute) and everything it includes or extends.
+
+    With ``confine`` (``--untrusted``), a file that any of them names outside the project roots is
+    a PF001 problem where it is named and is never opened (``preflight.confine``).
+    """
+    return _Reader(display, environ, merge_override, confine).run(os.path.abspath(path))
 
 
 # ----------------------------------------------------------------- .env files
@@ -325,9 +335,16 @@ def _next_content_line(lines: list[str], line: int) -> int:
 
 
 class _Reader:
-    def __init__(self, display: Callable[[Path], str], environ: Mapping[str, str], merge_override: bool) -> None:
+    def __init__(
+        self,
+        display: Callable[[Path], str],
+        environ: Mapping[str, str],
+        merge_override: bool,
+        confine: Confinement | None = None,
+    ) -> None:
         self.display = display
         self.environ = environ
+        self.confine = confine
         # True: the file as `docker compose up` in its directory loads it, merged with its
         # override file (compose.override.yaml); False: alone, as `docker compose -f FILE`.
         self.merge_override = merge_override
@@ -340,11 +357,15 @@ class _Reader:
         self.envs: list[Env] = []  # keeps every env alive: the memo is keyed by id(env)
 
     def run(self, path: str) -> list[Document]:
+        if not self.inside(path):
+            return []  # reached by name beside a Dockerfile (never named by a file): skipped quietly
         self.main_path = path
         main = self.file(path)
         env: dict[str, str] = {}
         dotenv = os.path.join(main.dir, ".env")
-        if os.path.isfile(dotenv):
+        if os.path.lexists(dotenv) and not self.inside(dotenv):
+            self.problem(main, 1, 1, f"the project's .env file {OUTSIDE}: .env (not read)")
+        elif os.path.isfile(dotenv):
             env.update(self.dotenv(main, dotenv, self.environ.get))
         env.update(self.environ)
         self.envs.append(env)
@@ -356,6 +377,18 @@ class _Reader:
         return [d.document() for d in self.docs.values()]
 
     # -- files and problems
+
+    def inside(self, path: str) -> bool:
+        """May a checked file make preflight open ``path``? Always, unless confined (``--untrusted``)."""
+        return self.confine is None or self.confine.contains(path)
+
+    def outside(self, f: _File, node: Node, path: str, what: str) -> bool:
+        """True (and a problem at ``node``, naming the path as written) if ``path`` may not be opened."""
+        if self.inside(path):
+            return False
+        written = node.value if isinstance(node, Scalar) else path
+        self.at(f, node, f"{what} {OUTSIDE}: {written} (not read)")
+        return True
 
     def file(self, path: str) -> _File:
         f = self.files.get(path)
@@ -515,6 +548,8 @@ class _Reader:
             if rel is None or "://" in rel:
                 return []
             path = os.path.normpath(os.path.join(f.workdir, rel))
+            if self.outside(f, file_node, path, "extends file"):
+                return []
             if not os.path.isfile(path):
                 self.at(f, file_node, f"extended file not found: {self.display(Path(path))}")
                 return []
@@ -656,8 +691,19 @@ class _Reader:
             c_layer, c_node = fields["additional_contexts"]
             contexts = self.named_contexts(c_layer.file, name, c_node, env)
         context_dir = os.path.normpath(os.path.join(base, os.path.expanduser(context)))
+        dockerfile_path = os.path.normpath(os.path.join(context_dir, dockerfile))
+        if "context" in fields and self.outside(
+            fields["context"][0].file, fields["context"][1], context_dir, "build context"
+        ):
+            return
+        if "dockerfile" in fields and _present(fields["dockerfile"][1]):
+            where = fields["dockerfile"]
+        else:
+            where = fields.get("context") or (key_layer, key_node)
+        if self.outside(where[0].file, where[1], dockerfile_path, "build dockerfile"):
+            return
         link = BuildLink(
-            dockerfile=os.path.normpath(os.path.join(context_dir, dockerfile)),
+            dockerfile=dockerfile_path,
             args=self.resolve_args(args, env),
             target=target,
             location=self.location(key_layer.file, key_node),
@@ -789,6 +835,8 @@ class _Reader:
             if rel is None or "://" in rel or rel.startswith("git@"):
                 return  # unknown or remote: nothing to read offline
             path = os.path.normpath(os.path.join(workdir, os.path.expanduser(rel)))
+            if self.outside(f, pn, path, "include path"):
+                return
             if path in chain:
                 names = " -> ".join(self.display(Path(p)) for p in (*chain, path))
                 self.at(f, pn, f"include cycle: {names}")
@@ -806,18 +854,25 @@ class _Reader:
             if rel is None:
                 return
             project_dir = os.path.normpath(os.path.join(workdir, os.path.expanduser(rel)))
+            if self.outside(f, dir_node, project_dir, "include project_directory"):
+                return
         env_files: list[str] = []
         for en in env_nodes:
             rel = self.text(f, en, env, "include env_file")
             if rel is None:
                 return
             path = os.path.normpath(os.path.join(workdir, os.path.expanduser(rel)))
+            if self.outside(f, en, path, "include env_file"):
+                return
             if not os.path.isfile(path):
                 self.at(f, en, f"env_file not found: {self.display(Path(path))}")
                 return
             env_files.append(path)
-        if not env_nodes and os.path.isfile(os.path.join(project_dir, ".env")):
-            env_files.append(os.path.join(project_dir, ".env"))
+        default_env = os.path.join(project_dir, ".env")
+        if not env_nodes and os.path.lexists(default_env) and not self.inside(default_env):
+            self.at(f, path_nodes[0], f"the included project's .env file {OUTSIDE}: .env (not read)")
+        elif not env_nodes and os.path.isfile(default_env):
+            env_files.append(default_env)
         values: dict[str, str] = {}
         for path in env_files:
             values.update(self.dotenv(f, path, lambda k: env.get(k, values.get(k))))
@@ -853,7 +908,7 @@ class _Reader:
         ]
         for candidate in ordered:
             other = os.path.join(directory, candidate)
-            if os.path.isfile(other):
+            if self.inside(other) and os.path.isfile(other):
                 return _built_services(other, key)
         return frozenset()
 

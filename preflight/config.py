@@ -80,6 +80,7 @@ class Config:
     cache_negative_ttl: int = 300  # seconds, negative answers
     timeout: float = 30.0  # overall deadline for the registry step, seconds
     engine: str | None = None  # container engine: URL, "off", None = found as the docker CLI finds it (user-level only)
+    allow_env: tuple[str, ...] = ()  # environment variables checked files may read under --untrusted
     source: str | None = None  # file the configuration came from, for messages
     root: str | None = None  # directory of that file (project root), absolute
 
@@ -129,8 +130,8 @@ def load_config(cwd: Path, explicit: Path | None = None) -> Config:
 def merge_cli(config: Config, **overrides: Any) -> Config:
     """Apply command-line values to ``config``; a value of None means "not given".
 
-    ``select`` replaces the configured selection; ``extend_select``, ``ignore``, ``exclude``, ``platforms`` and
-    ``trusted_registries`` are appended; ``build_args`` override configured ones key by key;
+    ``select`` replaces the configured selection; ``extend_select``, ``ignore``, ``exclude``, ``platforms``,
+    ``trusted_registries`` and ``allow_env`` are appended; ``build_args`` override configured ones key by key;
     ``levels`` override per rule; ``fail_level`` takes a Level or its name; any other ``Config``
     field is replaced. Invalid values raise ``ConfigError`` naming the option (``--select``).
     """
@@ -145,7 +146,7 @@ def merge_cli(config: Config, **overrides: Any) -> Config:
         if key in ("select", "extend_select", "ignore"):
             ids = _rule_patterns(_as_str_list(value, option), option, prefixes=True)
             changes[key] = ids if key == "select" else _unique(getattr(config, key) + ids)
-        elif key in ("exclude", "platforms", "trusted_registries"):
+        elif key in ("exclude", "platforms", "trusted_registries", "allow_env"):
             items = _as_str_list(value, option)
             if key == "exclude":
                 _check_excludes(items, option)

@@ -41,6 +41,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from .confine import OUTSIDE, Confinement
 from .model import Location, Problem
 
 DOCKERFILE = "dockerfile"
@@ -282,18 +283,25 @@ def is_excluded(rel: str, is_dir: bool, patterns: Sequence[ExcludePattern]) -> b
 # ----------------------------------------------------------------- discovery
 
 
-def discover(paths: Sequence[str], cwd: Path, exclude: Sequence[str] = ()) -> Discovery:
-    """Find the Dockerfiles and compose files named by or below ``paths`` (default ``.``)."""
-    walker = _Walker(Path(os.path.abspath(cwd)), compile_excludes(exclude))
+def discover(
+    paths: Sequence[str], cwd: Path, exclude: Sequence[str] = (), confine: Confinement | None = None
+) -> Discovery:
+    """Find the Dockerfiles and compose files named by or below ``paths`` (default ``.``).
+
+    With ``confine`` (``--untrusted``), a file or directory whose real path (after symbolic
+    links) is outside the project roots is a PF001 problem at its path and is not taken.
+    """
+    walker = _Walker(Path(os.path.abspath(cwd)), compile_excludes(exclude), confine)
     for arg in paths or (".",):
         walker.visit_argument(arg)
     return walker.result()
 
 
 class _Walker:
-    def __init__(self, cwd: Path, patterns: tuple[ExcludePattern, ...]) -> None:
+    def __init__(self, cwd: Path, patterns: tuple[ExcludePattern, ...], confine: Confinement | None = None) -> None:
         self.cwd = cwd
         self.patterns = patterns
+        self.confine = confine
         self.found: dict[str, tuple[str, bool]] = {}  # resolved path -> (kind, explicit)
         self.problems: list[Problem] = []
         self.seen_dirs: set[tuple[int, int]] = set()
@@ -307,6 +315,21 @@ class _Walker:
 
     def problem(self, path: str, message: str) -> None:
         self.problems.append(Problem("PF001", Location(display_path(Path(path), self.cwd)), message))
+
+    def escapes(self, path: str, real: str, quiet: bool = False) -> bool:
+        """True (with a problem at ``path`` unless ``quiet``) if ``real``, where ``path`` leads, is
+        outside the project. Quiet for YAML not named like a compose file: never opened to sniff."""
+        if self.confine is None or self.confine.contains(real):
+            return False
+        if quiet:
+            return True
+        try:
+            target = os.readlink(path)
+        except (OSError, ValueError):
+            target = None
+        how = f"symbolic link to {target}" if target is not None else os.path.basename(path)
+        self.problem(path, f"{OUTSIDE}: {how} (not read)")
+        return True
 
     def rel(self, path: str) -> str:
         rel = os.path.relpath(path, self.cwd)
@@ -336,7 +359,9 @@ class _Walker:
         if rel != "." and is_excluded(rel, is_dir, self.patterns):
             return
         if not is_dir:
-            self.add(os.path.realpath(path), classify_explicit(os.path.basename(path)), True)
+            real = os.path.realpath(path)
+            if not self.escapes(path, real):
+                self.add(real, classify_explicit(os.path.basename(path)), True)
             return
         if (st.st_dev, st.st_ino) not in self.seen_dirs:
             self.directory(path, os.path.realpath(path), rel)
@@ -410,9 +435,11 @@ class _Walker:
                 if is_dir:
                     if name in VCS_DIRS or _hit(prefix + name, True, self.patterns):
                         continue
+                    sub_real = os.path.realpath(entry.path) if is_link else _join(real, name)
+                    if is_link and self.escapes(entry.path, sub_real):
+                        continue
                     if self.mark_seen(entry.path):
                         continue  # a symlink loop, or a directory reached twice
-                    sub_real = os.path.realpath(entry.path) if is_link else _join(real, name)
                     stack.append((entry.path, sub_real, prefix + name, True))
                     continue
                 kind = classify(name)
@@ -426,11 +453,14 @@ class _Walker:
                     continue
                 if not entry.is_file():
                     continue  # a FIFO, socket or device with a Dockerfile-like name
+                target = os.path.realpath(entry.path) if is_link else _join(real, name)
+                if is_link and self.escapes(entry.path, target, quiet=kind is None):
+                    continue
                 if kind is None:
                     if not sniff_compose(entry.path):
                         continue
                     kind = COMPOSE
-                self.add(os.path.realpath(entry.path) if is_link else _join(real, name), kind, False)
+                self.add(target, kind, False)
 
     def file(self, path: str, real: str, kind: str | None) -> None:
         """A file git listed: skip it when deleted from the work tree; resolve a symlink; a YAML
@@ -445,6 +475,8 @@ class _Walker:
                     self.problem(path, "broken symbolic link")
                 return
             real = os.path.realpath(path)
+            if self.escapes(path, real, quiet=kind is None):
+                return
             if not os.path.isfile(path):
                 return
         elif not stat.S_ISREG(st.st_mode):

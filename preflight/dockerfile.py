@@ -655,6 +655,18 @@ def parse_dockerfile(
         )
 
 
+NOT_A_DOCKERFILE = "not a Dockerfile: no line starts with a Dockerfile instruction (FROM, RUN, COPY, ...); not checked"
+_KEYWORD_RE = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,23}\Z")
+
+
+def _unknown_instruction(cmd: str) -> str:
+    """The message for an unknown instruction: the keyword is quoted only when it looks like one
+    (a short word), so a line of a file that is not a Dockerfile is never repeated in output."""
+    if _KEYWORD_RE.match(cmd):
+        return f"unknown instruction {cmd!r} (BuildKit rejects the file)"
+    return "unknown instruction: the line does not start with an instruction keyword (BuildKit rejects the file)"
+
+
 def _relevant() -> Callable[[Instruction], bool]:
     """The instructions the reader looks at: all up to the first FROM (anything but ARG there is
     an error), then FROM, ARG, COPY/RUN with flags, unknown ones and those with comments."""
@@ -710,6 +722,12 @@ class _Reader:
 
     def run(self) -> Document:
         sc = self.scan
+        if sc.instructions and not any(ins.cmd.lower() in _INSTRUCTIONS for ins in sc.instructions):
+            # Not a Dockerfile at all (a build pointed at /etc/passwd, a key file): one problem, and
+            # nothing of its content is quoted.
+            line, col = sc.instructions[0].position(0)
+            self.problem("PF001", line, col, NOT_A_DOCKERFILE)
+            return Document(path=self.path, kind="dockerfile", problems=tuple(self.problems))
         for line, col, message in sc.errors:
             self.problem("PF001", line, col, message)
         if sc.syntax is not None:
@@ -738,13 +756,7 @@ class _Reader:
         cmd = ins.cmd.lower()
         if cmd not in _INSTRUCTIONS:
             line, col = ins.position(0)
-            self.problem(
-                "PF001",
-                line,
-                col,
-                f"unknown instruction {ins.cmd!r} (BuildKit rejects the file)",
-                end=(line, col + len(ins.cmd)),
-            )
+            self.problem("PF001", line, col, _unknown_instruction(ins.cmd), end=(line, col + len(ins.cmd)))
         elif cmd == "from":
             self.from_(ins)
         elif cmd == "arg":

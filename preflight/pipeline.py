@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .config import Config, RegistryConfig
+from .confine import Confinement, allowed_environment, project_roots
 from .discover import discover, display_path
 from .engine import (
     RuleContext,
@@ -48,14 +49,25 @@ def selection_of(config: Config) -> Selection:
     )
 
 
-def load(paths: Sequence[str], config: Config, *, cwd: Path, environ: Mapping[str, str]) -> Loaded:
-    """Find and read every Dockerfile and compose file under ``paths``."""
+def load(
+    paths: Sequence[str], config: Config, *, cwd: Path, environ: Mapping[str, str], untrusted: bool = False
+) -> Loaded:
+    """Find and read every Dockerfile and compose file under ``paths``.
+
+    ``untrusted``: files may only make preflight open files inside the project roots, and compose
+    interpolation sees only the environment variables named in ``config.allow_env``
+    (``preflight.confine``).
+    """
     from .dockerfile import parse_dockerfile
 
     def show(p: Path) -> str:
         return display_path(p, cwd)
 
-    found = discover(list(paths) or ["."], cwd, config.exclude)
+    confine: Confinement | None = None
+    if untrusted:
+        confine = Confinement(project_roots(list(paths), os.fspath(cwd)))
+        environ = allowed_environment(environ, config.allow_env)
+    found = discover(list(paths) or ["."], cwd, config.exclude, confine)
     documents: dict[str, Document] = {}
     extra: list[Document] = []
     if found.problems:
@@ -80,7 +92,7 @@ def load(paths: Sequence[str], config: Config, *, cwd: Path, environ: Mapping[st
     def read_compose(path: Path, merge_override: bool = True) -> list[Document]:
         from .compose import load_compose  # only runs with compose files pay for the YAML import
 
-        docs = load_compose(path, show, environ, merge_override=merge_override)
+        docs = load_compose(path, show, environ, merge_override=merge_override, confine=confine)
         compose_builds[path] = tuple(b for doc in docs for b in doc.builds)
         return docs
 
@@ -108,7 +120,7 @@ def load(paths: Sequence[str], config: Config, *, cwd: Path, environ: Mapping[st
             continue
         # Named alone (pre-commit passes only changed files): a compose file beside it or above
         # it may build it; use that service's build args, without reporting on the compose file.
-        links = _builders_of(path, cwd, builds_of) if path in explicit else []
+        links = _builders_of(path, cwd, builds_of, confine) if path in explicit else []
         for link in links:
             add_job(path, link, None)
         if not links:
@@ -116,6 +128,8 @@ def load(paths: Sequence[str], config: Config, *, cwd: Path, environ: Mapping[st
 
     for path, variants in jobs.items():
         shown = show(path)
+        if confine is not None and not confine.contains(os.fspath(path)):
+            continue  # reported where it is named (compose) or found (discovery); never opened
         try:
             text = read_text(path)
         except InputError as exc:
@@ -192,9 +206,15 @@ def project_images(documents: Mapping[str, Document], built_by: Mapping[str, set
     return tuple(out)
 
 
-def _builders_of(dockerfile: Path, cwd: Path, builds_of: Callable[[Path], Sequence[BuildLink]]) -> list[BuildLink]:
+def _builders_of(
+    dockerfile: Path,
+    cwd: Path,
+    builds_of: Callable[[Path], Sequence[BuildLink]],
+    confine: Confinement | None = None,
+) -> list[BuildLink]:
     """Build links to ``dockerfile`` from compose files in its directory or a parent (up to the
-    working directory, or the file's own directory when it lies outside it)."""
+    working directory, or the file's own directory when it lies outside it; never above a
+    project root when confined)."""
     from .discover import classify
 
     directory = dockerfile.parent
@@ -211,6 +231,8 @@ def _builders_of(dockerfile: Path, cwd: Path, builds_of: Callable[[Path], Sequen
         if links or directory == stop or directory.parent == directory or stop not in directory.parents:
             return links
         directory = directory.parent
+        if confine is not None and not confine.contains(os.fspath(directory)):
+            return links
 
 
 def _merge(old: Document | None, new: Document) -> Document:
