@@ -403,3 +403,33 @@ def test_a_file_that_is_not_a_dockerfile_is_reported_once_without_its_content(sc
     shadow = [f for f in run.findings if f["path"].endswith("shadow")]
     assert [(f["rule"], f["line"]) for f in shadow] == [("PF001", 1)]
     assert shadow[0]["message"].startswith("not a Dockerfile")
+
+
+def test_readme_pull_request_target_example() -> None:
+    """The documented ``pull_request_target`` job: preflight installed before the pull request is
+    checked out, the checkout without persisted credentials, ``PREFLIGHT_UNTRUSTED`` that preflight
+    reads as on."""
+    import re
+
+    import yaml
+
+    from preflight.confine import env_flag
+
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    match = re.search(r"<!-- snippet: github-untrusted -->\n```yaml\n(.*?)```", text, re.S)
+    assert match, "README.md has no github-untrusted snippet"
+    workflow = yaml.safe_load(match.group(1))
+    assert list(workflow[True]) == ["pull_request_target"]  # YAML 1.1 reads the key "on" as true
+    job = workflow["jobs"]["preflight"]
+    assert env_flag(job["env"]["PREFLIGHT_UNTRUSTED"]) is True
+    steps = job["steps"]
+    checkout = next(i for i, s in enumerate(steps) if s.get("uses", "").startswith("actions/checkout@"))
+    install = next(i for i, s in enumerate(steps) if "pip install" in s.get("run", ""))
+    assert install < checkout
+    assert steps[checkout]["with"]["persist-credentials"] is False
+    assert steps[checkout]["with"]["ref"] == "${{ github.event.pull_request.head.sha }}"
+    check = steps[-1]
+    assert (
+        check["run"].startswith("preflight check .") and check["working-directory"] == steps[checkout]["with"]["path"]
+    )
+    assert "write" not in set(workflow["permissions"].values())
