@@ -692,6 +692,9 @@ class _Reader:
             contexts = self.named_contexts(c_layer.file, name, c_node, env)
         context_dir = os.path.normpath(os.path.join(base, os.path.expanduser(context)))
         dockerfile_path = os.path.normpath(os.path.join(context_dir, dockerfile))
+        if "\0" in dockerfile_path:  # no file has such a name (and the OS refuses to look one up)
+            self.at(key_layer.file, key_node, f'build of service "{name}" names a path with a NUL byte')
+            return
         if "context" in fields and self.outside(
             fields["context"][0].file, fields["context"][1], context_dir, "build context"
         ):

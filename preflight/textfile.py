@@ -85,6 +85,8 @@ def read_text(path: str | os.PathLike[str]) -> str:
         raise InputError("permission denied") from None
     except FileNotFoundError:
         raise InputError("file not found") from None
+    except ValueError:  # a NUL byte in the path
+        raise InputError("the path contains a NUL byte") from None
     except OSError as exc:
         raise InputError(exc.strerror or str(exc)) from None
     return decode(data)

@@ -433,3 +433,14 @@ def test_readme_pull_request_target_example() -> None:
         check["run"].startswith("preflight check .") and check["working-directory"] == steps[checkout]["with"]["path"]
     )
     assert "write" not in set(workflow["permissions"].values())
+
+
+def test_a_nul_byte_in_a_build_path_is_a_finding_not_a_crash(tmp_path: Path) -> None:
+    """Found on the way: ``dockerfile: "a\\0b"`` ended the run with ``internal error: ValueError``."""
+    from preflight.config import Config
+    from preflight.pipeline import check_paths
+
+    write(tmp_path, {"compose.yaml": 'services:\n  a:\n    build: {context: ., dockerfile: "a\\0b"}\n'})
+    report = check_paths(["."], Config(), cwd=tmp_path, environ={})
+    assert [(f.rule, f.location.line) for f in report.findings] == [("PF001", 3)]
+    assert "NUL byte" in report.findings[0].message
