@@ -41,6 +41,7 @@ class Subject:
 class RuleOptions:
     trusted_registries: tuple[str, ...] = ()
     platforms: tuple[str, ...] = ()  # platforms every image must provide (--platform, config)
+    untrusted: bool = False  # --untrusted: compose interpolation read no environment (advice differs)
 
 
 @dataclass(frozen=True)

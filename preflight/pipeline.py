@@ -346,7 +346,7 @@ def check_with_facts(
     selection = selection_of(config)
     documents = loaded.documents
     images = len(uses_of(documents))
-    options = RuleOptions(trusted_registries=config.trusted_registries, platforms=config.platforms)
+    options = RuleOptions(trusted_registries=config.trusted_registries, platforms=config.platforms, untrusted=untrusted)
     if config.offline or not (registry or needs_registry(selection)):
         summary = Summary(files=_file_count(documents), images=images, offline=True)
         return Checked(evaluate(documents, selection, RuleContext(options), summary, loaded.root), (), {})

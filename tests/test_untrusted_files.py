@@ -444,3 +444,19 @@ def test_a_nul_byte_in_a_build_path_is_a_finding_not_a_crash(tmp_path: Path) -> 
     report = check_paths(["."], Config(), cwd=tmp_path, environ={})
     assert [(f.rule, f.location.line) for f in report.findings] == [("PF001", 3)]
     assert "NUL byte" in report.findings[0].message
+
+
+def test_unresolved_variable_advice_names_allow_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under --untrusted, "set it in the environment" would not help: PF003 names --allow-env."""
+    from click.testing import CliRunner
+
+    from preflight.cli import cli
+
+    write(tmp_path, {"compose.yaml": "services:\n  a:\n    image: alpine:${TAG}\n"})
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("TAG", "3.20")
+    done = CliRunner().invoke(cli, ["check", ".", "--offline", "--untrusted", "--format", "json"])
+    [finding] = json.loads(done.output)["findings"]
+    assert finding["rule"] == "PF003" and "--allow-env TAG" in finding["message"]
+    done = CliRunner().invoke(cli, ["check", ".", "--offline", "--untrusted", "--allow-env", "TAG", "--format", "json"])
+    assert json.loads(done.output)["findings"] == []

@@ -122,16 +122,19 @@ def unresolved_variable(subject: Subject, ctx: RuleContext) -> Iterator[Hit]:
         verb = "has" if len(use.unresolved) == 1 else "have"
         yield Hit(
             f'{noun} {names} in "{clip(use.written)}" {verb} no value and no default, so the image'
-            f" cannot be checked; {_how_to_set(use, use.unresolved[0])}"
+            f" cannot be checked; {_how_to_set(use, use.unresolved[0], ctx.options.untrusted)}"
         )
     for error in use.var_errors:
         name, _, detail = error.partition(": ")
-        yield Hit(f'"{clip(use.written)}" requires ${name}: {detail}; {_how_to_set(use, name, required=True)}')
+        how = _how_to_set(use, name, ctx.options.untrusted, required=True)
+        yield Hit(f'"{clip(use.written)}" requires ${name}: {detail}; {how}')
 
 
-def _how_to_set(use: ImageUse, name: str, *, required: bool = False) -> str:
+def _how_to_set(use: ImageUse, name: str, untrusted: bool, *, required: bool = False) -> str:
     """Where a value can come from; a required variable (``${V:?msg}``) gets no default advice."""
     default = "" if required else f", or write ${{{name}:-<default>}}"
+    if use.kind is UseKind.COMPOSE and untrusted:
+        return f"set {name} in .env (--untrusted reads the environment only for --allow-env {name}){default}"
     if use.kind is UseKind.COMPOSE:
         return f"set {name} in the environment or in .env{default}"
     where = " before the first FROM" if use.kind is UseKind.FROM else ""
