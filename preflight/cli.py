@@ -333,7 +333,13 @@ class _Progress:
 @click.option("--timeout", type=float, help="Overall deadline for registry lookups, in seconds.")
 @click.option("--no-cache", is_flag=True, help="Do not read or write the registry facts cache.")
 @click.option("--no-credentials", is_flag=True, help="Never use stored registry credentials.")
-@click.option("--untrusted", is_flag=True, help="Input from strangers: refuse private and loopback registry hosts.")
+@click.option(
+    "--untrusted",
+    is_flag=True,
+    help="Input from strangers: no environment in interpolation, no file outside the project, no private or"
+    " loopback registry host unless allowed (as for check; also PREFLIGHT_UNTRUSTED=1).",
+)
+@click.option("--allow-env", "allow_env", multiple=True, metavar="NAME", help="With --untrusted: see check.")
 @click.option("--allow-host", "allow_hosts", multiple=True, help="Registry host the address guard lets through.")
 @click.option("--strict-loopback", is_flag=True, hidden=True)
 @click.option("--debug", is_flag=True, help="Log registry requests to stderr (never credentials).")
@@ -350,6 +356,7 @@ def fix(
     no_cache: bool,
     no_credentials: bool,
     untrusted: bool,
+    allow_env: tuple[str, ...],
     allow_hosts: tuple[str, ...],
     strict_loopback: bool,
     debug: bool,
@@ -365,12 +372,14 @@ def fix(
     from .fix.run import change_line, execute, listed_line, read_sources, summary_line
 
     _require_paths(paths)
+    untrusted = _untrusted(untrusted)
     config = _load_config(
         config_file,
         build_args=_build_args(build_args) or None,
         exclude=exclude or None,
         platforms=platforms or None,
         timeout=timeout,
+        allow_env=allow_env or None,
     )
     if config.offline:
         raise UsageProblem(
@@ -378,7 +387,7 @@ def fix(
         )
     env = dict(os.environ)
     cwd = Path.cwd()
-    loaded = pipeline.load(paths, config, cwd=cwd, environ=env)
+    loaded = pipeline.load(paths, config, cwd=cwd, environ=env, untrusted=untrusted)
     checked = pipeline.check_with_facts(
         loaded,
         config,

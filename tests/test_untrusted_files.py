@@ -460,3 +460,26 @@ def test_unresolved_variable_advice_names_allow_env(tmp_path: Path, monkeypatch:
     assert finding["rule"] == "PF003" and "--allow-env TAG" in finding["message"]
     done = CliRunner().invoke(cli, ["check", ".", "--offline", "--untrusted", "--allow-env", "TAG", "--format", "json"])
     assert json.loads(done.output)["findings"] == []
+
+
+def test_fix_is_confined_too(scene: Scene) -> None:
+    """``preflight fix --untrusted`` reads the same files as ``check``: no environment, no outside file."""
+    plant(scene, *ATTACKS["include env_file absolute"][:2])
+    scene.files(
+        {"compose.yaml": "services:\n  a:\n    image: {r}/x:${{CI_SECRET_TOKEN}}\n  b:\n    build: ../outside\n"}
+    )
+    cmd = [sys.executable, "-m", "preflight", "fix", ".", "--dry-run", "--untrusted", "--allow-host", "127.0.0.1"]
+    env = {
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "PYTHONPATH": str(REPO),
+        "HOME": str(scene.home),
+        "XDG_CACHE_HOME": str(scene.tmp / "cache"),
+        "NO_PROXY": "127.0.0.1,localhost",
+        "CI_SECRET_TOKEN": ENV_SECRET,
+    }
+    done = subprocess.run(cmd, cwd=scene.repo, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode in (0, 1), done.stderr
+    assert any("/v2/ok/manifests/1 " in r for r in scene.server.seen), "the registry step did not run"
+    for secret in (ENV_SECRET, OUTSIDE_SECRET):
+        assert not any(secret in r for r in scene.server.seen)
+        assert secret not in done.stdout + done.stderr
