@@ -138,11 +138,11 @@ def load(
                 by_file: dict[str, list[BuildLink]] = {}
                 for link in links:
                     by_file.setdefault(link.location.path, []).append(link)
-                for where, file_links in by_file.items():  # one finding per compose file
-                    owner = documents.get(where)  # its inline suppressions cover the line
+                for compose_path, file_links in by_file.items():  # one finding per compose file
+                    owner = documents.get(compose_path)  # its inline suppressions cover the line
                     suppressions = owner.suppressions if owner is not None else Suppressions()
                     problem = _missing_dockerfile(file_links, shown, show)
-                    extra.append(Document(where, "compose", problems=(problem,), suppressions=suppressions))
+                    extra.append(Document(compose_path, "compose", problems=(problem,), suppressions=suppressions))
             else:
                 extra.append(_unreadable(shown, exc))
             continue
@@ -192,7 +192,9 @@ def project_images(documents: Mapping[str, Document], built_by: Mapping[str, set
 
     def mark(use: ImageUse, projects: list[dict[str, ImageUse]]) -> ImageUse:
         ref = subject_for(use).ref if use.pull else None
-        for project in projects if ref is not None else ():
+        if ref is None:
+            return use
+        for project in projects:
             builder = project.get(ref.canonical)
             if builder is not None:
                 where = f'service "{builder.service}" in {builder.location.path}:{builder.location.line}'
