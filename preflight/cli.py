@@ -543,6 +543,54 @@ def _missing_locally(refs: list[str], config: Config) -> list[str]:
     return [ref for ref in refs if facts.holds(ref) is None]
 
 
+@cli.command()
+@click.argument("image_refs", nargs=-1, metavar="[IMAGE]...")
+@click.option("--format", "-f", "fmt", type=click.Choice(("text", "json")), default="text")
+@click.option("--config", "config_file", type=click.Path())
+@click.option("--timeout", type=float, default=10.0, show_default=True, help="Seconds per step.")
+@click.option("--no-credentials", is_flag=True, help="Never use stored registry credentials.")
+@engine_option
+def doctor(
+    image_refs: tuple[str, ...],
+    fmt: str,
+    config_file: str | None,
+    timeout: float,
+    no_credentials: bool,
+    engine: str | None,
+) -> None:
+    """Diagnose pulls step by step: DNS, TCP, TLS, /v2/, token, manifest, mirrors, engine.
+
+    IMAGE... default to the images of the project in the current directory. Exit 0 healthy,
+    1 problems found, 2 usage.
+    """
+    from . import doctor as doc
+    from .imageref import ImageRef, ReferenceError
+
+    if not timeout > 0:
+        raise UsageProblem("--timeout must be > 0")
+    config = _load_config(config_file, engine=_engine_choice(engine))
+    refs: list[ImageRef] = []
+    for text in image_refs:
+        try:
+            refs.append(ImageRef.parse(text))
+        except ReferenceError as exc:
+            raise UsageProblem(f"{text!r} is not an image reference: {exc}") from None
+    if not image_refs:
+        from . import pipeline
+        from .engine import subject_for
+
+        loaded = pipeline.load(["."], config, cwd=Path.cwd(), environ=dict(os.environ))
+        found = {
+            s.ref.canonical: s.ref for s in map(subject_for, pipeline.uses_of(loaded.documents)) if s.ref and s.use.pull
+        }
+        refs = [found[k] for k in sorted(found)]
+        if not refs:
+            raise UsageProblem("no images to diagnose: name them (preflight doctor IMAGE...) or run in a project")
+    sections = doc.run(refs, config, dict(os.environ), timeout, use_credentials=not no_credentials)
+    click.echo(doc.render_json(sections) if fmt == "json" else doc.render_text(sections))
+    sys.exit(0 if all(s.ok for s in sections) else 1)
+
+
 @cli.command("rules")
 def list_rules() -> None:
     """List every rule with its default level."""
