@@ -37,13 +37,14 @@ NETRC_SECRET = "netrcSECRET-a93f47"
 OUTSIDE_SECRET = "outsideSECRET-0e6d18"
 SECRETS = (ENV_SECRET, AWS_SECRET, NETRC_SECRET, OUTSIDE_SECRET)
 
-# The real CLI, with an audit hook that logs every path the process opens or lists.
+# The real CLI, with an audit hook that logs every path the process opens or lists (as given and resolved).
 RUNNER = """
 import os, sys
 log = open(os.environ["PF_OPEN_LOG"], "a", encoding="utf-8", errors="backslashreplace")
 def hook(event, args):
     if event in ("open", "os.scandir", "os.listdir") and args and isinstance(args[0], (str, bytes, os.PathLike)):
-        log.write(os.path.abspath(os.fsdecode(args[0])) + "\\n")
+        path = os.path.abspath(os.fsdecode(args[0]))
+        log.write(path + "\\n" + os.path.realpath(path) + "\\n")  # and where a symbolic link leads
         log.flush()
 sys.addaudithook(hook)
 from preflight.cli import main
