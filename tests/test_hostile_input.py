@@ -59,13 +59,18 @@ def check(root: Path, *args: str, preexec=None) -> Run:
     traceback, and the normal file's finding."""
     env = {k: v for k, v in os.environ.items() if k not in ("TAG", "V", "A", "GITHUB_ACTIONS")}
     env["PYTHONPATH"] = str(ROOT)
-    argv = [sys.executable, "-m", "preflight", "check", "--offline", "--format", "json", *args]
+    # Peak memory is the child's own VmHWM, written at exit: ru_maxrss of a forked child also
+    # counts the pytest parent's pages it held until exec, so it grew with the test session.
+    hwm = tempfile.NamedTemporaryFile(delete=False)
+    hwm.close()
+    env["PREFLIGHT_TEST_HWM"] = hwm.name
+    argv = [sys.executable, "-c", _PEAK_BOOT, "check", "--offline", "--format", "json", *args]
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         start = time.perf_counter()
         proc = subprocess.Popen(argv, cwd=root, stdout=out, stderr=err, env=env, preexec_fn=preexec)
         watchdog = threading.Timer(120, proc.kill)  # a hang fails the test instead of the suite
         watchdog.start()
-        _, status, usage = os.wait4(proc.pid, 0)
+        _, status, _ = os.wait4(proc.pid, 0)
         watchdog.cancel()
         seconds = time.perf_counter() - start
         out.seek(0)
@@ -77,11 +82,29 @@ def check(root: Path, *args: str, preexec=None) -> Run:
     findings = json.loads(stdout)["findings"]
     got = [(f["rule"], f["path"], f["line"], f["column"], f["message"]) for f in findings]
     assert [g[:4] for g in got if g[1] == "Dockerfile"] == [NORMAL_FINDING], got
+    peak_kb = Path(hwm.name).read_text().strip()
+    os.unlink(hwm.name)
+    assert peak_kb, "the child did not report its peak memory"
     return Run(
         hostile=[g for g in got if g[1] != "Dockerfile"],
         seconds=seconds,
-        peak_mb=usage.ru_maxrss / 1024,
+        peak_mb=int(peak_kb) / 1024,
     )
+
+
+# Runs the CLI like `python -m preflight ...` and writes the process's peak resident memory
+# (VmHWM, in kB, of this process image only) to $PREFLIGHT_TEST_HWM when it exits.
+_PEAK_BOOT = """
+import atexit, os, runpy, sys
+def _peak():
+    with open("/proc/self/status") as status:
+        kb = next(line.split()[1] for line in status if line.startswith("VmHWM:"))
+    with open(os.environ["PREFLIGHT_TEST_HWM"], "w") as out:
+        out.write(kb)
+atexit.register(_peak)
+sys.argv = ["preflight", *sys.argv[1:]]
+runpy.run_module("preflight", run_name="__main__", alter_sys=True)
+"""
 
 
 def _laughs(levels: int, width: int) -> str:
