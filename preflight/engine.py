@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from .facts import EngineFacts, ImageFacts
-from .imageref import ImageRef, ReferenceError
+from .imageref import ImageRef, ReferenceError, host_problem
 from .model import Document, Finding, Fix, ImageUse, Level, Location, Report, Summary, clip
 
 
@@ -160,6 +160,9 @@ def subject_for(use: ImageUse, facts: Mapping[str, ImageFacts] | None = None) ->
             ref = ImageRef.parse(use.resolved)
         except ReferenceError as exc:
             err = str(exc)
+        # Valid per distribution/reference, but no connection can be made to it: never looked up.
+        if ref is not None and (err := host_problem(ref.domain)) is not None:
+            ref = None
     fact = facts.get(ref.canonical) if (facts is not None and ref is not None) else None
     return Subject(use, ref, err, fact)
 

@@ -27,6 +27,7 @@ class Status(str, enum.Enum):
     PROXY = "proxy"
     BLOCKED_BY_POLICY = "blocked_by_policy"  # address guard refused the host
     NOT_CHECKED = "not_checked"  # the global deadline passed before an answer
+    INTERNAL_ERROR = "internal_error"  # preflight itself failed while looking this reference up (a bug)
 
     @property
     def unreachable(self) -> bool:

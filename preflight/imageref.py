@@ -10,6 +10,7 @@ All patterns use ``re.ASCII`` and ``fullmatch``: Python's ``\\w`` and ``$`` diff
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from dataclasses import dataclass
 
@@ -172,6 +173,79 @@ def _split_docker_domain(text: str) -> tuple[str, str]:
     if domain == DEFAULT_DOMAIN and "/" not in remainder:
         remainder = OFFICIAL_REPO_PREFIX + remainder
     return domain, remainder
+
+
+HOST_PROBLEM_PREFIX = "registry host"
+_NUMERIC_LABEL_RE = re.compile(r"[0-9]+|0[xX][0-9a-fA-F]*", re.ASCII)
+
+
+def host_problem(domain: str) -> str | None:
+    """Why a registry host that the reference grammar accepts cannot be connected to; None if it can.
+
+    distribution/reference accepts any dotted run of letters, digits and hyphens with any port, so
+    ``0251.0376.0251.0376:80`` is a valid reference. As a host it is ambiguous: URL parsers refuse
+    it, and resolvers that accept it read leading zeros as octal (169.254.169.254). A host whose last
+    label is a number (the WHATWG URL rule) must be a dotted-decimal IPv4 address; a port must be
+    1-65535; a bracketed IPv6 literal must be one; DNS labels are at most 63 characters (253 in all),
+    and an ``xn--`` label must be valid punycode. Pure: no network.
+    """
+    host, _, port = domain.rpartition(":") if domain.rfind(":") > domain.rfind("]") else (domain, "", "")
+    shown = _printable(host)
+    if port and not 1 <= int(port) <= 65535:
+        return f'{HOST_PROBLEM_PREFIX} "{_printable(domain)}" has port {int(port)}, outside 1-65535'
+    if host.startswith("["):
+        try:
+            ipaddress.IPv6Address(host[1:-1])
+        except ValueError:
+            return f'{HOST_PROBLEM_PREFIX} "{shown}" is not a valid IPv6 address'
+        return None
+    labels = host.split(".")
+    if _NUMERIC_LABEL_RE.fullmatch(labels[-1]):
+        try:
+            ipaddress.IPv4Address(host)
+        except ValueError:
+            legacy = _inet_aton(host)
+            read_as = f" (some resolvers read it as {legacy})" if legacy else ""
+            return (
+                f'{HOST_PROBLEM_PREFIX} "{shown}" ends in a number but is not a dotted-decimal IPv4 address '
+                f"(four numbers 0-255, no leading zeros){read_as}; write the address that way or use a host name"
+            )
+        return None
+    if len(host) > 253 or any(len(label) > 63 for label in labels):
+        return f'{HOST_PROBLEM_PREFIX} "{shown}" is longer than DNS allows (63 characters per label, 253 in all)'
+    for label in labels:
+        if label[:4].lower() == "xn--":
+            try:
+                label.encode("ascii").decode("idna")
+            except UnicodeError:
+                return f'{HOST_PROBLEM_PREFIX} "{shown}" has an invalid internationalized label "{label[:63]}"'
+    return None
+
+
+def _inet_aton(text: str) -> str | None:
+    """The address C's ``inet_aton`` (and so ``getaddrinfo``) reads in ``text``: 1-4 parts, each
+    decimal, octal (leading 0) or hex (0x), the last filling the remaining bytes; None if none."""
+    parts = text.split(".")
+    if not 1 <= len(parts) <= 4:
+        return None
+    values: list[int] = []
+    for part in parts:
+        try:
+            if part[:2].lower() == "0x":
+                values.append(int(part[2:], 16))
+            else:
+                values.append(int(part, 8) if len(part) > 1 and part[0] == "0" else int(part, 10))
+        except ValueError:
+            return None
+    *head, last = values
+    if any(v > 255 for v in head) or last >= 256 ** (4 - len(head)):
+        return None
+    number = sum(v << (8 * (3 - i)) for i, v in enumerate(head)) + last
+    return str(ipaddress.IPv4Address(number))
+
+
+def _printable(text: str) -> str:
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _validate_digest(digest: str) -> None:

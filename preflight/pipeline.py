@@ -412,7 +412,8 @@ def _engine_registry_settings(engine: Survey | None) -> DaemonConfig | None:
 
 # Lookups that ended without the registry's answer about the image: they count as not checked.
 _NO_ANSWER = frozenset(
-    {Status.NOT_CHECKED, Status.REGISTRY_ERROR, Status.RATE_LIMITED} | {s for s in Status if s.unreachable}
+    {Status.NOT_CHECKED, Status.REGISTRY_ERROR, Status.RATE_LIMITED, Status.INTERNAL_ERROR}
+    | {s for s in Status if s.unreachable}
 )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from preflight.imageref import ImageRef, ReferenceError
+from preflight.imageref import HOST_PROBLEM_PREFIX, ImageRef, ReferenceError, host_problem
 
 H = "0123456789abcdef" * 4  # 64 lowercase hex characters
 
@@ -100,3 +100,43 @@ def test_effective_tag_is_latest_only_without_tag_and_digest():
     assert ImageRef.parse("python").effective_tag == "latest"
     assert ImageRef.parse(f"python@sha256:{H}").effective_tag is None
     assert ImageRef.parse("python:3").effective_tag == "3"
+
+
+# ----------------------------------------------------------------- hosts valid per the grammar, unusable as hosts
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("0251.0376.0251.0376:80/a:1", "169.254.169.254"),  # octal, as inet_aton reads it
+        ("0x7f.1:5000/a", "127.0.0.1"),
+        ("10.1:5000/a", "dotted-decimal"),
+        ("256.1.1.1/a", "dotted-decimal"),
+        ("1.2.3.4.5/a", "dotted-decimal"),
+        ("localhost:99999/a", "port 99999"),
+        ("localhost:0/a", "port 0"),
+        ("[1:2:3]:5000/a", "IPv6"),
+        ("xn--zz.example/a", "internationalized"),
+        ("a" * 64 + ".example/a", "63 characters"),
+    ],
+)
+def test_grammar_valid_hosts_that_cannot_be_connected_to(text, reason):
+    ref = ImageRef.parse(text)  # distribution/reference accepts them: parsing stays faithful
+    problem = host_problem(ref.domain)
+    assert problem is not None and problem.startswith(HOST_PROBLEM_PREFIX) and reason in problem
+
+
+@pytest.mark.parametrize(
+    "domain",
+    [
+        "docker.io",
+        "127.0.0.1:5000",
+        "[::1]:5000",
+        "localhost:080",
+        "xn--bcher-kva.example",
+        "1e5.example",
+        "Reg.Example",
+    ],
+)
+def test_usable_hosts_have_no_problem(domain):
+    assert host_problem(domain) is None

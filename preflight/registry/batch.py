@@ -123,6 +123,7 @@ async def run(
         platforms = lookup.platforms | (known.platforms if known else frozenset())
         unique[lookup.ref.canonical] = type(lookup)(lookup.ref, frozenset(platforms))
 
+    total = len(unique)
     if any(lk.ref.domain.lower() == ep.HUB_HOST for lk in unique.values()):
         warnings.append(
             f"references naming {ep.HUB_HOST} are looked up on Docker Hub exactly as written, without "
@@ -134,10 +135,25 @@ async def run(
         OSError, which counts as "no match"), so a resolver that never answers cannot hold the run."""
         return threads.submit(default_resolve, name).result(timeout=max(0.0, deadline - clock()))
 
-    endpoint_lists = {
-        domain: ep.endpoints_for(domain, cfg, daemon, strict_loopback=settings.strict_loopback, resolve=bounded_resolve)
-        for domain in {lk.ref.domain for lk in unique.values()}
-    }
+    # Planning is per registry: a host that breaks it (a bug, or a name the URL library refuses)
+    # fails that registry's references (PF209 each), never the run.
+    endpoint_lists: dict[str, list[ep.Endpoint]] = {}
+    broken: dict[str, BaseException] = {}
+    for domain in sorted({lk.ref.domain for lk in unique.values()}):
+        try:
+            eps = ep.endpoints_for(
+                domain, cfg, daemon, strict_loopback=settings.strict_loopback, resolve=bounded_resolve
+            )
+            for e in eps:
+                httpx.URL(e.base_url)  # raises for a host httpx cannot connect to
+            endpoint_lists[domain] = eps
+        except Exception as exc:
+            broken[domain] = exc
+    facts: dict[str, ImageFacts] = {}
+    for canonical, lookup in list(unique.items()):
+        if lookup.ref.domain in broken:
+            facts[canonical] = internal_error(canonical, lookup.ref.domain, broken[lookup.ref.domain])
+            del unique[canonical]
     # Credential helpers may use at most half of the run's time (a hung helper must not eat it all).
     store = CredentialStore(
         settings.environ, enabled=settings.use_credentials, deadline=time.monotonic() + max(0.0, float(cfg.timeout)) / 2
@@ -151,7 +167,6 @@ async def run(
     cache = None
     if settings.use_cache:
         cache = FactsCache(default_cache_dir(settings.environ), cfg.cache_ttl, cfg.cache_negative_ttl)
-    facts: dict[str, ImageFacts] = {}
     plans: list[_Plan] = []
     for canonical, lookup in unique.items():
         eps = endpoint_lists[lookup.ref.domain]
@@ -197,7 +212,6 @@ async def run(
         clock=clock,
         inner=inner,
     )
-    total = len(unique)
     done = len(facts)
     if settings.progress is not None and plans:
         settings.progress(done, total, plans[0].host)
@@ -265,14 +279,21 @@ def _result(task: asyncio.Future[ImageFacts], plan: _Plan) -> ImageFacts:
     exc = task.exception()
     if exc is None:
         return task.result()
+    return internal_error(plan.lookup.ref.canonical, plan.host, exc)
+
+
+def internal_error(reference: str, host: str, exc: BaseException) -> ImageFacts:
+    """A bug must not pass as "ok" nor end the run: that reference is PF209, without a traceback
+    (``PREFLIGHT_DEBUG=1`` prints it) and without the exception's text (it may quote anything)."""
     if os.environ.get("PREFLIGHT_DEBUG"):  # developers: show the bug behind "internal error"
         traceback.print_exception(exc)
-    # A bug must not pass as "ok": report the reference as not checked, without a traceback.
+    log.debug("%s: internal error %s", reference, type(exc).__name__)
     return ImageFacts(
-        plan.lookup.ref.canonical,
-        Status.NOT_CHECKED,
-        plan.host,
-        detail=f"internal error while checking ({type(exc).__name__})",
+        reference,
+        Status.INTERNAL_ERROR,
+        host,
+        detail=f"preflight failed while looking it up (internal error {type(exc).__name__}; "
+        "PREFLIGHT_DEBUG=1 shows where); please report it",
     )
 
 

@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterator
 
 from ..engine import Hit, RuleContext, Subject, declare, describe, rule
-from ..imageref import DEFAULT_DOMAIN, ImageRef
+from ..imageref import DEFAULT_DOMAIN, HOST_PROBLEM_PREFIX, ImageRef
 from ..model import Fix, ImageUse, Level, Location, UseKind, clip
 from ..registry.suggest import osa_distance
 
@@ -49,6 +49,9 @@ def invalid_reference(subject: Subject, ctx: RuleContext) -> Iterator[Hit]:
             f"{describe(use)} is not an image reference but a placeholder; replace it with the image"
             ' to build from, e.g. "python:3.12"'
         )
+        return
+    if subject.ref_error.startswith(HOST_PROBLEM_PREFIX):
+        yield Hit(f"{describe(use)} cannot be looked up: {subject.ref_error}")
         return
     fix = _lowercase_fix(use) if "lowercase" in subject.ref_error else None
     if fix is not None:

@@ -315,7 +315,7 @@ def _not_checked(ctx: RuleContext, facts: ImageFacts, statuses: frozenset[Status
     return f"{count} reference{'' if count == 1 else 's'} not checked"
 
 
-_ERRORS = frozenset({Status.REGISTRY_ERROR, Status.RATE_LIMITED, Status.NOT_CHECKED})
+_ERRORS = frozenset({Status.REGISTRY_ERROR, Status.RATE_LIMITED, Status.NOT_CHECKED, Status.INTERNAL_ERROR})
 
 
 @rule(
@@ -330,7 +330,10 @@ def registry_error(subject: Subject, ctx: RuleContext) -> Iterator[Hit]:
     found = _registry_facts(subject, ctx)
     if found is None or found[1].status not in _ERRORS:
         return
-    _, facts = found
+    ref, facts = found
+    if facts.status is Status.INTERNAL_ERROR:  # one reference's own failure: reported at that reference
+        yield Hit(f"{ref.familiar} was not checked: {facts.detail}")
+        return
     count = _not_checked(ctx, facts, _ERRORS)
     if facts.status is Status.NOT_CHECKED:
         msg = f"registry {facts.host} did not answer in time ({count}): {facts.detail}; raise --timeout or retry"
