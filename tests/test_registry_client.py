@@ -920,14 +920,12 @@ def test_daemon_json_cidr_lookup_that_never_answers_ends_at_the_deadline(
     """Matching daemon.json ``insecure-registries`` CIDRs resolves the registry name; a resolver
     that never answers must not hold the registry step past its deadline."""
     release = threading.Event()
-    real = socket.getaddrinfo
 
-    def stalled(host: object, *args: object, **kwargs: object) -> object:
+    def stalled(host: str) -> list[str]:  # the run's one resolver: CIDR matching, guard and connections
         if host == "registry.corp.example":
             release.wait(60)
-        return real(host, *args, **kwargs)  # type: ignore[arg-type]
+        return PUBLIC_IP
 
-    monkeypatch.setattr(socket, "getaddrinfo", stalled)
     daemon = tmp_path / "daemon.json"
     daemon.write_text(json.dumps({"insecure-registries": ["10.0.0.0/8"]}))
     settings = Settings(
@@ -944,7 +942,7 @@ def test_daemon_json_cidr_lookup_that_never_answers_ends_at_the_deadline(
                     settings,
                     inner=lambda verify, proxy: httpx.MockTransport(Fake()),
                     limits=Limits(backoff=0.01),
-                    resolver=lambda host: PUBLIC_IP,
+                    resolver=stalled,
                 )
             )
         ),

@@ -32,7 +32,7 @@ from .auth import AuthState
 from .cache import FactsCache, cache_key, default_cache_dir
 from .client import Endpoint, Run, probe_with_fallback
 from .credentials import Credential, CredentialStore
-from .guard import check_host, default_resolve
+from .guard import ResolveOnce, check_host, default_resolve
 from .transport import Diagnosis, Limits, RegistryTransport, Unreachable, netloc
 
 if TYPE_CHECKING:
@@ -130,10 +130,13 @@ async def run(
             "the library/ prefix of official images; write docker.io/... (or just the name) instead"
         )
 
+    # One DNS answer per name for the run: the guard judges it and connections use exactly it.
+    resolve_once = ResolveOnce(resolver or default_resolve)
+
     def bounded_resolve(name: str) -> list[str]:
         """daemon.json CIDR matching resolves names: given up at the deadline (TimeoutError is an
         OSError, which counts as "no match"), so a resolver that never answers cannot hold the run."""
-        return threads.submit(default_resolve, name).result(timeout=max(0.0, deadline - clock()))
+        return threads.submit(resolve_once, name).result(timeout=max(0.0, deadline - clock()))
 
     # Planning is per registry: a host that breaks it (a bug, or a name the URL library refuses)
     # fails that registry's references (PF209 each), never the run.
@@ -200,7 +203,7 @@ async def run(
             registry_host=registry,
             allow_hosts=settings.allow_hosts,
             untrusted=settings.untrusted,
-            resolve=resolver or default_resolve,
+            resolve=resolve_once,
         )
 
     transport = RegistryTransport(
@@ -211,6 +214,7 @@ async def run(
         limits=limits,
         clock=clock,
         inner=inner,
+        resolve=resolve_once,
     )
     done = len(facts)
     if settings.progress is not None and plans:

@@ -15,13 +15,17 @@ Files in a pull request can name any host, and a hostile registry can redirect, 
   ``Blocked``: the client reports DNS problems itself. IPv4-mapped (``::ffff:a.b.c.d``) and NAT64
   (``64:ff9b::/96``) addresses are judged by the IPv4 address inside.
 
-httpx resolves again when it connects (DNS rebinding); pin addresses in a transport if that matters.
+DNS rebinding: a name is resolved once per run (``ResolveOnce``), the guard judges that answer,
+and the transport connects to exactly those addresses (``transport.PinnedBackend``), keeping the
+name for TLS (SNI, certificate check) and ``Host``. A second answer is never asked for, so a name
+that resolves to a public or allowed address first and to 169.254.169.254 next cannot switch.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import socket
+import threading
 from collections.abc import Callable, Collection
 from urllib.parse import urlsplit
 
@@ -65,6 +69,51 @@ def default_resolve(host: str) -> list[str]:
     for info in infos:
         seen[str(info[4][0]).split("%", 1)[0]] = None
     return list(seen)
+
+
+class ResolveOnce:
+    """One DNS answer per name for a whole run, shared by the address guard and the connections.
+
+    ``__call__`` (the guard's resolver) resolves a name the first time and returns the same list
+    ever after; a failure is remembered too, except a temporary one (``EAI_AGAIN``), which the
+    guard may retry. ``settled`` (the connection's) returns what the guard was told, resolving only
+    a name nobody has resolved yet (an allow-listed host, or no guard); it never re-resolves after a
+    failure. Thread-safe: the guard runs in worker threads."""
+
+    def __init__(self, resolve: Resolver = default_resolve) -> None:
+        self._resolve = resolve
+        self._answers: dict[str, list[str] | OSError] = {}
+        self._locks: dict[str, threading.Lock] = {}
+        self._lock = threading.Lock()
+        self.lookups = 0  # resolver calls made (tests: one per name)
+
+    @staticmethod
+    def _key(name: str) -> str:
+        return name.strip("[]").lower().rstrip(".")
+
+    def _answer(self, name: str, retry_transient: bool) -> list[str]:
+        key = self._key(name)
+        with self._lock:
+            lock = self._locks.setdefault(key, threading.Lock())
+        with lock:
+            known = self._answers.get(key)
+            transient = isinstance(known, socket.gaierror) and known.errno == socket.EAI_AGAIN
+            if known is None or (transient and retry_transient):
+                self.lookups += 1
+                try:
+                    known = list(self._resolve(key))
+                except OSError as exc:
+                    known = exc
+                self._answers[key] = known
+        if isinstance(known, OSError):
+            raise known
+        return list(known)
+
+    def __call__(self, name: str) -> list[str]:
+        return self._answer(name, retry_transient=True)
+
+    def settled(self, name: str) -> list[str]:
+        return self._answer(name, retry_transient=False)
 
 
 def split_host(host: str) -> tuple[str, str | None]:

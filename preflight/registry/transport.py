@@ -13,6 +13,10 @@ never a verdict on the host), bounded retries with backoff and jitter for
 connection failures and 408/429/5xx (``Retry-After`` honoured up to 60 s, never past the
 deadline; Docker Hub's 429 is not retried), and "fail fast" once a host is known dead.
 
+Connections go to the addresses the address guard approved (``PinnedBackend``: one DNS answer
+per name per run, the host name kept for SNI, the certificate check and ``Host``), and speak
+HTTP/2 where a TLS registry offers it (ALPN), so many lookups share one connection.
+
 Each attempt is logged at DEBUG on the ``preflight.registry`` logger (``--debug``): method, URL
 without query values or user info (``safe_url``), status or error, elapsed ms, the registry it
 serves; retries and refusals too. Never a header, token, credential or body.
@@ -29,13 +33,16 @@ import random
 import socket
 import ssl
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
+import httpcore
 import httpx
+from httpcore import SOCKET_OPTION
 
 from ..facts import Status
 from .body import ACCEPT_ENCODING, bounded
+from .guard import ResolveOnce, parse_ip
 
 HUB_HOSTS = frozenset({"registry-1.docker.io", "index.docker.io", "auth.docker.io", "docker.io"})
 RETRY_STATUSES = frozenset({408, 429, 499, 500, 502, 503, 504, 522})
@@ -304,10 +311,13 @@ def _retryable_exception(exc: httpx.TransportError) -> bool:
 GuardCheck = Callable[[str, bool, str | None], None]  # (host[:port], direct, registry host[:port]); raises to refuse
 
 
+DEFAULT_PER_HOST = 32  # README "Speed": Renovate allows 16 per host, HTTP/2 servers 100-250 streams
+
+
 @dataclass
 class Limits:
-    per_host: int = 4
-    overall: int = 16
+    per_host: int = DEFAULT_PER_HOST
+    overall: int = 128
     attempts: int = 3
     backoff: float = 0.5  # first retry delay; doubles, with +-25% jitter
     connect_timeout: float = 5.0
@@ -327,6 +337,7 @@ class RegistryTransport(httpx.AsyncBaseTransport):
         limits: Limits | None = None,
         clock: Callable[[], float] = time.monotonic,
         inner: Callable[[ssl.SSLContext | bool, str | None], httpx.AsyncBaseTransport] | None = None,
+        resolve: ResolveOnce | None = None,
     ) -> None:
         self.environ = environ
         self.verify_for = verify_for
@@ -334,7 +345,8 @@ class RegistryTransport(httpx.AsyncBaseTransport):
         self.deadline = deadline
         self.limits = limits or Limits()
         self.clock = clock
-        self._make_inner = inner or _default_inner
+        self.backend = PinnedBackend(resolve or ResolveOnce())
+        self._make_inner = inner or self._default_inner
         self._inner: dict[tuple[int, str | None], httpx.AsyncBaseTransport] = {}
         self._keep: list[object] = []  # contexts referenced by id() in _inner's keys
         self._host_sem: dict[str, asyncio.Semaphore] = {}
@@ -371,7 +383,7 @@ class RegistryTransport(httpx.AsyncBaseTransport):
                 await asyncio.to_thread(self.guard, host, direct, registry)
                 self._guarded[key] = None
             except socket.gaierror:
-                self._guarded[key] = None  # the connection attempt will diagnose DNS itself
+                return  # no verdict: the connection reports the same DNS failure (ResolveOnce), a retry asks again
             except Exception as exc:  # guard.Blocked: a safe sentence
                 self._guarded[key] = Diagnosis(
                     Status.BLOCKED_BY_POLICY,
@@ -400,17 +412,17 @@ class RegistryTransport(httpx.AsyncBaseTransport):
         if origin in self.dead:
             log.debug("%s not sent: %s already failed in this run (registry %s)", what, origin, serves)
             raise Unreachable(self.dead[origin])
-        try:
-            await self._check_guard(request)
-        except Unreachable:
-            log.debug("%s not sent: refused by the address guard (registry %s)", what, serves)
-            raise
         inner, proxy = self._transport(request.url)
         request.headers["Accept-Encoding"] = ACCEPT_ENCODING  # only what body.py decodes under a bound
         sem = self._host_sem.setdefault(host, asyncio.Semaphore(self.limits.per_host))
         attempt = 0
         while True:
             attempt += 1
+            try:
+                await self._check_guard(request)  # each attempt: a retried DNS failure gets judged too
+            except Unreachable:
+                log.debug("%s not sent: refused by the address guard (registry %s)", what, serves)
+                raise
             if self.remaining() <= 0:
                 log.debug("%s not sent: the deadline has passed (registry %s)", what, serves)
                 raise DeadlineExceeded(host)
@@ -448,11 +460,12 @@ class RegistryTransport(httpx.AsyncBaseTransport):
                 diagnosis = Diagnosis(Status.PROXY, host, f"proxy {_redact_proxy(proxy or '')} cannot be used: {exc}")
                 raise Unreachable(diagnosis) from None
             log.debug(
-                "%s -> %d in %.0f ms (registry %s)",
+                "%s -> %d in %.0f ms (registry %s, %s)",
                 what,
                 response.status_code,
                 (time.monotonic() - started) * 1000,
                 serves,
+                response.http_version,
             )
             self._observe(response)
             if response.status_code in RETRY_STATUSES and attempt < self.limits.attempts:
@@ -503,11 +516,83 @@ class RegistryTransport(httpx.AsyncBaseTransport):
         for inner in self._inner.values():
             await inner.aclose()
 
+    def _default_inner(self, verify: ssl.SSLContext | bool, proxy: str | None) -> httpx.AsyncBaseTransport:
+        return pinned_transport(verify, proxy, self.backend, self.limits.overall)
 
-def _default_inner(verify: ssl.SSLContext | bool, proxy: str | None) -> httpx.AsyncBaseTransport:
-    return httpx.AsyncHTTPTransport(
+
+def _has_h2() -> bool:
+    try:
+        import h2  # noqa: F401  (httpx[http2])
+    except ImportError:
+        return False
+    return True
+
+
+def pinned_transport(
+    verify: ssl.SSLContext | bool, proxy: str | None, backend: httpcore.AsyncNetworkBackend, connections: int
+) -> httpx.AsyncHTTPTransport:
+    """httpx's transport, HTTP/2 enabled (used when TLS negotiates it), connecting through ``backend``."""
+    transport = httpx.AsyncHTTPTransport(
         verify=verify,
         proxy=proxy,
         retries=0,
-        limits=httpx.Limits(max_connections=32, max_keepalive_connections=16),
+        http2=_has_h2(),
+        limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
     )
+    pool = transport._pool
+    if not hasattr(pool, "_network_backend"):  # an httpcore that changed: fail loudly, never connect unpinned
+        raise RuntimeError("httpcore connection pool without _network_backend: cannot pin addresses")
+    pool._network_backend = backend
+    return transport
+
+
+class PinnedBackend(httpcore.AsyncNetworkBackend):
+    """Connect to the addresses ``resolve`` settled on (the ones the guard judged), never to a second
+    DNS answer. httpcore keeps the URL's host name for SNI and the certificate check, and httpx for
+    ``Host``, so only the socket's destination changes. Proxies are resolved the same way (the
+    target behind an HTTP proxy is resolved by the proxy)."""
+
+    def __init__(self, resolve: ResolveOnce, inner: httpcore.AsyncNetworkBackend | None = None) -> None:
+        self.resolve = resolve
+        self.inner = inner or httpcore.AnyIOBackend()
+        self.connected: list[tuple[str, str, int]] = []  # (name, address, port), for tests and --debug
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[SOCKET_OPTION] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        if parse_ip(host) is not None:
+            addresses = [host.strip("[]")]
+        else:
+            try:
+                addresses = await asyncio.wait_for(asyncio.to_thread(self.resolve.settled, host), timeout)
+            except TimeoutError:
+                raise httpcore.ConnectTimeout(f"resolving {host} timed out") from None
+            except OSError as exc:
+                raise httpcore.ConnectError(str(exc)) from exc
+            if not addresses:
+                raise httpcore.ConnectError(f"{host} resolved to no address")
+        failure: Exception | None = None
+        for address in addresses:
+            try:
+                stream = await self.inner.connect_tcp(address, port, timeout, local_address, socket_options)
+            except httpcore.ConnectError as exc:  # refused, unreachable: the next approved address
+                failure = exc
+                continue
+            self.connected.append((host, address, port))
+            log.debug("connected to %s at %s port %d", printable(host), address, port)
+            return stream
+        assert failure is not None
+        raise failure
+
+    async def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Iterable[SOCKET_OPTION] | None = None
+    ) -> httpcore.AsyncNetworkStream:
+        return await self.inner.connect_unix_socket(path, timeout, socket_options)
+
+    async def sleep(self, seconds: float) -> None:
+        await self.inner.sleep(seconds)

@@ -438,10 +438,10 @@ def test_debug_log_names_each_request_retry_and_registry(
     assert [f["rule"] for f in report["findings"]] == ["PF201"]
     p, t = proxy.hostport, token_registry.hostport
     expected = [
-        rf"HEAD http://{p}/v2/library/python/manifests/3\.12-slimm -> 503 in \d+ ms \(registry {p}\)",
+        rf"HEAD http://{p}/v2/library/python/manifests/3\.12-slimm -> 503 in \d+ ms \(registry {p}, HTTP/1\.1\)",
         rf"HEAD http://{p}/v2/library/python/manifests/3\.12-slimm: retry 1 of 2 in [0-9.]+ s after HTTP 503",
-        rf"GET http://{p}/v2/library/python/tags/list\?n -> 200 in \d+ ms \(registry {p}\)",
-        rf"GET {token_server.url}/token\?service&scope -> 200 in \d+ ms \(registry {t}\)",
+        rf"GET http://{p}/v2/library/python/tags/list\?n -> 200 in \d+ ms \(registry {p}, HTTP/1\.1\)",
+        rf"GET {token_server.url}/token\?service&scope -> 200 in \d+ ms \(registry {t}, HTTP/1\.1\)",
         rf"credentials for {p}: none",
     ]
     lines = [line.removeprefix("preflight: debug: ") for line in stderr.splitlines()]
