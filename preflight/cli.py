@@ -165,6 +165,7 @@ def _engine_choice(value: str | None) -> str | None:
 @click.option("--exit-zero", is_flag=True, help="Exit 0 even with findings (errors running still exit 2).")
 @click.option("--offline", is_flag=True, default=None, help="Never use the network: offline rules only.")
 @click.option("--timeout", type=float, help="Overall deadline for registry lookups, in seconds.")
+@click.option("--concurrency", type=int, help="Registry requests in flight per host (default 32).")
 @click.option("--no-cache", is_flag=True, help="Do not read or write the registry facts cache.")
 @click.option("--no-credentials", is_flag=True, help="Never use stored registry credentials.")
 @click.option(
@@ -210,6 +211,7 @@ def check(
     exit_zero: bool,
     offline: bool | None,
     timeout: float | None,
+    concurrency: int | None,
     no_cache: bool,
     no_credentials: bool,
     untrusted: bool,
@@ -242,6 +244,7 @@ def check(
         platforms=platforms or None,
         timeout=timeout,
         engine=_engine_choice(engine),
+        concurrency=concurrency,
     )
     env = dict(os.environ)
     cwd = Path.cwd()

@@ -27,6 +27,7 @@ Keys are kebab-case only (``fail-level``, not ``fail_level``)::
     cache-ttl: 3600               # seconds (integer >= 0)
     cache-negative-ttl: 300
     timeout: 30                   # seconds (number > 0)
+    concurrency: 32               # requests in flight per registry host (1-256)
 
 Unknown keys, wrong types, unknown rule IDs and unreadable or malformed files raise
 ``ConfigError`` naming the file (with the line for YAML) and the key. YAML 1.1 reads a bare
@@ -81,6 +82,7 @@ class Config:
     timeout: float = 30.0  # overall deadline for the registry step, seconds
     engine: str | None = None  # container engine: URL, "off", None = found as the docker CLI finds it (user-level only)
     allow_env: tuple[str, ...] = ()  # environment variables checked files may read under --untrusted
+    concurrency: int = 32  # requests in flight per registry host (README "Speed" justifies the default)
     source: str | None = None  # file the configuration came from, for messages
     root: str | None = None  # directory of that file (project root), absolute
 
@@ -91,6 +93,7 @@ PYPROJECT = "pyproject.toml"
 KEYS = (
     "select", "extend-select", "ignore", "rules", "trusted-registries", "build-args", "exclude", "fail-level",
     "offline", "platforms", "registries", "daemon-json", "cache-ttl", "cache-negative-ttl", "timeout",
+    "concurrency",
 )  # fmt: skip
 REGISTRY_KEYS = ("mirrors", "insecure", "ca-file", "endpoint")
 FAIL_LEVELS = {"error": Level.ERROR, "warning": Level.WARNING, "note": Level.NOTE, "none": Level.OFF}
@@ -161,6 +164,8 @@ def merge_cli(config: Config, **overrides: Any) -> Config:
             changes[key] = _fail_level(value, option)
         elif key == "timeout":
             changes[key] = _positive_number(value, option)
+        elif key == "concurrency":
+            changes[key] = _concurrency(value, option)
         elif key in ("cache_ttl", "cache_negative_ttl"):
             changes[key] = _non_negative_int(value, option)
         elif key == "offline":
@@ -327,6 +332,8 @@ def _build(data: Mapping[Any, Any], where: _Where) -> Config:
             values[attr] = _non_negative_int(value, name)
         elif key == "timeout":
             values[attr] = _positive_number(value, name)
+        elif key == "concurrency":
+            values[attr] = _concurrency(value, name)
     return Config(**values)
 
 
@@ -415,6 +422,17 @@ def _bool(value: Any, name: str) -> bool:
 def _non_negative_int(value: Any, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise ConfigError(f"{name}: expected a whole number of seconds >= 0, got {value!r}")
+    return value
+
+
+MAX_CONCURRENCY = 256
+
+
+def _concurrency(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_CONCURRENCY:
+        raise ConfigError(
+            f"{name}: expected a whole number of requests per host from 1 to {MAX_CONCURRENCY}, got {value!r}"
+        )
     return value
 
 

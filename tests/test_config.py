@@ -418,3 +418,22 @@ def test_fail_level_off_as_yaml_reads_it(tmp_path: Path) -> None:
 
     (tmp_path / ".preflight.yaml").write_text("fail-level: off\n")
     assert load_config(tmp_path).fail_level is Level.OFF
+
+
+# ----------------------------------------------------------------- concurrency (issue 13, speed)
+
+
+def test_concurrency_key_and_option(tmp_path: Path) -> None:
+    assert Config().concurrency == 32
+    write(tmp_path / ".preflight.yaml", "concurrency: 8\n")
+    config = load_config(tmp_path)
+    assert config.concurrency == 8
+    assert merge_cli(config, concurrency=64).concurrency == 64
+
+
+@pytest.mark.parametrize("value", ["0", "257", "2.5", "true", "many"])
+def test_concurrency_out_of_range_or_not_a_count_is_named(tmp_path: Path, value: str) -> None:
+    message = error_of(tmp_path, f"concurrency: {value}\n")
+    assert ".preflight.yaml:1: concurrency" in message and "1 to 256" in message
+    with pytest.raises(ConfigError, match="--concurrency"):
+        merge_cli(Config(), concurrency=0)

@@ -15,7 +15,7 @@ import socket
 import ssl
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
@@ -964,3 +964,47 @@ def test_token_lifetime_too_large_for_a_float_is_not_an_internal_error(tmp_path:
     _realm_answers(fake, httpx.Response(200, content=b'{"token": "good", "expires_in": 1' + b"0" * 400 + b"}"))
     facts = one(resolve_with(fake, ["ghcr.io/o/app:1"], tmp_path))
     assert facts.status is Status.OK
+
+
+# ----------------------------------------------------------------- concurrency per host (issue 13, speed)
+
+
+class InFlight:
+    """A registry that answers every manifest HEAD after a pause and records the most requests in flight per host."""
+
+    def __init__(self) -> None:
+        self.now: dict[str, int] = {}
+        self.most: dict[str, int] = {}
+
+    async def __call__(self, request: httpx.Request) -> httpx.Response:
+        host = request.url.host
+        self.now[host] = self.now.get(host, 0) + 1
+        self.most[host] = max(self.most.get(host, 0), self.now[host])
+        await asyncio.sleep(0.05)
+        self.now[host] -= 1
+        return httpx.Response(200, headers={"Docker-Content-Digest": "sha256:" + "a" * 64})
+
+
+def _in_flight(tmp_path: Path, config: Config, refs: list[str]) -> InFlight:
+    fake = InFlight()
+    settings = Settings(
+        replace(config, daemon_json=str(tmp_path / "absent.json")), {"HOME": str(tmp_path)}, use_cache=False
+    )
+    res = asyncio.run(
+        run(
+            [Lookup(ImageRef.parse(r)) for r in refs],
+            settings,
+            inner=lambda verify, proxy: httpx.MockTransport(fake),
+            resolver=lambda host: PUBLIC_IP,
+        )
+    )
+    assert all(f.status is Status.OK for f in res.facts.values())
+    return fake
+
+
+def test_concurrency_per_host_comes_from_the_configuration(tmp_path: Path) -> None:
+    refs = [f"{host}/o/app:{i}" for host in ("a.example", "b.example") for i in range(40)]
+    default = _in_flight(tmp_path, Config(timeout=20), refs)
+    assert default.most == {"a.example": 32, "b.example": 32}  # was 4 per host
+    three = _in_flight(tmp_path, Config(timeout=20, concurrency=3), refs)
+    assert three.most == {"a.example": 3, "b.example": 3}

@@ -3,7 +3,7 @@
 ``run(lookups, settings)`` is the body of ``preflight.registry.resolve()`` (a module named
 ``resolve`` would shadow that function): it builds the run's
 single ``httpx.AsyncClient`` (over ``RegistryTransport``), answers what it can from the facts
-cache, probes the rest concurrently (4 per host, 16 overall), falls back from a failing
+cache, probes the rest concurrently (``concurrency`` per host, 32 by default; 128 overall), falls back from a failing
 docker.io mirror to Docker Hub, and marks whatever has not finished at the deadline
 ``NOT_CHECKED``. A host found unreachable is diagnosed once; later references on it fail fast.
 """
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import functools
 import logging
 import os
 import threading
@@ -33,7 +34,7 @@ from .cache import FactsCache, cache_key, default_cache_dir
 from .client import Endpoint, Run, probe_with_fallback
 from .credentials import Credential, CredentialStore
 from .guard import ResolveOnce, check_host, default_resolve
-from .transport import Diagnosis, Limits, RegistryTransport, Unreachable, netloc
+from .transport import OVERALL, Diagnosis, Limits, RegistryTransport, Unreachable, netloc
 
 if TYPE_CHECKING:
     from . import Lookup, Resolution, Settings
@@ -185,12 +186,12 @@ async def run(
     for eps in endpoint_lists.values():
         for e in eps:
             by_host.setdefault(netloc(httpx.URL(e.base_url)), e)
-    default_ctx = _default_context()
+    default_ctx = functools.cache(_default_context)  # loading the system CAs costs time: only when needed
 
     def verify_for(host: str) -> object:
         endpoint = by_host.get(host)
         if endpoint is None:
-            return default_ctx
+            return default_ctx()
         try:
             return ep.ssl_context_for(endpoint)
         except ep.CAError as exc:
@@ -211,7 +212,7 @@ async def run(
         verify_for=verify_for,
         guard=guard,
         deadline=deadline,
-        limits=limits,
+        limits=limits or Limits(per_host=cfg.concurrency, overall=max(OVERALL, cfg.concurrency)),
         clock=clock,
         inner=inner,
         resolve=resolve_once,

@@ -258,7 +258,7 @@ class Repo:
                 continue
             ok = 200 <= response.status_code < 300
             limit = cap if ok else ERROR_CAP
-            body = await _read_capped(response, limit, method) if limit else b""
+            body = await _read_capped(response, limit, method) if (limit or method == "HEAD") else b""
             await response.aclose()
             return Reply(
                 response.status_code, response.headers, body, response.url, auth.outcome if auth is not None else None
@@ -446,7 +446,8 @@ class Repo:
 
 
 async def _read_capped(response: httpx.Response, cap: int, method: str) -> bytes:
-    if method == "HEAD":
+    if method == "HEAD":  # no body, but reading its end lets the connection serve the next request
+        await response.aread()  # empty (h11 knows it answers a HEAD); a no-op if already read
         return b""
     buf = bytearray()
     async for chunk in response.aiter_bytes():

@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import errno
+import functools
 import ipaddress
 import logging
 import random
@@ -42,7 +43,7 @@ from httpcore import SOCKET_OPTION
 
 from ..facts import Status
 from .body import ACCEPT_ENCODING, bounded
-from .guard import ResolveOnce, parse_ip
+from .guard import ResolveOnce, parse_ip, split_host
 
 HUB_HOSTS = frozenset({"registry-1.docker.io", "index.docker.io", "auth.docker.io", "docker.io"})
 RETRY_STATUSES = frozenset({408, 429, 499, 500, 502, 503, 504, 522})
@@ -311,13 +312,13 @@ def _retryable_exception(exc: httpx.TransportError) -> bool:
 GuardCheck = Callable[[str, bool, str | None], None]  # (host[:port], direct, registry host[:port]); raises to refuse
 
 
-DEFAULT_PER_HOST = 32  # README "Speed": Renovate allows 16 per host, HTTP/2 servers 100-250 streams
+OVERALL = 128  # requests in flight over all hosts (per host: Config.concurrency)
 
 
 @dataclass
 class Limits:
-    per_host: int = DEFAULT_PER_HOST
-    overall: int = 128
+    per_host: int = 32
+    overall: int = OVERALL
     attempts: int = 3
     backoff: float = 0.5  # first retry delay; doubles, with +-25% jitter
     connect_timeout: float = 5.0
@@ -347,11 +348,12 @@ class RegistryTransport(httpx.AsyncBaseTransport):
         self.clock = clock
         self.backend = PinnedBackend(resolve or ResolveOnce())
         self._make_inner = inner or self._default_inner
-        self._inner: dict[tuple[int, str | None], httpx.AsyncBaseTransport] = {}
+        self._inner: dict[tuple[int, str | None, str], httpx.AsyncBaseTransport] = {}
         self._keep: list[object] = []  # contexts referenced by id() in _inner's keys
         self._host_sem: dict[str, asyncio.Semaphore] = {}
         self._all_sem = asyncio.Semaphore(self.limits.overall)
         self._guarded: dict[tuple[str, bool, str | None], Diagnosis | None] = {}
+        self._judging: dict[tuple[str, bool, str | None], asyncio.Future[tuple[bool, Diagnosis | None]]] = {}
         self.dead: dict[str, Diagnosis] = {}  # by origin (scheme://host[:port])
         self.requests = 0
         self.dockerhub_remaining: int | None = None
@@ -365,7 +367,9 @@ class RegistryTransport(httpx.AsyncBaseTransport):
     def _transport(self, url: httpx.URL) -> tuple[httpx.AsyncBaseTransport, str | None]:
         verify = self.verify_for(netloc(url)) if url.scheme == "https" else False
         proxy = self.proxy_for(url)
-        key = (id(verify) if not isinstance(verify, bool) else int(verify), proxy)
+        # One pool per host, capped at the per-host limit: a request waits for a connection to come
+        # free instead of opening one more (responses are still being read when the slot is released).
+        key = (id(verify) if not isinstance(verify, bool) else int(verify), proxy, netloc(url))
         if key not in self._inner:
             self._keep.append(verify)
             self._inner[key] = self._make_inner(verify, proxy)
@@ -379,20 +383,36 @@ class RegistryTransport(httpx.AsyncBaseTransport):
         direct = registry is not None and registry == host
         key = (host, direct, registry)
         if key not in self._guarded:
-            try:
-                await asyncio.to_thread(self.guard, host, direct, registry)
-                self._guarded[key] = None
-            except socket.gaierror:
+            pending = self._judging.get(key)
+            if pending is None:  # concurrent first requests share one check (one DNS lookup, one thread)
+                pending = self._judging[key] = asyncio.ensure_future(self._judge(host, direct, registry))
+                pending.add_done_callback(functools.partial(self._judged, key))
+            settled, verdict = await asyncio.shield(pending)
+            if not settled:
                 return  # no verdict: the connection reports the same DNS failure (ResolveOnce), a retry asks again
-            except Exception as exc:  # guard.Blocked: a safe sentence
-                self._guarded[key] = Diagnosis(
-                    Status.BLOCKED_BY_POLICY,
-                    host,
-                    f"request to {host} refused by preflight's address guard: {_short(exc)}",
-                )
+            self._guarded[key] = verdict
         blocked = self._guarded[key]
         if blocked is not None:
             raise Unreachable(blocked)
+
+    def _judged(self, key: tuple[str, bool, str | None], _done: object) -> None:
+        self._judging.pop(key, None)
+
+    async def _judge(self, host: str, direct: bool, registry: str | None) -> tuple[bool, Diagnosis | None]:
+        """(verdict settled, refusal or None). An IP literal needs no DNS: judged inline, no thread."""
+        assert self.guard is not None
+        try:
+            if parse_ip(split_host(host)[0]) is not None:
+                self.guard(host, direct, registry)
+            else:
+                await asyncio.to_thread(self.guard, host, direct, registry)
+        except socket.gaierror:
+            return False, None
+        except Exception as exc:  # guard.Blocked: a safe sentence
+            return True, Diagnosis(
+                Status.BLOCKED_BY_POLICY, host, f"request to {host} refused by preflight's address guard: {_short(exc)}"
+            )
+        return True, None
 
     def _timeouts(self) -> dict[str, float]:
         left = max(0.05, self.remaining())
@@ -517,7 +537,7 @@ class RegistryTransport(httpx.AsyncBaseTransport):
             await inner.aclose()
 
     def _default_inner(self, verify: ssl.SSLContext | bool, proxy: str | None) -> httpx.AsyncBaseTransport:
-        return pinned_transport(verify, proxy, self.backend, self.limits.overall)
+        return pinned_transport(verify, proxy, self.backend, self.limits.per_host)
 
 
 def _has_h2() -> bool:

@@ -158,3 +158,25 @@ def test_offline_import_stays_free_of_network_code(tmp_path: Path) -> None:
     probe = "import preflight.registry.guard, sys; print(sorted(m for m in sys.modules if m.startswith('httpcore')))"
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_connections_are_reused_after_head_requests(registry, proxy, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A HEAD answer is read to its end, so its connection serves the next request (before: a new
+    connection for nearly every request). One HEAD per existing tag, no GET."""
+    p = proxy.hostport
+    tags = ("3.12-slim", "3.11", "3.12")
+    dockerfile = "".join(f"FROM {p}/library/python:{tag}\n" for tag in tags * 2)
+    code, report, stderr = run_check(tmp_path, dockerfile, None, "--concurrency", "1")
+    assert code == 0, stderr
+    assert proxy.connections == 1
+    assert sorted(proxy.request_lines) == sorted(f"HEAD /v2/library/python/manifests/{tag} HTTP/1.1" for tag in tags)
+
+
+def test_a_missing_tag_asks_twice_on_one_connection(registry, proxy, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    code, report, stderr = run_check(tmp_path, f"FROM {proxy.hostport}/library/python:3.12-slimm\n")
+    assert code == 1 and [rule for rule, _ in by_line(report)[1]] == ["PF201"], stderr
+    assert [line.split("?")[0] for line in proxy.request_lines] == [
+        "HEAD /v2/library/python/manifests/3.12-slimm HTTP/1.1",
+        "GET /v2/library/python/tags/list",
+    ]
+    assert proxy.connections == 1  # before: the HEAD's connection was dropped and a second one opened
