@@ -227,11 +227,16 @@ class RegistryAuth(httpx.Auth):
         """Drives ``auth_flow``; concurrent flows needing the same token share one token request."""
         flow = self.auth_flow(request)
         nxt = next(flow)
+        response: httpx.Response | None = None
         while True:
             key = nxt.extensions.get(EXT_TOKEN)
             if key is None:
                 response = yield nxt
             else:
+                if response is not None:
+                    # httpx reads the 401 after this step anyway; read it before waiting for another
+                    # flow's token, so its per-host slot is free for that token request (same host: Quay, Harbor)
+                    await response.aread()
                 shared = await self._shared_token(key)
                 if shared is not None:
                     response = httpx.Response(200, request=nxt, extensions={EXT_SHARED: shared})

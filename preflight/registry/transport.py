@@ -34,7 +34,7 @@ import random
 import socket
 import ssl
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 import httpcore
@@ -313,6 +313,7 @@ GuardCheck = Callable[[str, bool, str | None], None]  # (host[:port], direct, re
 
 
 OVERALL = 128  # requests in flight over all hosts (per host: Config.concurrency)
+SHARD = 8  # connections per httpcore pool (RegistryTransport._transport)
 
 
 @dataclass
@@ -348,7 +349,8 @@ class RegistryTransport(httpx.AsyncBaseTransport):
         self.clock = clock
         self.backend = PinnedBackend(resolve or ResolveOnce())
         self._make_inner = inner or self._default_inner
-        self._inner: dict[tuple[int, str | None, str], httpx.AsyncBaseTransport] = {}
+        self._inner: dict[tuple[int, str | None, str, int], httpx.AsyncBaseTransport] = {}
+        self._loads: dict[tuple[int, str | None, str], list[int]] = {}  # requests in flight per pool
         self._keep: list[object] = []  # contexts referenced by id() in _inner's keys
         self._host_sem: dict[str, asyncio.Semaphore] = {}
         self._all_sem = asyncio.Semaphore(self.limits.overall)
@@ -364,16 +366,27 @@ class RegistryTransport(httpx.AsyncBaseTransport):
     def proxy_for(self, url: httpx.URL) -> str | None:
         return proxy_for(url, self.environ)
 
-    def _transport(self, url: httpx.URL) -> tuple[httpx.AsyncBaseTransport, str | None]:
+    def _transport(self, url: httpx.URL) -> tuple[httpx.AsyncBaseTransport, Callable[[], None]]:
+        """A connection pool for ``url``'s host and a function that gives its place back.
+
+        Each pool holds at most ``SHARD`` connections: httpcore's pool bookkeeping costs the square
+        of its connections on every request, so a host's requests fill one pool, then the next."""
         verify = self.verify_for(netloc(url)) if url.scheme == "https" else False
-        proxy = self.proxy_for(url)
-        # One pool per host, capped at the per-host limit: a request waits for a connection to come
-        # free instead of opening one more (responses are still being read when the slot is released).
-        key = (id(verify) if not isinstance(verify, bool) else int(verify), proxy, netloc(url))
+        base = (id(verify) if not isinstance(verify, bool) else int(verify), self.proxy_for(url), netloc(url))
+        loads = self._loads.setdefault(base, [])
+        shard = next((i for i, n in enumerate(loads) if n < SHARD), len(loads))
+        if shard == len(loads):
+            loads.append(0)
+        key = (*base, shard)
         if key not in self._inner:
             self._keep.append(verify)
-            self._inner[key] = self._make_inner(verify, proxy)
-        return self._inner[key], proxy
+            self._inner[key] = self._make_inner(verify, base[1])
+        loads[shard] += 1
+
+        def done() -> None:
+            loads[shard] -= 1
+
+        return self._inner[key], done
 
     async def _check_guard(self, request: httpx.Request) -> None:
         if self.guard is None:
@@ -432,7 +445,7 @@ class RegistryTransport(httpx.AsyncBaseTransport):
         if origin in self.dead:
             log.debug("%s not sent: %s already failed in this run (registry %s)", what, origin, serves)
             raise Unreachable(self.dead[origin])
-        inner, proxy = self._transport(request.url)
+        proxy = self.proxy_for(request.url)
         request.headers["Accept-Encoding"] = ACCEPT_ENCODING  # only what body.py decodes under a bound
         sem = self._host_sem.setdefault(host, asyncio.Semaphore(self.limits.per_host))
         attempt = 0
@@ -449,13 +462,21 @@ class RegistryTransport(httpx.AsyncBaseTransport):
             timeouts = self._timeouts()
             request.extensions = {**request.extensions, "timeout": timeouts}
             started = time.monotonic()
+            # The slot is held until the response is closed (its body read), so a host's connection
+            # pool never queues more requests than it has connections (httpcore's queue is quadratic).
             try:
-                async with sem, self._all_sem:
+                release = await _take_slot(sem, self._all_sem)
+                try:
+                    inner, done = self._transport(request.url)
+                    release = _both(done, release)
                     if origin in self.dead:
                         raise Unreachable(self.dead[origin])
                     self.requests += 1
                     started = time.monotonic()
-                    response = await inner.handle_async_request(request)
+                    response = _held(await inner.handle_async_request(request), release)
+                except BaseException:
+                    release()
+                    raise
             except httpx.TransportError as exc:
                 log.debug(
                     "%s -> %s after %.0f ms (registry %s)",
@@ -537,7 +558,67 @@ class RegistryTransport(httpx.AsyncBaseTransport):
             await inner.aclose()
 
     def _default_inner(self, verify: ssl.SSLContext | bool, proxy: str | None) -> httpx.AsyncBaseTransport:
-        return pinned_transport(verify, proxy, self.backend, self.limits.per_host)
+        return pinned_transport(verify, proxy, self.backend, SHARD)
+
+
+async def _take_slot(*semaphores: asyncio.Semaphore) -> Callable[[], None]:
+    """Acquire each semaphore in order; returns a function that releases them all, once."""
+    taken: list[asyncio.Semaphore] = []
+    try:
+        for sem in semaphores:
+            await sem.acquire()
+            taken.append(sem)
+    except BaseException:
+        for sem in reversed(taken):
+            sem.release()
+        raise
+
+    def release() -> None:
+        while taken:
+            taken.pop().release()
+
+    return release
+
+
+def _both(first: Callable[[], None], second: Callable[[], None]) -> Callable[[], None]:
+    called = False
+
+    def release() -> None:
+        nonlocal called
+        if not called:
+            called = True
+            first()
+            second()
+
+    return release
+
+
+class _HeldStream(httpx.AsyncByteStream):
+    """A response body whose closing (httpx closes it once read to the end) frees the request's slot."""
+
+    def __init__(self, raw: httpx.AsyncByteStream, release: Callable[[], None]) -> None:
+        self.raw = raw
+        self.release = release
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for chunk in self.raw:
+            yield chunk
+
+    async def aclose(self) -> None:
+        try:
+            await self.raw.aclose()
+        finally:
+            self.release()
+
+
+def _held(response: httpx.Response, release: Callable[[], None]) -> httpx.Response:
+    if response.is_closed:  # a body already read (a test's MockTransport): nothing left to hold
+        release()
+        return response
+    stream = response.stream
+    assert isinstance(stream, httpx.AsyncByteStream)
+    response.stream = _HeldStream(stream, release)
+    return response
 
 
 def _has_h2() -> bool:

@@ -180,3 +180,18 @@ def test_a_missing_tag_asks_twice_on_one_connection(registry, proxy, tmp_path: P
         "GET /v2/library/python/tags/list",
     ]
     assert proxy.connections == 1  # before: the HEAD's connection was dropped and a second one opened
+
+
+@pytest.mark.parametrize("concurrency", ["1", "2"])
+def test_token_flows_finish_when_slots_are_scarce(
+    token_registry, token_server, tmp_path: Path, concurrency: str
+) -> None:  # type: ignore[no-untyped-def]
+    """A request's per-host slot is held until its answer is read: 401s awaiting a shared token
+    must not starve the requests that follow it."""
+    r = token_registry.hostport
+    tags = ("3.12-slim", "3.11", "3.12", "3.12-slimm")
+    dockerfile = "".join(f"FROM {r}/library/python:{tag}\n" for tag in tags)
+    code, report, stderr = run_check(tmp_path, dockerfile, {"timeout": 20}, "--concurrency", concurrency)
+    assert code == 1, stderr
+    assert by_line(report) == {4: [("PF201", by_line(report)[4][0][1])]}
+    assert report["summary"]["not_checked"] == 0
