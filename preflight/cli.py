@@ -17,6 +17,7 @@ import click
 from . import __version__
 from .config import Config, ConfigError, load_config, merge_cli
 from .model import Level, Report
+from .safetext import safe_json, visible
 
 FORMAT_CHOICES = ("auto", "text", "json", "sarif", "github", "gitlab")
 FAIL_LEVELS = ("error", "warning", "note", "none")
@@ -265,7 +266,7 @@ def check(
     if progress is not None:
         progress.clear()
     for warning in warnings:
-        click.echo(f"preflight: warning: {warning}", err=True)
+        click.echo(f"preflight: warning: {visible(warning)}", err=True)
 
     rules = all_rules()
     outputs: list[tuple[str, str | None]] = []
@@ -403,7 +404,7 @@ def fix(
         registry=True,
     )
     for warning in checked.warnings:
-        click.echo(f"preflight: warning: {warning}", err=True)
+        click.echo(f"preflight: warning: {visible(warning)}", err=True)
     sources = read_sources(loaded.documents, cwd)
     options = Options(pin=pin, update_digests=update_digests)
     edits = plan(loaded.documents, checked.report, checked.facts, options, sources)
@@ -412,7 +413,7 @@ def fix(
         facts = {**checked.lookup(corrected), **checked.facts}
         edits = plan(loaded.documents, checked.report, facts, options, sources)
     outcome = execute(edits, sources, dry_run=dry_run)
-    say = (lambda line: click.echo(line, err=True)) if dry_run else click.echo
+    say = (lambda line: click.echo(visible(line), err=True)) if dry_run else (lambda line: click.echo(visible(line)))
     if outcome.diff:
         click.echo(outcome.diff, nl=False)
     for change in sorted(edits.changes, key=lambda c: (c.use.path, c.use.line, c.use.column)):
@@ -420,7 +421,7 @@ def fix(
     for item in sorted(edits.listed, key=lambda i: (i.location.path, i.location.line, i.location.column)):
         say(listed_line(item))
     for error in outcome.errors:
-        click.echo(f"preflight: error: {error}", err=True)
+        click.echo(f"preflight: error: {visible(str(error))}", err=True)
     say(summary_line(edits, outcome, dry_run))
     if outcome.errors or any(item.error for item in edits.listed):
         sys.exit(2)
@@ -511,14 +512,22 @@ def images(
     if fmt == "json":
         import json
 
-        click.echo(json.dumps({"images": rows}, indent=2, ensure_ascii=False))
+        click.echo(safe_json(json.dumps({"images": rows}, indent=2, ensure_ascii=False)))
         return
     if not rows:
         click.echo("No image references found.")
         return
     headers = ("LOCATION", "KIND", "WRITTEN", "REFERENCE")
     table = [
-        (f"{r['path']}:{r['line']}:{r['column']}", r["kind"], r["written"], r["reference"] or "(unresolved or invalid)")
+        tuple(
+            visible(str(cell))
+            for cell in (
+                f"{r['path']}:{r['line']}:{r['column']}",
+                r["kind"],
+                r["written"],
+                r["reference"] or "(unresolved or invalid)",
+            )
+        )
         for r in rows
     ]
     widths = [max(len(h), *(len(row[i]) for row in table)) for i, h in enumerate(headers)]

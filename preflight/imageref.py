@@ -13,6 +13,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from dataclasses import dataclass
+from typing import TypeGuard
 
 DEFAULT_DOMAIN = "docker.io"
 LEGACY_DEFAULT_DOMAIN = "index.docker.io"
@@ -42,6 +43,32 @@ _ANCHORED_NAME_RE = re.compile(
 _IDENTIFIER_RE = re.compile(r"[a-f0-9]{64}", re.ASCII)
 _DIGEST_HEX_LENGTHS = {"sha256": 64, "sha384": 96, "sha512": 128}
 _LOWER_HEX_RE = re.compile(r"[a-f0-9]+", re.ASCII)
+
+
+_TAG_RE = re.compile(_TAG, re.ASCII)
+_PATH_RE = re.compile(rf"{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*", re.ASCII)
+_DIGEST_RE = re.compile(_DIGEST, re.ASCII)
+
+
+def is_tag(text: object) -> TypeGuard[str]:
+    """A tag the grammar allows: what a registry's tag list may contribute to messages and fixes."""
+    return isinstance(text, str) and _TAG_RE.fullmatch(text) is not None
+
+
+def is_repository_path(text: object) -> TypeGuard[str]:
+    """A repository path (``library/python``; no registry host) the grammar allows."""
+    return isinstance(text, str) and len(text) <= NAME_TOTAL_LENGTH_MAX and _PATH_RE.fullmatch(text) is not None
+
+
+def is_digest(text: object) -> TypeGuard[str]:
+    """A digest preflight accepts in a reference (``sha256:`` + 64 lower-case hex, sha384, sha512)."""
+    if not isinstance(text, str) or _DIGEST_RE.fullmatch(text) is None:
+        return False
+    try:
+        _validate_digest(text)
+    except ReferenceError:
+        return False
+    return True
 
 
 class ReferenceError(ValueError):

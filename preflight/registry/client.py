@@ -30,7 +30,7 @@ from typing import Any
 import httpx
 
 from ..facts import ImageFacts, Status
-from ..imageref import ImageRef
+from ..imageref import ImageRef, is_digest, is_repository_path, is_tag
 from ..platforms import normalize_platform
 from .auth import AuthOutcome, AuthState, RegistryAuth
 from .body import EXT_BODY_CAP, BodyRefused
@@ -74,6 +74,7 @@ BODY_TRIES = 3
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _LINK_NEXT = re.compile(r'<([^>]*)>\s*;[^,]*\brel="?next"?', re.IGNORECASE)
 _UNSAFE = re.compile(r"[^\x20-\x7e]+")
+_PLATFORM_PART = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", re.ASCII)
 log = logging.getLogger("preflight.registry")
 
 
@@ -101,8 +102,9 @@ class Reply:
 
     @property
     def digest(self) -> str | None:
+        """``Docker-Content-Digest`` when it is a valid digest (else None: the body is hashed instead)."""
         value = self.headers.get("docker-content-digest", "").strip()
-        return value or None
+        return value if is_digest(value) else None
 
 
 def clean(text: Any, limit: int = 200) -> str:
@@ -338,10 +340,18 @@ class Repo:
             if not isinstance(page, list) or not all(isinstance(t, str) for t in page):
                 raise Failure(Status.REGISTRY_ERROR, f"{self.endpoint.host} sent a malformed {key} list")
             signature = tuple(page)
+            valid = [t for t in page if (is_tag(t) if key == "tags" else is_repository_path(t))]
+            if len(valid) != len(page):  # never shown, suggested or written into a fix
+                log.debug(
+                    "%s: dropped %d %s that the reference grammar does not allow",
+                    safe_url(reply.url),
+                    len(page) - len(valid),
+                    key,
+                )
             if not page or signature in seen_pages:
                 break
             seen_pages.add(signature)
-            items.extend(page[: LIST_ITEMS_CAP - len(items)])
+            items.extend(valid[: LIST_ITEMS_CAP - len(items)])
             nxt = self._next_page(reply)
             if nxt is None or size > LIST_TOTAL_CAP or len(items) >= LIST_ITEMS_CAP:
                 if nxt is not None:
@@ -575,7 +585,7 @@ async def _compare_tag(repo: Repo, ref: ImageRef, found: Found) -> None:
     found.tag_digest = tag_digest
     if tag_digest != ref.digest and head.media_type in INDEX_TYPES:
         body = await _manifest_body(repo, tag_digest, tag_digest)
-        found.tag_children = tuple(e["digest"] for e in _index_entries(_json(repo, body)) if "digest" in e)
+        found.tag_children = tuple(e["digest"] for e in _index_entries(_json(repo, body)) if is_digest(e.get("digest")))
 
 
 async def _manifest_body(repo: Repo, reference: str, verify: str | None) -> bytes:
@@ -617,7 +627,10 @@ def _platform_text(data: dict[str, Any]) -> str | None:
     if not isinstance(os_name, str) or not isinstance(arch, str) or not os_name or not arch:
         return None
     variant = data.get("variant")
-    text = f"{os_name}/{arch}" + (f"/{variant}" if isinstance(variant, str) and variant else "")
+    variant = variant if isinstance(variant, str) else ""
+    if not all(_PLATFORM_PART.fullmatch(part) for part in (os_name, arch, variant or "x")):
+        return None  # not a platform name: never shown
+    text = f"{os_name}/{arch}" + (f"/{variant}" if variant else "")
     return normalize_platform(text)
 
 
@@ -669,7 +682,7 @@ async def _platforms(
 async def _walk_index(repo: Repo, data: dict[str, Any], plats: list[str], children: list[str], depth: int) -> None:
     for entry in _index_entries(data):
         digest = entry.get("digest")
-        if not isinstance(digest, str) or _is_attestation(entry):
+        if not is_digest(digest) or _is_attestation(entry):
             continue
         media = entry.get("mediaType")
         if media in INDEX_TYPES:
@@ -689,8 +702,10 @@ async def _walk_index(repo: Repo, data: dict[str, Any], plats: list[str], childr
 async def _config_platform(repo: Repo, manifest: dict[str, Any]) -> tuple[str, ...]:
     config = manifest.get("config")
     digest = config.get("digest") if isinstance(config, dict) else None
-    if not isinstance(digest, str):
-        raise Failure(Status.REGISTRY_ERROR, f"{repo.endpoint.host} sent an image manifest without a config")
+    if not is_digest(digest):
+        raise Failure(
+            Status.REGISTRY_ERROR, f"{repo.endpoint.host} sent an image manifest without a valid config digest"
+        )
     reply = await repo.fetch("GET", f"/v2/{repo.path}/blobs/{digest}", cap=BLOB_CAP)
     if reply.status != 200:
         raise repo.failure(reply)

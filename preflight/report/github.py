@@ -8,6 +8,7 @@ Markdown for ``$GITHUB_STEP_SUMMARY``.
 from __future__ import annotations
 
 from ..model import Finding
+from ..safetext import markdown_code, visible
 from . import LEVELS, Context, most_severe_first
 from .text import summary_lines
 
@@ -20,16 +21,16 @@ def render(ctx: Context) -> str:
 
 def command(ctx: Context, f: Finding) -> str:
     loc = f.location
-    props = [("file", ctx.repo_path(loc.path)), ("line", str(loc.line))]
+    props = [("file", visible(ctx.repo_path(loc.path))), ("line", str(loc.line))]
     if loc.end_line is not None and loc.end_line != loc.line:
         props.append(("endLine", str(loc.end_line)))  # col/endColumn only on one line
     else:
         props.append(("col", str(loc.column)))
         if loc.end_column is not None:
             props.append(("endColumn", str(loc.end_column)))
-    props.append(("title", _title(ctx, f.rule)))
+    props.append(("title", visible(_title(ctx, f.rule))))
     joined = ",".join(f"{key}={escape_property(value)}" for key, value in props)
-    return f"::{LEVELS[f.level].github} {joined}::{escape_data(f.message)}"
+    return f"::{LEVELS[f.level].github} {joined}::{escape_data(visible(f.message))}"
 
 
 def escape_data(text: str) -> str:
@@ -43,14 +44,17 @@ def escape_property(text: str) -> str:
 
 
 def step_summary(ctx: Context) -> str:
-    """A Markdown table of every finding, for ``$GITHUB_STEP_SUMMARY``."""
+    """A Markdown table of every finding, for ``$GITHUB_STEP_SUMMARY``.
+
+    Locations and messages quote files and registries: each is one code span (``markdown_code``),
+    so no HTML, link, image or emphasis in them ever renders, and ``|`` cannot end the cell."""
     out = ["## preflight", ""]
     if ctx.report.findings:
         out += ["| Level | Rule | Location | Message |", "|---|---|---|---|"]
         for f in most_severe_first(ctx.report.findings):
             where = f"{ctx.repo_path(f.location.path)}:{f.location.line}:{f.location.column}"
-            cells = (LEVELS[f.level].text, f.rule, f"`{where}`", f.message)
-            out.append("| " + " | ".join(_cell(c) for c in cells) + " |")
+            cells = (LEVELS[f.level].text, _cell(f.rule), markdown_code(where), markdown_code(f.message))
+            out.append("| " + " | ".join(cells) + " |")
         out.append("")
     out += summary_lines(ctx.report)
     return "\n".join(out) + "\n"
@@ -62,4 +66,4 @@ def _title(ctx: Context, rule_id: str) -> str:
 
 
 def _cell(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\r", " ").replace("\n", " ")
+    return visible(text).replace("\\", "\\\\").replace("|", "\\|")

@@ -11,6 +11,7 @@ import json
 from typing import Any
 
 from ..model import Finding
+from ..safetext import safe_json, visible
 from . import LEVELS, Context
 
 
@@ -23,13 +24,13 @@ def render(ctx: Context) -> str:
         occurrence = seen.get(key, 0)
         seen[key] = occurrence + 1
         issues.append(_issue(ctx, f, path, f"{key}\0{occurrence}"))
-    return json.dumps(issues, indent=2, ensure_ascii=False) + "\n"
+    return safe_json(json.dumps(issues, indent=2, ensure_ascii=False)) + "\n"
 
 
 def _issue(ctx: Context, f: Finding, path: str, key: str) -> dict[str, Any]:
     names = LEVELS[f.level]
     return {
-        "description": f"{f.rule}: {f.message}",
+        "description": f"{f.rule}: {visible(f.message)}",
         "check_name": f.rule,
         "fingerprint": hashlib.sha256(key.encode("utf-8", "surrogateescape")).hexdigest(),
         "severity": names.gitlab_security if ctx.is_security(f.rule) else names.gitlab,

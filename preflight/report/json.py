@@ -13,11 +13,12 @@ import json
 from typing import Any
 
 from ..model import Finding, Fix, Report
+from ..safetext import safe_json, visible
 from . import LEVELS, Context
 
 
 def render(ctx: Context) -> str:
-    return json.dumps(as_dict(ctx.report), indent=2, ensure_ascii=False) + "\n"
+    return safe_json(json.dumps(as_dict(ctx.report), indent=2, ensure_ascii=False)) + "\n"
 
 
 def as_dict(report: Report) -> dict[str, Any]:
@@ -43,7 +44,7 @@ def _finding(f: Finding) -> dict[str, Any]:
     out: dict[str, Any] = {
         "rule": f.rule,
         "level": LEVELS[f.level].text,
-        "message": f.message,
+        "message": visible(f.message),
         "path": f.location.path,
         "line": f.location.line,
         "column": f.location.column,
@@ -51,15 +52,16 @@ def _finding(f: Finding) -> dict[str, Any]:
     }
     if f.suggestions:
         out["suggestions"] = list(f.suggestions)
-    if f.fixes:
-        out["fixes"] = [_fix(x) for x in f.fixes]
+    fixes = [_fix(x) for x in f.fixes if x.replacement.isprintable()]  # a fix inserts text verbatim
+    if fixes:
+        out["fixes"] = fixes
     return out
 
 
 def _fix(fix: Fix) -> dict[str, Any]:
     loc = fix.location
     return {
-        "description": fix.description,
+        "description": visible(fix.description),
         "path": loc.path,
         "line": loc.line,
         "column": loc.column,

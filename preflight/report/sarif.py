@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import quote
 
 from ..model import Finding, Fix, Level, Location
+from ..safetext import safe_json, visible
 from . import LEVELS, Context, RuleInfo, most_severe_first
 from .pages import load_page
 
@@ -34,7 +35,7 @@ SECURITY_SEVERITY = {Level.ERROR: "8.0", Level.WARNING: "5.0", Level.NOTE: "2.0"
 
 
 def render(ctx: Context) -> str:
-    return json.dumps(as_dict(ctx), indent=2, ensure_ascii=False) + "\n"
+    return safe_json(json.dumps(as_dict(ctx), indent=2, ensure_ascii=False)) + "\n"
 
 
 def as_dict(ctx: Context) -> dict[str, Any]:
@@ -115,12 +116,13 @@ def _result(ctx: Context, f: Finding, rule_index: int, uri: str, key: str) -> di
         "ruleId": f.rule,
         "ruleIndex": rule_index,
         "level": LEVELS[f.level].sarif,
-        "message": {"text": f.message or f.rule},
+        "message": {"text": visible(f.message) or f.rule},
         "locations": [_location(uri, f.location)],
         "partialFingerprints": {FINGERPRINT_KEY: hashlib.sha256(key.encode()).hexdigest()[:16]},
     }
-    if f.fixes:
-        out["fixes"] = [_fix(ctx, fix) for fix in f.fixes]
+    fixes = [_fix(ctx, fix) for fix in f.fixes if fix.replacement.isprintable()]  # a fix inserts text verbatim
+    if fixes:
+        out["fixes"] = fixes
     return out
 
 
@@ -131,7 +133,7 @@ def _fix(ctx: Context, fix: Fix) -> dict[str, Any]:
     change = {"artifactLocation": _artifact(_uri(ctx, fix.location.path)), "replacements": [replacement]}
     out: dict[str, Any] = {"artifactChanges": [change]}
     if fix.description:
-        out["description"] = {"text": fix.description}
+        out["description"] = {"text": visible(fix.description)}
     return out
 
 

@@ -6,6 +6,7 @@ With color, findings are grouped under their file (ANSI escapes); the summary st
 from __future__ import annotations
 
 from ..model import Finding, Level, Report
+from ..safetext import visible
 from . import LEVELS, Context
 
 _RESET = "\x1b[0m"
@@ -69,10 +70,8 @@ def summary_lines(report: Report) -> list[str]:
 
 
 def printable(text: str) -> str:
-    """Control characters (newlines, ANSI escapes from file contents) shown as ``\\n``, ``\\x1b``."""
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+    """Control and invisible characters (newlines, ANSI escapes, bidi overrides) shown as ``\\n``, ``\\x1b``."""
+    return visible(text)
 
 
 def _count(n: int, word: str) -> str:

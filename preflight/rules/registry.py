@@ -9,11 +9,12 @@ found"; a lookup that did not finish before the deadline is PF209, never a pass.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 
 from ..engine import Hit, RuleContext, Subject, rule
 from ..facts import ImageFacts, LocalImage, Status
 from ..fix.policy import decide
-from ..imageref import ImageRef
+from ..imageref import ImageRef, is_digest, is_repository_path, is_tag
 from ..model import Fix, Level, Location, clip
 from ..platforms import normalize_platform, provides, required_platforms
 
@@ -67,6 +68,7 @@ def tag_not_found(subject: Subject, ctx: RuleContext) -> Iterator[Hit]:
     if found is None or found[1].status is not Status.TAG_MISSING:
         return
     ref, facts = found
+    facts = replace(facts, suggestions=tuple(t for t in facts.suggestions if is_tag(t)))  # (a cache is a file)
     tag = ref.effective_tag or "latest"
     refs = tuple(_with_tag(subject, ref, t) for t in facts.suggestions)
     if ref.tag is None:
@@ -128,7 +130,8 @@ def repository_not_found(subject: Subject, ctx: RuleContext) -> Iterator[Hit]:
     if found is None or found[1].status is not Status.REPO_MISSING:
         return
     ref, facts = found
-    refs = tuple(ImageRef(ref.domain, path, ref.tag, ref.digest).familiar for path in facts.suggestions)
+    paths = (path for path in facts.suggestions if is_repository_path(path))
+    refs = tuple(ImageRef(ref.domain, path, ref.tag, ref.digest).familiar for path in paths)
     msg = f"repository {ref.name} not found{_image(subject)}"
     if refs:
         msg += f'; did you mean "{refs[0]}"?'
@@ -227,7 +230,7 @@ def digest_tag_mismatch(subject: Subject, ctx: RuleContext) -> Iterator[Hit]:
     if found is None:
         return
     ref, facts = found
-    if facts.status is not Status.OK or ref.tag is None or ref.digest is None or facts.tag_digest is None:
+    if facts.status is not Status.OK or ref.tag is None or ref.digest is None or not is_digest(facts.tag_digest):
         return
     if facts.tag_digest == ref.digest or ref.digest in facts.tag_children:
         return

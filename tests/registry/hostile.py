@@ -10,7 +10,7 @@ Plain attributes set what each endpoint answers; every request line is recorded 
   digest, so the client GETs a gzip-bombed manifest) or ``"forever"``.
 * ``tags`` / ``repositories``: the lists ``tags/list`` and ``_catalog`` return, verbatim
   (any string, control characters included); ``tags_bomb`` sends a gzip bomb instead;
-  ``page_size`` pages ``tags/list`` (``last`` is an index here, ``Link`` points to the next page).
+  ``missing_repositories`` answer 404 to ``tags/list``; ``page_size`` pages ``tags/list`` (``last`` is an index here, ``Link`` points to the next page).
 """
 
 from __future__ import annotations
@@ -53,6 +53,7 @@ class HostileRegistry(LoopbackAddress):
         self.tags_bomb = False
         self.page_size: int | None = None  # tags/list in pages of this many, with a Link to the next
         self.repositories: list[str] = []
+        self.missing_repositories: set[str] = set()  # tags/list answers 404 NAME_UNKNOWN for these
         self.requests: list[str] = []
         self._lock = threading.Lock()
         self._server = BackgroundHTTPServer(_handler(self), "hostile-registry")
@@ -89,6 +90,10 @@ def _handler(registry: HostileRegistry) -> type[QuietHandler]:
                 return
             if path == "/v2/" or path == "/v2":
                 self.send(200, b"{}", [("Content-Type", "application/json")])
+            elif (
+                path.endswith("/tags/list") and path[len("/v2/") : -len("/tags/list")] in registry.missing_repositories
+            ):
+                self.send(404, b'{"errors":[{"code":"NAME_UNKNOWN"}]}', [("Content-Type", "application/json")])
             elif path.endswith("/tags/list"):
                 if registry.tags_bomb:
                     self.bomb("application/json")
