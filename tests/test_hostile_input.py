@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from measure import measured_run
 
 from preflight import textfile
 from preflight.interpolate import MAX_DEPTH
@@ -339,17 +340,26 @@ def _doubling(n: int, line: str) -> str:
     return "".join(line.format(i=i, v=f"${{A{i - 1}}}${{A{i - 1}}}" if i else "x") + "\n" for i in range(n))
 
 
-def _address_space_limit() -> None:
-    """The old code grew to gigabytes: fail the test with MemoryError instead of starving the machine."""
-    import resource
-
-    resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
+def check_measured(root: Path) -> Run:
+    """``check``, with the peak memory measured from a small wrapper (``measure.measured_run``): a child
+    forked from pytest starts at pytest's size. The child also runs under an address-space limit, so
+    old code fails with MemoryError instead of growing to gigabytes."""
+    env = {k: v for k, v in os.environ.items() if k not in ("TAG", "V", "A", "GITHUB_ACTIONS")}
+    env["PYTHONPATH"] = str(ROOT)
+    done, peak_kb = measured_run(
+        [sys.executable, "-m", "preflight", "check", "--offline", "--format", "json"], root, env
+    )
+    assert "Traceback" not in done.stderr and "internal error" not in done.stderr, done.stderr[-2000:]
+    assert done.returncode == 1, (done.returncode, done.stderr[-2000:])
+    got = [(f["rule"], f["path"], f["line"], f["column"], f["message"]) for f in json.loads(done.stdout)["findings"]]
+    assert [g[:4] for g in got if g[1] == "Dockerfile"] == [NORMAL_FINDING], got
+    return Run(hostile=[g for g in got if g[1] != "Dockerfile"], seconds=0.0, peak_mb=peak_kb / 1024)
 
 
 def test_exponential_arg_chain_is_bounded(tmp_path):
     """Issue 8 item 6: 64 doubling ARGs, then FROM alpine:${A63} (old: MemoryError after 2.1 GB, exit 2)."""
     files = {"Dockerfile": _doubling(64, "ARG A{i}={v}") + "FROM alpine:${A63}\nFROM alpine:${A12}\nRUN echo ${A63}\n"}
-    run = check(project(tmp_path, files), preexec=_address_space_limit)
+    run = check_measured(project(tmp_path, files))
     assert [h[:4] for h in run.hostile] == [
         ("PF002", "hostile/Dockerfile", 65, 6),
         ("PF002", "hostile/Dockerfile", 66, 6),
@@ -358,13 +368,12 @@ def test_exponential_arg_chain_is_bounded(tmp_path):
     assert "the expansion is longer than 1024 characters" in run.hostile[1][4]  # 4,096: past a reference's bound
     assert all("no valid image reference is that long" in h[4] for h in run.hostile)
     assert run.peak_mb < 100, run.peak_mb
-    print(f"64 doubling ARGs: {run.seconds:.2f} s, peak RSS {run.peak_mb:.0f} MB")
 
 
 def test_exponential_arg_chain_used_only_in_run_is_no_finding(tmp_path):
     """preflight expands only image references: a long ARG that no reference uses is nobody's business."""
     files = {"Dockerfile": "FROM alpine:3.20\n" + _doubling(64, "ARG A{i}={v}") + "RUN echo ${A63}\n"}
-    run = check(project(tmp_path, files), preexec=_address_space_limit)
+    run = check_measured(project(tmp_path, files))
     assert run.hostile == []
     assert run.peak_mb < 100, run.peak_mb
 
@@ -372,7 +381,7 @@ def test_exponential_arg_chain_used_only_in_run_is_no_finding(tmp_path):
 def test_replacement_blowup_is_bounded(tmp_path):
     """``${V//p/${V}}`` squares the length at each step: 1,000 -> 10**6 -> 10**12."""
     dockerfile = "ARG A=" + "a" * 1000 + "\nARG B=${A//a/${A}}\nARG C=${B//a/${B}}\nFROM alpine:${C}\n"
-    run = check(project(tmp_path, {"Dockerfile": dockerfile}), preexec=_address_space_limit)
+    run = check_measured(project(tmp_path, {"Dockerfile": dockerfile}))
     assert [h[:4] for h in run.hostile] == [("PF002", "hostile/Dockerfile", 4, 6)], run.hostile
     assert "$C is longer than 65536 characters once expanded" in run.hostile[0][4]
     assert run.peak_mb < 100, run.peak_mb
@@ -384,7 +393,7 @@ def test_exponential_dotenv_chain_is_bounded(tmp_path):
         ".env": _doubling(64, "A{i}={v}"),
         "compose.yaml": "services:\n  a:\n    image: alpine:${A63}\n  b:\n    image: alpine:${A12}\n",
     }
-    run = check(project(tmp_path, files), preexec=_address_space_limit)
+    run = check_measured(project(tmp_path, files))
     assert [h[:4] for h in run.hostile] == [
         ("PF001", "hostile/.env", 18, 1),
         ("PF003", "hostile/compose.yaml", 3, 12),  # .env stopped at its error: A63 has no value
@@ -393,7 +402,6 @@ def test_exponential_dotenv_chain_is_bounded(tmp_path):
     assert "the value of A17 is longer than 65536 characters once expanded" in run.hostile[0][4]
     assert "the expansion is longer than 1024 characters" in run.hostile[2][4]
     assert run.peak_mb < 100, run.peak_mb
-    print(f"64 doubling .env lines: {run.seconds:.2f} s, peak RSS {run.peak_mb:.0f} MB")
 
 
 def test_symlink_loop_is_followed_once(tmp_path):

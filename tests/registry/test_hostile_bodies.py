@@ -17,21 +17,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from measure import measured_run
 
 from .hostile import HostileRegistry, gzip_bomb
 
 REPO = Path(__file__).resolve().parents[2]
 PEAK_LIMIT_KB = 100 * 1000  # 100 MB
-_MEASURE = """
-import resource, subprocess, sys
-def limit():
-    resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))
-done = subprocess.run(sys.argv[1:], capture_output=True, preexec_fn=limit)
-sys.stdout.buffer.write(done.stdout)
-sys.stderr.buffer.write(done.stderr)
-sys.stderr.write("\\nPEAK_RSS_KB=%d\\n" % resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
-sys.exit(done.returncode)
-"""
 
 
 @pytest.fixture
@@ -54,13 +45,8 @@ def measured_check(tmp: Path, dockerfile: str, *args: str) -> tuple[subprocess.C
         "NO_PROXY": "127.0.0.1",
         "PYTHONPATH": str(REPO),
     }
-    cmd = [sys.executable, "-c", _MEASURE, sys.executable, "-m", "preflight", "check", ".", "--format", "json"]
-    cmd += ["--no-cache", "--timeout", "8", *args]
-    done = subprocess.run(cmd, cwd=tmp, env=env, capture_output=True, text=True, timeout=120)
-    peak = re.search(r"PEAK_RSS_KB=(\d+)", done.stderr)
-    assert peak is not None, done.stderr
-    print(f"peak RSS: {int(peak.group(1)) / 1024:.1f} MiB")  # shown with -s: the figure for the README
-    return done, int(peak.group(1))
+    cmd = [sys.executable, "-m", "preflight", "check", ".", "--format", "json", "--no-cache", "--timeout", "8", *args]
+    return measured_run(cmd, tmp, env)
 
 
 def only_finding(done: subprocess.CompletedProcess[str]) -> dict[str, object]:
