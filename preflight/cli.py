@@ -289,8 +289,12 @@ def _debug_logging() -> None:
     """``--debug``: the ``preflight`` logger at DEBUG on stderr (other libraries' loggers stay quiet)."""
     import logging
 
+    class Visible(logging.Formatter):  # a logged host, path or error text may come from a file or a server
+        def format(self, record: logging.LogRecord) -> str:
+            return visible(super().format(record))
+
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("preflight: debug: %(message)s"))
+    handler.setFormatter(Visible("preflight: debug: %(message)s"))
     logger = logging.getLogger("preflight")
     logger.setLevel(logging.DEBUG)
     logger.addHandler(handler)

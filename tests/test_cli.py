@@ -199,3 +199,20 @@ def test_a_path_that_does_not_exist_is_a_usage_error(project, command):
     result = CliRunner().invoke(cli, [*command, "servcies/"])
     assert result.exit_code == 2
     assert "path not found: servcies/" in result.output
+
+
+def test_debug_log_lines_show_control_characters_as_escapes(capsys) -> None:
+    import logging
+
+    from preflight.cli import _debug_logging
+
+    logger = logging.getLogger("preflight")
+    before = list(logger.handlers)
+    _debug_logging()
+    try:
+        logging.getLogger("preflight.registry").debug("host %s", "evil\x1b]52;c;eA==\x07\u202e")
+    finally:
+        for handler in logger.handlers[len(before) :]:
+            logger.removeHandler(handler)
+    err = capsys.readouterr().err
+    assert "evil\\x1b]52;c;eA==\\x07\\u202e" in err and "\x1b" not in err
