@@ -11,6 +11,15 @@ from pathlib import Path
 
 import pytest
 
+REGISTRY_TESTS = Path(__file__).parent / "registry"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test under tests/registry/ needs real registry processes: mark it ``registry``."""
+    for item in items:
+        if REGISTRY_TESTS in item.path.parents:
+            item.add_marker(pytest.mark.registry)
+
 
 def write(base: Path, files: dict[str, str]) -> None:
     """Write each ``{relative name: text}`` under ``base`` as UTF-8, creating directories."""

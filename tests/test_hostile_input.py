@@ -460,6 +460,7 @@ def test_file_over_the_size_limit_is_refused_not_read(tmp_path):
     ]
 
 
+@pytest.mark.slow
 def test_50_mb_dockerfile_is_read_to_the_end(tmp_path):
     """50 MB of RUN lines: read (under the 64 MiB limit), the FROM on the last line is found."""
     root = project(tmp_path, {})

@@ -122,6 +122,7 @@ def _git(repo: Path, *args: str, env: dict[str, str]) -> None:
     subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, env=env)
 
 
+@pytest.mark.slow
 def test_try_repo_end_to_end(tmp_path: Path) -> None:
     """pip-installs this checkout into a fresh hook environment and runs it (needs PyPI for pip)."""
     command = pre_commit()
