@@ -258,6 +258,13 @@ def _read(path: Path, where: _Where, require_table: bool) -> Mapping[Any, Any] |
         return _read_toml(text, path, where, require_table)
     import yaml
 
+    from . import yamlpos
+
+    # preflight's own YAML limits first (nesting, alias expansion): PyYAML's Python composer recurses
+    # once per level, and libyaml has a nesting limit of its own.
+    fatal = next((issue for issue in yamlpos.load(text).issues if issue.fatal), None)
+    if fatal is not None:
+        raise ConfigError(f"{where.file}:{fatal.line}: {fatal.message}")
     try:
         data = yaml.load(text, Loader=_loader())
     except yaml.MarkedYAMLError as exc:

@@ -16,6 +16,7 @@ ever constructed from tags: only events are read.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ MAX_NODES = 1_000_000
 
 _NULLS = frozenset({"", "~", "null", "Null", "NULL"})
 _LINE_BREAK = re.compile("\r\n|[\r\n\x85\u2028\u2029]")
+_OPENER = re.compile(r"[\[{]")
 
 
 class Node:
@@ -107,14 +109,59 @@ def split_lines(text: str) -> list[str]:
 
 
 def load(text: str) -> Loaded:
-    """Read every YAML document of ``text``. Never raises for bad input: see ``Loaded.issues``."""
+    """Read every YAML document of ``text``. Never raises for bad input: see ``Loaded.issues``.
+
+    The limits are this module's, whatever the YAML library. libyaml (PyYAML's C parser) has a nesting
+    limit of its own (1000 levels in libyaml 0.2.6, bundled from PyYAML 6.0.2 on), and its scanner reads
+    up to 1024 characters of a line ahead of the events it has given, so on a line of many ``[``/``{`` it
+    can stop before the composer has seen ``MAX_DEPTH`` levels. When libyaml stops on a line with more
+    than ``MAX_DEPTH`` openers before the stop, that line is read again up to just past its
+    ``MAX_DEPTH + 1``-th opener, where libyaml cannot be that deep yet, so the composer's own limit speaks.
+    If it still does not (openers inside quotes), PyYAML's pure-Python parser, which has no nesting limit
+    of its own, reads the text up to that line's end.
+    """
+    out, stop = _read(text, _LOADER)
+    if stop is None or _LOADER is yaml.SafeLoader:
+        return out
+    line_start, line_end = _line_span(text, stop[0])
+    cut = _after_openers(text, line_start, line_end, MAX_DEPTH + 1)
+    if cut is None or cut > line_start + stop[1]:  # not stopped on a line of many openers: its finding stands
+        return out
+    for prefix, loader in ((text[:cut], _LOADER), (text[:line_end], yaml.SafeLoader)):
+        again, again_stop = _read(prefix, loader)
+        if again_stop is None and again.fatal:  # the composer's own limit
+            again.lines = out.lines
+            return again
+    return out
+
+
+def _line_span(text: str, line: int) -> tuple[int, int]:
+    """Start and end index of 0-based ``line`` as YAML counts lines."""
+    start = 0
+    for number, brk in enumerate(_LINE_BREAK.finditer(text)):
+        if number == line:
+            return start, brk.start()
+        start = brk.end()
+    return start, len(text)
+
+
+def _after_openers(text: str, start: int, end: int, count: int) -> int | None:
+    """The index just past the ``count``-th ``[`` or ``{`` in ``text[start:end]``, if there are that many."""
+    found = next(itertools.islice(_OPENER.finditer(text, start, end), count - 1, None), None)
+    return found.end() if found else None
+
+
+def _read(text: str, loader: type) -> tuple[Loaded, tuple[int, int] | None]:
+    """``text`` read with ``loader``; and where (0-based line, column) the YAML library itself stopped, if it did."""
     out = Loaded(lines=split_lines(text))
+    library_stop: tuple[int, int] | None = None
     try:
-        _Composer(out).run(yaml.parse(text, Loader=_LOADER))
+        _Composer(out).run(yaml.parse(text, Loader=loader))
     except _Stop:
         pass
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
+        library_stop = (mark.line, mark.column) if mark is not None else (0, 0)
         problem = exc.problem or "invalid YAML"
         if exc.context:
             problem = f"{problem} ({exc.context})"
@@ -132,7 +179,7 @@ def load(text: str) -> Loaded:
         out.issues.append(Issue(line, col, f"invalid YAML: {reason}{what}", True))
     if out.fatal:
         out.documents = []
-    return out
+    return out, library_stop
 
 
 class _Frame:

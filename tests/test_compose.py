@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import textwrap
 from pathlib import Path
 
@@ -781,6 +782,40 @@ def test_deep_nesting_stops_with_pf001(tmp_path, text):
     doc = one(project(tmp_path, {"compose.yaml": text + "\n"}))
     [p] = problems(doc)
     assert p[0] == "PF001" and "nested deeper than 200 levels" in p[4]
+
+
+def _yaml_parsers() -> list[type]:
+    import yaml
+
+    return [yaml.SafeLoader] + ([yaml.CSafeLoader] if hasattr(yaml, "CSafeLoader") else [])
+
+
+@pytest.mark.parametrize("parser", _yaml_parsers(), ids=lambda p: p.__name__)
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a: " + "[" * 300,
+        "a: " + "[" * 1000 + "]" * 1000,
+        "a: " + "[{" * 700,
+        'a: ["' + "[" * 300 + '", ' + "[" * 1500,
+        "a: [" + "'[[', " * 200 + "[" * 1500,
+    ],
+    ids=["300", "1000", "mixed", "quoted-then-deep", "quoted-items-then-deep"],
+)
+def test_nesting_limit_is_preflights_own_with_every_yaml_parser(monkeypatch, parser, text):
+    """libyaml has a nesting limit of its own (1000 levels in the libyaml that PyYAML 6.0.4 bundles) that
+    its look-ahead reaches before the composer sees level 201 on a line of many '['. The finding is
+    preflight's, at the same place, with the pure-Python parser and with libyaml."""
+    from preflight import yamlpos
+
+    monkeypatch.setattr(yamlpos, "_LOADER", parser)
+    loaded = yamlpos.load(text + "\n")
+    outside_quotes = re.sub(r"\"[^\"]*\"|'[^']*'", lambda m: " " * len(m.group()), text)
+    opened = [i for i, c in enumerate(outside_quotes) if c in "[{"]
+    level_201 = opened[199] + 1  # the mapping "a:" is level 1: the 200th opener starts level 201
+    assert [(i.line, i.column, i.message, i.fatal) for i in loaded.issues] == [
+        (1, level_201, "YAML nested deeper than 200 levels", True)
+    ]
 
 
 def test_nesting_through_aliases_is_bounded(tmp_path):

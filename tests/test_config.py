@@ -320,6 +320,13 @@ def test_invalid_yaml_gives_file_and_line(tmp_path: Path) -> None:
     assert error_of(tmp_path, "[PF101]\n") == ".preflight.yaml: expected a mapping of settings, got a list"
 
 
+@pytest.mark.parametrize("depth", [300, 10_000])
+def test_deep_yaml_is_preflights_nesting_error_not_a_crash(tmp_path: Path, depth: int) -> None:
+    # PyYAML's Python composer recursed into RecursionError (an internal error) from about 330 levels.
+    text = "exclude: " + "[" * depth + "]" * depth + "\n"
+    assert error_of(tmp_path, text) == ".preflight.yaml:1: YAML nested deeper than 200 levels"
+
+
 def test_invalid_toml_gives_file_and_line(tmp_path: Path) -> None:
     message = error_of(tmp_path, "[tool.preflight]\noffline = true\ntimeout = \n", "pyproject.toml")
     assert message.startswith("pyproject.toml:3: invalid TOML: ")
