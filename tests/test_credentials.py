@@ -6,6 +6,7 @@ import base64
 import json
 import os
 import stat
+import sys
 import time
 from pathlib import Path
 
@@ -44,11 +45,14 @@ class Env:
         return CredentialStore(self.environ, **kwargs)  # type: ignore[arg-type]
 
     def helper(self, name: str, body: str) -> Path:
-        """A real executable ``docker-credential-<name>``: Python code that appends a record, then ``body``."""
+        """A real executable ``docker-credential-<name>``: Python code that appends a record, then ``body``.
+
+        It runs with the interpreter that runs the tests, never with whatever ``python3`` is on PATH (a
+        version manager's shim adds variables to the helper's environment)."""
         record = self.home / f"{name}.calls"
         path = self.bin / f"docker-credential-{name}"
         path.write_text(
-            "#!/usr/bin/env python3\n"
+            f"#!{sys.executable}\n"
             "import json, os, sys, time\n"
             "data = sys.stdin.read()\n"
             f"with open({str(record)!r}, 'a') as out:\n"
@@ -221,6 +225,16 @@ def test_helper_protocol_argv_stdin_no_shell_minimal_env(env: Env) -> None:
     assert len(env.calls("rec")) == 1  # one run per domain per store
     assert store.warnings == ()
 
+
+def test_helpers_run_with_the_interpreter_that_runs_the_tests(env: Env) -> None:
+    shim = env.bin / "python3"  # first on PATH, like a version manager's shim
+    shim.write_text("#!/bin/sh\nexit 97\n")
+    shim.chmod(shim.stat().st_mode | stat.S_IXUSR)
+    env.helper("rec", answer("helper-user", "helper-secret"))
+    env.docker_config({"credsStore": "rec"})
+    store = env.store()
+    assert store.lookup("docker.io") == Credential("helper-user", "helper-secret", "basic", "credential helper 'rec'")
+    assert store.warnings == ()
 
 def test_helper_receives_host_key_for_other_registries(env: Env) -> None:
     env.helper("rec", answer("u", "s"))
