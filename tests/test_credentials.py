@@ -236,6 +236,7 @@ def test_helpers_run_with_the_interpreter_that_runs_the_tests(env: Env) -> None:
     assert store.lookup("docker.io") == Credential("helper-user", "helper-secret", "basic", "credential helper 'rec'")
     assert store.warnings == ()
 
+
 def test_helper_receives_host_key_for_other_registries(env: Env) -> None:
     env.helper("rec", answer("u", "s"))
     env.docker_config({"credsStore": "rec"})
