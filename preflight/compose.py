@@ -72,6 +72,10 @@ def load_compose(
 # ----------------------------------------------------------------- .env files
 
 
+def _unset_as_empty(lookup: Lookup, unset: set[str]) -> Lookup:
+    return lambda name: "" if name in unset else lookup(name)
+
+
 def parse_dotenv(text: str, lookup: Lookup) -> tuple[dict[str, str], tuple[int, str] | None]:
     """Parse ``.env`` text as compose-go does. Returns (values, (line, message) of the first error).
 
@@ -152,7 +156,7 @@ def parse_dotenv(text: str, lookup: Lookup) -> tuple[dict[str, str], tuple[int, 
             expansion = expand(value_text, var, COMPOSE)
             if expansion.text is None and not expansion.errors:  # unset variables become ""
                 missing = set(expansion.unresolved)
-                expansion = expand(value_text, lambda k, missing=missing: "" if k in missing else var(k), COMPOSE)
+                expansion = expand(value_text, _unset_as_empty(var, missing), COMPOSE)
         except ExpansionTooLong as exc:
             return out, (line, f"the value of {key} is longer than {exc.limit} characters once expanded")
         except ExpansionError as exc:
@@ -669,9 +673,10 @@ class _Reader:
         dockerfile = "Dockerfile"
         if "dockerfile" in fields and _present(fields["dockerfile"][1]):
             df_layer, df_node = fields["dockerfile"]
-            dockerfile = self.text(df_layer.file, df_node, env, "build dockerfile")
-            if dockerfile is None:
+            named = self.text(df_layer.file, df_node, env, "build dockerfile")
+            if named is None:
                 return
+            dockerfile = named
         target = None
         if "target" in fields:
             t_layer, t_node = fields["target"]

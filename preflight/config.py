@@ -44,7 +44,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, overload
 
 from .model import Level
 
@@ -124,9 +124,9 @@ def load_config(cwd: Path, explicit: Path | None = None) -> Config:
         path = directory / PYPROJECT
         if path.is_file():
             where = _Where(path, cwd, table="[tool.preflight]")
-            data = _read(path, where, require_table=False)
-            if data is not None:
-                return _build(data, where)
+            table = _read(path, where, require_table=False)
+            if table is not None:
+                return _build(table, where)
     return Config()
 
 
@@ -203,7 +203,7 @@ class _Where:
         return ConfigError(f"{self.line(node, key)}: unknown key{_hint(key, choices)}{where}")
 
 
-class _Map(dict):  # type: ignore[type-arg]
+class _Map(dict[Any, Any]):
     """A YAML mapping that remembers the 1-based line of each key."""
 
     lines: dict[Any, int]
@@ -244,6 +244,14 @@ def _loader() -> type:
 
     Loader.add_constructor("tag:yaml.org,2002:map", construct_map)
     return Loader
+
+
+@overload
+def _read(path: Path, where: _Where, require_table: Literal[True]) -> Mapping[Any, Any]: ...
+
+
+@overload
+def _read(path: Path, where: _Where, require_table: bool) -> Mapping[Any, Any] | None: ...
 
 
 def _read(path: Path, where: _Where, require_table: bool) -> Mapping[Any, Any] | None:

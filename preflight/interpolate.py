@@ -322,6 +322,10 @@ def _any(_ch: str) -> bool:
     return True
 
 
+def _in_class(one: re.Pattern[str]) -> Callable[[str], bool]:
+    return lambda c: one.match(c) is not None
+
+
 def _glob(pattern: str) -> list[Callable[[str], bool] | None]:
     """``*``, ``?``, ``[...]`` (``[!...]`` negated) and ``\\x`` as atoms; ExpansionError if invalid."""
     atoms: list[Callable[[str], bool] | None] = []
@@ -346,7 +350,7 @@ def _glob(pattern: str) -> list[Callable[[str], bool] | None]:
                     one = re.compile("[" + body.replace("\\", "\\\\") + "]", re.DOTALL)
             except re.error as exc:
                 raise ExpansionError(f"invalid pattern {pattern!r}: {exc}") from None
-            atoms.append(lambda c, one=one: one.match(c) is not None)
+            atoms.append(_in_class(one))
             i = end
         else:
             atoms.append(ch.__eq__)

@@ -20,6 +20,7 @@ import itertools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import NoReturn
 
 import yaml
 
@@ -192,6 +193,17 @@ class _Frame:
         self.seen: dict[str, int] = {}  # mapping keys -> line, for duplicates
 
 
+def _start(ev: yaml.Event) -> tuple[int, int]:
+    """0-based line and column where an event starts (the parser gives every event its marks)."""
+    mark = ev.start_mark
+    return (mark.line, mark.column) if mark is not None else (0, 0)
+
+
+def _end(ev: yaml.Event) -> tuple[int, int]:
+    mark = ev.end_mark
+    return (mark.line, mark.column) if mark is not None else _start(ev)
+
+
 class _Composer:
     def __init__(self, out: Loaded) -> None:
         self.out = out
@@ -199,8 +211,9 @@ class _Composer:
         self.anchors: dict[str, Node] = {}
         self.open_anchors: set[str] = set()
 
-    def fail(self, mark: yaml.Mark, message: str) -> None:
-        self.out.issues.append(Issue(mark.line + 1, mark.column + 1, message, True))
+    def fail(self, ev: yaml.Event, message: str) -> NoReturn:
+        line, col = _start(ev)
+        self.out.issues.append(Issue(line + 1, col + 1, message, True))
         raise _Stop
 
     def run(self, events: Iterator[yaml.Event]) -> None:
@@ -212,32 +225,32 @@ class _Composer:
             elif isinstance(ev, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
                 self.end(ev)
             elif isinstance(ev, yaml.AliasEvent):
-                target = self.anchors.get(ev.anchor)
+                target = self.anchors.get(ev.anchor or "")
                 if target is None:
                     if ev.anchor in self.open_anchors:
-                        self.fail(ev.start_mark, f"alias *{ev.anchor} refers to a node that contains it")
-                    self.fail(ev.start_mark, f"alias *{ev.anchor} refers to an undefined anchor")
+                        self.fail(ev, f"alias *{ev.anchor} refers to a node that contains it")
+                    self.fail(ev, f"alias *{ev.anchor} refers to an undefined anchor")
                 self.add(target, ev, via_alias=True)
             elif isinstance(ev, yaml.DocumentStartEvent):
                 self.anchors = {}
 
     def scalar(self, ev: yaml.ScalarEvent) -> Scalar:
-        em = ev.end_mark
-        line, col = ev.start_mark.line, ev.start_mark.column
+        end_line, end_col = _end(ev)
+        line, col = _start(ev)
         if ev.anchor is not None or ev.tag is not None:  # the mark is at "&name" / "!tag"
             line, col = self._skip_properties(line, col)
         style = ev.style or None
         node = Scalar(line + 1, col + 1, ev.tag, ev.value, style)
         if style is None:
-            if line == em.line and self._raw(line, col, em.column) == ev.value:
-                node.end_line, node.end_column = line + 1, em.column + 1
+            if line == end_line and self._raw(line, col, end_col) == ev.value:
+                node.end_line, node.end_column = line + 1, end_col + 1
         elif style in ("'", '"'):
             node.column += 1  # point at the text, not at the quote
-            if line == em.line and self._raw(line, col + 1, em.column - 1) == ev.value:
-                node.end_line, node.end_column = line + 1, em.column
-            self.out.spans.append((line + 1, col + 1, em.line + 1, em.column + 1))
+            if line == end_line and self._raw(line, col + 1, end_col - 1) == ev.value:
+                node.end_line, node.end_column = line + 1, end_col
+            self.out.spans.append((line + 1, col + 1, end_line + 1, end_col + 1))
         else:  # block scalar: its text starts on the next line; the header line may carry a comment
-            self.out.spans.append((line + 2, 1, em.line + 1, em.column + 1))
+            self.out.spans.append((line + 2, 1, end_line + 1, end_col + 1))
         if ev.anchor is not None:
             self.anchors[ev.anchor] = node
         return node
@@ -267,10 +280,10 @@ class _Composer:
 
     def start(self, ev: yaml.CollectionStartEvent) -> None:
         if len(self.stack) >= MAX_DEPTH:
-            self.fail(ev.start_mark, f"YAML nested deeper than {MAX_DEPTH} levels")
-        sm = ev.start_mark
+            self.fail(ev, f"YAML nested deeper than {MAX_DEPTH} levels")
+        line, col = _start(ev)
         cls = Map if isinstance(ev, yaml.MappingStartEvent) else Seq
-        node = cls(sm.line + 1, sm.column + 1, ev.tag)
+        node = cls(line + 1, col + 1, ev.tag)
         node.depth = 1
         if ev.anchor is not None:
             self.open_anchors.add(ev.anchor)
@@ -280,7 +293,7 @@ class _Composer:
         frame = self.stack.pop()
         node, anchor = frame.node, frame.anchor
         if node.depth > MAX_DEPTH:
-            self.fail(ev.start_mark, f"YAML nested deeper than {MAX_DEPTH} levels once aliases are expanded")
+            self.fail(ev, f"YAML nested deeper than {MAX_DEPTH} levels once aliases are expanded")
         if anchor is not None:
             self.open_anchors.discard(anchor)
             self.anchors[anchor] = node
@@ -298,7 +311,7 @@ class _Composer:
             parent.depth = node.depth + 1
         if parent.aliases > MAX_ALIASES or parent.size > MAX_NODES:
             self.fail(
-                ev.start_mark,
+                ev,
                 f"too many alias expansions (more than {MAX_ALIASES} aliases or {MAX_NODES} nodes once expanded)",
             )
         if isinstance(parent, Seq):

@@ -376,7 +376,7 @@ class RegistryAuth(httpx.Auth):
     ) -> Generator[httpx.Request, httpx.Response, str | None]:
         service = key[1]
         ext = {EXT_TOKEN: key, EXT_REGISTRY: self.registry_netloc, EXT_BODY_CAP: TOKEN_BODY_CAP}
-        params: list[tuple[str, str]] = []
+        params: list[tuple[str, str | int | float | bool | None]] = []
         if service:
             params.append(("service", service))
         params.extend(("scope", s) for s in scopes)

@@ -22,7 +22,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 import httpx
 
@@ -37,7 +37,12 @@ from .guard import ResolveOnce, check_host, default_resolve
 from .transport import OVERALL, Diagnosis, Limits, RegistryTransport, Unreachable, netloc
 
 if TYPE_CHECKING:
+    import ssl
+
     from . import Lookup, Resolution, Settings
+
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
 
 HUB_LABEL = "docker.io"
 log = logging.getLogger("preflight.registry")
@@ -66,8 +71,8 @@ class _DaemonThreads(concurrent.futures.ThreadPoolExecutor):
     credential step): every call gets its own daemon thread and shutdown does not wait, so a call
     still blocked at the deadline (a resolver that never answers) cannot keep the process alive."""
 
-    def submit(self, fn, /, *args, **kwargs):  # type: ignore[no-untyped-def, override]
-        future: concurrent.futures.Future = concurrent.futures.Future()  # type: ignore[type-arg]
+    def submit(self, fn: Callable[_P, _T], /, *args: _P.args, **kwargs: _P.kwargs) -> concurrent.futures.Future[_T]:
+        future: concurrent.futures.Future[_T] = concurrent.futures.Future()
 
         def work() -> None:
             if future.set_running_or_notify_cancel():
@@ -83,7 +88,7 @@ class _DaemonThreads(concurrent.futures.ThreadPoolExecutor):
         return None
 
 
-def _default_context() -> object:
+def _default_context() -> ssl.SSLContext:
     """The verified TLS context for hosts that are not configured endpoints (realms, redirects)."""
     return ep.ssl_context_for(ep.Endpoint("https://default", "default", False, None, False, "default"))
 
@@ -188,7 +193,7 @@ async def run(
             by_host.setdefault(netloc(httpx.URL(e.base_url)), e)
     default_ctx = functools.cache(_default_context)  # loading the system CAs costs time: only when needed
 
-    def verify_for(host: str) -> object:
+    def verify_for(host: str) -> ssl.SSLContext:
         endpoint = by_host.get(host)
         if endpoint is None:
             return default_ctx()

@@ -147,16 +147,16 @@ def load_daemon_json(path: Path | None) -> tuple[DaemonConfig, tuple[str, ...]]:
     warnings: list[str] = []
     mirrors: list[str] = []
     for item in _string_list(data, "registry-mirrors", path, warnings):
-        base, reason = parse_base_url(item)
+        base, invalid = parse_base_url(item)
         if base is None:
-            warnings.append(f"ignoring registry mirror {_redact(item)!r} in {path}: {reason}")
+            warnings.append(f"ignoring registry mirror {_redact(item)!r} in {path}: {invalid}")
         elif base not in mirrors:
             mirrors.append(base)
     insecure: list[str] = []
     for item in _string_list(data, "insecure-registries", path, warnings):
-        reason = _valid_insecure_entry(item)
-        if reason is not None:
-            warnings.append(f"ignoring insecure registry {_redact(item)!r} in {path}: {reason}")
+        invalid = _valid_insecure_entry(item)
+        if invalid is not None:
+            warnings.append(f"ignoring insecure registry {_redact(item)!r} in {path}: {invalid}")
         else:
             insecure.append(item.strip().lower())
     return DaemonConfig(tuple(mirrors), tuple(insecure), str(path)), tuple(warnings)
