@@ -28,6 +28,7 @@ import asyncio
 import email.utils
 import errno
 import functools
+import importlib.util
 import ipaddress
 import logging
 import random
@@ -622,11 +623,8 @@ def _held(response: httpx.Response, release: Callable[[], None]) -> httpx.Respon
 
 
 def _has_h2() -> bool:
-    try:
-        import h2  # noqa: F401  (httpx[http2])
-    except ImportError:
-        return False
-    return True
+    """Whether httpx can speak HTTP/2 here (the optional ``h2`` package, httpx[http2])."""
+    return importlib.util.find_spec("h2") is not None
 
 
 def pinned_transport(
