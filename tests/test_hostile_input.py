@@ -12,6 +12,7 @@ import codecs
 import ctypes
 import json
 import os
+import resource
 import stat
 import subprocess
 import sys
@@ -22,7 +23,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from measure import measured_run
 
 from preflight import textfile
 from preflight.interpolate import MAX_DEPTH
@@ -68,7 +68,7 @@ def check(root: Path, *args: str, preexec=None) -> Run:
     argv = [sys.executable, "-c", _PEAK_BOOT, "check", "--offline", "--format", "json", *args]
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         start = time.perf_counter()
-        proc = subprocess.Popen(argv, cwd=root, stdout=out, stderr=err, env=env, preexec_fn=preexec)
+        proc = subprocess.Popen(argv, cwd=root, stdout=out, stderr=err, env=env, preexec_fn=_limited(preexec))
         watchdog = threading.Timer(120, proc.kill)  # a hang fails the test instead of the suite
         watchdog.start()
         _, status, _ = os.wait4(proc.pid, 0)
@@ -91,6 +91,18 @@ def check(root: Path, *args: str, preexec=None) -> Run:
         seconds=seconds,
         peak_mb=int(peak_kb) / 1024,
     )
+
+
+def _limited(preexec=None):
+    """A pre-exec hook that also caps the child's address space at 3 GiB, so a regression fails
+    with MemoryError instead of starving the machine."""
+
+    def hook() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))
+        if preexec is not None:
+            preexec()
+
+    return hook
 
 
 # Runs the CLI like `python -m preflight ...` and writes the process's peak resident memory
@@ -329,7 +341,7 @@ def test_nesting_beyond_the_bound_says_so(tmp_path):
 
 def test_billion_laughs_is_bounded_in_memory(tmp_path):
     """9 levels of 9 aliases would be 387 million nodes; the loader stops at 10,000 expansions."""
-    run = check_measured(project(tmp_path, {"compose.yaml": _laughs(levels=9, width=9)}))  # (check: pytest's size)
+    run = check(project(tmp_path, {"compose.yaml": _laughs(levels=9, width=9)}))
     assert run.hostile == [("PF001", "hostile/compose.yaml", 6, 17, ALIASES)]
     assert run.peak_mb < 200, run.peak_mb
     print(f"billion laughs: peak RSS {run.peak_mb:.0f} MB")
@@ -340,26 +352,10 @@ def _doubling(n: int, line: str) -> str:
     return "".join(line.format(i=i, v=f"${{A{i - 1}}}${{A{i - 1}}}" if i else "x") + "\n" for i in range(n))
 
 
-def check_measured(root: Path) -> Run:
-    """``check``, with the peak memory measured from a small wrapper (``measure.measured_run``): a child
-    forked from pytest starts at pytest's size. The child also runs under an address-space limit, so
-    old code fails with MemoryError instead of growing to gigabytes."""
-    env = {k: v for k, v in os.environ.items() if k not in ("TAG", "V", "A", "GITHUB_ACTIONS")}
-    env["PYTHONPATH"] = str(ROOT)
-    done, peak_kb = measured_run(
-        [sys.executable, "-m", "preflight", "check", "--offline", "--format", "json"], root, env
-    )
-    assert "Traceback" not in done.stderr and "internal error" not in done.stderr, done.stderr[-2000:]
-    assert done.returncode == 1, (done.returncode, done.stderr[-2000:])
-    got = [(f["rule"], f["path"], f["line"], f["column"], f["message"]) for f in json.loads(done.stdout)["findings"]]
-    assert [g[:4] for g in got if g[1] == "Dockerfile"] == [NORMAL_FINDING], got
-    return Run(hostile=[g for g in got if g[1] != "Dockerfile"], seconds=0.0, peak_mb=peak_kb / 1024)
-
-
 def test_exponential_arg_chain_is_bounded(tmp_path):
     """Issue 8 item 6: 64 doubling ARGs, then FROM alpine:${A63} (old: MemoryError after 2.1 GB, exit 2)."""
     files = {"Dockerfile": _doubling(64, "ARG A{i}={v}") + "FROM alpine:${A63}\nFROM alpine:${A12}\nRUN echo ${A63}\n"}
-    run = check_measured(project(tmp_path, files))
+    run = check(project(tmp_path, files))
     assert [h[:4] for h in run.hostile] == [
         ("PF002", "hostile/Dockerfile", 65, 6),
         ("PF002", "hostile/Dockerfile", 66, 6),
@@ -373,7 +369,7 @@ def test_exponential_arg_chain_is_bounded(tmp_path):
 def test_exponential_arg_chain_used_only_in_run_is_no_finding(tmp_path):
     """preflight expands only image references: a long ARG that no reference uses is nobody's business."""
     files = {"Dockerfile": "FROM alpine:3.20\n" + _doubling(64, "ARG A{i}={v}") + "RUN echo ${A63}\n"}
-    run = check_measured(project(tmp_path, files))
+    run = check(project(tmp_path, files))
     assert run.hostile == []
     assert run.peak_mb < 100, run.peak_mb
 
@@ -381,7 +377,7 @@ def test_exponential_arg_chain_used_only_in_run_is_no_finding(tmp_path):
 def test_replacement_blowup_is_bounded(tmp_path):
     """``${V//p/${V}}`` squares the length at each step: 1,000 -> 10**6 -> 10**12."""
     dockerfile = "ARG A=" + "a" * 1000 + "\nARG B=${A//a/${A}}\nARG C=${B//a/${B}}\nFROM alpine:${C}\n"
-    run = check_measured(project(tmp_path, {"Dockerfile": dockerfile}))
+    run = check(project(tmp_path, {"Dockerfile": dockerfile}))
     assert [h[:4] for h in run.hostile] == [("PF002", "hostile/Dockerfile", 4, 6)], run.hostile
     assert "$C is longer than 65536 characters once expanded" in run.hostile[0][4]
     assert run.peak_mb < 100, run.peak_mb
@@ -393,7 +389,7 @@ def test_exponential_dotenv_chain_is_bounded(tmp_path):
         ".env": _doubling(64, "A{i}={v}"),
         "compose.yaml": "services:\n  a:\n    image: alpine:${A63}\n  b:\n    image: alpine:${A12}\n",
     }
-    run = check_measured(project(tmp_path, files))
+    run = check(project(tmp_path, files))
     assert [h[:4] for h in run.hostile] == [
         ("PF001", "hostile/.env", 18, 1),
         ("PF003", "hostile/compose.yaml", 3, 12),  # .env stopped at its error: A63 has no value
