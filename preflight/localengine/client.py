@@ -203,30 +203,32 @@ def ask(target: Target, references: Sequence[str], timeout: float) -> tuple[Engi
         client = _client(target, timeout)
     except (OSError, ssl.SSLError) as exc:
         return failed(f"cannot use the TLS files for {endpoint}: {getattr(exc, 'strerror', None) or exc}")
+
+    def one(path: str, cap: int) -> tuple[int, Any]:
+        try:
+            code, _, body = _get(client, path, cap)
+        except (httpx.HTTPError, OSError, ssl.SSLError, _TooLarge) as exc:
+            log.debug("engine %s: GET %s failed: %s", endpoint, path, diagnose(exc, target, timeout))
+            return 0, None
+        return code, _json(body) if code == 200 else None
+
     with client:
+        # /info takes the engine milliseconds (it runs `runc --version`): one thread asks it (at the
+        # engine's own API version, unversioned) while this one pings, then asks for the images one
+        # after the other on one connection (sub-millisecond each; threads cost more than they save).
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="preflight-engine")
+        info_answer = pool.submit(one, "/info", MAX_SMALL)
         try:
             status, headers, _ = _get(client, "/_ping", MAX_SMALL)
         except (httpx.HTTPError, OSError, ssl.SSLError, _TooLarge) as exc:
+            pool.shutdown(wait=False, cancel_futures=True)
             return failed(diagnose(exc, target, timeout))
         if status != 200:
+            pool.shutdown(wait=False, cancel_futures=True)
             return failed(f"{endpoint} answered /_ping with HTTP {status}, not as a Docker engine")
         api = negotiate(headers.get("api-version"))
         prefix = f"/v{api}"
-
-        def one(path: str, cap: int) -> tuple[int, Any]:
-            try:
-                code, _, body = _get(client, prefix + path, cap)
-            except (httpx.HTTPError, OSError, ssl.SSLError, _TooLarge) as exc:
-                log.debug("engine %s: GET %s failed: %s", endpoint, path, diagnose(exc, target, timeout))
-                return 0, None
-            return code, _json(body) if code == 200 else None
-
         refs = list(dict.fromkeys(references))
-        # /info takes the engine milliseconds (it runs `runc --version`): one thread asks it while
-        # this one asks for the images one after the other on one connection (sub-millisecond
-        # each; threads for them cost more than they save).
-        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="preflight-engine")
-        info_answer = pool.submit(one, "/info", MAX_SMALL)
         images: list[tuple[int, Any]] = []
         for ref in refs:
             if time.monotonic() - started > timeout:
@@ -234,7 +236,7 @@ def ask(target: Target, references: Sequence[str], timeout: float) -> tuple[Engi
                     "engine %s: %d reference(s) not asked within %g s", endpoint, len(refs) - len(images), timeout
                 )
                 break
-            images.append(one(f"/images/{ref}/json", MAX_IMAGE))
+            images.append(one(f"{prefix}/images/{ref}/json", MAX_IMAGE))
         images += [(0, None)] * (len(refs) - len(images))
         done, _ = wait([info_answer], timeout=max(0.1, timeout - (time.monotonic() - started)))
         pool.shutdown(wait=False, cancel_futures=True)
