@@ -108,14 +108,15 @@ def tools() -> tuple[str, str] | None:
     return (dockerd, docker) if dockerd and docker else None
 
 
-def start_dockerd() -> Dockerd:
-    """Start an engine; raise DockerdStartError (with its log) when it does not answer in time."""
+def start_dockerd(settings: Mapping[str, object] | None = None) -> Dockerd:
+    """Start an engine (``settings``: its daemon.json); raise DockerdStartError (with its log) when
+    it does not answer in time."""
     found = tools()
     if found is None:
         raise DockerdStartError(f"dockerd and docker are not installed; install them with: {INSTALL_HINT}")
     dockerd, docker = found
     root = Path(tempfile.mkdtemp(prefix="pfd-", dir="/tmp"))  # short: socket paths are limited to 107 bytes
-    (root / "daemon.json").write_text(json.dumps({}), encoding="utf-8")
+    (root / "daemon.json").write_text(json.dumps(dict(settings or {})), encoding="utf-8")
     env = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"), "NO_PROXY": "127.0.0.1,localhost"}
     command = [
         dockerd,

@@ -80,3 +80,23 @@ def test_bad_engine_option_is_a_usage_error(tmp_path: Path) -> None:
     (tmp_path / "Dockerfile").write_text("FROM python:3.12\n")
     result = _preflight(["check", "--engine", "engine.example:2375", "."], tmp_path, {"PATH": "/usr/bin:/bin"})
     assert result.returncode == 2 and "--engine" in result.stderr
+
+
+def test_the_engines_own_mirror_is_used_instead_of_daemon_json(registry: OpenRegistry, tmp_path: Path) -> None:
+    """An engine started with a docker.io mirror (the test registry): preflight asks the mirror for
+    a Docker Hub image, as the engine's pull would, although no daemon.json says so; with the
+    engine off, Docker Hub itself is asked (and unreachable from here, or at least not the mirror)."""
+    from .dockerd import start_dockerd
+
+    engine = start_dockerd({"registry-mirrors": [registry.url]})
+    try:
+        (tmp_path / "Dockerfile").write_text("FROM python:3.12-slim\n")
+        env = engine.env(HOME=str(tmp_path))
+        found = _preflight(["check", "--no-cache", "--format", "json", "--debug", "--timeout", "5", "."], tmp_path, env)
+        assert found.returncode == 0, found.stdout + found.stderr
+        assert f"mirrors: {registry.url}" in found.stderr and "not from daemon.json" in found.stderr
+        assert f"HEAD {registry.url}/v2/library/python/manifests/3.12-slim" in found.stderr
+        off = _preflight(["check", "--no-cache", "--debug", "--timeout", "5", "--engine", "off", "."], tmp_path, env)
+        assert registry.url not in off.stderr
+    finally:
+        engine.stop()
