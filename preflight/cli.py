@@ -140,12 +140,14 @@ def _engine_choice(value: str | None) -> str | None:
     "formats",
     multiple=True,
     type=click.Choice(FORMAT_CHOICES),
-    help="Output format (repeatable; default text).",
+    help="Output format (default text); repeat it to write more, one to stdout and the others to files with -o.",
 )
-@click.option("--output", "-o", help="Write the (first) format to FILE instead of stdout.")
-@click.option("--output-sarif", help="Also write a SARIF report to FILE.")
-@click.option("--output-json", help="Also write a JSON report to FILE.")
-@click.option("--output-gitlab", help="Also write a GitLab code quality report to FILE.")
+@click.option(
+    "--output", "-o", metavar="FILE", help="Write the (first) format to FILE instead of stdout; the summary goes to stderr."
+)
+@click.option("--output-sarif", metavar="FILE", help="Also write a SARIF report to FILE.")
+@click.option("--output-json", metavar="FILE", help="Also write a JSON report to FILE.")
+@click.option("--output-gitlab", metavar="FILE", help="Also write a GitLab code quality report to FILE.")
 @click.option(
     "--config",
     "config_file",
@@ -164,8 +166,19 @@ def _engine_choice(value: str | None) -> str | None:
     "--fail-level", type=click.Choice(FAIL_LEVELS), help="Lowest level that makes the exit status 1 (default warning)."
 )
 @click.option("--exit-zero", is_flag=True, help="Exit 0 even with findings (errors running still exit 2).")
+@click.option(
+    "--fail-on-unchecked/--no-fail-on-unchecked",
+    default=True,
+    help="Whether PF208/PF209 (a registry that could not be asked) count for the exit status (default: they do;"
+    " the pre-commit hook passes --no-fail-on-unchecked).",
+)
 @click.option("--offline", is_flag=True, default=None, help="Never use the network: offline rules only.")
-@click.option("--timeout", type=float, help="Overall deadline for registry lookups, in seconds.")
+@click.option(
+    "--timeout",
+    type=float,
+    metavar="SECONDS",
+    help="Overall deadline for registry lookups (default: 30, or timeout: in the configuration).",
+)
 @click.option("--concurrency", type=int, help="Registry requests in flight per host (default 32).")
 @click.option("--no-cache", is_flag=True, help="Do not read or write the registry facts cache.")
 @click.option("--no-credentials", is_flag=True, help="Never use stored registry credentials.")
@@ -210,6 +223,7 @@ def check(
     platforms: tuple[str, ...],
     fail_level: str | None,
     exit_zero: bool,
+    fail_on_unchecked: bool,
     offline: bool | None,
     timeout: float | None,
     concurrency: int | None,
@@ -232,6 +246,7 @@ def check(
 
     _require_paths(paths)
     untrusted = _untrusted(untrusted)
+    outputs = _outputs(formats, output, output_sarif, output_json, output_gitlab)
     config = _load_config(
         config_file,
         allow_env=allow_env or None,
@@ -250,8 +265,13 @@ def check(
     env = dict(os.environ)
     cwd = Path.cwd()
     loaded = pipeline.load(paths, config, cwd=cwd, environ=env, untrusted=untrusted)
+    _say_if_nothing_found(loaded, paths)
     machine = any(f not in ("text", "auto") for f in formats)
-    progress = _Progress() if (not machine and not debug and sys.stderr.isatty()) else None
+    progress: _Progress | None = None
+    if sys.stderr.isatty():
+        progress = None if machine or debug else _Progress()
+    else:
+        progress = _LogProgress()  # CI logs: a line every few seconds while registries keep it waiting
     report, warnings = pipeline.check(
         loaded,
         config,
@@ -269,20 +289,52 @@ def check(
         click.echo(f"preflight: warning: {visible(warning)}", err=True)
 
     rules = all_rules()
-    outputs: list[tuple[str, str | None]] = []
-    for i, fmt in enumerate(formats or ("text",)):
-        outputs.append((_resolve_format(fmt), output if i == 0 else None))
-    for fmt, target in (("sarif", output_sarif), ("json", output_json), ("gitlab", output_gitlab)):
-        if target:
-            outputs.append((fmt, target))
     for fmt, target in outputs:
         use_color = (color if color is not None else sys.stdout.isatty()) and target is None
         _write(render(report, fmt, rules=rules, color=use_color, cwd=cwd), target, use_color)
+    if output and not any(fmt == "text" and target is None for fmt, target in outputs):
+        from .report.text import summary_lines
+
+        click.echo(f"preflight: {summary_lines(report)[0]}", err=True)  # -o FILE: the outcome still shows
     summary_file = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary_file and any(fmt == "github" for fmt, _ in outputs):
         # GitHub shows at most 10 annotations of each level per step: the full list goes here.
         _append(render(report, "github-summary", rules=rules, cwd=cwd), summary_file)
-    sys.exit(_exit_code(report, config, exit_zero))
+    code = _exit_code(report, config, exit_zero, fail_on_unchecked)
+    if not fail_on_unchecked and code == 0 and _exit_code(report, config, exit_zero, True):
+        click.echo(
+            "preflight: warning: a registry could not be asked (PF208/PF209); not failing because of"
+            " --no-fail-on-unchecked",
+            err=True,
+        )
+    sys.exit(code)
+
+
+def _outputs(
+    formats: Sequence[str], output: str | None, sarif: str | None, json_file: str | None, gitlab: str | None
+) -> list[tuple[str, str | None]]:
+    """(format, file or None for stdout) pairs: ``-o`` takes the first ``--format``, each
+    ``--output-*`` its own; at most one format may go to stdout (concatenated formats parse as none)."""
+    outputs: list[tuple[str, str | None]] = []
+    for i, fmt in enumerate(formats or ("text",)):
+        outputs.append((_resolve_format(fmt), output if i == 0 else None))
+    for fmt, target in (("sarif", sarif), ("json", json_file), ("gitlab", gitlab)):
+        if target:
+            outputs.append((fmt, target))
+    to_stdout = [fmt for fmt, target in outputs if target is None]
+    if len(to_stdout) > 1:
+        raise UsageProblem(
+            f"only one format can go to stdout, not {' and '.join(to_stdout)}: write the first with -o FILE,"
+            " or the others with --output-sarif/--output-json/--output-gitlab FILE"
+        )
+    return outputs
+
+
+def _say_if_nothing_found(loaded: object, paths: Sequence[str]) -> None:
+    """A run that read nothing says so (exit status unchanged): a wrong path must not look clean."""
+    if not getattr(loaded, "documents", ()):
+        where = ", ".join(paths) if paths else "."
+        click.echo(f"preflight: no Dockerfile or compose file found under {where}", err=True)
 
 
 def _debug_logging() -> None:
@@ -300,22 +352,27 @@ def _debug_logging() -> None:
     logger.addHandler(handler)
 
 
-def _exit_code(report: Report, config: Config, exit_zero: bool) -> int:
+UNCHECKED_RULES = frozenset({"PF208", "PF209"})  # the registry could not be asked: nothing is known
+
+
+def _exit_code(report: Report, config: Config, exit_zero: bool, fail_on_unchecked: bool = True) -> int:
     if exit_zero or config.fail_level is Level.OFF:
         return 0
     threshold = config.fail_level.rank
-    return 1 if any(f.level.rank >= threshold for f in report.findings) else 0
+    counted = (f for f in report.findings if fail_on_unchecked or f.rule not in UNCHECKED_RULES)
+    return 1 if any(f.level.rank >= threshold for f in counted) else 0
 
 
 class _Progress:
-    """A single status line on stderr while registries answer (terminals only)."""
+    """A single status line on stderr while registries answer (terminals only). It counts lookups
+    that finished, answered or not; the summary then says how many were answered ("checked")."""
 
     def __init__(self) -> None:
         self.shown = False
 
     def __call__(self, done: int, total: int, slowest: str) -> None:
         tail = f", waiting on {slowest}" if slowest and done < total else ""
-        sys.stderr.write(f"\r\x1b[Kpreflight: {done}/{total} references checked{tail}")
+        sys.stderr.write(f"\r\x1b[Kpreflight: {done} of {total} registry lookups finished{tail}")
         sys.stderr.flush()
         self.shown = True
 
@@ -323,6 +380,32 @@ class _Progress:
         if self.shown:
             sys.stderr.write("\r\x1b[K")
             sys.stderr.flush()
+
+
+class _LogProgress(_Progress):
+    """Without a terminal (CI logs): one plain line every ``every`` seconds while lookups are still
+    pending, naming the host waited on; nothing at all when the registries answer quickly."""
+
+    def __init__(self, every: float = 4.0) -> None:
+        import time
+
+        super().__init__()
+        self.clock = time.monotonic
+        self.every = every
+        self.start = self.last = self.clock()
+
+    def __call__(self, done: int, total: int, slowest: str) -> None:
+        now = self.clock()
+        if done >= total or now - self.last < self.every:
+            return
+        self.last = now
+        host = f", waiting on {slowest}" if slowest else ""
+        click.echo(
+            f"preflight: {done} of {total} registry lookups finished{host} ({now - self.start:.0f} s)", err=True
+        )
+
+    def clear(self) -> None:
+        return None
 
 
 @cli.command()
@@ -438,7 +521,7 @@ def fix(
 @click.option("--unique", is_flag=True, help="Print each normalized reference once, one per line.")
 @click.option("--config", "config_file", type=click.Path())
 @click.option("--build-arg", "build_args", multiple=True, help="KEY=VALUE for Dockerfile ARGs (repeatable).")
-@click.option("--exclude", multiple=True)
+@click.option("--exclude", multiple=True, help="Glob of paths to skip (repeatable).")
 @click.option("--all", "include_built", is_flag=True, help="With --unique: include images compose builds (not pulled).")
 @click.option(
     "--missing-locally",
@@ -483,6 +566,7 @@ def images(
         allow_env=allow_env or None,
     )
     loaded = pipeline.load(paths, config, cwd=Path.cwd(), environ=dict(os.environ), untrusted=untrusted)
+    _say_if_nothing_found(loaded, paths)
     subjects = [subject_for(u) for u in pipeline.uses_of(loaded.documents)]
     subjects.sort(key=lambda s: (s.use.location.path, s.use.location.line, s.use.location.column))
     if missing_locally:
@@ -617,18 +701,18 @@ def list_rules() -> None:
         click.echo(f"{r.id}  {r.name:<22} {level:<8} {r.summary}")
 
 
-@cli.command("rule")
+@cli.command("rule", short_help="Print a rule's documentation page, e.g. preflight rule PF102.")
 @click.argument("rule_id")
 def show_rule(rule_id: str) -> None:
     """Print the documentation page of RULE_ID (e.g. PF102)."""
     from .engine import get_rule
-    from .report.pages import rule_page
+    from .report.pages import for_readers, rule_page
 
     r = get_rule(rule_id)
     if r is None:
         raise UsageProblem(f"unknown rule {rule_id!r}; `preflight rules` lists them")
     page = rule_page(r.id)
-    click.echo(page if page is not None else f"{r.id} {r.name}\n\n{r.summary}")
+    click.echo(for_readers(page) if page is not None else f"{r.id} {r.name}\n\n{r.summary}")
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -96,9 +96,10 @@ KEYS = (
     "concurrency",
 )  # fmt: skip
 REGISTRY_KEYS = ("mirrors", "insecure", "ca-file", "endpoint")
+# Config fields whose command-line option is spelled differently (repeatable options are singular).
+_CLI_NAMES = {"platforms": "--platform", "build_args": "--build-arg"}
 FAIL_LEVELS = {"error": Level.ERROR, "warning": Level.WARNING, "note": Level.NOTE, "none": Level.OFF}
 
-_PLATFORM_RE = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+(?:/[A-Za-z0-9_.-]+)?\Z")
 _URL_RE = re.compile(r"https?://[^\s/?#]+(?:/[^\s?#]*)?\Z", re.IGNORECASE)
 
 
@@ -145,7 +146,7 @@ def merge_cli(config: Config, **overrides: Any) -> Config:
             raise TypeError(f"merge_cli() got an unknown option {key!r}")
         if value is None:
             continue
-        option = "--" + key.replace("_", "-")
+        option = _CLI_NAMES.get(key, "--" + key.replace("_", "-"))
         if key in ("select", "extend_select", "ignore"):
             ids = _rule_patterns(_as_str_list(value, option), option, prefixes=True)
             changes[key] = ids if key == "select" else _unique(getattr(config, key) + ids)
@@ -276,9 +277,14 @@ def _read(path: Path, where: _Where, require_table: bool) -> Mapping[Any, Any] |
     try:
         data = yaml.load(text, Loader=_loader())
     except yaml.MarkedYAMLError as exc:
+        from .yamlpos import TAB_PROBLEM, is_tab_error, split_lines
+
         mark = exc.problem_mark or exc.context_mark
         line = f":{mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"{where.file}{line}: invalid YAML: {exc.problem or exc.context}") from None
+        problem = exc.problem or exc.context
+        if mark is not None and is_tab_error(split_lines(text), mark.line + 1, mark.column + 1):
+            problem = TAB_PROBLEM
+        raise ConfigError(f"{where.file}{line}: invalid YAML: {problem}") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{where.file}: invalid YAML: {exc}") from None
     if data is None:
@@ -538,9 +544,12 @@ def _check_excludes(patterns: tuple[str, ...], name: str) -> tuple[str, ...]:
 
 
 def _check_platforms(platforms: tuple[str, ...], name: str) -> tuple[str, ...]:
+    from .platforms import platform_error
+
     for platform in platforms:
-        if not _PLATFORM_RE.match(platform):
-            raise ConfigError(f"{name}: {platform!r} is not os/arch[/variant] (e.g. linux/arm64/v8)")
+        error = platform_error(platform)
+        if error is not None:
+            raise ConfigError(f"{name}: {error}")
     return platforms
 
 

@@ -47,6 +47,7 @@ from dataclasses import dataclass, field, replace
 from .imageref import MAX_REFERENCE_LENGTH, ImageRef, ReferenceError
 from .interpolate import MAX_EXPANSION, Dialect, ExpansionError, ExpansionTooLong, expand
 from .model import Document, ImageUse, Location, Problem, Suppressions, UseKind, ValueSource, clip
+from .platforms import normalize_platform
 from .suppress import parse_directive
 
 # Go's unicode.IsSpace (strings.TrimSpace, bytes.TrimLeftFunc) and the parser's [\t\v\f\r ].
@@ -84,7 +85,6 @@ _INSTRUCTIONS = frozenset(
 _STAGE_NAME_RE = re.compile(r"[a-z][a-z0-9-_.]*\Z")
 _INDEX_RE = re.compile(r"[+-]?[0-9]{1,18}\Z")
 _DEFAULT_PLATFORM = ("linux", "amd64", "")
-_ARCH_ALIASES = {"x86_64": "amd64", "x86-64": "amd64", "aarch64": "arm64", "i386": "386"}
 
 
 # ------------------------------------------------------------------ the line reader
@@ -572,17 +572,11 @@ def _platform_values(target_platform: str | None) -> dict[str, _Value]:
 
 
 def _platform_parts(platform: str | None) -> tuple[str, str, str]:
-    """``os/arch[/variant]`` with containerd's common aliases normalized; linux/amd64 if unusable."""
-    bits = [b.strip() for b in (platform or "").strip().lower().split("/")]
+    """``os/arch[/variant]`` normalized as containerd does (preflight.platforms); linux/amd64 if unusable."""
+    bits = normalize_platform(platform or "").split("/")
     if len(bits) < 2 or not bits[0] or not bits[1]:
         return _DEFAULT_PLATFORM
-    os_, arch, variant = bits[0], bits[1], bits[2] if len(bits) > 2 else ""
-    arch = _ARCH_ALIASES.get(arch, arch)
-    if arch == "arm64" and variant in ("8", "v8"):
-        variant = ""
-    elif arch == "arm" and not variant:
-        variant = "v7"
-    return ("darwin" if os_ == "macos" else os_), arch, variant
+    return bits[0], bits[1], bits[2] if len(bits) > 2 else ""
 
 
 def _evaluate(word: str, scope: Mapping[str, _Value], dialect: Dialect, limit: int = MAX_EXPANSION) -> _Value:

@@ -109,6 +109,19 @@ def split_lines(text: str) -> list[str]:
     return _LINE_BREAK.split(text)
 
 
+TAB_PROBLEM = "a tab cannot indent YAML; indent with spaces"
+
+
+def is_tab_error(lines: list[str], line: int, col: int) -> bool:
+    """Whether a YAML error at (line, col) (1-based) is a tab in the line's indentation or where a
+    token should start (PyYAML: "found character '\\t' that cannot start any token")."""
+    if not 1 <= line <= len(lines):
+        return False
+    text = lines[line - 1]
+    at = text[col - 1 : col]
+    return at == "\t" or "\t" in text[: len(text) - len(text.lstrip(" \t"))]
+
+
 def load(text: str) -> Loaded:
     """Read every YAML document of ``text``. Never raises for bad input: see ``Loaded.issues``.
 
@@ -169,6 +182,8 @@ def _read(text: str, loader: type) -> tuple[Loaded, tuple[int, int] | None]:
         line, col = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
         if line > len(out.lines):  # libyaml's end of stream is a line past a file without a final newline
             line, col = len(out.lines), len(out.lines[-1]) + 1
+        if is_tab_error(out.lines, line, col):
+            problem = TAB_PROBLEM
         out.issues.append(Issue(line, col, f"invalid YAML: {problem}", True))
     except yaml.YAMLError as exc:  # ReaderError: a character YAML does not allow
         pos = getattr(exc, "position", 0) or 0

@@ -129,8 +129,8 @@ def test_several_formats_in_one_run(project):
 
 
 def test_output_file(project):
-    result = invoke("check", "--offline", "--format", "github", "-o", "gh.txt")
-    assert result.output == ""
+    result = run_cli(project, "check", "--offline", "--format", "github", "-o", "gh.txt")
+    assert result.stdout == ""
     assert (project / "gh.txt").read_text().startswith("::warning file=Dockerfile,line=2,col=6")
 
 
@@ -216,3 +216,84 @@ def test_debug_log_lines_show_control_characters_as_escapes(capsys) -> None:
             logger.removeHandler(handler)
     err = capsys.readouterr().err
     assert "evil\\x1b]52;c;eA==\\x07\\u202e" in err and "\x1b" not in err
+
+
+def run_cli(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """The real CLI in a process: stdout and stderr apart (CliRunner mixes them on older click)."""
+    return subprocess.run(
+        [sys.executable, "-m", "preflight", *args], cwd=cwd, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_only_one_format_may_go_to_stdout(project):
+    both = run_cli(project, "check", "--offline", "--format", "text", "--format", "json")
+    assert both.returncode == 2 and both.stdout == ""
+    assert "only one format can go to stdout" in both.stderr and "-o FILE" in both.stderr
+    split = run_cli(project, "check", "--offline", "--format", "sarif", "-o", "x.sarif", "--format", "json")
+    assert split.returncode == 1 and json.loads(split.stdout)["summary"]["files"] == 3
+    assert json.loads((project / "x.sarif").read_text())["version"] == "2.1.0"
+
+
+def test_output_file_puts_the_summary_on_stderr(project):
+    result = run_cli(project, "check", "--offline", "--format", "gitlab", "-o", "gl.json")
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr == "preflight: 2 warnings in 3 files (5 images)\n"
+    assert len(json.loads((project / "gl.json").read_text())) == 2
+
+
+@pytest.mark.parametrize("command", [("check", "--offline"), ("images",)])
+def test_nothing_to_check_says_so_on_stderr(tmp_path, command):
+    write(tmp_path, {"docs/README.md": "FROM python:3.12\n", "k8s/deploy.yaml": "image: nginx\n"})
+    result = run_cli(tmp_path, *command, "docs", "k8s")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == "preflight: no Dockerfile or compose file found under docs, k8s\n"
+    found = run_cli(tmp_path / "k8s", *command, "deploy.yaml")  # named explicitly: read as compose
+    assert "no Dockerfile or compose file" not in found.stderr
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("foo", "--platform: 'foo' is not os/arch[/variant]"),
+        ("linux/amd64x", "--platform: 'linux/amd64x': unknown architecture 'amd64x' (did you mean amd64?)"),
+        ("linux/arm/v9", "--platform: 'linux/arm/v9': unknown variant 'v9' for arm"),
+        ("lnux/amd64", "--platform: 'lnux/amd64': unknown operating system 'lnux' (did you mean linux?)"),
+    ],
+)
+def test_platform_is_validated_and_named_as_written(project, value, expected):
+    result = CliRunner().invoke(cli, ["check", "--offline", "--platform", value])
+    assert result.exit_code == 2
+    assert expected in result.output and "--platforms" not in result.output
+
+
+@pytest.mark.parametrize("value", ["linux/amd64", "linux/x86_64", "linux/arm64/v8", "linux/arm/7", "windows/amd64"])
+def test_platform_spellings_containerd_takes_are_accepted(project, value):
+    assert CliRunner().invoke(cli, ["check", "--offline", "--platform", value]).exit_code == 1
+
+
+def test_help_texts():
+    top = invoke("--help").output
+    (rule_line,) = [line for line in top.splitlines() if line.strip().startswith("rule ")]
+    assert rule_line.rstrip().endswith("PF102.")  # a whole sentence, not cut at "(e.g."
+    options = invoke("check", "--help").output
+    assert "-o, --output FILE" in options and "--output-sarif FILE" in options
+    timeout = options[options.index("--timeout") :]
+    assert "default: 30" in " ".join(timeout.split()[:12])
+
+
+def test_rule_page_is_printed_for_readers():
+    page = invoke("rule", "PF201").output
+    assert "expect:" not in page and "```registry" not in page
+    assert page.startswith("# PF201 tag-not-found") and "3.12-slimm" in page
+    config_page = invoke("rule", "PF103").output
+    assert "preflight-config" not in config_page and "In `.preflight.yaml`:" in config_page
+    pf001 = invoke("rule", "PF001").output
+    assert "file=" not in pf001 and "`api/Dockerfile`:" in pf001
+
+
+def test_readme_documents_every_check_option():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for param in cli.commands["check"].params:
+        for opt in getattr(param, "opts", []) + getattr(param, "secondary_opts", []):
+            if opt.startswith("--") and not param.hidden and opt not in ("--help", "--config"):
+                assert f"`{opt}" in readme or f"/{opt}" in readme or f"{opt}`" in readme, opt

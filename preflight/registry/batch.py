@@ -236,14 +236,16 @@ async def run(
             left = deadline - clock()
             if left <= 0:
                 break
-            finished, pending = await asyncio.wait(pending, timeout=left, return_when=asyncio.FIRST_COMPLETED)
+            # Woken at least every second, so that progress can say who it is waiting on.
+            tick = min(left, 1.0) if settings.progress is not None else left
+            finished, pending = await asyncio.wait(pending, timeout=tick, return_when=asyncio.FIRST_COMPLETED)
             for task in finished:
                 plan = tasks[task]
                 facts[plan.lookup.ref.canonical] = _result(task, plan)
                 if cache is not None:
                     cache.put(plan.key, facts[plan.lookup.ref.canonical])
             done += len(finished)
-            if settings.progress is not None and finished:
+            if settings.progress is not None:
                 settings.progress(done, total, _slowest([tasks[t] for t in pending]))
         if pending:
             log.debug("deadline of %g s reached: %d lookup(s) not finished", cfg.timeout, len(pending))

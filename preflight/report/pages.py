@@ -35,7 +35,37 @@ class Page:
     @property
     def help(self) -> str:
         """The page for readers: without the ``# expect:`` markers the page tests use."""
-        return _EXPECT.sub("", self.text).strip()
+        return for_readers(self.text).strip()
+
+
+_FENCE = re.compile(r"^(`{3,})[ \t]*(\S+)[ \t]+(.+?)[ \t]*$", re.M)
+_CAPTIONS = {
+    "file": "`{}`:",
+    "build-arg": "built with `--build-arg {}`:",
+    "env": "with `{}` in the environment:",
+    "login": "after `docker login` (user and password `{}`):",
+}
+
+
+def for_readers(text: str) -> str:
+    """A rule page as people read it: without the test harness's ``# expect:`` markers, and with
+    each fenced block's test attributes (``file=api/Dockerfile``, ``build-arg=K=V``, ``login=``,
+    ``preflight-config``) turned into a caption line above a plain ``dockerfile``/``yaml`` fence."""
+    text = _EXPECT.sub("", text)
+
+    def fence(m: re.Match[str]) -> str:
+        ticks, language, rest = m.group(1), m.group(2), m.group(3)
+        captions = []
+        for word in rest.split():
+            key, _, value = word.partition("=")
+            if key == "preflight-config" and not value:
+                captions.append("In `.preflight.yaml`:")
+            elif key in _CAPTIONS and value:
+                captions.append(_CAPTIONS[key].format(value))
+        head = "\n".join(captions)
+        return f"{head}\n\n{ticks}{language}" if head else f"{ticks}{language}"
+
+    return _FENCE.sub(fence, text).replace("```registry\n", "```yaml\n")
 
 
 @cache
