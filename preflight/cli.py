@@ -143,7 +143,10 @@ def _engine_choice(value: str | None) -> str | None:
     help="Output format (default text); repeat it to write more, one to stdout and the others to files with -o.",
 )
 @click.option(
-    "--output", "-o", metavar="FILE", help="Write the (first) format to FILE instead of stdout; the summary goes to stderr."
+    "--output",
+    "-o",
+    metavar="FILE",
+    help="Write the (first) format to FILE instead of stdout; the summary goes to stderr.",
 )
 @click.option("--output-sarif", metavar="FILE", help="Also write a SARIF report to FILE.")
 @click.option("--output-json", metavar="FILE", help="Also write a JSON report to FILE.")
@@ -400,9 +403,7 @@ class _LogProgress(_Progress):
             return
         self.last = now
         host = f", waiting on {slowest}" if slowest else ""
-        click.echo(
-            f"preflight: {done} of {total} registry lookups finished{host} ({now - self.start:.0f} s)", err=True
-        )
+        click.echo(f"preflight: {done} of {total} registry lookups finished{host} ({now - self.start:.0f} s)", err=True)
 
     def clear(self) -> None:
         return None

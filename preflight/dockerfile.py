@@ -618,6 +618,22 @@ def _source(name: str, value: _Value | None) -> ValueSource:
 # ------------------------------------------------------------------ documents
 
 
+def looks_like_dockerfile(text: str) -> bool:
+    """For a file named explicitly whose name says nothing: at least half of its instructions
+    (first words of its lines outside comments, heredocs and continuations) are Dockerfile
+    instructions. A README that quotes a ``FROM`` line among prose is not a Dockerfile."""
+    known = total = 0
+
+    def count(ins: Instruction) -> bool:
+        nonlocal known, total
+        total += 1
+        known += ins.cmd.lower() in _INSTRUCTIONS
+        return False
+
+    scan(text, keep=count)
+    return known > 0 and 2 * known >= total
+
+
 def parse_dockerfile(
     text: str,
     path: str,

@@ -58,7 +58,8 @@ def load(
     interpolation sees only the environment variables named in ``config.allow_env``
     (``preflight.confine``).
     """
-    from .dockerfile import parse_dockerfile
+    from .discover import classify
+    from .dockerfile import looks_like_dockerfile, parse_dockerfile
 
     def show(p: Path) -> str:
         return display_path(p, cwd)
@@ -113,6 +114,7 @@ def load(
         else:
             direct.append(target.path)
     explicit = {t.path for t in found.targets if t.explicit}
+    linked_from_compose = set(jobs)
     for path in direct:
         # A Dockerfile that a compose service builds is checked with that service's build args
         # only; reading it again without them would report variables compose does supply.
@@ -146,6 +148,11 @@ def load(
             else:
                 extra.append(_unreadable(shown, exc))
             continue
+        if path in explicit and path not in linked_from_compose and classify(path.name) is None:
+            if not looks_like_dockerfile(text):  # `preflight check README.md`
+                message = "not a Dockerfile or compose file (name Dockerfiles Dockerfile, *.Dockerfile or Dockerfile.*)"
+                extra.append(Document(shown, "unknown", problems=(Problem("PF001", Location(shown), message),)))
+                continue
         for args, where, platform, contexts in variants:
             named: dict[str, str | None] = dict.fromkeys(contexts)  # compose reports docker-image:// itself
             doc = parse_dockerfile(text, shown, build_args=args, target_platform=platform, named_contexts=named)

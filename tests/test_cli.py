@@ -297,3 +297,20 @@ def test_readme_documents_every_check_option():
         for opt in getattr(param, "opts", []) + getattr(param, "secondary_opts", []):
             if opt.startswith("--") and not param.hidden and opt not in ("--help", "--config"):
                 assert f"`{opt}" in readme or f"/{opt}" in readme or f"{opt}`" in readme, opt
+
+
+def test_a_named_file_that_is_no_dockerfile_is_one_finding_and_never_looked_up(tmp_path):
+    import socket
+
+    with socket.socket() as sock:  # a closed port: a lookup would give PF208
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    prose = "# Project\n\nBuild it on\n\n    FROM 127.0.0.1:{p}/base:1.0\n\nthen run it.\nSee the docs for more.\n"
+    write(tmp_path, {"README.md": prose.format(p=port), "build/app.docker": "ARG V=3.20\nFROM alpine:${V}\n"})
+    result = run_cli(tmp_path, "check", "--format", "json", "--no-cache", "README.md")
+    data = json.loads(result.stdout)
+    assert [(f["rule"], f["path"], f["line"]) for f in data["findings"]] == [("PF001", "README.md", 1)], result.stderr
+    assert data["findings"][0]["message"].startswith("not a Dockerfile or compose file")
+    assert data["summary"]["images"] == 0
+    named = json.loads(run_cli(tmp_path, "check", "--offline", "--format", "json", "build/app.docker").stdout)
+    assert named == {"findings": [], "summary": named["summary"]} and named["summary"]["images"] == 1

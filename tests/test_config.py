@@ -395,10 +395,10 @@ def test_merge_cli_none_means_not_given() -> None:
         ("select", ["PF9"], "--select: unknown rule ID or prefix 'PF9'"),
         ("ignore", [""], "--ignore: expected a list of strings, found an empty string"),
         ("fail_level", "fatal", "--fail-level: expected error, warning, note or none, got 'fatal'"),
-        ("platforms", ["amd64"], "--platforms: 'amd64' is not os/arch[/variant]"),
+        ("platforms", ["amd64"], "--platform: 'amd64' is not os/arch[/variant]"),
         ("exclude", ["!x"], "--exclude: exclude pattern '!x': negation"),
         ("timeout", -1, "--timeout: expected a number of seconds > 0, got -1"),
-        ("build_args", {"A": 1.5}, "--build-args: value of A must be a string"),
+        ("build_args", {"A": 1.5}, "--build-arg: value of A must be a string"),
     ],
 )  # fmt: skip
 def test_merge_cli_rejects_bad_values(option: str, value: object, message: str) -> None:

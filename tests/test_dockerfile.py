@@ -483,3 +483,23 @@ def test_stage_name_typo(tmp_path: Path, text: str, expected: list[tuple[int, st
     assert [(line, rule) for line, rule, _ in got] == [(line, rule) for line, rule, _ in expected]
     for (_, _, message), (_, _, part) in zip(got, expected, strict=True):
         assert part in message
+
+
+PASSWD = "root:x:0:0:root:/root:/bin/bash\ndaemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin\nci:TOPSECRETHASH:1000\n"
+
+
+def test_a_file_without_any_dockerfile_instruction_is_one_finding_quoting_nothing():
+    doc = parse_dockerfile(PASSWD, "Dockerfile")
+    assert [(p.rule, p.location.line) for p in doc.problems] == [("PF001", 1)]
+    assert doc.problems[0].message.startswith("not a Dockerfile") and doc.uses == ()
+    assert "root" not in doc.problems[0].message and "TOPSECRET" not in doc.problems[0].message
+
+
+def test_unknown_instruction_messages_quote_the_keyword_cut_short():
+    long_word = "password=hunter2-and-much-more-text-on-one-line"
+    doc = parse_dockerfile(f"FROM alpine:3.20\nRNU echo hi\n{long_word}\n", "Dockerfile")
+    messages = [p.message for p in doc.problems]
+    assert messages[0] == "unknown instruction 'RNU' (BuildKit rejects the file)"
+    assert "hunter2" not in messages[1] and "password" not in messages[1]
+    before = parse_dockerfile(f"{long_word}x y\nFROM alpine:3.20\n", "Dockerfile")
+    assert all("hunter2" not in p.message for p in before.problems)
