@@ -109,7 +109,9 @@ def cli() -> None:
     """Catch broken container image references before a build starts."""
 
 
-common_paths = click.argument("paths", nargs=-1, type=click.Path())
+# readable=False: an unreadable file or directory is a PF001 finding at it (as when found in a
+# directory), not a usage error; only a path that does not exist is one (_require_paths).
+common_paths = click.argument("paths", nargs=-1, type=click.Path(readable=False))
 engine_option = click.option(
     "--engine",
     metavar="URL|off",

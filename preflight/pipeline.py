@@ -75,7 +75,9 @@ def load(
         by_path: dict[str, list[Problem]] = {}
         for problem in found.problems:
             by_path.setdefault(problem.location.path, []).append(problem)
-        extra.extend(Document(path, "unknown", problems=tuple(ps)) for path, ps in by_path.items())
+        for where, ps in by_path.items():
+            kind = "directory" if os.path.isdir(cwd / where) else "unknown"  # a locked directory is no file
+            extra.append(Document(where, kind, problems=tuple(ps)))
 
     # Dockerfiles to read: path -> list of (build args, where it was linked from, target platform)
     default_platform = config.platforms[0] if config.platforms else None
@@ -451,7 +453,7 @@ def _without_project_trust(config: Config) -> tuple[Config, tuple[str, ...]]:
 
 
 def _file_count(documents: Iterable[Document]) -> int:
-    return len({d.path for d in documents})
+    return len({d.path for d in documents if d.kind != "directory"})
 
 
 def check_paths(

@@ -314,3 +314,14 @@ def test_a_named_file_that_is_no_dockerfile_is_one_finding_and_never_looked_up(t
     assert data["summary"]["images"] == 0
     named = json.loads(run_cli(tmp_path, "check", "--offline", "--format", "json", "build/app.docker").stdout)
     assert named == {"findings": [], "summary": named["summary"]} and named["summary"]["images"] == 1
+
+
+def test_a_tab_in_yaml_is_explained(tmp_path):
+    write(tmp_path, {"compose.yaml": "services:\n  web:\n\timage: redis:7\n"})
+    found = json.loads(run_cli(tmp_path, "check", "--offline", "--format", "json").stdout)["findings"]
+    assert [(f["rule"], f["line"], f["message"]) for f in found] == [
+        ("PF001", 3, "invalid YAML: a tab cannot indent YAML; indent with spaces")
+    ]
+    write(tmp_path, {".preflight.yaml": "select:\n\t- PF1\n"})
+    config = run_cli(tmp_path, "check", "--offline")
+    assert config.returncode == 2 and ".preflight.yaml:2: invalid YAML: a tab cannot indent YAML" in config.stderr

@@ -39,6 +39,7 @@ class Run:
     hostile: list[tuple[str, str, int, int, str]]  # (rule, path, line, column, message) outside ./Dockerfile
     seconds: float
     peak_mb: float
+    files: int = 0  # the summary's file count
 
 
 def project(tmp_path: Path, files: dict[str, str | bytes]) -> Path:
@@ -90,6 +91,7 @@ def check(root: Path, *args: str, preexec=None) -> Run:
         hostile=[g for g in got if g[1] != "Dockerfile"],
         seconds=seconds,
         peak_mb=int(peak_kb) / 1024,
+        files=json.loads(stdout)["summary"]["files"],
     )
 
 
@@ -532,6 +534,28 @@ def test_unreadable_file_and_directory(tmp_path):
     ], run.hostile
     assert run.hostile[0][4] == "cannot read hostile/Dockerfile: permission denied"
     assert run.hostile[1][4] == "cannot read directory: Permission denied"
+
+
+@pytest.mark.parametrize("how", ["named", "found"])
+def test_unreadable_file_and_locked_directory_are_findings_however_reached(tmp_path, how):
+    """Named on the command line or found in a directory: a PF001 at the file (not a usage error),
+    and a locked directory is a finding that is not counted as a file."""
+    root = project(tmp_path, {"Dockerfile": "FROM redis\n", "locked/Dockerfile": "FROM redis\n"})
+    unreadable, locked = root / "hostile" / "Dockerfile", root / "hostile" / "locked"
+    unreadable.chmod(0)
+    locked.chmod(0)
+    try:
+        preexec = _permission_preexec(unreadable)
+        if preexec is None and os.geteuid() == 0:
+            pytest.skip("running as root without CAP_SETPCAP: file permissions cannot be enforced here")
+        paths = ("Dockerfile", "hostile/Dockerfile", "hostile/locked") if how == "named" else (".",)
+        run = check(root, *paths, preexec=preexec)
+    finally:
+        locked.chmod(stat.S_IRWXU)
+        unreadable.chmod(stat.S_IRUSR | stat.S_IWUSR)
+    assert [h[:2] for h in run.hostile] == [("PF001", "hostile/Dockerfile"), ("PF001", "hostile/locked")]
+    assert run.hostile[0][4] == "cannot read hostile/Dockerfile: permission denied"
+    assert run.files == 2  # ./Dockerfile and hostile/Dockerfile; the directory is no file
 
 
 def test_read_text_permission_denied(tmp_path, monkeypatch):
