@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from .config import Config, RegistryConfig
 from .confine import Confinement, allowed_environment, project_roots
-from .discover import discover, display_path
+from .discover import compile_excludes, discover, display_path, is_excluded
 from .engine import (
     RuleContext,
     RuleOptions,
@@ -86,7 +86,16 @@ def load(
     compose_builds: dict[Path, tuple[BuildLink, ...]] = {}  # compose file -> its build links, read once
     built_by: dict[str, set[str]] = {}  # Dockerfile document key -> compose files that build it
 
+    excludes = compile_excludes(config.exclude)
+
+    def excluded(path: Path) -> bool:
+        """Excluded means not checked, however the file was reached (here: a compose ``build:``)."""
+        rel = show(path)
+        return not os.path.isabs(rel) and is_excluded(rel, False, excludes)
+
     def add_job(dockerfile: Path, link: BuildLink, where: Location | None) -> None:
+        if excluded(dockerfile):
+            return
         platform = link.platforms[0] if link.platforms else default_platform
         jobs.setdefault(dockerfile, []).append(({**config.build_args, **link.args}, where, platform, link.contexts))
         if where is not None:

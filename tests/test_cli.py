@@ -325,3 +325,23 @@ def test_a_tab_in_yaml_is_explained(tmp_path):
     write(tmp_path, {".preflight.yaml": "select:\n\t- PF1\n"})
     config = run_cli(tmp_path, "check", "--offline")
     assert config.returncode == 2 and ".preflight.yaml:2: invalid YAML: a tab cannot indent YAML" in config.stderr
+
+
+@pytest.mark.parametrize("how", ["option", "config"])
+def test_exclude_also_covers_a_dockerfile_a_compose_service_builds(tmp_path, how):
+    write(
+        tmp_path,
+        {
+            "compose.yaml": "services:\n  app:\n    build: ./app\n  web:\n    image: nginx:latest\n",
+            "app/Dockerfile": "FROM python:latest\n",
+            "vendored/compose.yaml": "services:\n  x:\n    build: ../app\n",
+        },
+    )
+    args = ["--exclude", "app/**"] if how == "option" else []
+    if how == "config":
+        write(tmp_path, {".preflight.yaml": "exclude: [app/**]\n"})
+    result = run_cli(tmp_path, "check", "--offline", "--format", "json", *args)
+    found = [(f["rule"], f["path"]) for f in json.loads(result.stdout)["findings"]]
+    assert found == [("PF102", "compose.yaml")], result.stderr
+    listed = run_cli(tmp_path, "images", "--unique", *args).stdout.split()
+    assert listed == ["docker.io/library/nginx:latest"]
