@@ -30,7 +30,7 @@ from . import yamlpos
 from .confine import OUTSIDE, Confinement
 from .imageref import MAX_REFERENCE_LENGTH
 from .interpolate import Dialect, ExpansionError, ExpansionTooLong, expand
-from .model import BuildLink, Document, ImageUse, Location, Problem, Suppressions, UseKind, ValueSource, clip
+from .model import BuildLink, Document, ImageUse, Location, Problem, Suppression, Suppressions, UseKind, ValueSource, clip
 from .suppress import parse_directive
 from .textfile import InputError, read_text
 from .yamlpos import Map, Node, Scalar, Seq
@@ -312,21 +312,24 @@ class _Doc:
         if loaded is None:
             return Suppressions()
         lines = loaded.lines
-        by_line: dict[int, set[str]] = {}
-        file_wide: set[str] = set()
+        values: dict[int, set[int]] = {}  # image: key line -> value lines (a value on the next line)
+        for key_line, value_line in self.key_lines:
+            if key_line != value_line:
+                values.setdefault(key_line, set()).add(value_line)
+        entries: list[Suppression] = []
         for line, comment, whole in yamlpos.comments(lines, loaded.spans, "preflight"):
             directive = parse_directive(comment)
             if directive is None:
                 continue
+            column = lines[line - 1].rfind(comment) + 1 if 0 < line <= len(lines) else 1
+            where = Location(self.file.display, line, max(column, 1))
             if directive.file_wide:
-                file_wide |= directive.rules
+                entries.append(Suppression(where, directive.rules, None))
                 continue
             target = _next_content_line(lines, line) if whole else line
-            by_line.setdefault(target, set()).update(directive.rules)
-        for key_line, value_line in self.key_lines:
-            if key_line != value_line and key_line in by_line:
-                by_line.setdefault(value_line, set()).update(by_line[key_line])
-        return Suppressions({k: frozenset(v) for k, v in by_line.items()}, frozenset(file_wide))
+            covered = frozenset({target, *values.get(target, ())})
+            entries.append(Suppression(where, directive.rules, covered))
+        return Suppressions.of(tuple(entries))
 
 
 def _next_content_line(lines: list[str], line: int) -> int:

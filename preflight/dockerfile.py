@@ -40,13 +40,13 @@ import io
 import re
 import sys
 from array import array
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from .imageref import MAX_REFERENCE_LENGTH, ImageRef, ReferenceError
 from .interpolate import MAX_EXPANSION, Dialect, ExpansionError, ExpansionTooLong, expand
-from .model import Document, ImageUse, Location, Problem, Suppressions, UseKind, ValueSource, clip
+from .model import Document, ImageUse, Location, Problem, Suppression, Suppressions, UseKind, ValueSource, clip
 from .platforms import normalize_platform
 from .suppress import parse_directive
 
@@ -720,8 +720,6 @@ class _Reader:
         self.dialect = Dialect.buildkit(self.scan.escape)
         self.uses: list[ImageUse] = []
         self.problems: list[Problem] = []
-        self.by_line: dict[int, set[str]] = {}
-        self.file_wide: set[str] = set()
         self.globals: dict[str, _Value] = _platform_values(target_platform)  # + global ARGs
         self.stages: list[_Stage] = []
         self.earlier: set[str] = set()  # lower-cased names of the stages defined so far
@@ -748,17 +746,12 @@ class _Reader:
             self.problem("PF001", line, col, "no FROM instruction: the file has no build stage (BuildKit rejects it)")
         for ins in sc.instructions:
             self.instruction(ins, has_from)
-            self.suppress(ins)
-        for _line, comment in sc.comments:
-            d = parse_directive(comment)
-            if d is not None and d.file_wide:
-                self.file_wide |= d.rules
         return Document(
             path=self.path,
             kind="dockerfile",
             uses=tuple(self.uses),
             problems=tuple(self.problems),
-            suppressions=Suppressions({k: frozenset(v) for k, v in self.by_line.items()}, frozenset(self.file_wide)),
+            suppressions=self.suppressions(),
             stage_names=frozenset(self.all_names),
         )
 
@@ -786,15 +779,24 @@ class _Reader:
         elif cmd == "run":
             self.run_mounts(ins)
 
-    def suppress(self, ins: Instruction) -> None:
-        rules: set[str] = set()
-        for comment in ins.comments:
+    def suppressions(self) -> Suppressions:
+        """``ignore=`` covers every line of the next instruction (or the one the comment is in);
+        ``ignore-file=`` the whole file. A comment after the last instruction covers nothing."""
+        entries: list[Suppression] = []
+        instructions = self.scan.instructions
+        ends = [ins.end_line for ins in instructions]
+        for line, comment in self.scan.comments:
             d = parse_directive(comment)
-            if d is not None and not d.file_wide:
-                rules |= d.rules
-        if rules:
-            for line in range(ins.start_line, ins.end_line + 1):
-                self.by_line.setdefault(line, set()).update(rules)
+            if d is None:
+                continue
+            where = Location(self.path, line, 1)
+            if d.file_wide:
+                entries.append(Suppression(where, d.rules, None))
+                continue
+            i = bisect_left(ends, line)
+            covered = range(instructions[i].start_line, instructions[i].end_line + 1) if i < len(ends) else ()
+            entries.append(Suppression(where, d.rules, frozenset(covered)))
+        return Suppressions.of(tuple(entries))
 
     # -- helpers
 

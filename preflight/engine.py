@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from .facts import EngineFacts, ImageFacts
 from .imageref import ImageRef, ReferenceError, host_problem
-from .model import Document, Finding, Fix, ImageUse, Level, Location, Report, Summary, clip
+from .model import Document, Finding, Fix, ImageUse, Level, Location, Report, Summary, Suppression, clip
 
 
 @dataclass(frozen=True)
@@ -179,10 +179,12 @@ def evaluate(
     checks = [(RULES[i], lvl) for i, lvl in active.items() if RULES[i].check is not None]
     findings: dict[tuple, Finding] = {}
     groups: set[tuple[str, str]] = set()
+    audit = _SuppressionAudit(active)
     for doc in documents:
+        audit.document(doc, ctx)
         for problem in doc.problems:
             lvl = active.get(problem.rule)
-            if lvl is None or doc.suppressions.covers(problem.rule, problem.location.line):
+            if lvl is None or audit.suppressed(doc, problem.rule, problem.location.line):
                 continue
             f = Finding(problem.rule, lvl, problem.message, problem.location)
             findings.setdefault(_dedup_key(f), f)
@@ -192,7 +194,7 @@ def evaluate(
                 assert r.check is not None
                 for hit in r.check(subject, ctx):
                     loc = hit.location or use.location
-                    if doc.suppressions.covers(r.id, loc.line):
+                    if audit.suppressed(doc, r.id, loc.line):
                         continue
                     if hit.group is not None:
                         if (r.id, hit.group) in groups:
@@ -200,8 +202,90 @@ def evaluate(
                         groups.add((r.id, hit.group))
                     f = Finding(r.id, lvl, hit.message, loc, use.written, hit.suggestions, hit.fixes)
                     findings.setdefault(_dedup_key(f), f)
+    for f in audit.findings():
+        findings.setdefault(_dedup_key(f), f)
     ordered = tuple(sorted(findings.values(), key=lambda f: f.sort_key))
     return Report(ordered, summary, root)
+
+
+UNUSED_SUPPRESSION = "PF004"
+
+
+class _SuppressionAudit:
+    """Tracks which inline suppressions suppressed something, for PF004 (as ruff's RUF100).
+
+    A suppression is judged only where its rules really ran: rules the selection turned off are
+    left out, and one naming a registry rule (or every rule) is judged only when every image of
+    its file got a registry answer, so an offline run or an unreachable registry never calls a
+    needed suppression unused. A file read several times (one Dockerfile built with different
+    build args) counts as used when any reading used it.
+    """
+
+    def __init__(self, active: Mapping[str, Level]) -> None:
+        self.active = active
+        self.level = active.get(UNUSED_SUPPRESSION)
+        self.used: set[tuple[str, Suppression]] = set()
+        self.judged: dict[tuple[str, Suppression], bool] = {}
+        self.docs: dict[tuple[str, Suppression], Document] = {}
+
+    def document(self, doc: Document, ctx: RuleContext) -> None:
+        if self.level is None or not doc.suppressions.entries:
+            return
+        answered = all(
+            (s := subject_for(u, ctx.facts)).ref is None or (s.facts is not None and s.facts.status.answered)
+            for u in doc.uses
+            if u.pull
+        )
+        for entry in doc.suppressions.entries:
+            key = (doc.path, entry)
+            ran = [i for i in self.active if entry.matches(i)]
+            needs_facts = any(RULES[i].needs_registry for i in ran)
+            judged = bool(ran) and UNUSED_SUPPRESSION not in ran and (answered or not needs_facts)
+            judged = judged or entry.lines == frozenset()  # nothing follows it: it can never apply
+            self.judged[key] = self.judged.get(key, True) and judged
+            self.docs.setdefault(key, doc)
+
+    def suppressed(self, doc: Document, rule: str, line: int) -> bool:
+        for entry in doc.suppressions.covering(rule, line):
+            self.used.add((doc.path, entry))
+        return doc.suppressions.covers(rule, line)
+
+    def findings(self) -> list[Finding]:
+        if self.level is None:
+            return []
+        known = list(RULES)
+        out: list[Finding] = []
+        for key, doc in self.docs.items():
+            entry = key[1]
+            unknown = sorted(p for p in entry.rules if p != "*" and not any(i.startswith(p) for i in known))
+            if unknown:
+                out.append(Finding(UNUSED_SUPPRESSION, self.level, _unknown_message(unknown, known), entry.location))
+            elif key not in self.used and self.judged.get(key, False):
+                message = _unused_message(entry)
+                if not doc.suppressions.covers(UNUSED_SUPPRESSION, entry.location.line):
+                    out.append(Finding(UNUSED_SUPPRESSION, self.level, message, entry.location))
+        return out
+
+
+def _unknown_message(unknown: list[str], known: list[str]) -> str:
+    import difflib
+
+    names = ", ".join(clip(p, 20) for p in unknown)
+    close = difflib.get_close_matches(unknown[0], known, n=1)
+    hint = f" (did you mean {close[0]}?)" if close else ""
+    what = "is not a preflight rule or rule prefix" if len(unknown) == 1 else "are not preflight rules or rule prefixes"
+    return f"suppression names {names}, which {what}{hint}; `preflight rules` lists them"
+
+
+def _unused_message(entry: Suppression) -> str:
+    rules = "" if "*" in entry.rules else " ".join(sorted(entry.rules)) + " "
+    if entry.lines is None:
+        return f"suppression suppresses nothing: no {rules}finding in this file; remove it"
+    if not entry.lines:
+        return "suppression suppresses nothing: no instruction follows it; remove it"
+    first, last = min(entry.lines), max(entry.lines)
+    where = f"line {first}" if first == last else f"lines {first}-{last}"
+    return f"suppression suppresses nothing: no {rules}finding on {where}; remove it"
 
 
 def _dedup_key(f: Finding) -> tuple:

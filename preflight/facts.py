@@ -33,6 +33,11 @@ class Status(str, enum.Enum):
     def unreachable(self) -> bool:
         return self in _UNREACHABLE
 
+    @property
+    def answered(self) -> bool:
+        """The registry said something about the image (not: unreachable, error, rate limit, deadline)."""
+        return not self.unreachable and self not in (Status.NOT_CHECKED, Status.REGISTRY_ERROR, Status.RATE_LIMITED)
+
 
 _UNREACHABLE = {
     Status.NETWORK_DNS,

@@ -121,19 +121,50 @@ class Problem:
 
 
 @dataclass(frozen=True)
+class Suppression:
+    """One ``# preflight: ignore...`` comment: where it is, what it names, which lines it covers."""
+
+    location: Location  # the comment
+    rules: frozenset[str]  # rule IDs or ID prefixes as written, upper-case; "*" = every rule
+    lines: frozenset[int] | None  # lines covered; None = the whole file (ignore-file)
+
+    def matches(self, rule: str) -> bool:
+        return any(p == "*" or rule.startswith(p) for p in self.rules)
+
+
+@dataclass(frozen=True)
 class Suppressions:
     """Inline ``# preflight: ignore=...`` comments of one file.
 
-    by_line maps a 1-based line to the rule IDs ignored for findings on that line
-    ("*" means all rules). file_wide holds IDs ignored everywhere in the file.
+    by_line maps a 1-based line to the rule IDs or ID prefixes (``PF10``) ignored for findings on
+    that line ("*" means all rules). file_wide holds those ignored everywhere in the file.
+    entries keeps each comment with its place, so that one naming no rule or suppressing nothing
+    can be reported (PF004).
     """
 
     by_line: Mapping[int, frozenset[str]] = field(default_factory=dict)
     file_wide: frozenset[str] = frozenset()
+    entries: tuple[Suppression, ...] = ()
+
+    @classmethod
+    def of(cls, entries: tuple[Suppression, ...]) -> Suppressions:
+        by_line: dict[int, set[str]] = {}
+        file_wide: set[str] = set()
+        for entry in entries:
+            if entry.lines is None:
+                file_wide |= entry.rules
+            else:
+                for line in entry.lines:
+                    by_line.setdefault(line, set()).update(entry.rules)
+        return cls({k: frozenset(v) for k, v in by_line.items()}, frozenset(file_wide), tuple(dict.fromkeys(entries)))
 
     def covers(self, rule: str, line: int) -> bool:
         ids = self.file_wide | self.by_line.get(line, frozenset())
-        return rule in ids or "*" in ids
+        return any(p == "*" or rule.startswith(p) for p in ids)
+
+    def covering(self, rule: str, line: int) -> list[Suppression]:
+        """The comments that suppress ``rule`` on ``line``."""
+        return [e for e in self.entries if (e.lines is None or line in e.lines) and e.matches(rule)]
 
 
 @dataclass(frozen=True)

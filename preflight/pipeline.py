@@ -267,13 +267,7 @@ def _merge(old: Document | None, new: Document) -> Document:
         builds=tuple(
             {(b.dockerfile, tuple(sorted(b.args.items())), b.target): b for b in old.builds + new.builds}.values()
         ),
-        suppressions=Suppressions(
-            {
-                line: old.suppressions.by_line.get(line, frozenset()) | new.suppressions.by_line.get(line, frozenset())
-                for line in {*old.suppressions.by_line, *new.suppressions.by_line}
-            },
-            old.suppressions.file_wide | new.suppressions.file_wide,
-        ),
+        suppressions=Suppressions.of(old.suppressions.entries + new.suppressions.entries),
     )
 
 

@@ -29,6 +29,14 @@ declare(
     tags=("input",),
 )
 
+declare(
+    "PF004",
+    "unused-suppression",
+    "An inline suppression names no preflight rule, or suppresses nothing.",
+    Level.NOTE,
+    tags=("input",),
+)
+
 
 # ----------------------------------------------------------------- PF002
 
