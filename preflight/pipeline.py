@@ -75,9 +75,9 @@ def load(
         by_path: dict[str, list[Problem]] = {}
         for problem in found.problems:
             by_path.setdefault(problem.location.path, []).append(problem)
-        for where, ps in by_path.items():
-            kind = "directory" if os.path.isdir(cwd / where) else "unknown"  # a locked directory is no file
-            extra.append(Document(where, kind, problems=tuple(ps)))
+        for at, ps in by_path.items():
+            kind = "directory" if os.path.isdir(cwd / at) else "unknown"  # a locked directory is no file
+            extra.append(Document(at, kind, problems=tuple(ps)))
 
     # Dockerfiles to read: path -> list of (build args, where it was linked from, target platform)
     default_platform = config.platforms[0] if config.platforms else None
