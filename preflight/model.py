@@ -224,8 +224,8 @@ class Finding:
 class Summary:
     files: int = 0
     images: int = 0  # image uses found
-    references_checked: int = 0  # unique references looked up in registries
-    requests: int = 0  # HTTP requests sent
+    references_checked: int = 0  # unique references a registry (or the cache) answered about
+    requests: int = 0  # HTTP requests a registry answered (retries, tokens, redirects included)
     cache_hits: int = 0
     dockerhub_remaining: int | None = None  # Docker Hub ratelimit-remaining, when seen
     not_checked: int = 0  # references whose lookup did not finish (deadline)

@@ -700,6 +700,23 @@ def test_unreachable_host_is_diagnosed_once(tmp_path: Path) -> None:
     )
     assert {f.status for f in res.facts.values()} == {Status.NETWORK_REFUSED}
     assert len(calls) == 1
+    assert res.requests == 0  # the summary counts requests a registry answered; none was
+
+
+def test_requests_count_answers_not_failed_attempts(tmp_path: Path) -> None:
+    fake = Fake()
+    fake.image("o/app", "1")
+    failures = iter([socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")])
+
+    def flaky(request: httpx.Request) -> httpx.Response:
+        failure = next(failures, None)
+        if failure is not None:  # DNS that fails once (EAI_AGAIN, retried): nothing was sent
+            raise httpx.ConnectError(str(failure), request=request) from failure
+        return fake(request)
+
+    answered = resolve_with(fake, ["ghcr.io/o/app:1"], tmp_path)
+    res = resolve_with(flaky, ["ghcr.io/o/app:1"], tmp_path)
+    assert one(res).status is Status.OK and res.requests == answered.requests
 
 
 def test_deadline_marks_unfinished_lookups_not_checked(tmp_path: Path) -> None:

@@ -52,7 +52,7 @@ FINDINGS = (
     Finding("PF103", Level.NOTE, 'image "redis:7" is not pinned to a digest', Location(API, 2, 6), "redis:7"),
 )
 SUMMARY = Summary(files=12, images=5, references_checked=4, requests=9, cache_hits=2, offline=False)
-SUMMARY_USAGE = "4 references checked, 9 requests, 2 from cache"
+SUMMARY_USAGE = "4 of 4 references checked (2 from cache); 9 HTTP requests answered"
 
 
 def make_report(root: Path, findings: tuple[Finding, ...] = FINDINGS, summary: Summary = SUMMARY) -> Report:
@@ -181,7 +181,7 @@ def test_text_without_findings(tmp_path: Path) -> None:
     out = render(make_report(tmp_path, (), many), "text", rules=RULES, cwd=tmp_path)
     assert out.splitlines() == [
         "No problems found in 4 files (0 images).",
-        "1 reference checked, 3 requests; Docker Hub pulls remaining: 87",
+        "1 of 1 reference checked; 3 HTTP requests answered; Docker Hub pulls remaining: 87",
     ]
 
 

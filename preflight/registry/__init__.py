@@ -41,7 +41,7 @@ class Settings:
 @dataclass(frozen=True)
 class Resolution:
     facts: Mapping[str, ImageFacts]  # keyed by ImageRef.canonical
-    requests: int  # HTTP requests sent (retries, token requests and redirects included)
+    requests: int  # HTTP requests a registry answered (retries, token requests and redirects included)
     cache_hits: int
     dockerhub_remaining: int | None  # lowest Docker Hub ratelimit-remaining seen
     not_checked: int  # references whose lookup did not finish before the deadline

@@ -473,9 +473,9 @@ class RegistryTransport(httpx.AsyncBaseTransport):
                     release = _both(done, release)
                     if origin in self.dead:
                         raise Unreachable(self.dead[origin])
-                    self.requests += 1
                     started = time.monotonic()
                     response = _held(await inner.handle_async_request(request), release)
+                    self.requests += 1  # answered: a DNS failure or refused connection sent nothing
                 except BaseException:
                     release()
                     raise

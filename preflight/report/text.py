@@ -58,11 +58,15 @@ def summary_lines(report: Report) -> list[str]:
     found = [_count(counts[lvl.value], LEVELS[lvl].text) for lvl in levels if counts[lvl.value]]
     lines = [f"{', '.join(found)} in {scope}" if found else f"No problems found in {scope}."]
     if not s.offline:
-        usage = f"{_count(s.references_checked, 'reference')} checked, {_count(s.requests, 'request')}"
+        # "checked": the registry (or the cache) answered; the rest are "not checked". Requests
+        # count those a registry answered (a DNS failure or refused connection sent none).
+        total = s.references_checked + s.not_checked
+        usage = f"{s.references_checked} of {_count(total, 'reference')} checked"
         if s.cache_hits:
-            usage += f", {s.cache_hits} from cache"
+            usage += f" ({s.cache_hits} from cache)"
         if s.not_checked:
-            usage += f"; {_count(s.not_checked, 'reference')} not checked (see PF208/PF209)"
+            usage += f", {s.not_checked} not checked (see PF208/PF209)"
+        usage += f"; {_count(s.requests, 'HTTP request')} answered"
         if s.dockerhub_remaining is not None:
             usage += f"; Docker Hub pulls remaining: {s.dockerhub_remaining}"
         lines.append(usage)
