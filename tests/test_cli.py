@@ -345,3 +345,23 @@ def test_exclude_also_covers_a_dockerfile_a_compose_service_builds(tmp_path, how
     assert found == [("PF102", "compose.yaml")], result.stderr
     listed = run_cli(tmp_path, "images", "--unique", *args).stdout.split()
     assert listed == ["docker.io/library/nginx:latest"]
+
+
+def test_no_fail_on_unchecked_lets_only_unreachable_registries_pass(tmp_path):
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    write(tmp_path, {"Dockerfile": f"FROM 127.0.0.1:{port}/team/app:1.0\n"})
+    env = ("--no-cache", "--timeout", "10")
+    strict = run_cli(tmp_path, "check", *env)
+    assert strict.returncode == 1 and "PF208" in strict.stdout
+    lenient = run_cli(tmp_path, "check", *env, "--no-fail-on-unchecked")
+    assert lenient.returncode == 0 and "PF208" in lenient.stdout
+    assert "not failing because of --no-fail-on-unchecked" in lenient.stderr
+    last_wins = run_cli(tmp_path, "check", *env, "--no-fail-on-unchecked", "--fail-on-unchecked")
+    assert last_wins.returncode == 1
+    write(tmp_path, {"Dockerfile": f"FROM 127.0.0.1:{port}/team/app:latest\n"})
+    other = run_cli(tmp_path, "check", *env, "--no-fail-on-unchecked")
+    assert other.returncode == 1 and "PF102" in other.stdout  # every other finding still fails
