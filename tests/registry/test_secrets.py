@@ -122,8 +122,9 @@ def run_everything(
     env_extra: dict[str, str],
     extra_path: Path | None,
 ) -> subprocess.CompletedProcess[str]:
-    """Every format on stdout, every output file, ``--debug``, the cache on; nothing else differs
-    from ``run_check`` (same environment layout)."""
+    """Every format (text to a file with ``-o``, github on stdout, the others with ``--output-*``;
+    only one format may go to stdout), ``--debug``, the cache on; nothing else differs from
+    ``run_check`` (same environment layout)."""
     (tmp / "Dockerfile").write_text(dockerfile, encoding="utf-8")
     (tmp / ".preflight.yaml").write_text(json.dumps(config), encoding="utf-8")
     (tmp / "docker").mkdir(exist_ok=True)
@@ -140,7 +141,8 @@ def run_everything(
         "GITHUB_STEP_SUMMARY": str(out / "step-summary.md"),
         **env_extra,
     }
-    formats = [arg for fmt in FORMATS for arg in ("--format", fmt)]
+    assert set(FORMATS) == {"text", "github", "sarif", "json", "gitlab"}  # each rendered below
+    formats = ["--format", "text", "--format", "github"]  # text -> -o FILE, github -> stdout
     cmd = [
         sys.executable,
         "-m",
