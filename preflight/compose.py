@@ -30,7 +30,18 @@ from . import yamlpos
 from .confine import OUTSIDE, Confinement
 from .imageref import MAX_REFERENCE_LENGTH
 from .interpolate import Dialect, ExpansionError, ExpansionTooLong, expand
-from .model import BuildLink, Document, ImageUse, Location, Problem, Suppression, Suppressions, UseKind, ValueSource, clip
+from .model import (
+    BuildLink,
+    Document,
+    ImageUse,
+    Location,
+    Problem,
+    Suppression,
+    Suppressions,
+    UseKind,
+    ValueSource,
+    clip,
+)
 from .suppress import parse_directive
 from .textfile import InputError, read_text
 from .yamlpos import Map, Node, Scalar, Seq
