@@ -175,7 +175,10 @@ class Scene:
             "PF_OPEN_LOG": str(opened),
             **extra_env,
         }
-        formats = [arg for fmt in FORMATS for arg in ("--format", fmt)]
+        # Every format rendered: text to a file with -o, github on stdout (only one format may go
+        # to stdout), the others with --output-*.
+        assert set(FORMATS) == {"text", "github", "sarif", "json", "gitlab"}
+        formats = ["--format", "text", "--format", "github"]
         cmd = [
             sys.executable,
             "-c",
