@@ -44,12 +44,17 @@ def _build_args(values: Sequence[str]) -> dict[str, str]:
     return out
 
 
-def _load_config(config_file: str | None, **overrides: object) -> Config:
+def _load_config(config_file: str | None, untrusted: bool = False, **overrides: object) -> Config:
+    """The user's file, ``--config FILE`` or the project's file, then the command line (``preflight.config``);
+    settings dropped or capped on the way are warned about on stderr."""
     try:
-        config = load_config(Path.cwd(), Path(config_file) if config_file else None)
-        return merge_cli(config, **overrides)
+        config = load_config(Path.cwd(), Path(config_file) if config_file else None, untrusted=untrusted)
+        config = merge_cli(config, **overrides)
     except ConfigError as exc:
         raise UsageProblem(str(exc)) from None
+    for warning in config.warnings:
+        click.echo(f"preflight: warning: {warning}", err=True)
+    return config
 
 
 def _require_paths(paths: Sequence[str]) -> None:
@@ -254,6 +259,7 @@ def check(
     outputs = _outputs(formats, output, output_sarif, output_json, output_gitlab)
     config = _load_config(
         config_file,
+        untrusted,
         allow_env=allow_env or None,
         select=_split_ids(select) or None,
         extend_select=_split_ids(extend_select) or None,

@@ -1,11 +1,30 @@
-"""Configuration: CLI options > ``.preflight.yaml`` | ``[tool.preflight]`` in pyproject.toml > defaults.
+"""Configuration: command line > project config > user config > defaults, driven by one table.
 
-``load_config(cwd)`` looks in ``cwd`` and then each parent directory up to the filesystem root;
-the first directory holding ``.preflight.yaml``, ``.preflight.yml`` or a ``pyproject.toml`` with a
-``[tool.preflight]`` table wins (in that order within one directory; a ``pyproject.toml``
-without the table does not stop the search). ``--config FILE`` replaces the search: a file named
-``pyproject.toml`` is read for its ``[tool.preflight]`` table, any other ``*.toml`` file as a
-top-level table, anything else as YAML.
+Where settings come from (lowest precedence first):
+
+1. the defaults (the ``Config`` dataclass);
+2. the **user's own file**, ``$XDG_CONFIG_HOME/preflight/config.yaml`` (``~/.config/preflight/config.yaml``
+   when ``XDG_CONFIG_HOME`` is unset or relative); trusted;
+3. the **project's file**, found from ``cwd`` upward: the first directory holding ``.preflight.yaml``,
+   ``.preflight.yml`` or a ``pyproject.toml`` with a ``[tool.preflight]`` table wins (in that order within
+   one directory; a ``pyproject.toml`` without the table does not stop the search). ``--config FILE``
+   replaces the search, and a file the user names on the command line is the user's (trusted). A file
+   named ``pyproject.toml`` is read for its ``[tool.preflight]`` table, any other ``*.toml`` file as a
+   top-level table, anything else as YAML;
+4. the command line.
+
+A later file replaces an earlier file's value key by key (``registries`` host by host and setting by
+setting, ``build-args`` name by name). Rule selection follows ruff: the highest-precedence ``select``
+is the basis and drops the ``extend-select``, ``ignore`` and enabling ``rules`` levels of every
+source below it; ``extend-select``/``ignore`` then add on top (``_stack_rules``).
+
+**Trust.** Every setting in ``SETTINGS`` / ``REGISTRY_SETTINGS`` declares whether a project file may
+set it (``Trust``): a project file is written by whoever wrote the repository, and under ``--untrusted``
+that is a stranger, while the runner holds credentials. A setting that can lower transport trust,
+redirect traffic or choose a file to read is dropped from a project file under ``--untrusted``, with a
+warning naming it; ``allow-env`` is never taken from a project; cache lifetimes from a project are
+capped at the user's (they outlive the run, in the user's own cache). ``tests/test_config_trust.py``
+walks every key, so a setting added without a decision fails.
 
 Keys are kebab-case only (``fail-level``, not ``fail_level``)::
 
@@ -28,6 +47,7 @@ Keys are kebab-case only (``fail-level``, not ``fail_level``)::
     cache-negative-ttl: 300
     timeout: 30                   # seconds (number > 0)
     concurrency: 32               # requests in flight per registry host (1-256)
+    allow-env: [REGISTRY_HOST]    # user's file only: variables interpolation may read under --untrusted
 
 Unknown keys, wrong types, unknown rule IDs and unreadable or malformed files raise
 ``ConfigError`` naming the file (with the line for YAML) and the key. YAML 1.1 reads a bare
@@ -38,10 +58,11 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import enum
 import functools
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, overload
@@ -80,100 +101,324 @@ class Config:
     cache_ttl: int = 3600  # seconds, positive answers
     cache_negative_ttl: int = 300  # seconds, negative answers
     timeout: float = 30.0  # overall deadline for the registry step, seconds
-    engine: str | None = None  # container engine: URL, "off", None = found as the docker CLI finds it (user-level only)
-    allow_env: tuple[str, ...] = ()  # environment variables checked files may read under --untrusted
+    allow_env: tuple[str, ...] = ()  # process variables interpolation may read under --untrusted
     concurrency: int = 32  # requests in flight per registry host (README "Speed" justifies the default)
-    source: str | None = None  # file the configuration came from, for messages
-    root: str | None = None  # directory of that file (project root), absolute
+    # Not settings (no key in any file):
+    engine: str | None = None  # container engine: URL, "off", None = found as the docker CLI finds it (--engine only)
+    cli_build_args: Mapping[str, str] = field(default_factory=dict)  # --build-arg: wins over compose build.args
+    source: str | None = None  # file the configuration came from (the project's, else the user's), for messages
+    root: str | None = None  # directory of that file, absolute
+    warnings: tuple[str, ...] = ()  # settings dropped or capped while loading, for the user
 
 
 YAML_NAMES = (".preflight.yaml", ".preflight.yml")
 PYPROJECT = "pyproject.toml"
-
-KEYS = (
-    "select", "extend-select", "ignore", "rules", "trusted-registries", "build-args", "exclude", "fail-level",
-    "offline", "platforms", "registries", "daemon-json", "cache-ttl", "cache-negative-ttl", "timeout",
-    "concurrency",
-)  # fmt: skip
-REGISTRY_KEYS = ("mirrors", "insecure", "ca-file", "endpoint")
-# Config fields whose command-line option is spelled differently (repeatable options are singular).
-_CLI_NAMES = {"platforms": "--platform", "build_args": "--build-arg"}
+USER_CONFIG = Path("preflight") / "config.yaml"  # under $XDG_CONFIG_HOME (~/.config)
 FAIL_LEVELS = {"error": Level.ERROR, "warning": Level.WARNING, "note": Level.NOTE, "none": Level.OFF}
 
 _URL_RE = re.compile(r"https?://[^\s/?#]+(?:/[^\s?#]*)?\Z", re.IGNORECASE)
+_ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
+
+# ----------------------------------------------------------------- the table of settings
+
+
+class Trust(enum.Enum):
+    """May a project's config file (``.preflight.yaml``, ``[tool.preflight]``) set this?"""
+
+    PROJECT = "project"  # yes, in every mode: it only decides what is reported
+    NOT_UNTRUSTED = "not-untrusted"  # not under --untrusted: dropped with a warning naming it
+    USER_ONLY = "user-only"  # never: only the user's file or the command line
+    CAPPED = "capped"  # yes, but never above the user's value (default when unset), in every mode
+
+
+Parse = Callable[[Any, str, Path], Any]  # (value, "file:line: key" for messages, config directory) -> value
+Combine = Callable[[Any, Any], Any]  # (value so far, command-line value) -> value
+
+
+def _replace(_old: Any, new: Any) -> Any:
+    return new
+
+
+def _append(old: tuple[str, ...], new: tuple[str, ...]) -> tuple[str, ...]:
+    return _unique(old + new)
+
+
+def _update(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
+    return {**old, **new}
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One key of the configuration: how it is read, who may set it, which option sets it."""
+
+    key: str  # kebab-case key in the files
+    attr: str  # Config (or RegistryConfig) field; its default is the field's default
+    parse: Parse  # validates a file value (and, through ``cli_value``, a command-line value)
+    trust: Trust
+    why: str  # the reason for ``trust``, shown when a project's value is dropped
+    flag: str | None = None  # command-line option, when there is one
+    combine: Combine = _replace  # how a command-line value combines with the configured one
+
+    @property
+    def default(self) -> Any:
+        owner = RegistryConfig if self.key.startswith("registries.") else Config
+        spec = owner.__dataclass_fields__[self.attr]
+        factory = spec.default_factory
+        return factory() if factory is not dataclasses.MISSING else spec.default
+
+    @property
+    def option(self) -> str:
+        """How messages name the command-line value."""
+        return self.flag or "--" + self.key
+
+
+def _rule_list(value: Any, name: str, _root: Path) -> tuple[str, ...]:
+    return _rule_patterns(_str_list(value, name), name, prefixes=True)
+
+
+def _excludes(value: Any, name: str, _root: Path) -> tuple[str, ...]:
+    return _check_excludes(_str_list(value, name), name)
+
+
+def _platform_list(value: Any, name: str, _root: Path) -> tuple[str, ...]:
+    return _check_platforms(_str_list(value, name), name)
+
+
+def _env_names(value: Any, name: str, _root: Path) -> tuple[str, ...]:
+    names = _str_list(value, name)
+    for item in names:
+        if not _ENV_NAME_RE.match(item):
+            raise ConfigError(f"{name}: {item!r} is not an environment variable name")
+    return names
+
+
+_REPORTING = "it only decides what is reported"
+_FILES = "a project may not choose files outside what it is checking"
+SETTINGS: tuple[Setting, ...] = (
+    Setting("select", "select", _rule_list, Trust.PROJECT, _REPORTING, "--select"),
+    Setting("extend-select", "extend_select", _rule_list, Trust.PROJECT, _REPORTING, "--extend-select", _append),
+    Setting("ignore", "ignore", _rule_list, Trust.PROJECT, _REPORTING, "--ignore", _append),
+    Setting("rules", "levels", lambda v, n, _r: _levels(v, n), Trust.PROJECT, _REPORTING, None, _update),
+    Setting(
+        "trusted-registries", "trusted_registries", lambda v, n, _r: _str_list(v, n), Trust.PROJECT,
+        "a policy check (PF104); it sends nothing anywhere", None, _append,
+    ),
+    Setting(
+        "build-args", "build_args", lambda v, n, _r: _str_map(v, n), Trust.PROJECT,
+        "values for the project's own Dockerfiles, which may name any image anyway; the address guard still applies",
+        "--build-arg", _update,
+    ),
+    Setting("exclude", "exclude", _excludes, Trust.PROJECT, "it only narrows what is read", "--exclude", _append),
+    Setting("fail-level", "fail_level", lambda v, n, _r: _fail_level(v, n), Trust.PROJECT, _REPORTING, "--fail-level"),
+    Setting("offline", "offline", lambda v, n, _r: _bool(v, n), Trust.PROJECT, "it only removes network use", "--offline"),
+    Setting("platforms", "platforms", _platform_list, Trust.PROJECT, _REPORTING, "--platform", _append),
+    Setting(
+        "registries", "registries", lambda v, n, r: v, Trust.PROJECT,
+        "a container: each of its keys declares its own trust (REGISTRY_SETTINGS)",
+    ),
+    Setting(
+        "daemon-json", "daemon_json", lambda v, n, r: _path(v, n, r), Trust.NOT_UNTRUSTED,
+        "it chooses a file to read, and its insecure-registries turn TLS verification off (credentials follow)",
+    ),
+    Setting(
+        "cache-ttl", "cache_ttl", lambda v, n, _r: _non_negative_int(v, n), Trust.CAPPED,
+        "answers outlive the run in the user's cache and are read by other projects' runs",
+    ),
+    Setting(
+        "cache-negative-ttl", "cache_negative_ttl", lambda v, n, _r: _non_negative_int(v, n), Trust.CAPPED,
+        "answers outlive the run in the user's cache and are read by other projects' runs",
+    ),
+    Setting(
+        "timeout", "timeout", lambda v, n, _r: _positive_number(v, n), Trust.PROJECT,
+        "it bounds only this run's own wait; the CI job's own timeout bounds the run", "--timeout",
+    ),
+    Setting(
+        "concurrency", "concurrency", lambda v, n, _r: _concurrency(v, n), Trust.PROJECT,
+        "bounded (1-256): it changes how fast the same requests go, not where or with what", "--concurrency",
+    ),
+    Setting(
+        "allow-env", "allow_env", _env_names, Trust.USER_ONLY,
+        "it hands the runner's environment variables to the files being checked", "--allow-env", _append,
+    ),
+)  # fmt: skip
+
+REGISTRY_SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "registries.*.mirrors", "mirrors", lambda v, n, _r: tuple(_url(u, n) for u in _str_list(v, n)),
+        Trust.NOT_UNTRUSTED, "it sends the run's docker.io lookups to a host the project picks, whose answers are "
+        "taken as the registry's",
+    ),
+    Setting(
+        "registries.*.insecure", "insecure", lambda v, n, _r: _bool(v, n), Trust.NOT_UNTRUSTED,
+        "it turns TLS verification off for that host; stored credentials would go to whoever answers",
+    ),
+    Setting(
+        "registries.*.ca-file", "ca_file", lambda v, n, r: _path(v, n, r), Trust.NOT_UNTRUSTED,
+        "it chooses a file to read and adds a CA the project controls (lowers TLS trust)",
+    ),
+    Setting(
+        "registries.*.endpoint", "endpoint", lambda v, n, _r: _url(v, n), Trust.NOT_UNTRUSTED,
+        "it redirects a registry's traffic to a host the project picks",
+    ),
+)  # fmt: skip
+
+BY_KEY = {s.key: s for s in SETTINGS}
+BY_ATTR = {s.attr: s for s in SETTINGS}
+KEYS = tuple(BY_KEY)
+REGISTRY_KEYS = tuple(s.key.rpartition(".")[2] for s in REGISTRY_SETTINGS)
+_REGISTRY_BY_KEY = dict(zip(REGISTRY_KEYS, REGISTRY_SETTINGS, strict=True))
+_RULE_ATTRS = ("select", "extend_select", "ignore", "levels")
+# Config fields only the command line sets (no file may): ``engine`` (--engine) chooses where the
+# engine's registry settings and images come from, so not even the user's file names it yet.
+CLI_ONLY = frozenset({"engine"})
 
 
 # ----------------------------------------------------------------- public API
 
 
-def load_config(cwd: Path, explicit: Path | None = None) -> Config:
-    """The configuration for a run in ``cwd``: ``explicit`` if given, else the nearest file."""
+def user_config_path(environ: Mapping[str, str]) -> Path:
+    """``$XDG_CONFIG_HOME/preflight/config.yaml``, else ``~/.config/preflight/config.yaml``."""
+    base = environ.get("XDG_CONFIG_HOME")
+    if base and Path(base).is_absolute():
+        return Path(base) / USER_CONFIG
+    home = Path(environ["HOME"]) if environ.get("HOME") else Path.home()
+    return home / ".config" / USER_CONFIG
+
+
+def load_config(
+    cwd: Path, explicit: Path | None = None, *, untrusted: bool = False, environ: Mapping[str, str] | None = None
+) -> Config:
+    """The configuration for a run in ``cwd``: defaults, the user's file, then ``explicit`` if given
+    (the user's too), else the nearest project file (module docstring). ``untrusted`` drops the project
+    file's settings that ``Trust.NOT_UNTRUSTED`` marks; ``Config.warnings`` names every dropped value."""
     cwd = Path(os.path.abspath(cwd))
+    environ = os.environ if environ is None else environ
+    layers: list[tuple[_Layer, bool]] = []  # (layer, is the project's)
+    user = user_config_path(environ)
+    if user.is_file():
+        layers.append((_layer(user, _Where(user, cwd), project=False, untrusted=untrusted), False))
     if explicit is not None:
         path = Path(os.path.abspath(cwd / explicit))
         where = _Where(path, cwd, table="[tool.preflight]" if path.name == PYPROJECT else "")
         if not path.is_file():
             raise ConfigError(f"{where.file}: config file {'is not a file' if path.exists() else 'not found'}")
-        data = _read(path, where, require_table=True)
-        return _build(data, where)
-    for directory in (cwd, *cwd.parents):
-        for name in YAML_NAMES:
-            path = directory / name
-            if path.is_file():
-                where = _Where(path, cwd)
-                return _build(_read(path, where, require_table=True), where)
-        path = directory / PYPROJECT
-        if path.is_file():
-            where = _Where(path, cwd, table="[tool.preflight]")
-            table = _read(path, where, require_table=False)
-            if table is not None:
-                return _build(table, where)
-    return Config()
+        layers.append((_layer(path, where, project=False, untrusted=untrusted), False))
+    else:
+        found = _find_project(cwd)
+        if found is not None:
+            layers.append((_build(*found, project=True, untrusted=untrusted), True))
+    values: dict[str, Any] = {}
+    warnings: list[str] = []
+    for layer, project in layers:
+        values = _stack(values, layer.values, layer.where if project else None, warnings)
+        warnings.extend(layer.warnings)
+        values["source"], values["root"] = str(layer.where.path), str(layer.where.path.parent)
+    registries = values.pop("registries", {})
+    values["registries"] = {host: RegistryConfig(**fields) for host, fields in registries.items()}
+    return Config(**values, warnings=tuple(warnings))
 
 
 def merge_cli(config: Config, **overrides: Any) -> Config:
-    """Apply command-line values to ``config``; a value of None means "not given".
+    """Apply command-line values (named by ``Config`` field) to ``config``; None means "not given".
 
-    ``select`` replaces the configured selection; ``extend_select``, ``ignore``, ``exclude``, ``platforms``,
-    ``trusted_registries`` and ``allow_env`` are appended; ``build_args`` override configured ones key by key;
-    ``levels`` override per rule; ``fail_level`` takes a Level or its name; any other ``Config``
-    field is replaced. Invalid values raise ``ConfigError`` naming the option (``--select``).
+    Each value is validated by its setting's parser and combined by its ``combine`` (``select``
+    replaces and resets the configuration's rule adjustments, as ruff does: ``_stack_rules``;
+    lists are appended; ``build_args`` and ``levels`` override name by name; the rest replace).
+    ``build_args`` are also kept in ``cli_build_args``: they win over compose ``build.args``.
+    Invalid values raise ``ConfigError`` naming the option (``--select``).
     """
-    names = {f.name for f in dataclasses.fields(Config)}
-    changes: dict[str, Any] = {}
-    for key, value in overrides.items():
-        if key not in names:
-            raise TypeError(f"merge_cli() got an unknown option {key!r}")
-        if value is None:
+    values = {s.attr: getattr(config, s.attr) for s in SETTINGS}
+    given: dict[str, Any] = {}
+    for attr in CLI_ONLY & overrides.keys():
+        if (value := overrides.pop(attr)) is not None:
+            values[attr] = value
+    for attr, value in overrides.items():
+        setting = BY_ATTR.get(attr)
+        if setting is None or setting.key == "registries":
+            raise TypeError(f"merge_cli() got an unknown option {attr!r}")
+        if value is not None:
+            given[attr] = cli_value(setting, value)
+    rules = {a: given.pop(a) for a in _RULE_ATTRS if a in given}
+    if rules:
+        values.update(_stack_rules(values, rules, combine=True))
+    for attr, value in given.items():
+        values[attr] = BY_ATTR[attr].combine(values[attr], value)
+    if "build_args" in given:
+        values["cli_build_args"] = {**config.cli_build_args, **given["build_args"]}
+    return dataclasses.replace(config, **values)
+
+
+def cli_value(setting: Setting, value: Any) -> Any:
+    """A command-line value checked by the setting's own parser (``--select PF9`` names ``--select``);
+    list settings take one string or a sequence of strings."""
+    if isinstance(setting.default, tuple):
+        value = [value] if isinstance(value, str) else list(value)
+    return setting.parse(value, setting.option, Path.cwd())
+
+
+# ----------------------------------------------------------------- layering
+
+
+def _stack(
+    lower: Mapping[str, Any], upper: Mapping[str, Any], project: _Where | None, warnings: list[str]
+) -> dict[str, Any]:
+    """``upper`` (a file's values) over ``lower``; ``project`` is set when ``upper`` is the project's file."""
+    out = dict(lower)
+    for attr, value in upper.items():
+        setting = BY_ATTR[attr]
+        if attr in _RULE_ATTRS:
             continue
-        option = _CLI_NAMES.get(key, "--" + key.replace("_", "-"))
-        if key in ("select", "extend_select", "ignore"):
-            ids = _rule_patterns(_as_str_list(value, option), option, prefixes=True)
-            changes[key] = ids if key == "select" else _unique(getattr(config, key) + ids)
-        elif key in ("exclude", "platforms", "trusted_registries", "allow_env"):
-            items = _as_str_list(value, option)
-            if key == "exclude":
-                _check_excludes(items, option)
-            if key == "platforms":
-                _check_platforms(items, option)
-            changes[key] = _unique(getattr(config, key) + items)
-        elif key == "build_args":
-            changes[key] = {**config.build_args, **_str_map(value, option)}
-        elif key == "levels":
-            changes[key] = {**config.levels, **_levels(value, option)}
-        elif key == "fail_level":
-            changes[key] = _fail_level(value, option)
-        elif key == "timeout":
-            changes[key] = _positive_number(value, option)
-        elif key == "concurrency":
-            changes[key] = _concurrency(value, option)
-        elif key in ("cache_ttl", "cache_negative_ttl"):
-            changes[key] = _non_negative_int(value, option)
-        elif key == "offline":
-            changes[key] = _bool(value, option)
-        else:
-            changes[key] = value
-    return dataclasses.replace(config, **changes)
+        if setting.trust is Trust.CAPPED and project is not None:
+            cap = lower.get(attr, setting.default)
+            if value > cap:
+                warnings.append(
+                    f"{project.at(setting.key)}: {value} is above the user's maximum of {cap} s; using {cap} "
+                    f"({setting.why}; raise the maximum in {_USER_HINT})"
+                )
+                value = cap
+        if attr == "registries":
+            merged = {host: dict(fields) for host, fields in out.get("registries", {}).items()}
+            for host, fields in value.items():
+                merged.setdefault(host, {}).update(fields)
+            value = merged
+        elif attr == "build_args":
+            value = {**out.get("build_args", {}), **value}
+        out[attr] = value
+    rules = {a: upper[a] for a in _RULE_ATTRS if a in upper}
+    if rules:
+        out.update(_stack_rules({a: out.get(a, BY_ATTR[a].default) for a in _RULE_ATTRS}, rules))
+    return out
+
+
+def _stack_rules(lower: Mapping[str, Any], upper: Mapping[str, Any], *, combine: bool = False) -> dict[str, Any]:
+    """Rule selection of a higher-precedence source over a lower one, as ruff resolves it: the
+    highest-precedence ``select`` is the basis and drops the ``extend-select``, ``ignore`` and levels
+    below it (a level is kept only as the severity of a rule the new selection names; ``off`` levels
+    were ignores and go); ``extend-select`` then adds, and re-enables rules that a lower ``ignore``
+    names by the same or a longer prefix; ``ignore`` removes; levels override rule by rule."""
+    select, extend, ignore = lower["select"], lower["extend_select"], lower["ignore"]
+    levels: dict[str, Level] = dict(lower["levels"])
+    if "select" in upper:
+        select = upper["select"]
+        chosen = select + upper.get("extend_select", ())
+        extend, ignore = (), ()
+        levels = {rid: lvl for rid, lvl in levels.items() if lvl is not Level.OFF and _matches(rid, chosen)}
+    added = upper.get("extend_select", ())
+    ignore = tuple(q for q in ignore if not any(q.startswith(p) for p in added))
+    return {
+        "select": select,
+        "extend_select": _unique(extend + added),
+        "ignore": _unique(ignore + upper.get("ignore", ())),
+        "levels": {**levels, **upper.get("levels", {})},
+    }
+
+
+def _matches(rule_id: str, patterns: Iterable[str]) -> bool:
+    return any(rule_id.startswith(p) for p in patterns)
+
+
+_USER_HINT = "~/.config/preflight/config.yaml or a file given with --config"
 
 
 # ----------------------------------------------------------------- reading files
@@ -202,6 +447,36 @@ class _Where:
         scope = ".".join(s for s in (self.table, inside) if s)
         where = f" in {scope}" if scope else ""
         return ConfigError(f"{self.line(node, key)}: unknown key{_hint(key, choices)}{where}")
+
+
+@dataclass
+class _Layer:
+    """One file's validated values (``Config`` field -> value; ``registries`` as host -> field -> value)."""
+
+    where: _Where
+    values: dict[str, Any]
+    warnings: list[str]
+
+
+def _find_project(cwd: Path) -> tuple[Mapping[Any, Any], _Where] | None:
+    """The settings table of the nearest project file, and where it is."""
+    for directory in (cwd, *cwd.parents):
+        for name in YAML_NAMES:
+            path = directory / name
+            if path.is_file():
+                where = _Where(path, cwd)
+                return _read(path, where, require_table=True) or {}, where
+        path = directory / PYPROJECT
+        if path.is_file():
+            where = _Where(path, cwd, table="[tool.preflight]")
+            data = _read(path, where, require_table=False)
+            if data is not None:
+                return data, where
+    return None
+
+
+def _layer(path: Path, where: _Where, *, project: bool, untrusted: bool) -> _Layer:
+    return _build(_read(path, where, require_table=True) or {}, where, project=project, untrusted=untrusted)
 
 
 class _Map(dict[Any, Any]):
@@ -321,47 +596,43 @@ def _read_toml(text: str, path: Path, where: _Where, require_table: bool) -> Map
 # ----------------------------------------------------------------- validation
 
 
-def _build(data: Mapping[Any, Any], where: _Where) -> Config:
+def _build(data: Mapping[Any, Any], where: _Where, *, project: bool, untrusted: bool) -> _Layer:
+    """Validate every key of one file; a project file's untrusted settings are dropped (with a warning)."""
     root = where.path.parent
-    values: dict[str, Any] = {"source": str(where.path), "root": str(root)}
+    values: dict[str, Any] = {}
+    warnings: list[str] = []
+
+    def allowed(setting: Setting, name: str) -> bool:
+        if not project or setting.trust in (Trust.PROJECT, Trust.CAPPED):
+            return True
+        if setting.trust is Trust.NOT_UNTRUSTED and not untrusted:
+            return True
+        mode = "" if setting.trust is Trust.USER_ONLY else " under --untrusted"
+        warnings.append(
+            f"{name}: ignored{mode}: a project's configuration may not set it ({setting.why}); set it in {_USER_HINT}"
+        )
+        return False
+
     for key, value in data.items():
-        if key not in KEYS:
+        setting = BY_KEY.get(key) if isinstance(key, str) else None
+        if setting is None:
             raise where.unknown(key, data, KEYS)
         name = where.at(key, data, key)
-        attr = key.replace("-", "_")
-        if key in ("select", "extend-select", "ignore"):
-            values[attr] = _rule_patterns(_str_list(value, name), name, prefixes=True)
-        elif key == "rules":
-            values["levels"] = _levels(value, name)
-        elif key == "trusted-registries":
-            values[attr] = _str_list(value, name)
-        elif key == "exclude":
-            values[attr] = _check_excludes(_str_list(value, name), name)
-        elif key == "platforms":
-            values[attr] = _check_platforms(_str_list(value, name), name)
-        elif key == "build-args":
-            values[attr] = _str_map(value, name)
-        elif key == "fail-level":
-            values[attr] = _fail_level(value, name)
-        elif key == "offline":
-            values[attr] = _bool(value, name)
-        elif key == "registries":
-            values[attr] = _registries(value, name, where, root)
-        elif key == "daemon-json":
-            values[attr] = _path(value, name, root)
-        elif key in ("cache-ttl", "cache-negative-ttl"):
-            values[attr] = _non_negative_int(value, name)
-        elif key == "timeout":
-            values[attr] = _positive_number(value, name)
-        elif key == "concurrency":
-            values[attr] = _concurrency(value, name)
-    return Config(**values)
+        if key == "registries":
+            values["registries"] = _registries(value, name, where, root, allowed)
+            continue
+        parsed = setting.parse(value, name, root)
+        if allowed(setting, name):
+            values[setting.attr] = parsed
+    return _Layer(where, values, warnings)
 
 
-def _registries(value: Any, name: str, where: _Where, root: Path) -> dict[str, RegistryConfig]:
+def _registries(
+    value: Any, name: str, where: _Where, root: Path, allowed: Callable[[Setting, str], bool]
+) -> dict[str, dict[str, Any]]:
     if not isinstance(value, dict):
         raise ConfigError(f"{name}: expected a mapping of registry host to settings, got {_kind(value)}")
-    out: dict[str, RegistryConfig] = {}
+    out: dict[str, dict[str, Any]] = {}
     for host, settings in value.items():
         at_host = where.at(f"registries.{host}", value, host)
         if not isinstance(host, str) or not host.strip():
@@ -370,18 +641,14 @@ def _registries(value: Any, name: str, where: _Where, root: Path) -> dict[str, R
             raise ConfigError(f"{at_host}: expected a mapping, got {_kind(settings)}")
         fields: dict[str, Any] = {}
         for key, item in settings.items():
-            if key not in REGISTRY_KEYS:
+            setting = _REGISTRY_BY_KEY.get(key) if isinstance(key, str) else None
+            if setting is None:
                 raise where.unknown(key, settings, REGISTRY_KEYS, f"registries.{host}")
-            name = where.at(f"registries.{host}.{key}", settings, key)
-            if key == "mirrors":
-                fields["mirrors"] = tuple(_url(u, name) for u in _str_list(item, name))
-            elif key == "insecure":
-                fields["insecure"] = _bool(item, name)
-            elif key == "ca-file":
-                fields["ca_file"] = _path(item, name, root)
-            elif key == "endpoint":
-                fields["endpoint"] = _url(item, name)
-        out[host.strip()] = RegistryConfig(**fields)
+            at = where.at(f"registries.{host}.{key}", settings, key)
+            parsed = setting.parse(item, at, root)
+            if allowed(setting, at):
+                fields[setting.attr] = parsed
+        out[host.strip()] = fields
     return out
 
 
@@ -421,13 +688,6 @@ def _str_list(value: Any, name: str) -> tuple[str, ...]:
         if not item.strip():
             raise ConfigError(f"{name}: expected a list of strings, found an empty string")
     return tuple(item.strip() for item in value)
-
-
-def _as_str_list(value: Any, name: str) -> tuple[str, ...]:
-    """CLI values: one string or a sequence of strings."""
-    if isinstance(value, str):
-        value = [value]
-    return _str_list(list(value), name)
 
 
 def _unique(items: Iterable[str]) -> tuple[str, ...]:

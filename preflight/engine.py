@@ -200,7 +200,10 @@ def evaluate(
                         if (r.id, hit.group) in groups:
                             continue
                         groups.add((r.id, hit.group))
-                    f = Finding(r.id, lvl, hit.message, loc, use.written, hit.suggestions, hit.fixes)
+                    message = hit.message
+                    if r.needs_registry and subject.facts is not None and subject.facts.cached_age is not None:
+                        message += cached_note(subject.facts.cached_age)
+                    f = Finding(r.id, lvl, message, loc, use.written, hit.suggestions, hit.fixes)
                     findings.setdefault(_dedup_key(f), f)
     for f in audit.findings():
         findings.setdefault(_dedup_key(f), f)
@@ -293,6 +296,18 @@ def _dedup_key(f: Finding) -> tuple:
 
 
 # ----------------------------------------------------------------- message helpers
+
+
+def cached_note(age: float) -> str:
+    """What a finding from a cached registry answer adds: that it is cached, how old, how to re-check."""
+    seconds = int(age)
+    if seconds < 120:
+        ago = f"{seconds} s"
+    elif seconds < 2 * 3600:
+        ago = f"{seconds // 60} min"
+    else:
+        ago = f"{seconds // 3600} h"
+    return f" (cached answer from {ago} ago; --no-cache asks the registry again)"
 
 
 def describe(use: ImageUse) -> str:

@@ -82,6 +82,7 @@ class ImageFacts:
     ratelimit_remaining: int | None = None
     retry_after: float | None = None
     credential_source: str | None = None  # where credentials came from ("~/.docker/config.json"), never the secret
+    cached_age: float | None = None  # seconds since the registry said so, when answered from the facts cache
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .config import Config, RegistryConfig
+from .config import Config
 from .confine import Confinement, allowed_environment, project_roots
 from .discover import compile_excludes, discover, display_path, is_excluded
 from .engine import (
@@ -97,7 +97,9 @@ def load(
         if excluded(dockerfile):
             return
         platform = link.platforms[0] if link.platforms else default_platform
-        jobs.setdefault(dockerfile, []).append(({**config.build_args, **link.args}, where, platform, link.contexts))
+        # config build-args < compose build.args < --build-arg (as `docker compose build --build-arg`)
+        args = {**config.build_args, **link.args, **config.cli_build_args}
+        jobs.setdefault(dockerfile, []).append((args, where, platform, link.contexts))
         if where is not None:
             builders.setdefault(dockerfile, []).append(link)
 
@@ -356,7 +358,11 @@ def check_with_facts(
     registry: bool = False,
 ) -> Checked:
     """``check``, also returning the registry facts; ``registry`` asks the registries even when no
-    selected rule needs them (``preflight fix``)."""
+    selected rule needs them (``preflight fix``).
+
+    ``untrusted`` here is the address guard's mode; the project's own trust-lowering settings were
+    already dropped when the configuration was loaded (``load_config(untrusted=True)``), which alone
+    can tell the user's settings from the project's."""
     selection = selection_of(config)
     documents = loaded.documents
     images = len(uses_of(documents))
@@ -367,9 +373,6 @@ def check_with_facts(
 
     from .registry import Settings, resolve
 
-    warnings: tuple[str, ...] = ()
-    if untrusted:
-        config, warnings = _without_project_trust(config)
     lookups = lookups_for(documents, config)
     engine = _survey_engine(lookups, config, environ)
     settings = Settings(
@@ -402,7 +405,7 @@ def check_with_facts(
     ctx = RuleContext(options, resolution.facts, engine.facts if engine is not None else None)
     report = evaluate(documents, selection, ctx, summary, loaded.root)
     engine_warnings = engine.warnings if engine is not None else ()
-    return Checked(report, warnings + engine_warnings + resolution.warnings, resolution.facts, lookup)
+    return Checked(report, engine_warnings + resolution.warnings, resolution.facts, lookup)
 
 
 def _survey_engine(lookups: Sequence[Lookup], config: Config, environ: Mapping[str, str]) -> Survey | None:
@@ -433,26 +436,6 @@ def _plain_lookups(refs: Sequence[ImageRef]) -> list:
     from .registry import Lookup
 
     return [Lookup(ref) for ref in {r.canonical: r for r in refs}.values()]
-
-
-def _without_project_trust(config: Config) -> tuple[Config, tuple[str, ...]]:
-    """``--untrusted``: the checked repository's own configuration may not lower TLS trust or
-    redirect a registry (``insecure``, ``ca-file``, ``endpoint``), since the user's credentials
-    for that registry would follow. Mirrors stay: they get no credentials of another host."""
-    kept: dict[str, RegistryConfig] = {}
-    dropped: list[str] = []
-    for host, reg in config.registries.items():
-        if reg.insecure or reg.ca_file or reg.endpoint:
-            dropped.append(host)
-            reg = RegistryConfig(mirrors=reg.mirrors)
-        kept[host] = reg
-    if not dropped:
-        return config, ()
-    note = (
-        f"--untrusted: ignoring insecure, ca-file and endpoint settings from {config.source or 'the configuration'}"
-        f" for {', '.join(sorted(dropped))}"
-    )
-    return replace(config, registries=kept), (note,)
 
 
 def _file_count(documents: Iterable[Document]) -> int:

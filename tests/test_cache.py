@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import os
 import stat
@@ -43,6 +44,12 @@ def full_facts(status: Status = Status.OK) -> ImageFacts:
     )
 
 
+def got(cache: FactsCache, key: str) -> ImageFacts | None:
+    """The cached facts without their ``cached_age`` (which says how old the answer is)."""
+    facts = cache.get(key)
+    return None if facts is None else dataclasses.replace(facts, cached_age=None)
+
+
 def make(tmp_path: Path, clock: Clock, ttl: float = 3600, negative_ttl: float = 300) -> FactsCache:
     return FactsCache(tmp_path / "cache", ttl, negative_ttl, now=clock)
 
@@ -54,7 +61,7 @@ def test_round_trip_through_the_file_keeps_every_field(tmp_path: Path) -> None:
     cache.put("k", facts)
     cache.save()
     again = make(tmp_path, clock)
-    assert again.get("k") == facts
+    assert got(again, "k") == facts
     assert again.hits == 1
     assert make(tmp_path, clock).get("other") is None
 
@@ -65,7 +72,7 @@ def test_none_platforms_and_defaults_round_trip(tmp_path: Path) -> None:
     cache = make(tmp_path, clock)
     cache.put("k", facts)
     cache.save()
-    assert make(tmp_path, clock).get("k") == facts
+    assert got(make(tmp_path, clock), "k") == facts
 
 
 def test_positive_ttl(tmp_path: Path) -> None:
@@ -128,7 +135,7 @@ def test_transient_answer_does_not_evict_a_good_one(tmp_path: Path) -> None:
     cache = make(tmp_path, clock)
     cache.put("k", full_facts())
     cache.put("k", full_facts(Status.NETWORK_TIMEOUT))
-    assert cache.get("k") == full_facts()
+    assert got(cache, "k") == full_facts()
 
 
 def test_file_and_directory_modes(tmp_path: Path) -> None:
@@ -160,7 +167,8 @@ def test_existing_directory_is_tightened(tmp_path: Path) -> None:
         b"\xff\xfe garbage",
         b"[]",
         b'{"version": 99, "entries": {}}',
-        b'{"version": 1, "entries": []}',
+        b'{"version": 2, "entries": []}',
+        b'{"version": 1, "entries": {}}',
     ],
 )
 def test_corrupt_cache_file_is_ignored(tmp_path: Path, content: bytes) -> None:
@@ -171,7 +179,7 @@ def test_corrupt_cache_file_is_ignored(tmp_path: Path, content: bytes) -> None:
     assert cache.get("k") is None
     cache.put("k", full_facts())
     cache.save()
-    assert make(tmp_path, clock).get("k") == full_facts()
+    assert got(make(tmp_path, clock), "k") == full_facts()
 
 
 def test_bad_entries_are_dropped_good_ones_kept(tmp_path: Path) -> None:
@@ -182,14 +190,19 @@ def test_bad_entries_are_dropped_good_ones_kept(tmp_path: Path) -> None:
     path = tmp_path / "cache" / CACHE_FILE
     data = json.loads(path.read_bytes())
     good = data["entries"]["good"]
-    data["entries"]["bad-status"] = {"expires": good["expires"], "facts": {**good["facts"], "status": "weird"}}
-    data["entries"]["bad-type"] = {"expires": good["expires"], "facts": {**good["facts"], "suggestions": "not-a-list"}}
-    data["entries"]["extra-field"] = {"expires": good["expires"], "facts": {**good["facts"], "password": "x"}}
-    data["entries"]["no-expiry"] = {"facts": good["facts"]}
+    times = {"written": good["written"], "expires": good["expires"]}
+    data["entries"]["bad-status"] = {**times, "facts": {**good["facts"], "status": "weird"}}
+    data["entries"]["bad-type"] = {**times, "facts": {**good["facts"], "suggestions": "not-a-list"}}
+    data["entries"]["extra-field"] = {**times, "facts": {**good["facts"], "password": "x"}}
+    data["entries"]["no-expiry"] = {"written": good["written"], "facts": good["facts"]}
+    data["entries"]["no-date"] = {"expires": good["expires"], "facts": good["facts"]}
+    data["entries"]["future"] = {"written": clock.now + 10, "expires": good["expires"], "facts": good["facts"]}
+    data["entries"]["stored-age"] = {**times, "facts": {**good["facts"], "cached_age": 0}}
     path.write_text(json.dumps(data))
     again = make(tmp_path, clock)
-    assert again.get("good") == full_facts()
-    assert [again.get(k) for k in ("bad-status", "bad-type", "extra-field", "no-expiry")] == [None] * 4
+    assert got(again, "good") == full_facts()
+    bad = ("bad-status", "bad-type", "extra-field", "no-expiry", "no-date", "future", "stored-age")
+    assert [again.get(k) for k in bad] == [None] * len(bad)
 
 
 def test_unreadable_cache_file_is_ignored(tmp_path: Path) -> None:
@@ -209,7 +222,7 @@ def test_concurrent_runs_merge(tmp_path: Path) -> None:
     first.save()
     second.save()
     merged = make(tmp_path, clock)
-    assert merged.get("a") == full_facts() and merged.get("b") == full_facts(Status.TAG_MISSING)
+    assert got(merged, "a") == full_facts() and got(merged, "b") == full_facts(Status.TAG_MISSING)
 
 
 def test_secret_never_reaches_the_cache_file(tmp_path: Path) -> None:
@@ -223,7 +236,7 @@ def test_secret_never_reaches_the_cache_file(tmp_path: Path) -> None:
         digest="sha256:" + "d" * 64,
         credential_source=cred.source,
     )
-    key = cache_key("ghcr.io/acme/private:1.0", "https://ghcr.io", ["linux/amd64"], cred.identity)
+    key = cache_key("ghcr.io/acme/private:1.0", ["https://ghcr.io"], ["linux/amd64"], cred.identity)
     cache = make(tmp_path, Clock())
     cache.put(key, facts)
     cache.save()
@@ -236,12 +249,12 @@ def test_secret_never_reaches_the_cache_file(tmp_path: Path) -> None:
 def test_cache_key_separates_users_endpoints_and_platforms() -> None:
     alice = Credential("alice", "pw1", "basic", "s").identity
     bob = Credential("bob", "pw2", "basic", "s").identity
-    ref, ep = "ghcr.io/acme/private:1.0", "https://ghcr.io"
+    ref, ep = "ghcr.io/acme/private:1.0", ["https://ghcr.io"]
     keys = {
         cache_key(ref, ep, ["linux/amd64"], alice),
         cache_key(ref, ep, ["linux/amd64"], bob),
         cache_key(ref, ep, ["linux/amd64"], None),
-        cache_key(ref, "http://127.0.0.1:5000", ["linux/amd64"], alice),
+        cache_key(ref, ["http://127.0.0.1:5000"], ["linux/amd64"], alice),
         cache_key(ref, ep, [], alice),
         cache_key(ref + "x", ep, ["linux/amd64"], alice),
     }
@@ -255,3 +268,64 @@ def test_default_cache_dir(tmp_path: Path) -> None:
     assert default_cache_dir({"XDG_CACHE_HOME": "/x/cache", "HOME": "/home/u"}) == Path("/x/cache/preflight")
     assert default_cache_dir({"HOME": "/home/u"}) == Path("/home/u/.cache/preflight")
     assert default_cache_dir({"XDG_CACHE_HOME": "relative", "HOME": "/home/u"}) == Path("/home/u/.cache/preflight")
+
+
+# ----------------------------------------------------------------- whose answer, and for how long (issue 8.4)
+
+
+def test_an_entry_lives_no_longer_than_the_reading_runs_own_lifetime(tmp_path: Path) -> None:
+    """A run with a 2,000,000,000 s lifetime (a project's cache-ttl) cannot keep an answer alive for
+    a run whose own lifetime is the default."""
+    clock = Clock()
+    writer = make(tmp_path, clock, ttl=2_000_000_000, negative_ttl=2_000_000_000)
+    writer.put("ok", full_facts())
+    writer.put("missing", full_facts(Status.TAG_MISSING))
+    writer.save()
+    clock.now += 299
+    reader = make(tmp_path, clock, ttl=3600, negative_ttl=300)
+    assert got(reader, "ok") == full_facts() and got(reader, "missing") == full_facts(Status.TAG_MISSING)
+    clock.now += 1
+    assert make(tmp_path, clock, ttl=3600, negative_ttl=300).get("missing") is None
+    clock.now += 3300
+    assert make(tmp_path, clock, ttl=3600, negative_ttl=300).get("ok") is None
+    assert got(make(tmp_path, clock, ttl=2_000_000_000), "ok") == full_facts()  # the long-lived reader still may
+
+
+def test_a_cached_answer_says_how_old_it_is(tmp_path: Path) -> None:
+    clock = Clock()
+    cache = make(tmp_path, clock)
+    cache.put("k", full_facts())
+    cache.save()
+    clock.now += 125
+    facts = make(tmp_path, clock).get("k")
+    assert facts is not None and facts.cached_age == 125
+    assert b"cached_age" not in (tmp_path / "cache" / CACHE_FILE).read_bytes()
+
+
+def test_endpoint_identity_separates_every_level_of_tls_trust(tmp_path: Path) -> None:
+    from preflight.registry.cache import endpoint_identity
+
+    ca, other = tmp_path / "ca.pem", tmp_path / "other.pem"
+    ca.write_text("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n")
+    other.write_text("-----BEGIN CERTIFICATE-----\nBBBB\n-----END CERTIFICATE-----\n")
+    certs = tmp_path / "certs.d"
+    certs.mkdir()
+    (certs / "ca.crt").write_bytes(ca.read_bytes())
+    url = "https://registry.example.com"
+
+    def ident(insecure: bool = False, ca_file: str | None = None, env: dict[str, str] | None = None) -> str:
+        return endpoint_identity(url, insecure=insecure, ca_file=ca_file, environ=env or {})
+
+    normal = ident()
+    lowered = {
+        ident(insecure=True),
+        ident(ca_file=str(ca)),
+        ident(ca_file=str(other)),
+        ident(ca_file=str(certs)),
+        ident(env={"SSL_CERT_FILE": str(ca)}),
+        endpoint_identity("http://registry.example.com", insecure=False, ca_file=None, environ={}),
+    }
+    assert normal not in lowered and len(lowered) == 6
+    assert ident() == normal  # stable
+    keys = {cache_key("r/x:1", [i], [], None) for i in lowered | {normal}}
+    assert len(keys) == 7

@@ -365,8 +365,9 @@ def test_merge_cli_applies_given_values(tmp_path: Path) -> None:
     )  # fmt: skip
     assert merged == Config(
         select=("PF102",),
-        ignore=("PF103", "PF101"),
+        ignore=("PF101",),  # --select is the basis: the configuration's ignore is dropped (ruff's precedence)
         build_args={"A": "1", "B": "3", "C": "4"},
+        cli_build_args={"B": "3", "C": "4"},
         exclude=("vendor", "*.dev.yaml"),
         fail_level=Level.ERROR,
         offline=True,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from conftest import write
 
-from preflight.config import Config, RegistryConfig
-from preflight.pipeline import _without_project_trust, check_paths, load, lookups_for
+from preflight.config import Config
+from preflight.pipeline import check_paths, load, lookups_for
 
 
 def test_a_dockerfile_compose_builds_is_read_with_the_service_build_args_only(tmp_path):
@@ -32,30 +32,6 @@ def test_a_missing_built_dockerfile_is_reported_at_the_service(tmp_path):
     write(tmp_path, {"compose.yaml": "services:\n  api:\n    build: ./api\n"})
     report = check_paths(["."], Config(), cwd=tmp_path, environ={})
     assert [(f.rule, f.location.path, f.location.line) for f in report.findings] == [("PF001", "compose.yaml", 3)]
-
-
-def test_untrusted_mode_drops_trust_lowering_registry_settings():
-    config = Config(
-        registries={
-            "ghcr.io": RegistryConfig(insecure=True),
-            "quay.io": RegistryConfig(ca_file="/repo/evil.pem"),
-            "docker.io": RegistryConfig(mirrors=("https://mirror.example.com",), endpoint="http://evil.example"),
-            "reg.example.com": RegistryConfig(mirrors=()),
-        },
-        source="/repo/.preflight.yaml",
-    )
-    safe, warnings = _without_project_trust(config)
-    assert safe.registries == {
-        "ghcr.io": RegistryConfig(),
-        "quay.io": RegistryConfig(),
-        "docker.io": RegistryConfig(mirrors=("https://mirror.example.com",)),
-        "reg.example.com": RegistryConfig(),
-    }
-    assert warnings == (
-        "--untrusted: ignoring insecure, ca-file and endpoint settings from /repo/.preflight.yaml"
-        " for docker.io, ghcr.io, quay.io",
-    )
-    assert _without_project_trust(Config()) == (Config(), ())
 
 
 def test_a_dockerfile_named_alone_takes_build_args_from_the_compose_file_that_builds_it(tmp_path):

@@ -19,7 +19,7 @@ import threading
 import time
 import traceback
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, ParamSpec, TypeVar
@@ -30,7 +30,7 @@ from ..facts import ImageFacts, Status
 from ..imageref import ImageRef
 from . import endpoints as ep
 from .auth import AuthState
-from .cache import FactsCache, cache_key, default_cache_dir
+from .cache import FactsCache, cache_key, default_cache_dir, endpoint_identity
 from .client import Endpoint, Run, probe_with_fallback
 from .credentials import Credential, CredentialStore
 from .guard import ResolveOnce, check_host, default_resolve
@@ -52,14 +52,21 @@ _FALLBACK_STATUSES = frozenset({Status.OK})
 class _Plan:
     """What one lookup needs before it touches the network."""
 
-    def __init__(self, lookup: Lookup, endpoints: list[ep.Endpoint], creds: dict[str, Credential | None]) -> None:
+    def __init__(
+        self,
+        lookup: Lookup,
+        endpoints: list[ep.Endpoint],
+        creds: dict[str, Credential | None],
+        environ: Mapping[str, str],
+    ) -> None:
         self.lookup = lookup
         self.endpoints = endpoints
         self.creds = creds
         ids = ",".join(sorted({c.identity for c in creds.values() if c is not None})) or None
-        self.key = cache_key(
-            lookup.ref.canonical, "|".join(e.base_url for e in endpoints), sorted(lookup.platforms), ids
-        )
+        trust = [
+            endpoint_identity(e.base_url, insecure=e.insecure, ca_file=e.ca_file, environ=environ) for e in endpoints
+        ]
+        self.key = cache_key(lookup.ref.canonical, trust, sorted(lookup.platforms), ids)
 
     @property
     def host(self) -> str:
@@ -179,7 +186,7 @@ async def run(
     plans: list[_Plan] = []
     for canonical, lookup in unique.items():
         eps = endpoint_lists[lookup.ref.domain]
-        plan = _Plan(lookup, eps, {e.credential_domain: creds.get(e.credential_domain) for e in eps})
+        plan = _Plan(lookup, eps, {e.credential_domain: creds.get(e.credential_domain) for e in eps}, settings.environ)
         cached = cache.get(plan.key) if cache is not None else None
         if cached is not None:
             log.debug("%s: answered from the cache (%s)", canonical, cached.status.value)

@@ -3,16 +3,26 @@
 * Positive answers (``ok``) live ``ttl`` seconds; definitive negatives (tag, digest or repository
   missing, "missing or private") live ``negative_ttl``; everything else (network, TLS, rate limits,
   auth failures, registry errors, not checked) is never stored.
-* One JSON file (``facts-v1.json``) in a ``0700`` directory, written atomically with mode ``0600``;
+* An entry is read only while it is younger than the *reading* run's lifetime for its status, whatever
+  lifetime the writing run had (a project's ``cache-ttl`` is capped at the user's by ``preflight.config``
+  too): one run's lifetimes cannot keep an answer alive for another's. An entry dated in the future is
+  dropped. ``get`` returns the facts with ``cached_age`` set, so findings can say the answer is cached.
+* One JSON file (``facts-v2.json``) in a ``0700`` directory, written atomically with mode ``0600``;
   concurrent runs merge on save. A corrupt or unreadable file is ignored, never a crash.
-* No secrets: ``ImageFacts`` carries none (``credential_source`` is a description). Keys are built
-  by the client and MUST include ``Credential.identity`` (a one-way hash) so that answers obtained with
-  one user's credentials are never served to another user or to an anonymous run: ``cache_key`` does it.
+* No secrets: ``ImageFacts`` carries none (``credential_source`` is a description).
+* Keys (``cache_key``) hold everything that decides *whose* answer it is: the reference, every endpoint
+  the lookup may ask with how far its TLS is trusted (``endpoint_identity``: plain HTTP or unverified
+  TLS, else verified against the system store (``SSL_CERT_FILE``/``SSL_CERT_DIR``) plus the sha256 of
+  the configured CA file's content), the platforms asked for, and ``Credential.identity`` (a one-way
+  hash) of the credentials sent. So an answer obtained under lowered trust (an insecure endpoint, a
+  project's CA, an endpoint override) is never read by a run with normal trust, and an answer obtained
+  with one user's credentials never by another user or an anonymous run.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import os
@@ -20,14 +30,15 @@ import tempfile
 import time
 import types
 import typing
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from ..facts import ImageFacts, Status
 
-CACHE_FILE = "facts-v1.json"
-_VERSION = 1
+CACHE_FILE = "facts-v2.json"
+_VERSION = 2
+_NOT_STORED = frozenset({"cached_age"})  # set by ``get``, never written
 NEGATIVE_STATUSES = frozenset(
     {Status.TAG_MISSING, Status.REPO_MISSING, Status.DIGEST_MISSING, Status.REPO_MISSING_OR_PRIVATE}
 )
@@ -42,10 +53,37 @@ def default_cache_dir(environ: Mapping[str, str]) -> Path:
     return home / ".cache" / "preflight"
 
 
-def cache_key(reference: str, endpoint: str, platforms: Iterable[str], credential_identity: str | None) -> str:
-    """A cache key: reference, the endpoint that answered, requested platforms, and who asked."""
-    parts = [reference, endpoint, ",".join(sorted(platforms)), credential_identity or "anonymous"]
-    return hashlib.sha256("\n".join(parts).encode("utf-8")).hexdigest()
+def cache_key(
+    reference: str, endpoints: Sequence[str], platforms: Iterable[str], credential_identity: str | None
+) -> str:
+    """A cache key: reference, the endpoints that may answer (``endpoint_identity``, in order), requested
+    platforms, and who asked."""
+    parts = [reference, *endpoints, ",".join(sorted(platforms)), credential_identity or "anonymous"]
+    return hashlib.sha256("\0".join(parts).encode("utf-8")).hexdigest()
+
+
+def endpoint_identity(base_url: str, *, insecure: bool, ca_file: str | None, environ: Mapping[str, str]) -> str:
+    """An endpoint and how far its answers are trusted: ``unverified`` (plain HTTP or TLS without
+    verification), else the trust store (``SSL_CERT_FILE``/``SSL_CERT_DIR``) and the configured CA's content."""
+    if insecure or not base_url.lower().startswith("https://"):
+        return f"{base_url} unverified"
+    store = f"{environ.get('SSL_CERT_FILE', '')}:{environ.get('SSL_CERT_DIR', '')}"
+    return f"{base_url} verified store={store} ca={ca_identity(ca_file) if ca_file else 'none'}"
+
+
+@functools.lru_cache(maxsize=64)
+def ca_identity(path: str) -> str:
+    """sha256 of a CA file's bytes, or of a certs.d directory's ``*.crt`` names and bytes; an unreadable
+    one gets an identity of its own (its lookups fail on TLS and are never stored anyway)."""
+    digest = hashlib.sha256()
+    try:
+        location = Path(path)
+        files = sorted(location.glob("*.crt")) if location.is_dir() else [location]
+        for file in files:
+            digest.update(file.name.encode("utf-8", "surrogateescape") + b"\0" + file.read_bytes() + b"\0")
+    except OSError:
+        return f"unreadable:{path}"
+    return digest.hexdigest()
 
 
 # ------------------------------------------------------------------ (de)serialization
@@ -55,6 +93,8 @@ _HINTS = typing.get_type_hints(ImageFacts)
 def _encode(facts: ImageFacts) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for item in dataclasses.fields(ImageFacts):
+        if item.name in _NOT_STORED:
+            continue
         value = getattr(facts, item.name)
         if isinstance(value, Status):
             value = value.value
@@ -93,12 +133,19 @@ def _decode_value(value: Any, hint: Any) -> Any:
 
 
 def _decode(data: Any) -> ImageFacts:
-    if not isinstance(data, dict) or set(data) - set(_HINTS):
+    if not isinstance(data, dict) or set(data) - (set(_HINTS) - _NOT_STORED):
         raise TypeError("unexpected fields")
     return ImageFacts(**{name: _decode_value(value, _HINTS[name]) for name, value in data.items()})
 
 
 # ------------------------------------------------------------------ cache
+@dataclasses.dataclass(frozen=True)
+class _Entry:
+    written: float  # when the registry answered (wall clock)
+    expires: float  # the writing run's lifetime for it
+    facts: ImageFacts
+
+
 class FactsCache:
     """``get``/``put`` in memory, ``save`` once at the end of the run."""
 
@@ -112,40 +159,43 @@ class FactsCache:
         self._now = now
         self.hits = 0
         self.error: str | None = None  # why the last save failed, if it did
-        self._entries: dict[str, tuple[float, ImageFacts]] = self._read()
-        self._changed: dict[str, tuple[float, ImageFacts]] = {}
+        self._entries: dict[str, _Entry] = self._read()
+        self._changed: dict[str, _Entry] = {}
 
-    def _read(self) -> dict[str, tuple[float, ImageFacts]]:
-        """Valid, unexpired entries of the file; anything unreadable counts as empty."""
+    def _read(self) -> dict[str, _Entry]:
+        """Valid entries of the file that this run may still use; anything unreadable counts as empty."""
         try:
             data = json.loads(self.path.read_bytes())
         except (OSError, ValueError):
             return {}
         if not isinstance(data, dict) or data.get("version") != _VERSION or not isinstance(data.get("entries"), dict):
             return {}
-        now = self._now()
-        entries: dict[str, tuple[float, ImageFacts]] = {}
-        for key, entry in data["entries"].items():
+        entries: dict[str, _Entry] = {}
+        for key, item in data["entries"].items():
             try:
-                expires = entry["expires"]
-                if isinstance(expires, bool) or not isinstance(expires, (int, float)) or expires <= now:
-                    continue
-                entries[key] = (float(expires), _decode(entry["facts"]))
+                written, expires = _number(item["written"]), _number(item["expires"])
+                entry = _Entry(written, expires, _decode(item["facts"]))
             except (KeyError, TypeError, ValueError):
                 continue
+            if self._usable(entry):
+                entries[key] = entry
         return entries
 
+    def _usable(self, entry: _Entry) -> bool:
+        """Written in the past and not older than the writer's lifetime nor this run's own."""
+        now = self._now()
+        return entry.written <= now < min(entry.expires, entry.written + self.lifetime(entry.facts))
+
     def get(self, key: str) -> ImageFacts | None:
-        """The cached facts for ``key``; None when absent or expired."""
+        """The cached facts for ``key`` (with ``cached_age``); None when absent or expired."""
         entry = self._entries.get(key)
         if entry is None:
             return None
-        expires, facts = entry
-        if expires <= self._now():
+        if not self._usable(entry):
             del self._entries[key]
             return None
         self.hits += 1
-        return facts
+        return dataclasses.replace(entry.facts, cached_age=max(0.0, self._now() - entry.written))
 
     def lifetime(self, facts: ImageFacts) -> float:
         """How long ``facts`` may be cached: ``ttl``, ``negative_ttl`` or 0 (never)."""
@@ -160,7 +210,8 @@ class FactsCache:
         lifetime = self.lifetime(facts)
         if lifetime <= 0:
             return
-        entry = (self._now() + lifetime, facts)
+        now = self._now()
+        entry = _Entry(now, now + lifetime, dataclasses.replace(facts, cached_age=None))
         self._entries[key] = entry
         self._changed[key] = entry
 
@@ -172,7 +223,10 @@ class FactsCache:
         merged.update(self._changed)
         payload = {
             "version": _VERSION,
-            "entries": {key: {"expires": expires, "facts": _encode(facts)} for key, (expires, facts) in merged.items()},
+            "entries": {
+                key: {"written": e.written, "expires": e.expires, "facts": _encode(e.facts)}
+                for key, e in merged.items()
+            },
         }
         try:
             self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -194,3 +248,9 @@ class FactsCache:
             return
         self.error = None
         self._changed.clear()
+
+
+def _number(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+        raise TypeError("expected a number")
+    return float(value)

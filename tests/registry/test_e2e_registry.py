@@ -8,6 +8,7 @@ report. Several references share one run where they do not interfere, to keep th
 from __future__ import annotations
 
 import json
+import re
 import stat
 import subprocess
 import sys
@@ -327,7 +328,14 @@ def test_second_run_is_answered_from_the_cache(proxy, tmp_path: Path) -> None:  
     _, second, _ = run_check(tmp_path, dockerfile, None, "--platform", "linux/amd64", cache=True)
     assert proxy.requests == sent and second["summary"]["requests"] == 0
     assert second["summary"]["cache_hits"] == 4
-    assert by_line(second) == by_line(first)
+    # the same findings, each saying that its answer is cached, how old it is and how to re-check
+    assert by_line(first) and by_line(first).keys() == by_line(second).keys()
+    for line, findings in by_line(second).items():
+        for (rule, message), (rule_before, message_before) in zip(findings, by_line(first)[line], strict=True):
+            assert rule == rule_before and message.startswith(message_before)
+            assert re.search(r"\(cached answer from \d+ s ago; --no-cache asks the registry again\)$", message)
+    _, third, _ = run_check(tmp_path, dockerfile, None, "--platform", "linux/amd64")  # --no-cache
+    assert proxy.requests > sent and by_line(third) == by_line(first)
 
 
 # ----------------------------------------------------------------- in-process: progress
