@@ -36,6 +36,7 @@ from preflight.facts import Status
 from preflight.imageref import ImageRef
 from preflight.registry import Lookup, Settings
 from preflight.registry.batch import run
+from preflight.registry.cache import CACHE_FILE
 from preflight.registry.transport import Limits
 
 from .servers import RegistryProcess, htpasswd_auth, start_registry
@@ -228,7 +229,7 @@ def test_no_secret_in_any_output_log_or_cache(
     assert "preflight: debug: GET" in done.stderr and "preflight: debug: credentials for" in done.stderr
     if source == "auths":
         assert "preflight: debug: POST" in done.stderr  # the identity token went to the realm
-    cache = tmp_path / "cache" / "preflight" / "facts-v1.json"
+    cache = tmp_path / "cache" / "preflight" / CACHE_FILE
     assert len(json.loads(cache.read_text())["entries"]) == 4
     secrets = {
         "password": spellings(PASSWORD),
@@ -245,7 +246,7 @@ def test_no_secret_in_any_output_log_or_cache(
         "out/r.json",
         "out/gl.json",
         "out/step-summary.md",
-        "cache/preflight/facts-v1.json",
+        f"cache/preflight/{CACHE_FILE}",
     } <= set(found)
 
 
