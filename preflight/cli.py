@@ -475,6 +475,7 @@ def fix(
     untrusted = _untrusted(untrusted)
     config = _load_config(
         config_file,
+        untrusted,
         build_args=_build_args(build_args) or None,
         exclude=exclude or None,
         platforms=platforms or None,

@@ -191,3 +191,28 @@ def test_user_selection_is_layered_under_the_projects(tmp_path: Path) -> None:
     config = load_config(repo, environ=env)
     assert (config.select, config.extend_select, config.ignore) == (("PF2",), (), ())
     assert config.levels == {"PF201": Level.NOTE}  # a severity for a selected rule stays; PF102 is not selected
+
+
+@pytest.mark.parametrize("command", [["check", "--format", "json"], ["fix", "--dry-run"]])
+def test_every_command_with_untrusted_drops_the_projects_trust_settings(tmp_path: Path, command: list[str]) -> None:
+    """The CLI loads the configuration in --untrusted mode for each command that has the flag."""
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as closed:  # bound, never listening: refused at once
+        closed.bind(("127.0.0.1", 0))
+        host = f"127.0.0.1:{closed.getsockname()[1]}"
+        (tmp_path / "Dockerfile").write_text(f"FROM {host}/app:1\n")
+        (tmp_path / ".preflight.yaml").write_text(
+            f"daemon-json: daemon.json\nregistries: {{'{host}': {{endpoint: 'https://evil.example'}}}}\n"
+        )
+        env = {**env_for(tmp_path), "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "NO_PROXY": "127.0.0.1"}
+        env["PYTHONPATH"] = str(Path(__file__).resolve().parents[1])
+        cmd = [sys.executable, "-m", "preflight", *command, "--untrusted", "--allow-host", "127.0.0.1", "--no-cache"]
+        done = subprocess.run([*cmd, "--timeout", "5", "."], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert done.returncode != 2 or "internal error" not in done.stderr, done.stderr
+    assert "daemon-json: ignored under --untrusted" in done.stderr, done.stderr
+    assert f"registries.{host}.endpoint: ignored under --untrusted" in done.stderr
+    assert "evil.example" not in done.stdout
