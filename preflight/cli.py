@@ -570,6 +570,7 @@ def images(
     untrusted = _untrusted(untrusted)
     config = _load_config(
         config_file,
+        untrusted,
         build_args=_build_args(build_args) or None,
         exclude=exclude or None,
         engine=_engine_choice(engine),

@@ -47,6 +47,7 @@ SAMPLES: dict[str, Any] = {
     "cache-ttl": 2_000_000_000,
     "cache-negative-ttl": 2_000_000_000,
     "timeout": 5,
+    "concurrency": 8,
     "allow-env": ["CI_SECRET_TOKEN"],
     "registries.*.mirrors": ["https://mirror.example"],
     "registries.*.insecure": True,
@@ -193,7 +194,12 @@ def test_user_selection_is_layered_under_the_projects(tmp_path: Path) -> None:
     assert config.levels == {"PF201": Level.NOTE}  # a severity for a selected rule stays; PF102 is not selected
 
 
-@pytest.mark.parametrize("command", [["check", "--format", "json"], ["fix", "--dry-run"]])
+NETWORK = ["--allow-host", "127.0.0.1", "--no-cache", "--timeout", "5"]
+
+
+@pytest.mark.parametrize(
+    "command", [["check", "--format", "json", *NETWORK], ["fix", "--dry-run", *NETWORK], ["images", "--format", "json"]]
+)
 def test_every_command_with_untrusted_drops_the_projects_trust_settings(tmp_path: Path, command: list[str]) -> None:
     """The CLI loads the configuration in --untrusted mode for each command that has the flag."""
     import os
@@ -210,8 +216,8 @@ def test_every_command_with_untrusted_drops_the_projects_trust_settings(tmp_path
         )
         env = {**env_for(tmp_path), "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "NO_PROXY": "127.0.0.1"}
         env["PYTHONPATH"] = str(Path(__file__).resolve().parents[1])
-        cmd = [sys.executable, "-m", "preflight", *command, "--untrusted", "--allow-host", "127.0.0.1", "--no-cache"]
-        done = subprocess.run([*cmd, "--timeout", "5", "."], cwd=tmp_path, env=env, capture_output=True, text=True)
+        cmd = [sys.executable, "-m", "preflight", *command, "--untrusted", "."]
+        done = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True)
     assert done.returncode != 2 or "internal error" not in done.stderr, done.stderr
     assert "daemon-json: ignored under --untrusted" in done.stderr, done.stderr
     assert f"registries.{host}.endpoint: ignored under --untrusted" in done.stderr
