@@ -222,3 +222,32 @@ def test_every_command_with_untrusted_drops_the_projects_trust_settings(tmp_path
     assert "daemon-json: ignored under --untrusted" in done.stderr, done.stderr
     assert f"registries.{host}.endpoint: ignored under --untrusted" in done.stderr
     assert "evil.example" not in done.stdout
+
+
+def test_allow_env_counts_only_from_the_users_own_file(tmp_path: Path) -> None:
+    """Issue 8.1: ``allow-env`` in the user's file lets a variable through under --untrusted; the same
+    key in the project's file is ignored with a warning (the project would pick the runner's secrets)."""
+    import os
+    import subprocess
+    import sys
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "compose.yaml").write_text("services:\n  app:\n    image: registry.example.com/app:${CI_SECRET_TOKEN}\n")
+    env = {**env_for(tmp_path), "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "CI_SECRET_TOKEN": "s3cret"}
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[1])
+
+    def reference() -> tuple[str | None, str]:
+        cmd = [sys.executable, "-m", "preflight", "images", "--untrusted", "--format", "json", "."]
+        done = subprocess.run(cmd, cwd=repo, env=env, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)["images"][0]["reference"], done.stderr
+
+    assert reference()[0] is None
+    (repo / ".preflight.yaml").write_text("allow-env: [CI_SECRET_TOKEN]\n")
+    found, stderr = reference()
+    assert found is None and "allow-env: ignored" in stderr and "s3cret" not in stderr
+    user = user_config_path(env)
+    user.parent.mkdir(parents=True)
+    user.write_text("allow-env: [CI_SECRET_TOKEN]\n")
+    assert reference()[0] == "registry.example.com/app:s3cret"
