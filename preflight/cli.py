@@ -502,7 +502,7 @@ def fix(
     )
     for warning in checked.warnings:
         click.echo(f"preflight: warning: {visible(warning)}", err=True)
-    sources = read_sources(loaded.documents, cwd)
+    sources = read_sources(loaded.documents, cwd, paths)
     options = Options(pin=pin, update_digests=update_digests)
     edits = plan(loaded.documents, checked.report, checked.facts, options, sources)
     corrected = corrected_references(edits) if pin else []

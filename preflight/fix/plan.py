@@ -92,10 +92,10 @@ def plan(
     report: Report,
     facts: Mapping[str, ImageFacts],
     options: Options,
-    sources: Mapping[str, Source],
+    sources: Mapping[str, Source | str],
 ) -> Plan:
     """Edits for ``documents``; ``sources`` maps a display path to the file as read for editing
-    (a path missing there cannot be edited: its references are listed)."""
+    (a path missing there, or mapped to the reason it cannot be edited, is not: its references are listed)."""
     docs = list(documents)
     found = {(f.rule, f.location.path, f.location.line, f.location.column) for f in report.findings}
     shared = _arg_users(docs)
@@ -181,7 +181,7 @@ def _outcome(
     facts: Mapping[str, ImageFacts],
     options: Options,
     found: set[tuple[str, str, int, int]],
-    sources: Mapping[str, Source],
+    sources: Mapping[str, Source | str],
     shared: Mapping[tuple[str, Location], set[Location]],
 ) -> Change | Listed | None:
     subject = subject_for(use, facts)
@@ -289,7 +289,7 @@ def _place(
     doc: Document,
     use: ImageUse,
     want: _Want,
-    sources: Mapping[str, Source],
+    sources: Mapping[str, Source | str],
     shared: Mapping[tuple[str, Location], set[Location]],
 ) -> Change | Listed:
     loc = use.location
@@ -299,8 +299,8 @@ def _place(
         return Listed(loc, use.written, f"{_verb(want.kind)} by hand: {reason}")
 
     source = sources.get(doc.path)
-    if source is None:
-        return listed("the file cannot be edited")
+    if not isinstance(source, Source):
+        return listed(source or "the file cannot be edited")
     span = source.span(loc)
     if span is None or source.text[span[0] : span[1]] != use.written:
         return listed("the reference is not written on one line as it reads (quoted with escapes, or continued)")

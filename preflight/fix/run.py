@@ -2,24 +2,36 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import os
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..confine import Confinement, project_roots
 from ..model import Document, clip
 from ..textfile import InputError
 from .edits import Source, apply, encoded, read_source, unified_diff, write_atomic
 from .plan import DIGEST, PIN, TYPO, Change, Listed, Plan
 
+OUTSIDE = "the file is outside the project"
 
-def read_sources(documents: Iterable[Document], cwd: Path) -> dict[str, Source]:
-    """The files that name images, read for editing; an unreadable one is left out (not edited)."""
-    out: dict[str, Source] = {}
+
+def read_sources(documents: Iterable[Document], cwd: Path, paths: Sequence[str] = ()) -> dict[str, Source | str]:
+    """The files that name images, read for editing, or why one cannot be edited. Only files inside
+    the project roots of ``paths`` (``preflight.confine``; default ``.``) are edited, in every mode:
+    a Dockerfile symlinked to, built from, included or extended from outside the project is listed,
+    so a repository cannot make fix write anywhere else."""
+    inside = Confinement(project_roots(list(paths), os.fspath(cwd)))
+    out: dict[str, Source | str] = {}
     for doc in documents:
         if doc.path in out or not doc.uses or doc.kind not in ("dockerfile", "compose"):
             continue
+        path = cwd / doc.path
+        if not inside.contains(os.fspath(path)):
+            out[doc.path] = OUTSIDE
+            continue
         try:
-            out[doc.path] = read_source(cwd / doc.path, doc.kind)
+            out[doc.path] = read_source(path, doc.kind)
         except (InputError, OSError):
             continue
     return out
@@ -32,10 +44,13 @@ class Outcome:
     errors: list[str] = field(default_factory=list)
 
 
-def execute(plan: Plan, sources: dict[str, Source], *, dry_run: bool) -> Outcome:
+def execute(plan: Plan, sources: Mapping[str, Source | str], *, dry_run: bool) -> Outcome:
     out = Outcome()
     for path, changes in sorted(plan.by_path().items()):
         source = sources[path]
+        if not isinstance(source, Source):  # plan makes changes only in files that were read
+            out.errors.append(f"{path}: {source}; not changed")
+            continue
         try:
             after = apply(source.text, {c.edit for c in changes})
         except ValueError as exc:
