@@ -14,6 +14,8 @@ auth flow) as well as the ones preflight streams.
 * Only ``identity``, ``gzip`` and ``deflate`` are accepted (and asked for); another encoding is
   ``BodyRefused``, never handed to an unbounded decoder (httpx uses brotli/zstd when installed).
 * The run's deadline is checked between chunks, so a body that trickles in forever ends there.
+* A compressed body ends where its gzip/deflate stream ends: bytes sent after it are not read (zlib
+  would keep them in memory, with no output to count, until the deadline).
 """
 
 from __future__ import annotations
@@ -77,6 +79,12 @@ class _Inflater:
     def pending(self) -> bool:
         return bool(self.obj.unconsumed_tail)
 
+    @property
+    def ended(self) -> bool:
+        """The compressed stream is complete: zlib would keep whatever follows (``unused_data``)
+        without a bound and without output, so nothing more is read."""
+        return bool(self.obj.eof)
+
 
 class BoundedStream(httpx.AsyncByteStream):
     """``raw`` decoded and counted; see the module docstring for what happens at the cap."""
@@ -122,6 +130,8 @@ class BoundedStream(httpx.AsyncByteStream):
                 yield out
             if over:
                 return  # an error body cut at its cap: the rest is never read
+            if self.inflater is not None and self.inflater.ended:
+                return  # bytes after the end of a gzip/deflate stream are never read
 
     async def aclose(self) -> None:
         await self.raw.aclose()
