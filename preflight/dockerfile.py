@@ -45,7 +45,15 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from .imageref import MAX_REFERENCE_LENGTH, ImageRef, ReferenceError
-from .interpolate import MAX_EXPANSION, Dialect, ExpansionError, ExpansionTooLong, expand
+from .interpolate import (
+    MAX_EXPANSION,
+    Budget,
+    Dialect,
+    ExpansionError,
+    ExpansionTooCostly,
+    ExpansionTooLong,
+    expand,
+)
 from .model import Document, ImageUse, Location, Problem, Suppression, Suppressions, UseKind, ValueSource, clip
 from .platforms import normalize_platform
 from .suppress import parse_directive
@@ -559,6 +567,7 @@ class _Value:
     where: Location | None = None  # an ARG default written literally: its text
     sources: tuple[ValueSource, ...] = ()  # an expansion's variables: where each got its value
     too_long: bool = False  # an ARG whose value expands past MAX_EXPANSION: never built, an error where used
+    too_costly: bool = False  # an ARG whose patterns ran out of the file's matching budget: an error where used
 
 
 def _platform_values(target_platform: str | None) -> dict[str, _Value]:
@@ -579,9 +588,16 @@ def _platform_parts(platform: str | None) -> tuple[str, str, str]:
     return bits[0], bits[1], bits[2] if len(bits) > 2 else ""
 
 
-def _evaluate(word: str, scope: Mapping[str, _Value], dialect: Dialect, limit: int = MAX_EXPANSION) -> _Value:
+def _evaluate(
+    word: str,
+    scope: Mapping[str, _Value],
+    dialect: Dialect,
+    limit: int = MAX_EXPANSION,
+    budget: Budget | None = None,
+) -> _Value:
     """Expand ``word`` in ``scope``. Raises ExpansionError for malformed syntax, ExpansionTooLong
-    past ``limit`` characters or when a variable it uses is too long itself."""
+    past ``limit`` characters or when a variable it uses is too long itself, ExpansionTooCostly
+    when its patterns (or a variable's) exhaust ``budget``."""
     if "$" not in word and (dialect.escape or "\\") not in word and "'" not in word and '"' not in word:
         return _Value(word)
     used: list[str] = []
@@ -591,9 +607,11 @@ def _evaluate(word: str, scope: Mapping[str, _Value], dialect: Dialect, limit: i
         v = scope.get(name)
         if v is not None and v.too_long:
             raise ExpansionTooLong(MAX_EXPANSION, name)
+        if v is not None and v.too_costly:
+            raise ExpansionTooCostly(name)
         return None if v is None else v.text
 
-    exp = expand(word, lookup, dialect, limit)
+    exp = expand(word, lookup, dialect, limit, budget)
     missing: list[str] = []
     errors = list(exp.errors)
     for name in exp.unresolved:
@@ -718,6 +736,7 @@ class _Reader:
         self.build_args = build_args
         self.named_contexts = named_contexts
         self.dialect = Dialect.buildkit(self.scan.escape)
+        self.budget = Budget.for_text(text)  # pattern matching, for the whole file
         self.uses: list[ImageUse] = []
         self.problems: list[Problem] = []
         self.globals: dict[str, _Value] = _platform_values(target_platform)  # + global ARGs
@@ -813,13 +832,14 @@ class _Reader:
     def evaluate(self, word: str, scope: Mapping[str, _Value], loc: Location, what: str) -> _Value | None:
         arg = what.startswith("ARG ")
         try:
-            return _evaluate(word, scope, self.dialect, MAX_EXPANSION if arg else MAX_REFERENCE_LENGTH)
-        except ExpansionTooLong as exc:
+            return _evaluate(word, scope, self.dialect, MAX_EXPANSION if arg else MAX_REFERENCE_LENGTH, self.budget)
+        except (ExpansionTooLong, ExpansionTooCostly) as exc:
+            long = isinstance(exc, ExpansionTooLong)
             if arg:  # only an error where it is used in an image reference (a RUN line is never expanded here)
-                return _Value(None, too_long=True)
+                return _Value(None, too_long=long, too_costly=not long)
             tail = (
                 ""
-                if "platform" in what
+                if "platform" in what or not long
                 else f"; no valid image reference is that long (at most {MAX_REFERENCE_LENGTH})"
             )
             self.problems.append(Problem("PF002", loc, f"{what} {clip(word)!r}: {exc}{tail}"))

@@ -29,6 +29,13 @@ MAX_DEPTH = 10_000  # nested ${...} and quotes; evaluated without Python recursi
 # built, so memory stays at a few times the bound. Callers expanding an image reference pass
 # ``imageref.MAX_REFERENCE_LENGTH`` instead.
 MAX_EXPANSION = 64 * 1024
+# Shell patterns (``${V#p}`` ... ``${V//p/r}``) are matched by simulating the pattern's automaton:
+# each character of the value costs one step per live state, so a value of n characters and a
+# pattern of m atoms cost up to n x m steps (``*a*a*a...`` on ``aaaa...``: 8,000 of each took 65 s).
+# One expansion may spend MATCH_STEPS; a reader spends one ``Budget`` on a whole file, sized
+# by the file (``Budget.for_text``), so no file costs more than a constant factor of its length.
+MATCH_STEPS = 1 << 18
+MATCH_STEPS_PER_CHAR = 16
 _NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*", re.ASCII)
 
 
@@ -72,14 +79,43 @@ class ExpansionTooLong(ExpansionError):
         self.name = name
 
 
+class ExpansionTooCostly(ExpansionError):
+    """Matching the expansion's shell patterns would take more steps than its ``Budget`` has left."""
+
+    def __init__(self, name: str | None = None) -> None:
+        what = f"${name} uses" if name else "it uses"
+        super().__init__(f"{what} shell patterns too costly to match (more than preflight's budget); not evaluated")
+        self.name = name
+
+
+class Budget:
+    """Pattern-matching steps left to spend; ``ExpansionTooCostly`` once they run out."""
+
+    def __init__(self, steps: int = MATCH_STEPS) -> None:
+        self.left = steps
+
+    @classmethod
+    def for_text(cls, text: str) -> Budget:
+        """The budget of a reader of ``text``: a constant plus a few steps per character."""
+        return cls(MATCH_STEPS + MATCH_STEPS_PER_CHAR * len(text))
+
+    def spend(self, steps: int) -> None:
+        self.left -= steps
+        if self.left < 0:
+            raise ExpansionTooCostly()
+
+
 def has_variables(text: str, dialect: Dialect) -> bool:
     return expand(text, lambda _name: "", dialect).used != () if "$" in text else False
 
 
-def expand(text: str, lookup: Lookup, dialect: Dialect, limit: int = MAX_EXPANSION) -> Expansion:
+def expand(
+    text: str, lookup: Lookup, dialect: Dialect, limit: int = MAX_EXPANSION, budget: Budget | None = None
+) -> Expansion:
     """Expand ``text``. Raises ``ExpansionError`` for malformed syntax, ``ExpansionTooLong`` when
-    the result (or any part of it) would be longer than ``limit`` characters."""
-    state = _State(lookup, dialect, limit)
+    the result (or any part of it) would be longer than ``limit`` characters, ``ExpansionTooCostly``
+    when its patterns need more matching steps than ``budget`` (default: ``MATCH_STEPS``) has left."""
+    state = _State(lookup, dialect, limit, budget or Budget())
     out, known = _run(state.word(text, 0, len(text), depth=0, in_double=False))
     return Expansion(
         text=out if known else None,
@@ -110,10 +146,11 @@ class _State:
     """The expander. ``word``, ``dollar``, ``braced`` and ``pattern_op`` are generators run by
     ``_run``: ``yield self.word(...)`` calls ``word`` and evaluates to its result."""
 
-    def __init__(self, lookup: Lookup, dialect: Dialect, limit: int = MAX_EXPANSION) -> None:
+    def __init__(self, lookup: Lookup, dialect: Dialect, limit: int, budget: Budget) -> None:
         self.lookup = lookup
         self.dialect = dialect
         self.limit = limit
+        self.budget = budget
         self.unresolved: list[str] = []
         self.errors: list[str] = []
         self.used: list[str] = []
@@ -290,15 +327,17 @@ class _State:
             )
             if not (known and k1 and k2):
                 return "", False
-            return (_replace(_glob(pattern), value, replacement, doubled, self.limit) if pattern else value), True
+            return (
+                _replace(_glob(pattern), value, replacement, doubled, self.limit, self.budget) if pattern else value
+            ), True
         pattern, k = yield self.word(s, start, close, depth + 1, in_double=False)
         if not (known and k):
             return "", False
         atoms = _glob(pattern)
         if op == "#":
-            ends = _ends(atoms, value, 0)
+            ends = _ends(atoms, value, 0, self.budget)
             return (value[max(ends) :] if doubled else value[min(ends) :]) if ends else value, True
-        ends = _ends(atoms[::-1], value[::-1], 0)  # a suffix: the reversed pattern on the reversed value
+        ends = _ends(atoms[::-1], value[::-1], 0, self.budget)  # a suffix: the reversed pattern on the reversed value
         return (value[: len(value) - (max(ends) if doubled else min(ends))] if ends else value), True
 
     def _find_unescaped(self, s: str, ch: str, i: int, end: int) -> int:
@@ -383,7 +422,7 @@ def _step(atoms: list[Callable[[str], bool] | None], states: dict[int, int], ch:
     return out
 
 
-def _ends(atoms: list[Callable[[str], bool] | None], text: str, start: int) -> list[int]:
+def _ends(atoms: list[Callable[[str], bool] | None], text: str, start: int, budget: Budget) -> list[int]:
     """Every i such that the pattern matches ``text[start:i]`` exactly."""
     states: dict[int, int] = {}
     _add(atoms, 0, start, states)
@@ -394,12 +433,13 @@ def _ends(atoms: list[Callable[[str], bool] | None], text: str, start: int) -> l
             out.append(i)
         if i == len(text):
             break
+        budget.spend(len(states))
         states = _step(atoms, states, text[i])
         i += 1
     return out
 
 
-def _search(atoms: list[Callable[[str], bool] | None], text: str, pos: int) -> tuple[int, int] | None:
+def _search(atoms: list[Callable[[str], bool] | None], text: str, pos: int, budget: Budget) -> tuple[int, int] | None:
     """The leftmost match at or after ``pos`` and, from that start, its furthest end: what Go's
     leftmost-first regexp finds with greedy stars (BuildKit's ``${V/p/r}``)."""
     states: dict[int, int] = {}
@@ -415,19 +455,27 @@ def _search(atoms: list[Callable[[str], bool] | None], text: str, pos: int) -> t
             states = {k: st for k, st in states.items() if st <= best[0]}
         if i == len(text) or (best is not None and not states):
             return best
+        budget.spend(len(states))
         states = _step(atoms, states, text[i])
         i += 1
 
 
 def _replace(
-    atoms: list[Callable[[str], bool] | None], value: str, replacement: str, every: bool, limit: int = MAX_EXPANSION
+    atoms: list[Callable[[str], bool] | None],
+    value: str,
+    replacement: str,
+    every: bool,
+    limit: int = MAX_EXPANSION,
+    budget: Budget | None = None,
 ) -> str:
     """``${V/p/r}`` (first match) and ``${V//p/r}`` (all, as Go's ReplaceAllString: an empty
     match right after a match is not replaced). ExpansionTooLong past ``limit`` characters."""
+    budget = budget or Budget()
     out: list[str] = []
     size = last = search = 0
     while search <= len(value):
-        found = _search(atoms, value, search)
+        budget.spend(1)
+        found = _search(atoms, value, search, budget)
         if found is None:
             break
         start, end = found
