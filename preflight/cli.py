@@ -679,6 +679,13 @@ def doctor(
 
     if not timeout > 0:
         raise UsageProblem("--timeout must be > 0")
+    if _untrusted(False):
+        # doctor reads the project's compose files with the process environment and honours the
+        # project's registry endpoints, CA and insecure settings: nothing of --untrusted applies.
+        raise UsageProblem(
+            "preflight doctor does not run with PREFLIGHT_UNTRUSTED set: it diagnoses this machine's "
+            "registry access with the project's files and configuration; run it outside the untrusted job"
+        )
     config = _load_config(config_file, engine=_engine_choice(engine))
     refs: list[ImageRef] = []
     for text in image_refs:
