@@ -30,6 +30,7 @@ from .registry.client import MANIFEST_ACCEPT
 from .registry.credentials import Credential, CredentialStore
 from .registry.guard import Blocked, check_host
 from .registry.transport import proxy_for
+from .safetext import safe_json, visible
 
 MAX_BODY = 64 * 1024
 
@@ -221,6 +222,27 @@ def _read(response: httpx.Response) -> bytes:
     return bytes(body[:MAX_BODY])
 
 
+def _may_carry_credentials(url: httpx.URL) -> bool:
+    """As the registry client: credentials over HTTPS, or over plain HTTP to this machine only."""
+    return url.scheme == "https" or ep.is_loopback(url.host)
+
+
+def _realm_url(step: _Timer, realm: str, registry_host: str) -> httpx.URL:
+    """The token service a registry names, if preflight may connect to it (the registry client's
+    guard: never a cloud metadata or link-local address)."""
+    try:
+        url = httpx.URL(realm)
+    except (httpx.InvalidURL, ValueError):
+        url = None
+    if url is None or url.scheme not in ("http", "https") or not url.host:
+        raise step.fail("the registry named a token service that is not an http(s) URL", "authentication", "-")
+    try:
+        check_host(url.netloc.decode("ascii", "replace"), direct=False, registry_host=registry_host)
+    except Blocked as exc:
+        raise step.fail(str(exc), "blocked", "the registry's token service is refused; use another registry") from None
+    return url
+
+
 def _status_failure(step: _Timer, what: str, status: int, host: str) -> _Stop:
     if status == 429:
         return step.fail(
@@ -261,9 +283,17 @@ def _http_steps(
     if challenge is not None and challenge.scheme == "bearer":
         step = _Timer(section, "token")
         params = {"service": challenge.params.get("service", ""), "scope": f"repository:{path}:pull"}
+        realm = _realm_url(step, challenge.realm, endpoint.host)
         auth = (credential.username, credential.secret) if credential and credential.kind == "basic" else None
+        if auth is not None and not _may_carry_credentials(realm):
+            raise step.fail(
+                f"the token service {realm.scheme}://{realm.netloc.decode('ascii', 'replace')} is plain HTTP and not "
+                "this machine: the password is not sent",
+                "authentication",
+                "the registry should name an https:// token service",
+            )
         try:
-            with client.stream("GET", challenge.realm, params=params, auth=auth) as answer:
+            with client.stream("GET", realm, params=params, auth=auth) as answer:
                 body = _read(answer)
         except (httpx.HTTPError, ValueError) as exc:
             raise step.fail(
@@ -288,7 +318,13 @@ def _http_steps(
         _Timer(section, "credentials").ok("basic authentication asked; none configured (anonymous)")
     step = _Timer(section, "manifest HEAD")
     reference = ref.digest or ref.effective_tag or "latest"
-    if challenge is not None and challenge.scheme == "basic" and credential is not None and credential.kind == "basic":
+    if (
+        challenge is not None
+        and challenge.scheme == "basic"
+        and credential is not None
+        and credential.kind == "basic"
+        and _may_carry_credentials(httpx.URL(base))
+    ):
         headers["Authorization"] = _basic(credential.username, credential.secret)
     try:
         answer = client.head(f"{base}/v2/{path}/manifests/{reference}", headers={"Accept": MANIFEST_ACCEPT, **headers})
@@ -394,14 +430,15 @@ def run(
 
 
 def render_text(sections: Sequence[Section]) -> str:
+    """Every text a registry, a certificate or an engine supplied is shown with ``visible``."""
     lines: list[str] = []
     for section in sections:
-        lines.append(section.title)
+        lines.append(visible(section.title))
         for s in section.steps:
             mark = "✓" if s.ok else "✗"
-            lines.append(f"  {mark} {s.name:<17} {s.seconds * 1000:>6.0f} ms  {s.detail}")
+            lines.append(f"  {mark} {visible(s.name):<17} {s.seconds * 1000:>6.0f} ms  {visible(s.detail)}")
             if not s.ok:
-                lines.append(f"      cause: {s.cause}; next: {s.next}")
+                lines.append(f"      cause: {visible(s.cause)}; next: {visible(s.next)}")
         lines.append("")
     bad = sum(1 for s in sections if not s.ok)
     lines.append("healthy" if not bad else f"{bad} of {len(sections)} checks found a problem")
@@ -413,7 +450,7 @@ def render_json(sections: Sequence[Section]) -> str:
         "ok": all(s.ok for s in sections),
         "checks": [{"title": s.title, "ok": s.ok, "steps": [asdict(step) for step in s.steps]} for s in sections],
     }
-    return json.dumps(data, indent=2, ensure_ascii=False)
+    return safe_json(json.dumps(data, indent=2, ensure_ascii=False))
 
 
 __all__ = ["Section", "Step", "diagnose_endpoint", "render_json", "render_text", "run"]
