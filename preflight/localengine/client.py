@@ -49,10 +49,14 @@ class _TooLarge(Exception):
     pass
 
 
-def _get(client: httpx.Client, path: str, cap: int) -> tuple[int, Mapping[str, str], bytes]:
+def _get(client: httpx.Client, path: str, cap: int, deadline: float) -> tuple[int, Mapping[str, str], bytes]:
+    """GET ``path``: at most ``cap`` bytes, read until ``deadline`` (``time.monotonic()``), checked
+    between chunks: httpx's timeout is per read, so an answer dripping a byte at a time never trips it."""
     with client.stream("GET", path) as response:
         body = bytearray()
         for chunk in response.iter_raw():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{path.split('?')[0]} was still answering at the deadline")
             body += chunk
             if len(body) > cap:
                 raise _TooLarge(f"{path.split('?')[0]} answered more than {cap // 1024} KiB")
@@ -206,7 +210,7 @@ def ask(target: Target, references: Sequence[str], timeout: float) -> tuple[Engi
 
     def one(path: str, cap: int) -> tuple[int, Any]:
         try:
-            code, _, body = _get(client, path, cap)
+            code, _, body = _get(client, path, cap, started + timeout)
         except (httpx.HTTPError, OSError, ssl.SSLError, _TooLarge) as exc:
             log.debug("engine %s: GET %s failed: %s", endpoint, path, diagnose(exc, target, timeout))
             return 0, None
@@ -219,7 +223,7 @@ def ask(target: Target, references: Sequence[str], timeout: float) -> tuple[Engi
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="preflight-engine")
         info_answer = pool.submit(one, "/info", MAX_SMALL)
         try:
-            status, headers, _ = _get(client, "/_ping", MAX_SMALL)
+            status, headers, _ = _get(client, "/_ping", MAX_SMALL, started + timeout)
         except (httpx.HTTPError, OSError, ssl.SSLError, _TooLarge) as exc:
             pool.shutdown(wait=False, cancel_futures=True)
             return failed(diagnose(exc, target, timeout))
