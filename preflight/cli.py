@@ -44,6 +44,16 @@ def _build_args(values: Sequence[str]) -> dict[str, str]:
     return out
 
 
+def _build_contexts(values: Sequence[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in values:
+        name, sep, value = item.partition("=")
+        if not name or not sep or not value:
+            raise UsageProblem(f"--build-context {item!r}: expected NAME=VALUE")
+        out[name] = value
+    return out
+
+
 def _load_config(config_file: str | None, untrusted: bool = False, **overrides: object) -> Config:
     """The user's file, ``--config FILE`` or the project's file, then the command line (``preflight.config``);
     settings dropped or capped on the way are warned about on stderr."""
@@ -168,6 +178,13 @@ def _engine_choice(value: str | None) -> str | None:
 @click.option("--extend-select", multiple=True, help="Rule IDs or prefixes to run on top of the selection, e.g. PF103.")
 @click.option("--ignore", multiple=True, help="Rule IDs or prefixes to skip (comma-separated, repeatable).")
 @click.option("--build-arg", "build_args", multiple=True, help="KEY=VALUE for Dockerfile ARGs (repeatable).")
+@click.option(
+    "--build-context",
+    "build_contexts",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="A named build context, as docker buildx build takes it (repeatable): FROM NAME then means VALUE.",
+)
 @click.option("--exclude", multiple=True, help="Glob of paths to skip (repeatable).")
 @click.option(
     "--platform", "platforms", multiple=True, help="Platform every image must provide, e.g. linux/arm64 (repeatable)."
@@ -229,6 +246,7 @@ def check(
     extend_select: tuple[str, ...],
     ignore: tuple[str, ...],
     build_args: tuple[str, ...],
+    build_contexts: tuple[str, ...],
     exclude: tuple[str, ...],
     platforms: tuple[str, ...],
     fail_level: str | None,
@@ -265,6 +283,7 @@ def check(
         extend_select=_split_ids(extend_select) or None,
         ignore=_split_ids(ignore) or None,
         build_args=_build_args(build_args) or None,
+        build_contexts=_build_contexts(build_contexts) or None,
         exclude=exclude or None,
         fail_level=_fail_level(fail_level),
         offline=offline,
@@ -426,6 +445,13 @@ class _LogProgress(_Progress):
 @click.option("--dry-run", is_flag=True, help="Print a unified diff; change nothing.")
 @click.option("--config", "config_file", type=click.Path(), help="Configuration file (default: searched upward).")
 @click.option("--build-arg", "build_args", multiple=True, help="KEY=VALUE for Dockerfile ARGs (repeatable).")
+@click.option(
+    "--build-context",
+    "build_contexts",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="A named build context, as docker buildx build takes it (repeatable): FROM NAME then means VALUE.",
+)
 @click.option("--exclude", multiple=True, help="Glob of paths to skip (repeatable).")
 @click.option(
     "--platform", "platforms", multiple=True, help="Platform every image must provide, e.g. linux/arm64 (repeatable)."
@@ -450,6 +476,7 @@ def fix(
     dry_run: bool,
     config_file: str | None,
     build_args: tuple[str, ...],
+    build_contexts: tuple[str, ...],
     exclude: tuple[str, ...],
     platforms: tuple[str, ...],
     timeout: float | None,
@@ -477,6 +504,7 @@ def fix(
         config_file,
         untrusted,
         build_args=_build_args(build_args) or None,
+        build_contexts=_build_contexts(build_contexts) or None,
         exclude=exclude or None,
         platforms=platforms or None,
         timeout=timeout,
@@ -531,6 +559,13 @@ def fix(
 @click.option("--unique", is_flag=True, help="Print each normalized reference once, one per line.")
 @click.option("--config", "config_file", type=click.Path())
 @click.option("--build-arg", "build_args", multiple=True, help="KEY=VALUE for Dockerfile ARGs (repeatable).")
+@click.option(
+    "--build-context",
+    "build_contexts",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="A named build context, as docker buildx build takes it (repeatable): FROM NAME then means VALUE.",
+)
 @click.option("--exclude", multiple=True, help="Glob of paths to skip (repeatable).")
 @click.option("--all", "include_built", is_flag=True, help="With --unique: include images compose builds (not pulled).")
 @click.option(
@@ -552,6 +587,7 @@ def images(
     unique: bool,
     config_file: str | None,
     build_args: tuple[str, ...],
+    build_contexts: tuple[str, ...],
     exclude: tuple[str, ...],
     include_built: bool,
     missing_locally: bool,
@@ -572,6 +608,7 @@ def images(
         config_file,
         untrusted,
         build_args=_build_args(build_args) or None,
+        build_contexts=_build_contexts(build_contexts) or None,
         exclude=exclude or None,
         engine=_engine_choice(engine),
         allow_env=allow_env or None,

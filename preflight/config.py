@@ -102,9 +102,11 @@ class Config:
     cache_negative_ttl: int = 300  # seconds, negative answers
     timeout: float = 30.0  # overall deadline for the registry step, seconds
     allow_env: tuple[str, ...] = ()  # process variables interpolation may read under --untrusted
+    build_contexts: Mapping[str, str] = field(default_factory=dict)  # --build-context NAME=VALUE (BuildKit)
+    compose_files: tuple[str, ...] = ()  # globs of further files to read as compose files
+    engine: str | None = None  # container engine: URL, "off", None = found as the docker CLI finds it
     concurrency: int = 32  # requests in flight per registry host (README "Speed" justifies the default)
     # Not settings (no key in any file):
-    engine: str | None = None  # container engine: URL, "off", None = found as the docker CLI finds it (--engine only)
     cli_build_args: Mapping[str, str] = field(default_factory=dict)  # --build-arg: wins over compose build.args
     source: str | None = None  # file the configuration came from (the project's, else the user's), for messages
     root: str | None = None  # directory of that file, absolute
@@ -185,6 +187,12 @@ def _platform_list(value: Any, name: str, _root: Path) -> tuple[str, ...]:
     return _check_platforms(_str_list(value, name), name)
 
 
+def _engine(value: Any, name: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f'{name} must be "off" or an engine address such as unix:///var/run/docker.sock')
+    return value.strip()
+
+
 def _env_names(value: Any, name: str, _root: Path) -> tuple[str, ...]:
     names = _str_list(value, name)
     for item in names:
@@ -238,6 +246,19 @@ SETTINGS: tuple[Setting, ...] = (
         "bounded (1-256): it changes how fast the same requests go, not where or with what", "--concurrency",
     ),
     Setting(
+        "build-contexts", "build_contexts", lambda v, n, _r: _str_map(v, n), Trust.NOT_UNTRUSTED,
+        "it replaces the images the checked Dockerfiles name with others the project picks",
+        "--build-context", _update,
+    ),
+    Setting(
+        "compose-files", "compose_files", _excludes, Trust.PROJECT,
+        "globs inside the paths being checked: it only widens what is read there", None, _append,
+    ),
+    Setting(
+        "engine", "engine", lambda v, n, _r: _engine(v, n), Trust.USER_ONLY,
+        "the engine's image store and registry settings decide findings: the machine's owner picks it", "--engine",
+    ),
+    Setting(
         "allow-env", "allow_env", _env_names, Trust.USER_ONLY,
         "it hands the runner's environment variables to the files being checked", "--allow-env", _append,
     ),
@@ -269,9 +290,8 @@ KEYS = tuple(BY_KEY)
 REGISTRY_KEYS = tuple(s.key.rpartition(".")[2] for s in REGISTRY_SETTINGS)
 _REGISTRY_BY_KEY = dict(zip(REGISTRY_KEYS, REGISTRY_SETTINGS, strict=True))
 _RULE_ATTRS = ("select", "extend_select", "ignore", "levels")
-# Config fields only the command line sets (no file may): ``engine`` (--engine) chooses where the
-# engine's registry settings and images come from, so not even the user's file names it yet.
-CLI_ONLY = frozenset({"engine"})
+# Config fields only the command line sets (no file may).
+CLI_ONLY: frozenset[str] = frozenset()
 
 
 # ----------------------------------------------------------------- public API

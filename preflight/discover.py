@@ -284,7 +284,11 @@ def is_excluded(rel: str, is_dir: bool, patterns: Sequence[ExcludePattern]) -> b
 
 
 def discover(
-    paths: Sequence[str], cwd: Path, exclude: Sequence[str] = (), confine: Confinement | None = None
+    paths: Sequence[str],
+    cwd: Path,
+    exclude: Sequence[str] = (),
+    confine: Confinement | None = None,
+    compose_files: Sequence[str] = (),
 ) -> Discovery:
     """Find the Dockerfiles and compose files named by or below ``paths`` (default ``.``).
 
@@ -292,6 +296,7 @@ def discover(
     links) is outside the project roots is a PF001 problem at its path and is not taken.
     """
     walker = _Walker(Path(os.path.abspath(cwd)), compile_excludes(exclude), confine)
+    walker.compose_patterns = compile_excludes(compose_files)  # config compose-files: same glob syntax
     for arg in paths or (".",):
         walker.visit_argument(arg)
     return walker.result()
@@ -302,6 +307,7 @@ class _Walker:
         self.cwd = cwd
         self.patterns = patterns
         self.confine = confine
+        self.compose_patterns: tuple[ExcludePattern, ...] = ()
         self.found: dict[str, tuple[str, bool]] = {}  # resolved path -> (kind, explicit)
         self.problems: list[Problem] = []
         self.seen_dirs: set[tuple[int, int]] = set()
@@ -387,12 +393,19 @@ class _Walker:
                         self.directory(sub, os.path.realpath(sub), prefix + entry)
                 continue
             name = entry.rpartition("/")[2]
-            kind = classify(name)
+            kind = self.kind_of(prefix + entry, name)
             if kind is None and not _YAML_RE.match(name):
                 continue
             if is_excluded(prefix + entry, False, self.patterns):
                 continue
             self.file(os.path.join(path, entry), os.path.join(real, entry), kind)
+
+    def kind_of(self, rel: str, name: str) -> str | None:
+        """By name (``classify``), else a compose file when the config's ``compose-files`` globs match."""
+        kind = classify(name)
+        if kind is None and self.compose_patterns and _hit(rel, False, self.compose_patterns):
+            return COMPOSE
+        return kind
 
     def mark_seen(self, path: str) -> bool:
         """Record a directory's inode; True if it was seen before (or cannot be stat'ed)."""
@@ -442,7 +455,7 @@ class _Walker:
                         continue  # a symlink loop, or a directory reached twice
                     stack.append((entry.path, sub_real, prefix + name, True))
                     continue
-                kind = classify(name)
+                kind = self.kind_of(prefix + name, name)
                 if kind is None and not _YAML_RE.match(name):
                     continue
                 if _hit(prefix + name, False, self.patterns):

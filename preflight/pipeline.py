@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from .registry.endpoints import DaemonConfig
 
 Progress = Callable[[int, int, str], None]
+DOCKER_IMAGE = "docker-image://"  # the named-context kind that is an image
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,7 @@ def load(
     if untrusted:
         confine = Confinement(project_roots(list(paths), os.fspath(cwd)))
         environ = allowed_environment(environ, config.allow_env)
-    found = discover(list(paths) or ["."], cwd, config.exclude, confine)
+    found = discover(list(paths) or ["."], cwd, config.exclude, confine, config.compose_files)
     documents: dict[str, Document] = {}
     extra: list[Document] = []
     if found.problems:
@@ -85,6 +86,10 @@ def load(
     builders: dict[Path, list[BuildLink]] = {}  # Dockerfile -> the compose services that build it
     compose_builds: dict[Path, tuple[BuildLink, ...]] = {}  # compose file -> its build links, read once
     built_by: dict[str, set[str]] = {}  # Dockerfile document key -> compose files that build it
+    cli_contexts = {
+        name: value[len(DOCKER_IMAGE) :] if value.lower().startswith(DOCKER_IMAGE) else None
+        for name, value in config.build_contexts.items()
+    }
 
     excludes = compile_excludes(config.exclude)
 
@@ -167,7 +172,9 @@ def load(
                 extra.append(Document(shown, "unknown", problems=(Problem("PF001", Location(shown), message),)))
                 continue
         for args, where, platform, contexts in variants:
-            named: dict[str, str | None] = dict.fromkeys(contexts)  # compose reports docker-image:// itself
+            # --build-context / build-contexts: a docker-image:// value is checked at the FROM that
+            # names it; compose's additional_contexts win and are reported where compose writes them.
+            named: dict[str, str | None] = {**cli_contexts, **dict.fromkeys(contexts)}
             doc = parse_dockerfile(text, shown, build_args=args, target_platform=platform, named_contexts=named)
             key = shown if shown not in documents else f"{shown}\0{sorted(args.items())}\0{contexts}"
             documents.setdefault(key, doc)

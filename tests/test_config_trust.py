@@ -49,12 +49,15 @@ SAMPLES: dict[str, Any] = {
     "timeout": 5,
     "concurrency": 8,
     "allow-env": ["CI_SECRET_TOKEN"],
+    "build-contexts": {"base": "docker-image://alpine:3.19"},
+    "compose-files": ["deploy/*.yml"],
+    "engine": "unix:///tmp/other-engine.sock",
     "registries.*.mirrors": ["https://mirror.example"],
     "registries.*.insecure": True,
     "registries.*.ca-file": "ca.pem",
     "registries.*.endpoint": "https://evil.example",
 }
-NOT_SETTINGS = {"cli_build_args", "source", "root", "warnings", "engine"}  # Config fields no file can set
+NOT_SETTINGS = {"cli_build_args", "source", "root", "warnings"}  # Config fields no file can set
 EVERY = [*SETTINGS, *REGISTRY_SETTINGS]
 
 

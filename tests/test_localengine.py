@@ -278,8 +278,14 @@ def test_offline_run_imports_no_engine_code(tmp_path: Path) -> None:
 
 
 def test_a_project_configuration_cannot_choose_the_engine(tmp_path: Path) -> None:
-    from preflight.config import ConfigError, load_config
+    from preflight.config import load_config
 
     (tmp_path / ".preflight.yaml").write_text("engine: tcp://attacker.example:2375\n")
-    with pytest.raises(ConfigError, match="unknown key 'engine'"):
-        load_config(tmp_path)
+    env = {"XDG_CONFIG_HOME": str(tmp_path / "xdg"), "HOME": str(tmp_path / "home")}
+    for untrusted in (False, True):
+        config = load_config(tmp_path, untrusted=untrusted, environ=env)
+        assert config.engine is None and any("engine" in w for w in config.warnings), config.warnings
+    user = tmp_path / "xdg" / "preflight" / "config.yaml"  # the machine's owner may
+    user.parent.mkdir(parents=True)
+    user.write_text("engine: 'off'\n")
+    assert load_config(tmp_path / "xdg", environ=env).engine == "off"

@@ -136,3 +136,24 @@ def test_a_directory_is_checked_as_its_compose_project_and_a_named_file_alone(tm
     ]
     alone = check_paths(["docker-compose.yml"], Config(), cwd=tmp_path, environ={})
     assert [(f.rule, f.location.line) for f in alone.findings] == [("PF102", 3), ("PF102", 5), ("PF102", 7)]
+
+
+def test_build_contexts_from_the_command_line_replace_names_in_every_dockerfile(tmp_path):
+    write(tmp_path, {"Dockerfile": "FROM base\nCOPY --from=src /a /a\nFROM alpine\nFROM docker.io/library/alpine\n"})
+    config = Config(build_contexts={"base": "docker-image://python:latest", "src": "./src", "alpine": "oci-layout://x"})
+    loaded = load(["."], config, cwd=tmp_path, environ={})
+    uses = [(u.location.line, u.written, u.resolved) for d in loaded.documents for u in d.uses]
+    assert uses == [(1, "base", "python:latest")]  # alpine (also normalized) and src pull nothing
+    report = check_paths(["."], config, cwd=tmp_path, environ={})
+    assert [(f.rule, f.location.line) for f in report.findings] == [("PF102", 1)]
+
+
+def test_compose_files_globs_add_compose_files_by_path(tmp_path):
+    write(tmp_path, {
+        "deploy/prod.yml": 'services: {web: {image: "nginx:latest"}}\n',  # flow style: not recognised by content
+        "deploy/notes.yml": "x: 1\n",
+        "other.yml": "services:\n  - image: nginx:latest\n",
+    })  # fmt: skip
+    assert check_paths(["."], Config(), cwd=tmp_path, environ={}).findings == ()
+    report = check_paths(["."], Config(compose_files=("deploy/*.yml",)), cwd=tmp_path, environ={})
+    assert [(f.rule, f.location.path) for f in report.findings] == [("PF102", "deploy/prod.yml")]
