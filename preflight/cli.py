@@ -496,7 +496,7 @@ def fix(
         _debug_logging()
     from . import pipeline
     from .fix.plan import Options, corrected_references, plan
-    from .fix.run import change_line, execute, listed_line, read_sources, summary_line
+    from .fix.run import change_line, execute, listed_line, read_sources, shown_diff, summary_line
 
     _require_paths(paths)
     untrusted = _untrusted(untrusted)
@@ -540,7 +540,7 @@ def fix(
     outcome = execute(edits, sources, dry_run=dry_run)
     say = (lambda line: click.echo(visible(line), err=True)) if dry_run else (lambda line: click.echo(visible(line)))
     if outcome.diff:
-        click.echo(outcome.diff, nl=False)
+        click.echo(shown_diff(outcome.diff, os.environ), nl=False)
     for change in sorted(edits.changes, key=lambda c: (c.use.path, c.use.line, c.use.column)):
         say(change_line(change, dry_run))
     for item in sorted(edits.listed, key=lambda i: (i.location.path, i.location.line, i.location.column)):

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import secrets
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..confine import Confinement, project_roots
 from ..model import Document, clip
+from ..safetext import visible
 from ..textfile import InputError
 from .edits import Source, apply, encoded, read_source, unified_diff, write_atomic
 from .plan import DIGEST, PIN, TYPO, Change, Listed, Plan
@@ -70,6 +72,20 @@ def execute(plan: Plan, sources: Mapping[str, Source | str], *, dry_run: bool) -
         except OSError as exc:
             out.errors.append(f"cannot write {path}: {exc.strerror or exc}")
     return out
+
+
+def shown_diff(diff: str, environ: Mapping[str, str]) -> str:
+    """``diff`` as printed. It quotes the files' own lines, so each goes through ``visible`` (no escape
+    sequence reaches a terminal), and inside GitHub Actions the whole diff sits between
+    ``::stop-commands::TOKEN`` and ``::TOKEN::``: the runner trims a context line's leading space,
+    so a quoted ``::error ...`` or ``::add-mask::`` line would otherwise be a workflow command."""
+    lines = diff.split("\n")
+    tail = lines.pop() if lines else ""
+    text = "".join(visible(line) + "\n" for line in lines) + visible(tail)
+    if environ.get("GITHUB_ACTIONS", "").lower() != "true" or not text:
+        return text
+    token = secrets.token_hex(16)
+    return f"::stop-commands::{token}\n{text}::{token}::\n"
 
 
 _DONE = {

@@ -82,3 +82,38 @@ def test_symlink_inside_the_project_is_still_edited(registry: Any, tmp_path: Pat
     done = run(tmp_path, "fix", "Dockerfile")
     assert done.returncode == 1, done.stdout + done.stderr
     assert (work / "real" / "Dockerfile").read_text() == body.replace("slimm", "slim")
+
+
+def test_dry_run_diff_cannot_act_on_a_terminal_or_a_github_log(registry: Any, tmp_path: Path) -> None:
+    """The diff quotes the file's lines: a heredoc line '::error ...' (a workflow command once the
+    runner trims the diff's leading space) and an escape sequence (before: both printed raw)."""
+    work, _, _ = _layout(tmp_path, registry)
+    lines = ["::error title=pwned::injected", "\x1b[31mred\x1b]8;;http://x\x07", "  ::add-mask::hidden"]
+    (work / "Dockerfile").write_text(
+        f"FROM scratch AS a\nRUN <<EOF\n{lines[0]}\n{lines[1]}\nEOF\n"
+        f"FROM {registry.hostport}/{TYPO}\nRUN <<EOF\n{lines[2]}\nEOF\n"
+    )
+    import os
+    import subprocess
+    import sys
+
+    from .test_fix import ROOT
+
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(tmp_path),
+        "XDG_CACHE_HOME": str(tmp_path / "cache"),
+        "NO_PROXY": "127.0.0.1,localhost",
+        "PYTHONPATH": str(ROOT),
+        "GITHUB_ACTIONS": "true",
+    }
+    cmd = [sys.executable, "-m", "preflight", "fix", ".", "--dry-run"]
+    done = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "\x1b" not in done.stdout + done.stderr and "\x07" not in done.stdout
+    out = done.stdout.splitlines()
+    assert out[0].startswith("::stop-commands::") and len(out[0]) > len("::stop-commands::") + 16
+    token = out[0].removeprefix("::stop-commands::")
+    assert out[-1] == f"::{token}::"
+    assert token not in "".join(lines) and "3.12-slim" in done.stdout  # the diff is there, between the two
+    assert [line for line in out[1:-1] if line.lstrip().startswith("::")]  # the injected lines, neutralized
