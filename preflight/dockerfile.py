@@ -771,7 +771,6 @@ class _Reader:
             uses=tuple(self.uses),
             problems=tuple(self.problems),
             suppressions=self.suppressions(),
-            stage_names=frozenset(self.all_names),
         )
 
     def instruction(self, ins: Instruction, has_from: bool) -> None:

@@ -105,10 +105,6 @@ class Budget:
             raise ExpansionTooCostly()
 
 
-def has_variables(text: str, dialect: Dialect) -> bool:
-    return expand(text, lambda _name: "", dialect).used != () if "$" in text else False
-
-
 def expand(
     text: str, lookup: Lookup, dialect: Dialect, limit: int = MAX_EXPANSION, budget: Budget | None = None
 ) -> Expansion:

@@ -185,12 +185,13 @@ class Document:
     """What preflight read from one file."""
 
     path: str  # display path (relative to the working directory, / separators)
-    kind: str  # "dockerfile" | "compose"
+    # "dockerfile" | "compose"; "unknown": a file that could not be read or is neither (only problems);
+    # "directory": a directory that could not be listed (only problems, not counted as a file)
+    kind: str
     uses: tuple[ImageUse, ...] = ()
     problems: tuple[Problem, ...] = ()
     suppressions: Suppressions = Suppressions()
     builds: tuple[BuildLink, ...] = ()  # compose only: Dockerfiles its services build
-    stage_names: frozenset[str] = frozenset()  # Dockerfile only: lower-cased stage names
 
 
 @dataclass(frozen=True)

@@ -407,3 +407,16 @@ def test_missing_helper_then_podman_says_which_source_was_used(env: Env) -> None
     assert store.warnings[0].endswith(
         "using the credentials from podman auth.json (~/.config/containers/auth.json) instead"
     )
+
+
+def test_helper_deadline_is_read_on_the_injected_clock(env: Env) -> None:
+    # the registry step passes its own clock: the deadline and "now" come from the same one
+    env.helper("rec", answer("u", "s"))
+    env.docker_config({"credsStore": "rec"})
+    late = env.store(deadline=100.0, clock=lambda: 101.0)
+    assert late.lookup("ghcr.io") is None
+    assert env.calls("rec") == []
+    assert any("no time left before the deadline" in w for w in late.warnings)
+    early = env.store(deadline=100.0, clock=lambda: 99.0)
+    cred = early.lookup("ghcr.io")
+    assert cred is not None and cred.username == "u"

@@ -44,14 +44,13 @@ class Resolution:
     requests: int  # HTTP requests a registry answered (retries, token requests and redirects included)
     cache_hits: int
     dockerhub_remaining: int | None  # lowest Docker Hub ratelimit-remaining seen
-    not_checked: int  # references whose lookup did not finish before the deadline
     warnings: tuple[str, ...]  # safe texts: credential helper missing, mirror fell back, ...
 
 
 def resolve(lookups: Sequence[Lookup], settings: Settings) -> Resolution:
     """Look every reference up (sync wrapper around one asyncio run)."""
     if not lookups:
-        return Resolution({}, 0, 0, None, 0, ())
+        return Resolution({}, 0, 0, None, ())
     import asyncio  # not at module level: asyncio imports ssl, and rules import this package offline
 
     from .batch import run

@@ -22,6 +22,7 @@ import logging
 import time
 from collections.abc import AsyncGenerator, Callable, Generator
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import httpx
 
@@ -133,6 +134,15 @@ def split_scope(scope: str) -> tuple[str, str, str] | None:
 # ----------------------------------------------------------------- shared state
 
 
+class TokenKey(NamedTuple):
+    """What a cached token is for: one realm, service, scope set and credential identity."""
+
+    realm: str
+    service: str
+    scopes: tuple[str, ...]  # sorted
+    identity: str  # the credential's identity, or "anonymous"
+
+
 @dataclass
 class Token:
     value: str
@@ -145,12 +155,11 @@ class AuthState:
     ``host[:port]`` (two registries on one host are two registries: never share a challenge)."""
 
     clock: Callable[[], float] = time.monotonic
-    tokens: dict[tuple[str, str, tuple[str, ...], str], Token] = field(default_factory=dict)
+    tokens: dict[TokenKey, Token] = field(default_factory=dict)
     challenges: dict[str, Challenge] = field(default_factory=dict)
-    inflight: dict[tuple, asyncio.Event] = field(default_factory=dict)  # token requests under way
-    token_requests: int = 0
+    inflight: dict[TokenKey, asyncio.Event] = field(default_factory=dict)  # token requests under way
 
-    def get(self, key: tuple[str, str, tuple[str, ...], str]) -> str | None:
+    def get(self, key: TokenKey) -> str | None:
         token = self.tokens.get(key)
         if token is None:
             return None
@@ -159,10 +168,10 @@ class AuthState:
             return None
         return token.value
 
-    def put(self, key: tuple[str, str, tuple[str, ...], str], value: str, expires_in: float) -> None:
+    def put(self, key: TokenKey, value: str, expires_in: float) -> None:
         self.tokens[key] = Token(value, self.clock() + max(expires_in, DEFAULT_EXPIRES) - EXPIRY_MARGIN)
 
-    def drop(self, key: tuple[str, str, tuple[str, ...], str]) -> None:
+    def drop(self, key: TokenKey) -> None:
         self.tokens.pop(key, None)
 
 
@@ -254,7 +263,7 @@ class RegistryAuth(httpx.Auth):
             except StopIteration:
                 return
 
-    async def _shared_token(self, key: tuple) -> str | None:
+    async def _shared_token(self, key: TokenKey) -> str | None:
         pending = self.state.inflight.get(key)
         if pending is None:
             return None
@@ -276,7 +285,7 @@ class RegistryAuth(httpx.Auth):
             response = yield request
             self._note_challenge(response)
             return
-        used: tuple | None = None  # (token cache key, taken from the cache?)
+        used: tuple[TokenKey, bool] | None = None  # (token cache key, taken from the cache?)
         known = self.state.challenges.get(self.registry_netloc)
         if known is not None:  # this host challenged before: authorize up front, saving a 401
             used = yield from self._authorize(request, known)
@@ -327,7 +336,7 @@ class RegistryAuth(httpx.Auth):
 
     def _authorize(
         self, request: httpx.Request, challenge: Challenge, *, fresh: bool = False, refetch: bool = False
-    ) -> Generator[httpx.Request, httpx.Response, tuple | None]:
+    ) -> Generator[httpx.Request, httpx.Response, tuple[TokenKey, bool] | None]:
         """Set ``Authorization`` for ``challenge``; returns (token cache key, from cache?) when a token was set."""
         cred = self.credential
         if challenge.scheme == "basic":
@@ -361,7 +370,7 @@ class RegistryAuth(httpx.Auth):
             self._withheld(realm_url)
             send_cred = None
         identity = send_cred.identity if send_cred is not None else "anonymous"
-        key = (realm, service, tuple(sorted(scopes)), identity)
+        key = TokenKey(realm, service, tuple(sorted(scopes)), identity)
         token = None if refetch else self.state.get(key)
         from_cache = token is not None
         if token is None:
@@ -372,9 +381,9 @@ class RegistryAuth(httpx.Auth):
         return (key, from_cache)
 
     def _fetch_token(
-        self, realm: httpx.URL, scopes: list[str], cred: Credential | None, key: tuple
+        self, realm: httpx.URL, scopes: list[str], cred: Credential | None, key: TokenKey
     ) -> Generator[httpx.Request, httpx.Response, str | None]:
-        service = key[1]
+        service = key.service
         ext = {EXT_TOKEN: key, EXT_REGISTRY: self.registry_netloc, EXT_BODY_CAP: TOKEN_BODY_CAP}
         params: list[tuple[str, str | int | float | bool | None]] = []
         if service:
@@ -390,7 +399,6 @@ class RegistryAuth(httpx.Auth):
             }
             post = httpx.Request("POST", realm, data=form, extensions=ext)
             self.outcome.sent_credentials = True
-            self.state.token_requests += 1
             response = yield post
             if response.status_code not in (404, 405):
                 return self._take_token(response, key)
@@ -400,11 +408,10 @@ class RegistryAuth(httpx.Auth):
             headers["Authorization"] = _basic(cred.username or "<token>", cred.secret)
             self.outcome.sent_credentials = True
         get = httpx.Request("GET", realm.copy_merge_params(httpx.QueryParams(params)), headers=headers, extensions=ext)
-        self.state.token_requests += 1
         response = yield get
         return self._take_token(response, key)
 
-    def _take_token(self, response: httpx.Response, key: tuple) -> str | None:
+    def _take_token(self, response: httpx.Response, key: TokenKey) -> str | None:
         shared = response.extensions.get(EXT_SHARED)
         if shared is not None:
             return str(shared)  # another flow fetched this very token a moment ago

@@ -44,7 +44,6 @@ if TYPE_CHECKING:
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
 
-HUB_LABEL = "docker.io"
 log = logging.getLogger("preflight.registry")
 _FALLBACK_STATUSES = frozenset({Status.OK})
 
@@ -172,7 +171,10 @@ async def run(
             del unique[canonical]
     # Credential helpers may use at most half of the run's time (a hung helper must not eat it all).
     store = CredentialStore(
-        settings.environ, enabled=settings.use_credentials, deadline=time.monotonic() + max(0.0, float(cfg.timeout)) / 2
+        settings.environ,
+        enabled=settings.use_credentials,
+        deadline=clock() + max(0.0, float(cfg.timeout)) / 2,
+        clock=clock,
     )
     cred_domains = {e.credential_domain for eps in endpoint_lists.values() for e in eps}
     creds = await asyncio.to_thread(lambda: {d: store.lookup(d) for d in sorted(cred_domains)})
@@ -284,7 +286,6 @@ async def run(
         requests=transport.requests,
         cache_hits=cache.hits if cache is not None else 0,
         dockerhub_remaining=min(remaining) if remaining else None,
-        not_checked=sum(1 for f in facts.values() if f.status is Status.NOT_CHECKED),
         warnings=tuple(dict.fromkeys(warnings)),
     )
 

@@ -36,7 +36,7 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -255,8 +255,10 @@ class CredentialStore:
         helper_timeout: float = 10.0,
         enabled: bool = True,
         deadline: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        """``deadline`` (``time.monotonic()`` value): no helper runs past it, however many domains ask."""
+        """``deadline`` (a ``clock()`` value): no helper runs past it, however many domains ask."""
+        self._clock = clock
         self._environ = dict(environ)
         self._home = home if home is not None else Path(environ["HOME"]) if environ.get("HOME") else Path.home()
         self._timeout = helper_timeout
@@ -386,7 +388,7 @@ class CredentialStore:
         label = f"credential helper {suffix!r}"
         if not _HELPER_NAME.fullmatch(suffix):
             return _HelperOutcome(problem=f"{label} configured in {config_display} is not a valid helper name")
-        timeout = self._timeout if self._deadline is None else min(self._timeout, self._deadline - time.monotonic())
+        timeout = self._timeout if self._deadline is None else min(self._timeout, self._deadline - self._clock())
         if timeout <= 0:
             return _HelperOutcome(problem=f"{label} was not run: no time left before the deadline")
         program = f"docker-credential-{suffix}"

@@ -1,7 +1,9 @@
 """SSRF address guard (registry-protocol.md §9.3): may preflight connect to this host?
 
 Files in a pull request can name any host, and a hostile registry can redirect, or put a token
-``realm`` or a ``Link`` anywhere. The client calls ``check_host``/``check_url`` before every hop.
+``realm`` or a ``Link`` anywhere. The transport (``RegistryTransport``) calls ``check_host`` before
+every request it sends: the registry itself, each redirect, token realm and ``Link`` page (schemes and
+user information in those URLs are the client's and the auth flow's own checks).
 
 * Always refused unless the exact host is allow-listed: link-local (169.254.0.0/16, fe80::/10,
   which hold cloud metadata services), ``fd00:ec2::254``, ``metadata.google.internal``,
@@ -27,7 +29,6 @@ import ipaddress
 import socket
 import threading
 from collections.abc import Callable, Collection
-from urllib.parse import urlsplit
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 Resolver = Callable[[str], list[str]]
@@ -149,7 +150,7 @@ def _effective(address: Address) -> Address:
     return address
 
 
-def classify(address: Address) -> tuple[str, str] | None:
+def address_range(address: Address) -> tuple[str, str] | None:
     """("refused" | "restricted", label) for a special address, None for a public one."""
     address = _effective(address)
     for network, kind, label in _SPECIAL:
@@ -196,7 +197,7 @@ def check_host(
         addresses = [ip for ip in (parse_ip(text) for text in found) if ip is not None]
     own = registry_host is not None and split_host(registry_host)[0] == name
     for address in addresses:
-        verdict = classify(address)
+        verdict = address_range(address)
         if verdict is None:
             continue
         kind, label = verdict
@@ -210,43 +211,3 @@ def check_host(
                 f"{where} is a {label} address reached indirectly (redirect, token realm or link), not the registry "
                 f"itself; refused {allow}"
             )
-
-
-def https_only(scheme: str, host: str) -> bool:
-    """The default scheme policy: only ``https``."""
-    return scheme == "https"
-
-
-def check_url(
-    url: str,
-    *,
-    scheme_ok: Callable[[str, str], bool] = https_only,
-    direct: bool,
-    registry_host: str | None,
-    allow_hosts: Collection[str] = (),
-    untrusted: bool = False,
-    resolve: Resolver = default_resolve,
-) -> None:
-    """``check_host`` for an absolute URL, plus: ``scheme_ok(scheme, host)`` must accept the scheme,
-    and the URL may not carry user info. The message never contains the URL's path or query."""
-    try:
-        parts = urlsplit(url)
-        netloc_host = parts.netloc.rpartition("@")[2]
-        has_user = "@" in parts.netloc
-    except ValueError:
-        raise Blocked("invalid URL") from None
-    scheme = parts.scheme.lower()
-    if not netloc_host or scheme not in ("http", "https"):
-        raise Blocked(f"not an absolute http(s) URL (scheme {_safe(scheme)!r})")
-    if has_user:
-        raise Blocked(f"URL to {_safe(netloc_host)} carries user information; refused")
-    if not scheme_ok(scheme, netloc_host):
-        raise Blocked(f"{scheme}:// to {_safe(netloc_host)} is not allowed (https required)")
-    check_host(
-        netloc_host,
-        direct=direct,
-        registry_host=registry_host,
-        allow_hosts=allow_hosts,
-        untrusted=untrusted,
-        resolve=resolve,
-    )

@@ -44,6 +44,7 @@ import httpx
 from httpcore import SOCKET_OPTION
 
 from ..facts import Status
+from ..safetext import visible
 from .body import ACCEPT_ENCODING, bounded
 from .guard import ResolveOnce, parse_ip, split_host
 
@@ -83,15 +84,11 @@ def netloc(url: httpx.URL) -> str:
     return url.netloc.decode("ascii", "replace")
 
 
-def printable(text: str) -> str:
-    return "".join(c if c.isprintable() else "?" for c in text)
-
-
 def safe_url(url: httpx.URL) -> str:
     """``scheme://host[:port]/path?key&key`` for logs: query values (``last=``, scopes, anything a
     server put in a ``Link`` or realm) and user information dropped."""
     keys = "&".join(dict.fromkeys(key for key, _ in url.params.multi_items()))
-    return printable(f"{url.scheme}://{netloc(url)}{url.path}" + (f"?{keys}" if keys else ""))
+    return visible(f"{url.scheme}://{netloc(url)}{url.path}" + (f"?{keys}" if keys else ""))
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
@@ -723,7 +720,7 @@ class PinnedBackend(httpcore.AsyncNetworkBackend):
                 failure = exc
                 continue
             self.connected.append((host, address, port))
-            log.debug("connected to %s at %s port %d", printable(host), address, port)
+            log.debug("connected to %s at %s port %d", visible(host), address, port)
             return _QuickStream(stream)
         assert failure is not None
         raise failure

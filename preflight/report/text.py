@@ -28,8 +28,8 @@ def _plain(report: Report) -> list[str]:
     out = []
     for f in report.findings:
         loc = f.location
-        where = f"{printable(loc.path)}:{loc.line}:{loc.column}"
-        out.append(f"{where}: {f.rule} {LEVELS[f.level].text}: {printable(f.message)}")
+        where = f"{visible(loc.path)}:{loc.line}:{loc.column}"
+        out.append(f"{where}: {f.rule} {LEVELS[f.level].text}: {visible(f.message)}")
     return out
 
 
@@ -41,11 +41,11 @@ def _grouped(report: Report) -> list[str]:
     for path, group in by_path.items():
         if out:
             out.append("")
-        out.append(f"{_BOLD}{printable(path)}{_RESET}")
+        out.append(f"{_BOLD}{visible(path)}{_RESET}")
         for f in group:
             where = f"{f.location.line}:{f.location.column}"
             level = f"{_COLORS[f.level]}{LEVELS[f.level].text:<7}{_RESET}"
-            out.append(f"  {where:<8} {level}  {printable(f.message)}  {_DIM}{f.rule}{_RESET}")
+            out.append(f"  {where:<8} {level}  {visible(f.message)}  {_DIM}{f.rule}{_RESET}")
     return out
 
 
@@ -71,11 +71,6 @@ def summary_lines(report: Report) -> list[str]:
             usage += f"; Docker Hub pulls remaining: {s.dockerhub_remaining}"
         lines.append(usage)
     return lines
-
-
-def printable(text: str) -> str:
-    """Control and invisible characters (newlines, ANSI escapes, bidi overrides) shown as ``\\n``, ``\\x1b``."""
-    return visible(text)
 
 
 def _count(n: int, word: str) -> str:

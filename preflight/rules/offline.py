@@ -18,7 +18,6 @@ from ..imageref import DEFAULT_DOMAIN, HOST_PROBLEM_PREFIX, ImageRef
 from ..model import Fix, ImageUse, Level, Location, UseKind, clip
 from ..registry.suggest import osa_distance
 
-DOCKERFILE_KINDS = frozenset({UseKind.FROM, UseKind.COPY_FROM, UseKind.MOUNT_FROM, UseKind.SYNTAX})
 HUB_ALIASES = frozenset({"docker.io", "index.docker.io", "registry-1.docker.io", "hub.docker.com"})
 
 declare(

@@ -286,7 +286,7 @@ def platform_missing(subject: Subject, ctx: RuleContext) -> Iterator[Hit]:
 # ----------------------------------------------------------------- PF208 / PF209
 
 
-def _same_host(ctx: RuleContext, facts: ImageFacts, statuses: frozenset[Status] | None) -> int:
+def _references_on_host(ctx: RuleContext, facts: ImageFacts, statuses: frozenset[Status] | None) -> int:
     """References on the host that failed alike (those the engine holds are PF211 notes instead)."""
     return sum(
         1
@@ -314,7 +314,7 @@ def registry_unreachable(subject: Subject, ctx: RuleContext) -> Iterator[Hit]:
 
 
 def _not_checked(ctx: RuleContext, facts: ImageFacts, statuses: frozenset[Status] | None) -> str:
-    count = _same_host(ctx, facts, statuses)
+    count = _references_on_host(ctx, facts, statuses)
     return f"{count} reference{'' if count == 1 else 's'} not checked"
 
 
