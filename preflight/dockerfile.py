@@ -582,9 +582,10 @@ def _platform_values(target_platform: str | None) -> dict[str, _Value]:
 
 def _platform_parts(platform: str | None) -> tuple[str, str, str]:
     """``os/arch[/variant]`` normalized as containerd does (preflight.platforms); linux/amd64 if unusable."""
+    written = [b.strip() for b in (platform or "").split("/")]
+    if len(written) < 2 or not written[0] or not written[1]:
+        return _DEFAULT_PLATFORM  # checked as written: normalizing drops empty parts (linux//v7 -> linux/v7)
     bits = normalize_platform(platform or "").split("/")
-    if len(bits) < 2 or not bits[0] or not bits[1]:
-        return _DEFAULT_PLATFORM
     return bits[0], bits[1], bits[2] if len(bits) > 2 else ""
 
 

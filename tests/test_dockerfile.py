@@ -12,6 +12,7 @@ from preflight.config import Config
 from preflight.dockerfile import parse_dockerfile, scan
 from preflight.model import Document, UseKind
 from preflight.pipeline import check_paths
+from preflight.platforms import normalize_platform
 from preflight.textfile import read_text
 
 DATA = Path(__file__).resolve().parent / "data" / "dockerfile"
@@ -128,6 +129,28 @@ def test_predefined_platform_args_are_visible_in_from():
         one("FROM alpine:$TARGETPLATFORM-$BUILDARCH\n", target_platform="Linux/aarch64/v8").resolved
         == "alpine:linux/arm64-amd64"
     )
+
+
+@pytest.mark.parametrize(
+    ("platform", "expected"),
+    [
+        ("linux/armhf", "linux/arm/v7 arm v7"),
+        ("linux/armel", "linux/arm/v6 arm v6"),
+        ("linux/i686", "linux/386 386 -"),
+        ("linux/arm/7", "linux/arm/v7 arm v7"),
+        ("linux/amd64/v1", "linux/amd64 amd64 -"),
+        ("macos/x86_64", "darwin/amd64 amd64 -"),
+        ("linux", "linux/amd64 amd64 -"),  # unusable: the default
+        ("linux//v7", "linux/amd64 amd64 -"),
+    ],
+)
+def test_target_platform_args_use_the_one_platform_normalizer(platform: str, expected: str) -> None:
+    # the TARGET* args agree with platforms.normalize_platform, which the registry rules compare with
+    text = "FROM alpine:${TARGETPLATFORM}_${TARGETARCH}_${TARGETVARIANT:--}\n"
+    resolved = one(text, target_platform=platform).resolved
+    assert resolved is not None and resolved.replace("_", " ") == "alpine:" + expected
+    if platform.count("/") and "//" not in platform:
+        assert normalize_platform(platform) == expected.split()[0]
 
 
 def test_malformed_variable_syntax_is_pf002_at_the_image_and_pf001_in_an_arg():
