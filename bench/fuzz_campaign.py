@@ -123,7 +123,7 @@ def t_dockerfile(data: bytes) -> None:
 
 
 def t_dotenv(data: bytes) -> None:
-    from preflight.compose import parse_dotenv
+    from preflight.dotenv import parse_dotenv
 
     values, error = parse_dotenv(_text(data), {"HOME": "/root"}.get)
     assert all(isinstance(k, str) and isinstance(v, str) for k, v in values.items())

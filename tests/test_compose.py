@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from preflight.compose import load_compose, parse_dotenv
+from preflight.compose import load_compose
 from preflight.model import Document, Location, UseKind
 
 DATA = Path(__file__).resolve().parent / "data" / "compose"
@@ -252,21 +252,6 @@ def test_environment_wins_over_dotenv_and_dotenv_syntax(tmp_path):
         ("outer:from-env-inh", None),
     ]
     assert doc.problems == ()
-
-
-def test_dotenv_parser_details():
-    text = 'A="line1\\nline2 \\"q\\" \\$HOME"\nB=\'it\\\'s\'\nC = spaced value   \nD=$A\nE=${MISSING}x\nF="multi\nline"\nG=\n'
-    values, error = parse_dotenv(text, {"HOME": "/root"}.get)
-    assert error is None
-    assert values == {
-        "A": 'line1\nline2 "q" $HOME',
-        "B": "it's",
-        "C": "spaced value",
-        "D": 'line1\nline2 "q" $HOME',
-        "E": "x",  # compose: an unset variable in .env is empty
-        "F": "multi\nline",
-        "G": "",
-    }
 
 
 @pytest.mark.parametrize(

@@ -17,9 +17,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from preflight import dockerfile
-from preflight.compose import load_compose, parse_dotenv
+from preflight.compose import load_compose
 from preflight.config import Config
 from preflight.discover import display_path
+from preflight.dotenv import parse_dotenv
 from preflight.imageref import ImageRef, ReferenceError
 from preflight.interpolate import MAX_DEPTH, Dialect, ExpansionError, expand
 from preflight.model import Document, Location
