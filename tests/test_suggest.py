@@ -1,4 +1,4 @@
-"""Near-match ranking for "did you mean" (preflight.registry.suggest) and platform matching."""
+"""Near-match ranking for "did you mean" (preflight.suggest) and platform matching."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import random
 import pytest
 
 from preflight.platforms import normalize_platform, provides
-from preflight.registry.suggest import near_matches, osa_distance
+from preflight.suggest import near_matches, osa_distance
 
 PYTHON_TAGS = ["3.12-slim", "3.12-slim-bookworm", "latest", "3.11", "3.12", "3.12-alpine", "3.13-slim", "3.11-slim"]
 

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..imageref import is_tag
-from ..registry.suggest import osa_distance
+from ..suggest import osa_distance
 
 _NUMBER = re.compile(r"[0-9]+")
 

@@ -32,10 +32,10 @@ import httpx
 from ..facts import ImageFacts, Status
 from ..imageref import ImageRef, is_digest, is_repository_path, is_tag
 from ..platforms import normalize_platform
+from ..suggest import near_matches
 from .auth import AuthOutcome, AuthState, RegistryAuth
 from .body import EXT_BODY_CAP, BodyRefused
 from .credentials import Credential
-from .suggest import near_matches
 from .transport import (
     EXT_REGISTRY,
     DeadlineExceeded,

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from ..engine import Hit, RuleContext, Subject, declare, describe, rule
 from ..imageref import DEFAULT_DOMAIN, HOST_PROBLEM_PREFIX, ImageRef
 from ..model import Fix, ImageUse, Level, Location, UseKind, clip
-from ..registry.suggest import osa_distance
+from ..suggest import osa_distance
 
 HUB_ALIASES = frozenset({"docker.io", "index.docker.io", "registry-1.docker.io", "hub.docker.com"})
 

@@ -1,9 +1,12 @@
 """Near matches for a missing tag or repository: "did you mean ...?".
 
-Pure and network-free. Candidates are ranked by edit distance (optimal string alignment, so
-a swapped pair of characters costs 1), then by the length of the shared prefix, then by how
-similar the dotted/dashed components are, then lexically, so the order never depends on the
-order a registry listed its tags in.
+Pure and network-free: the registry client ranks what a registry lists with it, and rules
+(PF105) and the fix policy compare names with it, so it lives outside the registry package.
+
+Candidates are ranked by edit distance (optimal string alignment, so a swapped pair of
+characters costs 1), then by the length of the shared prefix, then by how similar the
+dotted/dashed components are, then lexically, so the order never depends on the order a
+registry listed its tags in.
 """
 
 from __future__ import annotations
