@@ -645,6 +645,8 @@ def images(
         }
         for s in subjects
     ]
+    # A Dockerfile that several services build with the same result is one row, not one per build.
+    rows = list({tuple(r.values()): r for r in rows}.values())
     if fmt == "json":
         import json
 

@@ -365,3 +365,14 @@ def test_no_fail_on_unchecked_lets_only_unreachable_registries_pass(tmp_path):
     write(tmp_path, {"Dockerfile": f"FROM 127.0.0.1:{port}/team/app:latest\n"})
     other = run_cli(tmp_path, "check", *env, "--no-fail-on-unchecked")
     assert other.returncode == 1 and "PF102" in other.stdout  # every other finding still fails
+
+
+def test_images_prints_a_dockerfile_built_by_several_services_once(tmp_path, monkeypatch):
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "Dockerfile").write_text("FROM python:3.12\n")
+    (tmp_path / "compose.yaml").write_text("services:\n  a:\n    build: app\n  b:\n    build: app\n")
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(cli, ["images", "--format", "json", "."])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.output)["images"]
+    assert [(r["path"], r["reference"]) for r in rows] == [("app/Dockerfile", "docker.io/library/python:3.12")]
