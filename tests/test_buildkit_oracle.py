@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import importlib.util
 import platform
+import re
 import sys
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from preflight.dockerfile import parse_dockerfile, scan
@@ -145,6 +146,10 @@ _FRAGMENTS = [
 @settings(max_examples=400, deadline=None)
 def test_generated_dockerfiles_agree_with_buildkit(lines: list[str], newline: str):
     text = newline.join(lines) + newline
+    # The oracle (PyPI `dockerfile` 3.4.0) predates BuildKit's `# check=` directive (BuildKit 0.14):
+    # it ends the directive block there, so an `# escape=` after it is a comment to the oracle and a
+    # directive to BuildKit today, and to preflight. Texts with both are not comparable.
+    assume(not (re.search(r"^#\s*check\s*=", text, re.M | re.I) and re.search(r"^#\s*escape\s*=", text, re.M | re.I)))
     try:
         problem = agreement.disagreement(text)
     except agreement.Rejected:
