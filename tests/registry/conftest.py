@@ -51,7 +51,7 @@ def registry_bin() -> str:
 
 @pytest.fixture(autouse=True)
 def _loopback_bypasses_proxies(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Proxy variables would route 127.0.0.1 through a proxy (test-registry.md section 11)."""
+    """Proxy variables would route 127.0.0.1 through a proxy (docs/test-registry.md section 11)."""
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
     monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
 

@@ -1,4 +1,4 @@
-"""A fault-injecting asyncio TCP proxy in a thread (test-registry.md section 10).
+"""A fault-injecting asyncio TCP proxy in a thread (docs/test-registry.md section 10).
 
 It reads HTTP/1.1 requests from the client (head + Content-Length or chunked body), so it can count
 them and decide a fault per request; responses are relayed as raw bytes. A fault always ends the

@@ -1,4 +1,4 @@
-"""Deterministic fixture images and pushing them through the registry HTTP API (test-registry.md section 5)."""
+"""Deterministic fixture images and pushing them through the registry HTTP API (docs/test-registry.md section 5)."""
 
 from __future__ import annotations
 
@@ -161,7 +161,7 @@ def build(
 
 @dataclass
 class Pusher:
-    """Pushes blobs and manifests with the exact upload sequence of test-registry.md section 5."""
+    """Pushes blobs and manifests with the exact upload sequence of docs/test-registry.md section 5."""
 
     base_url: str
     auth: httpx.Auth | tuple[str, str] | None = None
@@ -271,7 +271,7 @@ def delete_manifest(
         pusher.delete_manifest(repo, digest)
 
 
-# The fixture set of test-registry.md section 5 plus a few python tags for "did you mean".
+# The fixture set of docs/test-registry.md section 5 plus a few python tags for "did you mean".
 # Each entry: (repo, tags sharing the content, image).
 def fixture_set() -> list[tuple[str, tuple[str, ...], Manifest]]:
     slim = build("python:3.12-slim", ("linux/amd64", "linux/arm64/v8"))

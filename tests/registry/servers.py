@@ -61,7 +61,7 @@ def _pdeathsig_hook() -> Callable[[], None] | None:
 
 
 def base_config(storage_root: Path) -> dict[str, Any]:
-    """The minimal configuration of test-registry.md section 2."""
+    """The minimal configuration of docs/test-registry.md section 2."""
     return {
         "version": "0.1",
         "log": {"level": "info", "accesslog": {"disabled": True}},
@@ -205,7 +205,7 @@ def htpasswd_auth(workdir: Path, lines: str = HTPASSWD_ALICE) -> dict[str, Any]:
 
 
 def token_auth(realm: str, service: str, issuer: str, bundle: Path) -> dict[str, Any]:
-    """The ``auth.token`` section of test-registry.md section 8 (``autoredirect`` left unset)."""
+    """The ``auth.token`` section of docs/test-registry.md section 8 (``autoredirect`` left unset)."""
     if not bundle.is_file():
         raise FileNotFoundError(bundle)
     return {"token": {"realm": realm, "service": service, "issuer": issuer, "rootcertbundle": str(bundle)}}

@@ -1,4 +1,4 @@
-"""A Docker-Hub-style token issuer for Distribution's ``auth.token`` (test-registry.md section 8).
+"""A Docker-Hub-style token issuer for Distribution's ``auth.token`` (docs/test-registry.md section 8).
 
 ES256 on P-256, standard-base64 ``x5c`` (or ``kid`` = libtrust key ID), string ``iss``/``aud``,
 integer ``exp``/``nbf``, ``access`` claim. Policy: anonymous pull on ``library/*`` and ``myorg/app``,
