@@ -17,6 +17,12 @@ from typing import TypeGuard
 
 DEFAULT_DOMAIN = "docker.io"
 LEGACY_DEFAULT_DOMAIN = "index.docker.io"
+HUB_REGISTRY_HOST = "registry-1.docker.io"
+# The names of Docker Hub's registry a reference's domain may carry (lower case): each means Docker Hub,
+# its endpoint and its credentials. The one table: endpoints, credentials, transport and rules use it.
+# parse() folds only index.docker.io into docker.io, as distribution/reference does; registry-1.docker.io
+# stays as written (moby gives it Hub's endpoint and credentials, but no mirrors).
+DOCKER_HUB_DOMAINS = frozenset({DEFAULT_DOMAIN, LEGACY_DEFAULT_DOMAIN, HUB_REGISTRY_HOST})
 OFFICIAL_REPO_PREFIX = "library/"
 NAME_TOTAL_LENGTH_MAX = 255
 # No valid reference is longer than about 780 characters: a host name of at most 253 (DNS), a

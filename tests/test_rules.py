@@ -296,6 +296,7 @@ def test_pf104_docker_hub_implicit_registry() -> None:
         ("registry-1.docker.io", ("docker.io",), True),
         ("docker.io", ("index.docker.io",), True),
         ("docker.io", ("hub.docker.com",), True),
+        ("HUB.docker.com", ("docker.io",), False),  # a reference naming the website pulls from no registry
         ("eu.gcr.io", ("*.gcr.io",), True),
         ("gcr.io", ("*.gcr.io",), False),
         ("evilgcr.io", ("*.gcr.io",), False),

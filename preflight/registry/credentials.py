@@ -40,9 +40,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..imageref import DEFAULT_DOMAIN, DOCKER_HUB_DOMAINS
+
 HUB_KEY = "https://index.docker.io/v1/"
 TOKEN_USERNAME = "<token>"
-_HUB_HOSTS = frozenset({"docker.io", "index.docker.io", "registry-1.docker.io"})
 _HELPER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*", re.ASCII)
 
 # Environment a credential helper receives; everything else is dropped.
@@ -103,7 +104,7 @@ class Credential:
 # ------------------------------------------------------------------ keys
 def server_key(domain: str) -> str:
     """The key Docker stores credentials for ``domain`` under (also what a helper receives)."""
-    return HUB_KEY if domain.lower() in _HUB_HOSTS else domain
+    return HUB_KEY if domain.lower() in DOCKER_HUB_DOMAINS else domain
 
 
 def _host_of(key: str) -> str:
@@ -111,7 +112,7 @@ def _host_of(key: str) -> str:
     if "://" in key:
         key = key.split("://", 1)[1]
     host = key.split("/", 1)[0].lower()
-    return "docker.io" if host in _HUB_HOSTS else host
+    return DEFAULT_DOMAIN if host in DOCKER_HUB_DOMAINS else host
 
 
 def _find_key(keys: list[str], domain: str, *, podman: bool = False) -> str | None:

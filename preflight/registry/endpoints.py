@@ -38,15 +38,15 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from ..config import Config, RegistryConfig
+from ..imageref import DEFAULT_DOMAIN, DOCKER_HUB_DOMAINS, HUB_REGISTRY_HOST, LEGACY_DEFAULT_DOMAIN
 from .guard import Resolver, default_resolve, parse_ip, split_host
 
 DEFAULT_DAEMON_JSON = Path("/etc/docker/daemon.json")
 DEFAULT_CERTS_DIR = Path("/etc/docker/certs.d")
-HUB_DOMAIN = "docker.io"
-HUB_HOST = "registry-1.docker.io"
+HUB_DOMAIN = DEFAULT_DOMAIN
+HUB_HOST = HUB_REGISTRY_HOST
 HUB_BASE_URL = f"https://{HUB_HOST}"
-_HUB_NAMES = frozenset({"docker.io", "index.docker.io", "registry-1.docker.io"})
-_MIRRORED = frozenset({"docker.io", "index.docker.io"})
+_MIRRORED = frozenset({DEFAULT_DOMAIN, LEGACY_DEFAULT_DOMAIN})  # Hub names that get mirrors (not registry-1)
 
 
 @dataclass(frozen=True)
@@ -261,7 +261,7 @@ def endpoints_for(
     ``certs_dir=None`` skips the ``/etc/docker/certs.d`` lookup; ``resolve`` is only used to match
     daemon.json CIDRs.
     """
-    hub = domain.lower() in _HUB_NAMES
+    hub = domain.lower() in DOCKER_HUB_DOMAINS
     credential_domain = HUB_DOMAIN if hub else domain
     keys = (domain, HUB_DOMAIN) if hub else (domain,)
     entry = _registry(config, *keys)

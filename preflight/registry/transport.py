@@ -44,11 +44,12 @@ import httpx
 from httpcore import SOCKET_OPTION
 
 from ..facts import Status
+from ..imageref import DOCKER_HUB_DOMAINS
 from ..safetext import visible
 from .body import ACCEPT_ENCODING, bounded
 from .guard import ResolveOnce, parse_ip, split_host
 
-HUB_HOSTS = frozenset({"registry-1.docker.io", "index.docker.io", "auth.docker.io", "docker.io"})
+HUB_HOSTS = DOCKER_HUB_DOMAINS | {"auth.docker.io"}  # Hub's registry names and its token service (rate limits)
 RETRY_STATUSES = frozenset({408, 429, 499, 500, 502, 503, 504, 522})
 RETRY_AFTER_CAP = 60.0
 EXT_REGISTRY = "preflight_registry"  # request extension: the registry host the request serves

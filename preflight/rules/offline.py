@@ -14,11 +14,11 @@ import re
 from collections.abc import Iterator
 
 from ..engine import Hit, RuleContext, Subject, declare, describe, rule
-from ..imageref import DEFAULT_DOMAIN, HOST_PROBLEM_PREFIX, ImageRef
+from ..imageref import DEFAULT_DOMAIN, DOCKER_HUB_DOMAINS, HOST_PROBLEM_PREFIX, ImageRef
 from ..model import Fix, ImageUse, Level, Location, UseKind, clip
 from ..suggest import osa_distance
 
-HUB_ALIASES = frozenset({"docker.io", "index.docker.io", "registry-1.docker.io", "hub.docker.com"})
+_HUB_WEBSITE = "hub.docker.com"  # not a registry; in trusted-registries it means Docker Hub (rules/PF104.md)
 
 declare(
     "PF001",
@@ -247,7 +247,8 @@ def is_trusted(domain: str, patterns: tuple[str, ...]) -> bool:
     """Whether ``domain`` matches one of the trusted-registries patterns.
 
     ``*`` matches any run of characters (``*.gcr.io``, ``registry.example.com*``, ``*``);
-    Docker Hub's host names all count as ``docker.io``; comparison ignores case.
+    Docker Hub's registry names all count as ``docker.io``, and so does ``hub.docker.com`` in the
+    list (the website's name, which people write there); comparison ignores case.
     """
     name = _registry_name(domain)
     return any(_pattern(p).fullmatch(name) for p in patterns if p.strip())
@@ -255,11 +256,12 @@ def is_trusted(domain: str, patterns: tuple[str, ...]) -> bool:
 
 def _registry_name(domain: str) -> str:
     low = domain.lower()
-    return DEFAULT_DOMAIN if low in HUB_ALIASES else low
+    return DEFAULT_DOMAIN if low in DOCKER_HUB_DOMAINS else low
 
 
 def _pattern(text: str) -> re.Pattern[str]:
-    text = _registry_name(text.strip().rstrip("/"))
+    text = text.strip().rstrip("/")
+    text = DEFAULT_DOMAIN if text.lower() == _HUB_WEBSITE else _registry_name(text)
     return re.compile(".*".join(re.escape(part) for part in text.split("*")))
 
 
