@@ -223,9 +223,9 @@ def host_problem(domain: str) -> str | None:
     and an ``xn--`` label must be valid punycode. Pure: no network.
     """
     host, _, port = domain.rpartition(":") if domain.rfind(":") > domain.rfind("]") else (domain, "", "")
-    shown = _printable(host)
+    shown = _clipped(host)
     if port and not 1 <= int(port) <= 65535:
-        return f'{HOST_PROBLEM_PREFIX} "{_printable(domain)}" has port {int(port)}, outside 1-65535'
+        return f'{HOST_PROBLEM_PREFIX} "{_clipped(domain)}" has port {int(port)}, outside 1-65535'
     if host.startswith("["):
         try:
             ipaddress.IPv6Address(host[1:-1])
@@ -277,7 +277,7 @@ def _inet_aton(text: str) -> str | None:
     return str(ipaddress.IPv4Address(number))
 
 
-def _printable(text: str) -> str:
+def _clipped(text: str) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
