@@ -17,7 +17,7 @@ import click
 from . import __version__
 from .config import Config, ConfigError, load_config, merge_cli
 from .model import Level, Report
-from .safetext import safe_json, visible
+from .safetext import inert_in_actions, safe_json, visible
 
 FORMAT_CHOICES = ("auto", "text", "json", "sarif", "github", "gitlab")
 FAIL_LEVELS = ("error", "warning", "note", "none")
@@ -321,7 +321,10 @@ def check(
     rules = all_rules()
     for fmt, target in outputs:
         use_color = (color if color is not None else sys.stdout.isatty()) and target is None
-        _write(render(report, fmt, rules=rules, color=use_color, cwd=cwd), target, use_color)
+        rendered = render(report, fmt, rules=rules, color=use_color, cwd=cwd)
+        if target is None and fmt != "github":  # the github format's own commands must stay live
+            rendered = inert_in_actions(rendered, os.environ)
+        _write(rendered, target, use_color)
     if output and not any(fmt == "text" and target is None for fmt, target in outputs):
         from .report.text import summary_lines
 

@@ -17,6 +17,8 @@ U+200B...), and in Markdown no HTML, link, image or table break.
 from __future__ import annotations
 
 import re
+import secrets
+from collections.abc import Mapping
 
 _JSON_UNSAFE = re.compile(r"[^\x20-\x7e\n]")
 
@@ -56,3 +58,14 @@ def markdown_code(text: str) -> str:
     fence = "`" * (longest + 1)
     pad = " " if body.startswith("`") or body.endswith("`") or not body.strip() else ""
     return f"{fence}{pad}{body}{pad}{fence}".replace("|", "\\|")
+
+
+def inert_in_actions(text: str, environ: Mapping[str, str]) -> str:
+    """``text`` for a GitHub Actions log: between ``::stop-commands::TOKEN`` and ``::TOKEN::`` when
+    ``GITHUB_ACTIONS`` is true, so no line of it (a quoted file line, a path, a registry's tag; the
+    runner trims leading blanks and also reads legacy ``##[...]`` commands) runs as a workflow command."""
+    if environ.get("GITHUB_ACTIONS", "").lower() != "true" or not text:
+        return text
+    token = secrets.token_hex(16)
+    ending = "" if text.endswith("\n") else "\n"
+    return f"::stop-commands::{token}\n{text}{ending}::{token}::\n"

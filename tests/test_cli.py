@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import tomllib
@@ -376,3 +377,26 @@ def test_images_prints_a_dockerfile_built_by_several_services_once(tmp_path, mon
     assert result.exit_code == 0, result.output
     rows = json.loads(result.output)["images"]
     assert [(r["path"], r["reference"]) for r in rows] == [("app/Dockerfile", "docker.io/library/python:3.12")]
+
+
+def test_stdout_in_github_actions_runs_no_workflow_command_from_a_file(tmp_path):
+    """A path or text a repository chooses (`::add-mask::`, legacy `##[...]`) printed by --format text
+    inside GitHub Actions sits between ::stop-commands:: markers, so the runner does not execute it."""
+    write(tmp_path, {"::add-mask::x/Dockerfile": "FROM ##[add-mask]Python:3\n"})
+    env = {k: v for k, v in os.environ.items() if k != "GITHUB_STEP_SUMMARY"}
+    env["GITHUB_ACTIONS"] = "true"
+    done = subprocess.run(
+        [sys.executable, "-m", "preflight", "check", "--offline", "."],
+        cwd=tmp_path, env=env, capture_output=True, text=True,
+    )  # fmt: skip
+    lines = done.stdout.splitlines()
+    start = lines[0]
+    assert start.startswith("::stop-commands::") and len(start) > len("::stop-commands::") + 16
+    token = start.removeprefix("::stop-commands::")
+    assert lines[-1] == f"::{token}::"
+    assert any("::add-mask::x/Dockerfile" in line for line in lines[1:-1])
+    github = subprocess.run(
+        [sys.executable, "-m", "preflight", "check", "--offline", "--format", "github", "."],
+        cwd=tmp_path, env=env, capture_output=True, text=True,
+    )  # fmt: skip
+    assert "::stop-commands::" not in github.stdout and github.stdout.startswith("::error")

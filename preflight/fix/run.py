@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import os
-import secrets
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..confine import Confinement, project_roots
 from ..model import Document, clip
-from ..safetext import visible
+from ..safetext import inert_in_actions, visible
 from ..textfile import InputError
 from .edits import Source, apply, encoded, read_source, unified_diff, write_atomic
 from .plan import DIGEST, PIN, TYPO, Change, Listed, Plan
@@ -82,10 +81,7 @@ def shown_diff(diff: str, environ: Mapping[str, str]) -> str:
     lines = diff.split("\n")
     tail = lines.pop() if lines else ""
     text = "".join(visible(line) + "\n" for line in lines) + visible(tail)
-    if environ.get("GITHUB_ACTIONS", "").lower() != "true" or not text:
-        return text
-    token = secrets.token_hex(16)
-    return f"::stop-commands::{token}\n{text}::{token}::\n"
+    return inert_in_actions(text, environ)
 
 
 _DONE = {
