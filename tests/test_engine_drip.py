@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # waits out a 5 s bound: out of the fast loop, always in CI
+
 ROOT = Path(__file__).resolve().parents[1]
 
 

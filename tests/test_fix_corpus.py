@@ -25,6 +25,8 @@ from preflight.pipeline import load, selection_of, uses_of
 from preflight.yamlpos import Map, Node, Scalar, Seq, comments
 from preflight.yamlpos import load as load_yaml
 
+pytestmark = pytest.mark.slow  # fix over the whole corpus: out of the fast loop, always in CI
+
 CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
 
 if not CORPUS.is_dir():

@@ -27,6 +27,8 @@ import pytest
 from preflight import textfile
 from preflight.interpolate import MAX_DEPTH
 
+pytestmark = pytest.mark.slow  # real-CLI subprocess runs on hostile files: out of the fast loop, always in CI
+
 ROOT = Path(__file__).resolve().parents[1]
 NORMAL = "FROM python:latest\n"
 NORMAL_FINDING = ("PF102", "Dockerfile", 1, 6)

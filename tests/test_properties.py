@@ -12,6 +12,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -27,6 +28,8 @@ from preflight.model import Document, Location
 from preflight.pipeline import check_paths
 from preflight.textfile import InputError, decode
 from preflight.yamlpos import split_lines
+
+pytestmark = pytest.mark.slow  # hypothesis over every reader: out of the fast loop, always in CI
 
 _SCALE = int(os.environ.get("PREFLIGHT_FUZZ_EXAMPLES", "0"))
 

@@ -29,6 +29,8 @@ from urllib.parse import quote
 import pytest
 from conftest import write
 
+pytestmark = pytest.mark.slow  # real-CLI subprocess attack suite: out of the fast loop, always in CI
+
 REPO = Path(__file__).resolve().parents[1]
 FORMATS = ("text", "json", "sarif", "github", "gitlab")
 ENV_SECRET = "envSECRET-7c1e9a"
