@@ -30,7 +30,7 @@ from .registry.client import MANIFEST_ACCEPT
 from .registry.credentials import Credential, CredentialStore
 from .registry.guard import Blocked, check_host
 from .registry.transport import proxy_for
-from .safetext import safe_json, visible
+from .safetext import redact_url, safe_json, visible
 
 MAX_BODY = 64 * 1024
 
@@ -120,7 +120,7 @@ def _steps(
     if proxy is not None:
         purl = httpx.URL(proxy)
         connect_host, connect_port = purl.host, purl.port or (443 if purl.scheme == "https" else 80)
-        _Timer(section, "proxy").ok(f"requests go through {ep._redact(proxy)} (from the environment)")
+        _Timer(section, "proxy").ok(f"requests go through {redact_url(proxy)} (from the environment)")
 
     step = _Timer(section, "DNS")
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
@@ -364,7 +364,7 @@ def diagnose_engine(found: Survey, refs: Sequence[str], environ: Mapping[str, st
         mirrors = ", ".join(info.mirrors) or "no mirrors"
         insecure = ", ".join(info.insecure) or "none"
         _Timer(section, "registry settings").ok(f"{mirrors}; insecure registries: {insecure}")
-        own = ep._redact(environ.get("HTTPS_PROXY") or environ.get("https_proxy") or "")
+        own = redact_url(environ.get("HTTPS_PROXY") or environ.get("https_proxy") or "")
         theirs = info.https_proxy
         if own != theirs:
             detail = (

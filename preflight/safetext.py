@@ -69,3 +69,14 @@ def inert_in_actions(text: str, environ: Mapping[str, str]) -> str:
     token = secrets.token_hex(16)
     ending = "" if text.endswith("\n") else "\n"
     return f"::stop-commands::{token}\n{text}{ending}::{token}::\n"
+
+
+def redact_url(url: str) -> str:
+    """An address safe to print: user information (``user:password@``) replaced, at most 200 characters."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url[:200]
+    netloc, slash, tail = rest.partition("/")
+    if "@" in netloc:
+        netloc = "***@" + netloc.rpartition("@")[2]
+    return f"{scheme}://{netloc}{slash}{tail}"[:200]

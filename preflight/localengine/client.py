@@ -18,7 +18,8 @@ from typing import Any
 import httpx
 
 from ..facts import EngineFacts, LocalImage
-from .discover import Target, redact
+from ..safetext import redact_url
+from .discover import Target
 
 log = logging.getLogger("preflight.localengine")
 
@@ -91,7 +92,7 @@ def negotiate(server: str | None) -> str:
 
 def diagnose(exc: BaseException, target: Target, timeout: float) -> str:
     """Why the engine did not answer, in words a user acts on."""
-    where = target.socket_path or redact(target.url)
+    where = target.socket_path or redact_url(target.url)
     if isinstance(exc, _TooLarge):
         return f"it sent an answer too large to read ({exc})"
     if isinstance(exc, httpx.TimeoutException | TimeoutError):
@@ -167,8 +168,8 @@ def parse_info(data: Any) -> EngineInfo:
     return EngineInfo(
         mirrors=mirrors,
         insecure=tuple(insecure),
-        http_proxy=redact(_str(data, "HttpProxy") or ""),
-        https_proxy=redact(_str(data, "HttpsProxy") or ""),
+        http_proxy=redact_url(_str(data, "HttpProxy") or ""),
+        https_proxy=redact_url(_str(data, "HttpsProxy") or ""),
         no_proxy=(_str(data, "NoProxy") or "")[:500],
         root_dir=_str(data, "DockerRootDir"),
         driver=_str(data, "Driver"),
@@ -197,7 +198,7 @@ def ask(target: Target, references: Sequence[str], timeout: float) -> tuple[Engi
     from concurrent.futures import ThreadPoolExecutor, wait
 
     started = time.monotonic()
-    endpoint = redact(target.url)
+    endpoint = redact_url(target.url)
 
     def failed(detail: str) -> tuple[EngineFacts, None]:
         log.debug("engine %s (%s) did not answer: %s", endpoint, target.source, detail)

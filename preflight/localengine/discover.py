@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from ..safetext import redact_url
+
 DEFAULT_SOCKET = "/var/run/docker.sock"
 PODMAN_ROOT_SOCKET = "/run/podman/podman.sock"
 MAX_CONFIG_BYTES = 1 << 20  # a docker config.json or context meta.json larger than this is not read
@@ -143,7 +145,7 @@ def _tls_files(base: Path, *, verify: bool) -> TLSFiles:
 
 
 def _from_url(text: str, source: str, environ: Mapping[str, str], *, tls: TLSFiles | None) -> Target | Unusable:
-    shown = redact(text)
+    shown = redact_url(text)
     scheme, sep, rest = text.partition("://")
     scheme = scheme.lower() if sep else ""
     if scheme in ("ssh", "npipe", "fd"):
@@ -205,14 +207,3 @@ def _from_context(name: str, source: str, config_dir: Path, environ: Mapping[str
     skip = bool(docker.get("SkipTLSVerify")) if isinstance(docker, dict) else False
     tls = _tls_files(tls_dir, verify=not skip) if tls_dir.is_dir() else None
     return _from_url(host.strip(), label, environ, tls=tls)
-
-
-def redact(url: str) -> str:
-    """An address safe to print: user information removed, at most 200 characters."""
-    scheme, sep, rest = url.partition("://")
-    if not sep:
-        return url[:200]
-    netloc, slash, tail = rest.partition("/")
-    if "@" in netloc:
-        netloc = "***@" + netloc.rpartition("@")[2]
-    return f"{scheme}://{netloc}{slash}{tail}"[:200]

@@ -39,6 +39,7 @@ from urllib.parse import urlsplit
 
 from ..config import Config, RegistryConfig
 from ..imageref import DEFAULT_DOMAIN, DOCKER_HUB_DOMAINS, HUB_REGISTRY_HOST, LEGACY_DEFAULT_DOMAIN
+from ..safetext import redact_url
 from .guard import Resolver, default_resolve, parse_ip, split_host
 
 DEFAULT_DAEMON_JSON = Path("/etc/docker/daemon.json")
@@ -75,17 +76,6 @@ class DaemonConfig:
 
 
 # ------------------------------------------------------------------ URL checks
-def _redact(url: str) -> str:
-    """The URL with any user information replaced, safe to print."""
-    scheme, sep, rest = url.partition("://")
-    if not sep:
-        return url[:200]
-    netloc, slash, tail = rest.partition("/")
-    if "@" in netloc:
-        netloc = "***@" + netloc.rpartition("@")[2]
-    return f"{scheme}://{netloc}{slash}{tail}"[:200]
-
-
 def parse_base_url(url: str) -> tuple[str | None, str | None]:
     """(``scheme://host[:port]``, None) for a valid registry base URL, else (None, reason).
 
@@ -149,14 +139,14 @@ def load_daemon_json(path: Path | None) -> tuple[DaemonConfig, tuple[str, ...]]:
     for item in _string_list(data, "registry-mirrors", path, warnings):
         base, invalid = parse_base_url(item)
         if base is None:
-            warnings.append(f"ignoring registry mirror {_redact(item)!r} in {path}: {invalid}")
+            warnings.append(f"ignoring registry mirror {redact_url(item)!r} in {path}: {invalid}")
         elif base not in mirrors:
             mirrors.append(base)
     insecure: list[str] = []
     for item in _string_list(data, "insecure-registries", path, warnings):
         invalid = _valid_insecure_entry(item)
         if invalid is not None:
-            warnings.append(f"ignoring insecure registry {_redact(item)!r} in {path}: {invalid}")
+            warnings.append(f"ignoring insecure registry {redact_url(item)!r} in {path}: {invalid}")
         else:
             insecure.append(item.strip().lower())
     return DaemonConfig(tuple(mirrors), tuple(insecure), str(path)), tuple(warnings)
@@ -315,7 +305,7 @@ def config_warnings(config: Config) -> tuple[str, ...]:
         for mirror in entry.mirrors:
             _base, reason = parse_base_url(mirror)
             if reason is not None:
-                warnings.append(f"ignoring mirror {_redact(mirror)!r} of registry {key!r} in {where}: {reason}")
+                warnings.append(f"ignoring mirror {redact_url(mirror)!r} of registry {key!r} in {where}: {reason}")
         if entry.mirrors and key.lower() not in _MIRRORED:
             warnings.append(
                 f"mirrors of registry {key!r} in {where} are ignored: like Docker, preflight mirrors only docker.io"
@@ -324,7 +314,7 @@ def config_warnings(config: Config) -> tuple[str, ...]:
             _base, reason = parse_base_url(entry.endpoint)
             if reason is not None:
                 warnings.append(
-                    f"ignoring endpoint {_redact(entry.endpoint)!r} of registry {key!r} in {where}: {reason}"
+                    f"ignoring endpoint {redact_url(entry.endpoint)!r} of registry {key!r} in {where}: {reason}"
                 )
             elif entry.mirrors:
                 warnings.append(f"mirrors of registry {key!r} in {where} are ignored because an endpoint is set")
