@@ -32,6 +32,7 @@ from .dotenv import parse_dotenv
 from .imageref import MAX_REFERENCE_LENGTH
 from .interpolate import Dialect, ExpansionError, ExpansionTooLong, expand
 from .model import (
+    DOCKER_IMAGE_CONTEXT,
     BuildLink,
     Document,
     ImageUse,
@@ -61,7 +62,6 @@ OVERRIDE_FILES = (
 )
 MAX_EXTENDS = 64  # a longer extends chain is refused (compose has no limit; Python's stack has)
 MAX_INCLUDES = 32  # include nesting
-_DOCKER_IMAGE = "docker-image://"
 _REMOTE_CONTEXT = re.compile(r"^(?:[a-z][a-z0-9+.-]*://|git@|github\.com/)|\.git(?:#|$)", re.IGNORECASE)
 
 
@@ -647,9 +647,9 @@ class _Reader:
             self.at(f, node, "build additional_contexts must be a mapping or a list")
         for _, value, offset in entries:
             written = value.value[offset:]
-            if not written.lower().startswith(_DOCKER_IMAGE):
+            if not written.lower().startswith(DOCKER_IMAGE_CONTEXT):
                 continue  # a directory, URL, service:NAME, target:NAME or oci-layout://: not pulled here
-            written = written[len(_DOCKER_IMAGE) :]
+            written = written[len(DOCKER_IMAGE_CONTEXT) :]
             try:
                 exp = expand(written, env.get, COMPOSE, MAX_REFERENCE_LENGTH)
             except ExpansionError as exc:
@@ -657,7 +657,7 @@ class _Reader:
                 continue
             use = ImageUse(
                 kind=UseKind.COMPOSE,
-                location=self.sub_location(f, value, offset + len(_DOCKER_IMAGE), written),
+                location=self.sub_location(f, value, offset + len(DOCKER_IMAGE_CONTEXT), written),
                 written=written,
                 resolved=exp.text if not exp.errors else None,
                 unresolved=exp.unresolved,

@@ -167,6 +167,9 @@ class Suppressions:
         return [e for e in self.entries if (e.lines is None or line in e.lines) and e.matches(rule)]
 
 
+DOCKER_IMAGE_CONTEXT = "docker-image://"  # the kind of named build context that is an image reference
+
+
 @dataclass(frozen=True)
 class BuildLink:
     """A compose service that builds a Dockerfile: the Dockerfile is checked with these build args."""

@@ -25,7 +25,18 @@ from .engine import (
 )
 from .facts import ImageFacts, Status
 from .imageref import ImageRef
-from .model import BuildLink, Document, ImageUse, Location, Problem, Report, Summary, Suppressions, UseKind
+from .model import (
+    DOCKER_IMAGE_CONTEXT,
+    BuildLink,
+    Document,
+    ImageUse,
+    Location,
+    Problem,
+    Report,
+    Summary,
+    Suppressions,
+    UseKind,
+)
 from .platforms import required_platforms
 from .textfile import InputError, read_text
 
@@ -35,7 +46,6 @@ if TYPE_CHECKING:
     from .registry.endpoints import DaemonConfig
 
 Progress = Callable[[int, int, str], None]
-DOCKER_IMAGE = "docker-image://"  # the named-context kind that is an image
 
 
 @dataclass(frozen=True)
@@ -87,7 +97,7 @@ def load(
     compose_builds: dict[Path, tuple[BuildLink, ...]] = {}  # compose file -> its build links, read once
     built_by: dict[str, set[str]] = {}  # Dockerfile document key -> compose files that build it
     cli_contexts = {
-        name: value[len(DOCKER_IMAGE) :] if value.lower().startswith(DOCKER_IMAGE) else None
+        name: value[len(DOCKER_IMAGE_CONTEXT) :] if value.lower().startswith(DOCKER_IMAGE_CONTEXT) else None
         for name, value in config.build_contexts.items()
     }
 
