@@ -1,35 +1,92 @@
-"""Peak memory of a child process, measured from a small wrapper (``from measure import measured_run``)."""
+"""Run the real CLI in a child process and read back its peak memory: the one mechanism the tests use.
+
+The child runs ``python -c _PEAK_BOOT <preflight args>``: it runs preflight as ``python -m preflight``
+would, and at exit writes its own ``VmHWM`` (peak resident memory of this process image only, in kB)
+to a file. ``ru_maxrss`` of a child forked from pytest would also count the pytest parent's pages it
+held until exec, so it grew with the test session. The child runs under a 3 GiB address-space limit
+(so that a regression fails with MemoryError instead of starving the machine) and a watchdog (a hang
+fails the test instead of the suite).
+"""
 
 from __future__ import annotations
 
-import re
+import os
+import resource
 import subprocess
 import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
-_MEASURE = """
-import resource, subprocess, sys
-def limit():
-    resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))
-done = subprocess.run(sys.argv[1:], capture_output=True, preexec_fn=limit)
-sys.stdout.buffer.write(done.stdout)
-sys.stderr.buffer.write(done.stderr)
-sys.stderr.write("\\nPEAK_RSS_KB=%d\\n" % resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
-sys.exit(done.returncode)
+_PEAK_BOOT = """
+import atexit, os, runpy, sys
+def _peak():
+    with open("/proc/self/status") as status:
+        kb = next(line.split()[1] for line in status if line.startswith("VmHWM:"))
+    with open(os.environ["PREFLIGHT_TEST_HWM"], "w") as out:
+        out.write(kb)
+atexit.register(_peak)
+sys.argv = ["preflight", *sys.argv[1:]]
+runpy.run_module("preflight", run_name="__main__", alter_sys=True)
 """
 
+ADDRESS_SPACE = 3 << 30
 
-def measured_run(argv: list[str], cwd: Path, env: dict[str, str]) -> tuple[subprocess.CompletedProcess[str], int]:
-    """Run ``argv`` from a small wrapper process; (result, the child's peak RSS in KiB).
 
-    The child is forked from the wrapper, not from pytest: a forked child's ``ru_maxrss`` starts at
-    its parent's size, which for pytest after hundreds of tests is over 100 MB. The child runs under a
-    3 GiB address-space limit, so that a regression fails with MemoryError instead of starving the
-    machine. Remove the ``PEAK_RSS_KB`` line from stderr before reading it."""
-    done = subprocess.run(
-        [sys.executable, "-c", _MEASURE, *argv], cwd=cwd, env=env, capture_output=True, text=True, timeout=180
-    )
-    peak = re.search(r"PEAK_RSS_KB=(\d+)", done.stderr)
-    assert peak is not None, done.stderr
-    print(f"peak RSS: {int(peak.group(1)) / 1024:.1f} MiB")  # shown with -s
-    return done, int(peak.group(1))
+@dataclass(frozen=True)
+class Measured:
+    returncode: int
+    stdout: str
+    stderr: str
+    seconds: float  # wall time, for messages only: tests never assert on it
+    peak_kb: int  # the child's own VmHWM
+
+
+def run_cli(
+    args: Sequence[str],
+    cwd: Path,
+    env: Mapping[str, str],
+    *,
+    preexec: Callable[[], None] | None = None,
+    timeout: float = 180,
+) -> Measured:
+    """``preflight *args`` in ``cwd`` with exactly ``env``; its output, wall time and peak memory."""
+    hwm = tempfile.NamedTemporaryFile(delete=False)
+    hwm.close()
+    child_env = {**env, "PREFLIGHT_TEST_HWM": hwm.name}
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (ADDRESS_SPACE, ADDRESS_SPACE))
+        if preexec is not None:
+            preexec()
+
+    try:
+        with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+            start = time.perf_counter()
+            proc = subprocess.Popen(
+                [sys.executable, "-c", _PEAK_BOOT, *args],
+                cwd=cwd,
+                env=child_env,
+                stdout=out,
+                stderr=err,
+                preexec_fn=limit,
+            )
+            watchdog = threading.Timer(timeout, proc.kill)
+            watchdog.start()
+            try:
+                code = proc.wait()
+            finally:
+                watchdog.cancel()
+            seconds = time.perf_counter() - start
+            out.seek(0)
+            err.seek(0)
+            stdout, stderr = out.read().decode(errors="replace"), err.read().decode(errors="replace")
+        peak = Path(hwm.name).read_text().strip()
+    finally:
+        os.unlink(hwm.name)
+    assert peak, f"the child did not report its peak memory (exit {code}): {stderr[-2000:]}"
+    print(f"peak RSS: {int(peak) / 1024:.1f} MiB")  # shown with -s
+    return Measured(code, stdout, stderr, seconds, int(peak))

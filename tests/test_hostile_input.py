@@ -12,17 +12,14 @@ import codecs
 import ctypes
 import json
 import os
-import resource
 import stat
 import subprocess
 import sys
-import tempfile
-import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from measure import run_cli
 
 from preflight import textfile
 from preflight.interpolate import MAX_DEPTH
@@ -63,65 +60,18 @@ def check(root: Path, *args: str, preexec=None) -> Run:
     traceback, and the normal file's finding."""
     env = {k: v for k, v in os.environ.items() if k not in ("TAG", "V", "A", "GITHUB_ACTIONS")}
     env["PYTHONPATH"] = str(ROOT)
-    # Peak memory is the child's own VmHWM, written at exit: ru_maxrss of a forked child also
-    # counts the pytest parent's pages it held until exec, so it grew with the test session.
-    hwm = tempfile.NamedTemporaryFile(delete=False)
-    hwm.close()
-    env["PREFLIGHT_TEST_HWM"] = hwm.name
-    argv = [sys.executable, "-c", _PEAK_BOOT, "check", "--offline", "--format", "json", *args]
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        start = time.perf_counter()
-        proc = subprocess.Popen(argv, cwd=root, stdout=out, stderr=err, env=env, preexec_fn=_limited(preexec))
-        watchdog = threading.Timer(120, proc.kill)  # a hang fails the test instead of the suite
-        watchdog.start()
-        _, status, _ = os.wait4(proc.pid, 0)
-        watchdog.cancel()
-        seconds = time.perf_counter() - start
-        out.seek(0)
-        err.seek(0)
-        stdout, stderr = out.read().decode(), err.read().decode()
-    code = os.waitstatus_to_exitcode(status)
-    assert "Traceback" not in stderr and "internal error" not in stderr, stderr
-    assert code == 1, (code, stderr, stdout[-2000:])
-    findings = json.loads(stdout)["findings"]
+    done = run_cli(["check", "--offline", "--format", "json", *args], root, env, preexec=preexec, timeout=120)
+    assert "Traceback" not in done.stderr and "internal error" not in done.stderr, done.stderr
+    assert done.returncode == 1, (done.returncode, done.stderr, done.stdout[-2000:])
+    findings = json.loads(done.stdout)["findings"]
     got = [(f["rule"], f["path"], f["line"], f["column"], f["message"]) for f in findings]
     assert [g[:4] for g in got if g[1] == "Dockerfile"] == [NORMAL_FINDING], got
-    peak_kb = Path(hwm.name).read_text().strip()
-    os.unlink(hwm.name)
-    assert peak_kb, "the child did not report its peak memory"
     return Run(
         hostile=[g for g in got if g[1] != "Dockerfile"],
-        seconds=seconds,
-        peak_mb=int(peak_kb) / 1024,
-        files=json.loads(stdout)["summary"]["files"],
+        seconds=done.seconds,
+        peak_mb=done.peak_kb / 1024,
+        files=json.loads(done.stdout)["summary"]["files"],
     )
-
-
-def _limited(preexec=None):
-    """A pre-exec hook that also caps the child's address space at 3 GiB, so a regression fails
-    with MemoryError instead of starving the machine."""
-
-    def hook() -> None:
-        resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))
-        if preexec is not None:
-            preexec()
-
-    return hook
-
-
-# Runs the CLI like `python -m preflight ...` and writes the process's peak resident memory
-# (VmHWM, in kB, of this process image only) to $PREFLIGHT_TEST_HWM when it exits.
-_PEAK_BOOT = """
-import atexit, os, runpy, sys
-def _peak():
-    with open("/proc/self/status") as status:
-        kb = next(line.split()[1] for line in status if line.startswith("VmHWM:"))
-    with open(os.environ["PREFLIGHT_TEST_HWM"], "w") as out:
-        out.write(kb)
-atexit.register(_peak)
-sys.argv = ["preflight", *sys.argv[1:]]
-runpy.run_module("preflight", run_name="__main__", alter_sys=True)
-"""
 
 
 def _laughs(levels: int, width: int) -> str:

@@ -1,7 +1,7 @@
 """Unbounded bodies: a registry or token service that never stops sending, or sends a gzip bomb.
 
 Each case runs the real CLI against a scripted loopback server (``hostile.py``) in a child whose
-peak resident memory is read back with ``getrusage(RUSAGE_CHILDREN)`` (a bound, not a timing):
+peak resident memory is read back (``tests/measure.py``; a bound, not a timing):
 the answer must be a PF209 that names the size cap, never "did not answer in time" nor an
 internal error, and the process must stay below 100 MB. The child also runs under a 3 GiB
 address-space limit so that a regression fails the test instead of exhausting the machine.
@@ -12,12 +12,11 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from measure import measured_run
+from measure import run_cli
 
 from .hostile import HostileRegistry, gzip_bomb
 
@@ -45,8 +44,8 @@ def measured_check(tmp: Path, dockerfile: str, *args: str) -> tuple[subprocess.C
         "NO_PROXY": "127.0.0.1",
         "PYTHONPATH": str(REPO),
     }
-    cmd = [sys.executable, "-m", "preflight", "check", ".", "--format", "json", "--no-cache", "--timeout", "8", *args]
-    return measured_run(cmd, tmp, env)
+    done = run_cli(["check", ".", "--format", "json", "--no-cache", "--timeout", "8", *args], tmp, env)
+    return subprocess.CompletedProcess(["preflight"], done.returncode, done.stdout, done.stderr), done.peak_kb
 
 
 def only_finding(done: subprocess.CompletedProcess[str]) -> dict[str, object]:
