@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from preflight.registry.credentials import HELPER_ENV, HUB_KEY, Credential, CredentialStore
+from preflight.registry.credentials import HUB_KEY, Credential, CredentialStore
+from preflight.registry.credhelper import HELPER_ENV
 
 
 def b64(text: str) -> str:

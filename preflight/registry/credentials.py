@@ -8,9 +8,8 @@ Security:
 * Credential helpers are code execution. They come ONLY from the user's Docker config file
   (``$DOCKER_CONFIG/config.json`` or ``~/.docker/config.json``); nothing in a checked repository can name
   one (a Dockerfile or compose file has no syntax for it, and preflight reads no helper setting from
-  project files or Podman auth files). A helper runs as ``docker-credential-<suffix> get`` found on
-  ``PATH``, argv list, no shell, a minimal environment (``HELPER_ENV``), its own session (no terminal to
-  prompt on), a timeout; the key goes on stdin.
+  project files or Podman auth files). ``credhelper.run_helper`` runs one (argv list, no shell, a minimal
+  environment, its own session, a timeout, the key on stdin).
 * Secrets never appear in ``repr``/``str``, warnings or caches; helper output is never echoed.
   ``Credential.identity`` is a one-way hash for token-cache keys.
 
@@ -30,10 +29,6 @@ import binascii
 import hashlib
 import json
 import os
-import re
-import shutil
-import signal
-import subprocess
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -41,43 +36,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..imageref import DEFAULT_DOMAIN, DOCKER_HUB_DOMAINS
+from .credhelper import TOKEN_USERNAME, run_helper
 
 HUB_KEY = "https://index.docker.io/v1/"
-TOKEN_USERNAME = "<token>"
-_HELPER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*", re.ASCII)
-
-# Environment a credential helper receives; everything else is dropped.
-HELPER_ENV: tuple[str, ...] = (
-    "PATH",
-    "HOME",
-    "USER",
-    "LOGNAME",
-    "LANG",
-    "LC_ALL",
-    "LC_CTYPE",
-    "TMPDIR",
-    "XDG_RUNTIME_DIR",
-    "XDG_CONFIG_HOME",
-    "XDG_DATA_HOME",
-    "XDG_CACHE_HOME",
-    "XDG_STATE_HOME",
-    "DBUS_SESSION_BUS_ADDRESS",  # secretservice (libsecret) talks to the session bus
-    "DISPLAY",
-    "WAYLAND_DISPLAY",  # keyring unlock / pinentry dialogs
-    "GNUPGHOME",
-    "GPG_AGENT_INFO",
-    "PASSWORD_STORE_DIR",  # pass
-    "DOCKER_CONFIG",
-    "HTTP_PROXY",
-    "HTTPS_PROXY",
-    "NO_PROXY",
-    "http_proxy",
-    "https_proxy",
-    "no_proxy",  # ecr-login, gcloud
-    "SSL_CERT_FILE",
-    "SSL_CERT_DIR",
-)
-HELPER_ENV_PREFIXES: tuple[str, ...] = ("AWS_", "CLOUDSDK_", "GOOGLE_", "AZURE_")  # cloud helpers
 
 
 @dataclass(frozen=True)
@@ -238,13 +199,6 @@ def _parse_env_config(text: str) -> tuple[dict[str, Credential], str | None]:
     return found, None
 
 
-# ------------------------------------------------------------------ helpers
-@dataclass(frozen=True)
-class _HelperOutcome:
-    credential: Credential | None = None
-    problem: str | None = None  # why the helper gave nothing (None: it has no credentials)
-
-
 class CredentialStore:
     """Looks credentials up per registry domain; one lookup (and helper run) per domain per run."""
 
@@ -343,10 +297,10 @@ class CredentialStore:
             helper_key = _find_key(list(docker.helpers), domain)
             helper = docker.helpers[helper_key] if helper_key is not None else docker.store
             if helper:
-                outcome = self._run_helper(helper, server_key(domain), docker.display)
-                if outcome.credential is not None:
-                    return outcome.credential
-                helper_problem = outcome.problem or f"credential helper {helper!r} has no credentials for {domain}"
+                credential, problem = self._from_helper(helper, domain, docker.display)
+                if credential is not None:
+                    return credential
+                helper_problem = problem or f"credential helper {helper!r} has no credentials for {domain}"
             found = self._from_file(docker, domain, f"{docker.display} (auths)")
             if found is not None:
                 if helper_problem:
@@ -374,75 +328,13 @@ class CredentialStore:
             self._warn(f"ignoring the credentials for {key!r} in {parsed.display}: {exc}")
             return None
 
-    def _helper_env(self) -> dict[str, str]:
-        env = {
-            name: value
-            for name, value in self._environ.items()
-            if name in HELPER_ENV or name.startswith(HELPER_ENV_PREFIXES)
-        }
-        env.setdefault("HOME", str(self._home))
-        env.setdefault("PATH", os.defpath)
-        return env
-
-    def _run_helper(self, suffix: str, key: str, config_display: str) -> _HelperOutcome:
-        """Run ``docker-credential-<suffix> get`` with ``key`` on stdin (protocol: §6.3)."""
-        label = f"credential helper {suffix!r}"
-        if not _HELPER_NAME.fullmatch(suffix):
-            return _HelperOutcome(problem=f"{label} configured in {config_display} is not a valid helper name")
+    def _from_helper(self, suffix: str, domain: str, config_display: str) -> tuple[Credential | None, str | None]:
+        """(the helper's credential, or why it gave none: None when it simply has none)."""
         timeout = self._timeout if self._deadline is None else min(self._timeout, self._deadline - self._clock())
-        if timeout <= 0:
-            return _HelperOutcome(problem=f"{label} was not run: no time left before the deadline")
-        program = f"docker-credential-{suffix}"
-        executable = shutil.which(program, path=self._environ.get("PATH", os.defpath))
-        if executable is None:
-            return _HelperOutcome(problem=f"{label} is configured in {config_display} but {program} is not installed")
-        try:
-            process = subprocess.Popen(
-                [executable, "get"],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.DEVNULL,
-                env=self._helper_env(),
-                start_new_session=True,
-                close_fds=True,
-            )
-        except OSError as exc:
-            return _HelperOutcome(problem=f"{label} could not be started ({exc.strerror or type(exc).__name__})")
-        try:
-            output, _ = process.communicate(key.encode("utf-8"), timeout=timeout)
-        except subprocess.TimeoutExpired:
-            _kill_group(process)
-            return _HelperOutcome(problem=f"{label} did not answer within {round(timeout, 1):g} s")
-        if process.returncode != 0:
-            if b"credentials not found" in output.lower():
-                return _HelperOutcome()
-            return _HelperOutcome(problem=f"{label} failed (exit status {process.returncode})")
-        return self._helper_answer(output, label)
-
-    @staticmethod
-    def _helper_answer(output: bytes, label: str) -> _HelperOutcome:
-        try:
-            data = json.loads(output.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            data = None
-        if (
-            not isinstance(data, dict)
-            or not isinstance(data.get("Username", ""), str)
-            or not isinstance(data.get("Secret", ""), str)
-        ):
-            return _HelperOutcome(problem=f"{label} printed something other than credentials")
-        username, secret = data.get("Username", ""), data.get("Secret", "")
-        if not username and not secret:
-            return _HelperOutcome()
-        if username == TOKEN_USERNAME:
-            return _HelperOutcome(Credential("", secret, "identity_token", label))
-        return _HelperOutcome(Credential(username, secret, "basic", label))
-
-
-def _kill_group(process: subprocess.Popen[bytes]) -> None:
-    """Kill the helper we started and its own process group (it ran in a new session)."""
-    try:
-        os.killpg(process.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        process.kill()
-    process.communicate()
+        outcome = run_helper(suffix, server_key(domain), config_display, self._environ, self._home, timeout)
+        if not outcome.found:
+            return None, outcome.problem
+        label = f"credential helper {suffix!r}"
+        if outcome.username == TOKEN_USERNAME:
+            return Credential("", outcome.secret, "identity_token", label), None
+        return Credential(outcome.username, outcome.secret, "basic", label), None
