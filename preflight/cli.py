@@ -746,8 +746,10 @@ def doctor(
         refs = [found[k] for k in sorted(found)]
         if not refs:
             raise UsageProblem("no images to diagnose: name them (preflight doctor IMAGE...) or run in a project")
+    from .report.doctor import render_json, render_text
+
     sections = doc.run(refs, config, dict(os.environ), timeout, use_credentials=not no_credentials)
-    click.echo(doc.render_json(sections) if fmt == "json" else doc.render_text(sections))
+    click.echo(render_json(sections) if fmt == "json" else render_text(sections))
     sys.exit(0 if all(s.ok for s in sections) else 1)
 
 

@@ -15,7 +15,7 @@ import socket
 import ssl
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,12 +25,12 @@ from .config import Config
 from .imageref import ImageRef
 from .localengine import Survey
 from .registry import endpoints as ep
-from .registry.auth import _basic, choose, parse_challenges
+from .registry.auth import basic_authorization, choose, parse_challenges
 from .registry.client import MANIFEST_ACCEPT
 from .registry.credentials import Credential, CredentialStore
 from .registry.guard import Blocked, check_host
 from .registry.transport import proxy_for
-from .safetext import redact_url, safe_json, visible
+from .safetext import redact_url
 
 MAX_BODY = 64 * 1024
 
@@ -222,11 +222,6 @@ def _read(response: httpx.Response) -> bytes:
     return bytes(body[:MAX_BODY])
 
 
-def _may_carry_credentials(url: httpx.URL) -> bool:
-    """As the registry client: credentials over HTTPS, or over plain HTTP to this machine only."""
-    return url.scheme == "https" or ep.is_loopback(url.host)
-
-
 def _realm_url(step: _Timer, realm: str, registry_host: str) -> httpx.URL:
     """The token service a registry names, if preflight may connect to it (the registry client's
     guard: never a cloud metadata or link-local address)."""
@@ -285,7 +280,7 @@ def _http_steps(
         params = {"service": challenge.params.get("service", ""), "scope": f"repository:{path}:pull"}
         realm = _realm_url(step, challenge.realm, endpoint.host)
         auth = (credential.username, credential.secret) if credential and credential.kind == "basic" else None
-        if auth is not None and not _may_carry_credentials(realm):
+        if auth is not None and not ep.may_carry_credentials(realm):
             raise step.fail(
                 f"the token service {realm.scheme}://{realm.netloc.decode('ascii', 'replace')} is plain HTTP and not "
                 "this machine: the password is not sent",
@@ -323,9 +318,9 @@ def _http_steps(
         and challenge.scheme == "basic"
         and credential is not None
         and credential.kind == "basic"
-        and _may_carry_credentials(httpx.URL(base))
+        and ep.may_carry_credentials(httpx.URL(base))
     ):
-        headers["Authorization"] = _basic(credential.username, credential.secret)
+        headers["Authorization"] = basic_authorization(credential.username, credential.secret)
     try:
         answer = client.head(f"{base}/v2/{path}/manifests/{reference}", headers={"Accept": MANIFEST_ACCEPT, **headers})
     except httpx.HTTPError as exc:
@@ -429,28 +424,4 @@ def run(
     return sections
 
 
-def render_text(sections: Sequence[Section]) -> str:
-    """Every text a registry, a certificate or an engine supplied is shown with ``visible``."""
-    lines: list[str] = []
-    for section in sections:
-        lines.append(visible(section.title))
-        for s in section.steps:
-            mark = "✓" if s.ok else "✗"
-            lines.append(f"  {mark} {visible(s.name):<17} {s.seconds * 1000:>6.0f} ms  {visible(s.detail)}")
-            if not s.ok:
-                lines.append(f"      cause: {visible(s.cause)}; next: {visible(s.next)}")
-        lines.append("")
-    bad = sum(1 for s in sections if not s.ok)
-    lines.append("healthy" if not bad else f"{bad} of {len(sections)} checks found a problem")
-    return "\n".join(lines)
-
-
-def render_json(sections: Sequence[Section]) -> str:
-    data = {
-        "ok": all(s.ok for s in sections),
-        "checks": [{"title": s.title, "ok": s.ok, "steps": [asdict(step) for step in s.steps]} for s in sections],
-    }
-    return safe_json(json.dumps(data, indent=2, ensure_ascii=False))
-
-
-__all__ = ["Section", "Step", "diagnose_endpoint", "render_json", "render_text", "run"]
+__all__ = ["Section", "Step", "diagnose_endpoint", "run"]

@@ -28,7 +28,7 @@ import httpx
 
 from .body import EXT_BODY_CAP
 from .credentials import Credential
-from .endpoints import is_loopback
+from .endpoints import may_carry_credentials
 from .transport import EXT_REGISTRY
 
 EXT_TOKEN = "preflight_token"  # request extension: the token cache key a token-endpoint request is for
@@ -188,12 +188,7 @@ class AuthOutcome:
     notes: list[str] = field(default_factory=list)
 
 
-def _may_carry_credentials(url: httpx.URL) -> bool:
-    """Credentials travel over HTTPS, or over plain HTTP to this machine (loopback) only."""
-    return url.scheme == "https" or is_loopback(url.host)
-
-
-def _basic(username: str, secret: str) -> str:
+def basic_authorization(username: str, secret: str) -> str:
     raw = f"{username}:{secret}".encode()
     return "Basic " + base64.b64encode(raw).decode("ascii")
 
@@ -275,7 +270,7 @@ class RegistryAuth(httpx.Auth):
         if request.url.host != self.registry_host:
             yield request  # credentials belong to the registry host only
             return
-        if self.credential is not None and not _may_carry_credentials(request.url):
+        if self.credential is not None and not may_carry_credentials(request.url):
             self._withheld(request.url)
             self.credential = None  # this flow serves one request: it goes without credentials
         cred = self.credential
@@ -341,7 +336,7 @@ class RegistryAuth(httpx.Auth):
         cred = self.credential
         if challenge.scheme == "basic":
             if cred is not None:
-                request.headers["Authorization"] = _basic(cred.username, cred.secret)
+                request.headers["Authorization"] = basic_authorization(cred.username, cred.secret)
                 self.outcome.sent_credentials = True
             return None
         realm = challenge.realm
@@ -366,7 +361,7 @@ class RegistryAuth(httpx.Auth):
             log.debug("%s: %s", self.registry_netloc, self.outcome.token_problem)
             return None
         send_cred = cred
-        if cred is not None and not _may_carry_credentials(realm_url):
+        if cred is not None and not may_carry_credentials(realm_url):
             self._withheld(realm_url)
             send_cred = None
         identity = send_cred.identity if send_cred is not None else "anonymous"
@@ -405,7 +400,7 @@ class RegistryAuth(httpx.Auth):
             # some realms only implement GET: fall back to Basic with the token as password
         headers = {}
         if cred is not None:
-            headers["Authorization"] = _basic(cred.username or "<token>", cred.secret)
+            headers["Authorization"] = basic_authorization(cred.username or "<token>", cred.secret)
             self.outcome.sent_credentials = True
         get = httpx.Request("GET", realm.copy_merge_params(httpx.QueryParams(params)), headers=headers, extensions=ext)
         response = yield get

@@ -35,12 +35,16 @@ import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from ..config import Config, RegistryConfig
 from ..imageref import DEFAULT_DOMAIN, DOCKER_HUB_DOMAINS, HUB_REGISTRY_HOST, LEGACY_DEFAULT_DOMAIN
 from ..safetext import redact_url
 from .guard import Resolver, default_resolve, parse_ip, split_host
+
+if TYPE_CHECKING:
+    import httpx
 
 DEFAULT_DAEMON_JSON = Path("/etc/docker/daemon.json")
 DEFAULT_CERTS_DIR = Path("/etc/docker/certs.d")
@@ -179,6 +183,12 @@ def is_loopback(name: str) -> bool:
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         address = address.ipv4_mapped
     return address is not None and address.is_loopback
+
+
+def may_carry_credentials(url: httpx.URL) -> bool:
+    """Credentials travel over HTTPS, or over plain HTTP to this machine (loopback) only: the rule
+    for the registry client and ``preflight doctor`` alike."""
+    return url.scheme == "https" or is_loopback(url.host)
 
 
 def _same_host(a: str, b: str) -> bool:
