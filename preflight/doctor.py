@@ -26,9 +26,9 @@ from .imageref import ImageRef
 from .localengine import Survey
 from .registry import endpoints as ep
 from .registry.auth import basic_authorization, choose, parse_challenges
-from .registry.client import MANIFEST_ACCEPT
 from .registry.credentials import Credential, CredentialStore
 from .registry.guard import Blocked, check_host
+from .registry.manifest import MANIFEST_ACCEPT
 from .registry.transport import proxy_for
 from .safetext import redact_url
 
