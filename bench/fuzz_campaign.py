@@ -114,12 +114,12 @@ def t_dockerfile(data: bytes) -> None:
         _within({"Dockerfile": lines}, u.location, "use")
         _written_at(lines, u)
     # the reader keeps only the instructions it looks at: it must see the same as with all of them
-    keep = dockerfile._relevant
+    keep = dockerfile.reader._relevant
     try:
-        dockerfile._relevant = lambda: lambda _ins: True  # type: ignore[assignment]
+        dockerfile.reader._relevant = lambda: lambda _ins: True  # type: ignore[assignment]
         assert dockerfile.parse_dockerfile(text, "Dockerfile") == doc, "filtered scan changed the result"
     finally:
-        dockerfile._relevant = keep  # type: ignore[assignment]
+        dockerfile.reader._relevant = keep  # type: ignore[assignment]
 
 
 def t_dotenv(data: bytes) -> None:

@@ -289,12 +289,12 @@ def test_dockerfile_reader_never_raises_and_stays_in_the_file(text, build_args):
 @examples(150)
 @given(DOCKERFILES)
 def test_dropping_unused_instructions_changes_nothing(text):
-    keep = dockerfile._relevant
+    keep = dockerfile.reader._relevant
     try:
-        dockerfile._relevant = lambda: lambda _ins: True  # type: ignore[assignment]
+        dockerfile.reader._relevant = lambda: lambda _ins: True  # type: ignore[assignment]
         everything = dockerfile.parse_dockerfile(text, "Dockerfile")
     finally:
-        dockerfile._relevant = keep  # type: ignore[assignment]
+        dockerfile.reader._relevant = keep  # type: ignore[assignment]
     assert dockerfile.parse_dockerfile(text, "Dockerfile") == everything
 
 
