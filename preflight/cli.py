@@ -17,7 +17,7 @@ import click
 from . import __version__
 from .config import Config, ConfigError, load_config, merge_cli
 from .model import Level, Report
-from .safetext import inert_in_actions, safe_json, visible
+from .safetext import inert_in_actions, visible
 
 FORMAT_CHOICES = ("auto", "text", "json", "sarif", "github", "gitlab")
 FAIL_LEVELS = ("error", "warning", "note", "none")
@@ -302,9 +302,7 @@ def check(
         progress = None if machine or debug else _Progress()
     else:
         progress = _LogProgress()  # CI logs: a line every few seconds while registries keep it waiting
-    report, warnings = pipeline.check(
-        loaded,
-        config,
+    options = pipeline.RunOptions(
         environ=env,
         use_cache=not no_cache,
         use_credentials=not no_credentials,
@@ -313,9 +311,11 @@ def check(
         untrusted=untrusted,
         progress=progress,
     )
+    checked = pipeline.check(loaded, config, options)
+    report = checked.report
     if progress is not None:
         progress.clear()
-    for warning in warnings:
+    for warning in checked.warnings:
         click.echo(f"preflight: warning: {visible(warning)}", err=True)
 
     rules = all_rules()
@@ -520,9 +520,7 @@ def fix(
     env = dict(os.environ)
     cwd = Path.cwd()
     loaded = pipeline.load(paths, config, cwd=cwd, environ=env, untrusted=untrusted)
-    checked = pipeline.check_with_facts(
-        loaded,
-        config,
+    run = pipeline.RunOptions(
         environ=env,
         use_cache=not no_cache,
         use_credentials=not no_credentials,
@@ -531,6 +529,7 @@ def fix(
         untrusted=untrusted,
         registry=True,
     )
+    checked = pipeline.check(loaded, config, run)
     for warning in checked.warnings:
         click.echo(f"preflight: warning: {visible(warning)}", err=True)
     sources = read_sources(loaded.documents, cwd, paths)
@@ -601,7 +600,7 @@ def images(
 ) -> None:
     """List every image reference found under PATHS."""
     from . import pipeline
-    from .engine import subject_for
+    from .report import image_rows, render_images, render_references
 
     if debug:
         _debug_logging()
@@ -618,62 +617,15 @@ def images(
     )
     loaded = pipeline.load(paths, config, cwd=Path.cwd(), environ=dict(os.environ), untrusted=untrusted)
     _say_if_nothing_found(loaded, paths)
-    subjects = [subject_for(u) for u in pipeline.uses_of(loaded.documents)]
-    subjects.sort(key=lambda s: (s.use.location.path, s.use.location.line, s.use.location.column))
+    subjects = list(loaded.all_subjects())
     if missing_locally:
         pulled = sorted({s.ref.canonical for s in subjects if s.ref is not None and s.use.pull})
-        missing = _missing_locally(pulled, config)
-        if fmt == "json":
-            import json
-
-            click.echo(json.dumps({"missing": missing}, indent=2, ensure_ascii=False))
-        else:
-            for ref in missing:
-                click.echo(ref)
-        return
-    if unique:
+        click.echo(render_references(_missing_locally(pulled, config), fmt, "missing"), nl=False)
+    elif unique:
         refs = {s.ref.canonical for s in subjects if s.ref is not None and (s.use.pull or include_built)}
-        for ref in sorted(refs):
-            click.echo(ref)
-        return
-    rows = [
-        {
-            "path": s.use.location.path,
-            "line": s.use.location.line,
-            "column": s.use.location.column,
-            "kind": s.use.kind.value,
-            "written": s.use.written,
-            "resolved": s.use.resolved,
-            "reference": s.ref.canonical if s.ref is not None else None,
-        }
-        for s in subjects
-    ]
-    # A Dockerfile that several services build with the same result is one row, not one per build.
-    rows = list({tuple(r.values()): r for r in rows}.values())
-    if fmt == "json":
-        import json
-
-        click.echo(safe_json(json.dumps({"images": rows}, indent=2, ensure_ascii=False)))
-        return
-    if not rows:
-        click.echo("No image references found.")
-        return
-    headers = ("LOCATION", "KIND", "WRITTEN", "REFERENCE")
-    table = [
-        tuple(
-            visible(str(cell))
-            for cell in (
-                f"{r['path']}:{r['line']}:{r['column']}",
-                r["kind"],
-                r["written"],
-                r["reference"] or "(unresolved or invalid)",
-            )
-        )
-        for r in rows
-    ]
-    widths = [max(len(h), *(len(row[i]) for row in table)) for i, h in enumerate(headers)]
-    for row in (headers, *table):
-        click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)).rstrip())
+        click.echo(render_references(sorted(refs), "text", "images"), nl=False)
+    else:
+        click.echo(render_images(image_rows(subjects), fmt), nl=False)
 
 
 def _missing_locally(refs: list[str], config: Config) -> list[str]:
@@ -737,12 +689,9 @@ def doctor(
             raise UsageProblem(f"{text!r} is not an image reference: {exc}") from None
     if not image_refs:
         from . import pipeline
-        from .engine import subject_for
 
         loaded = pipeline.load(["."], config, cwd=Path.cwd(), environ=dict(os.environ))
-        found = {
-            s.ref.canonical: s.ref for s in map(subject_for, pipeline.uses_of(loaded.documents)) if s.ref and s.use.pull
-        }
+        found = {s.ref.canonical: s.ref for s in loaded.all_subjects() if s.ref and s.use.pull}
         refs = [found[k] for k in sorted(found)]
         if not refs:
             raise UsageProblem("no images to diagnose: name them (preflight doctor IMAGE...) or run in a project")
@@ -757,10 +706,9 @@ def doctor(
 def list_rules() -> None:
     """List every rule with its default level."""
     from .engine import all_rules
+    from .report.text import rule_list
 
-    for r in all_rules():
-        level = "off" if r.level is Level.OFF else r.level.value
-        click.echo(f"{r.id}  {r.name:<22} {level:<8} {r.summary}")
+    click.echo(rule_list(all_rules()), nl=False)
 
 
 @cli.command("rule", short_help="Print a rule's documentation page, e.g. preflight rule PF102.")

@@ -12,8 +12,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from .facts import EngineFacts, ImageFacts
-from .imageref import ImageRef, ReferenceError, host_problem
 from .model import Document, Finding, Fix, ImageUse, Level, Location, Report, Summary, Suppression, clip
+from .resolve import Resolved, Subject
 
 
 @dataclass(frozen=True)
@@ -25,16 +25,6 @@ class Hit:
     suggestions: tuple[str, ...] = ()
     fixes: tuple[Fix, ...] = ()
     group: str | None = None  # hits of one rule with the same group are reported once (first place)
-
-
-@dataclass(frozen=True)
-class Subject:
-    """One image use as rules see it: the use, its parsed reference and its registry facts."""
-
-    use: ImageUse
-    ref: ImageRef | None  # None when unresolved or invalid
-    ref_error: str | None  # why the resolved text is not a valid reference
-    facts: ImageFacts | None = None  # None offline, or when the reference was not looked up
 
 
 @dataclass(frozen=True)
@@ -152,44 +142,33 @@ def needs_registry(selection: Selection) -> bool:
 # ----------------------------------------------------------------- evaluation
 
 
-def subject_for(use: ImageUse, facts: Mapping[str, ImageFacts] | None = None) -> Subject:
-    ref: ImageRef | None = None
-    err: str | None = None
-    if use.resolved is not None and not use.var_errors:
-        try:
-            ref = ImageRef.parse(use.resolved)
-        except ReferenceError as exc:
-            err = str(exc)
-        # Valid per distribution/reference, but no connection can be made to it: never looked up.
-        if ref is not None and (err := host_problem(ref.domain)) is not None:
-            ref = None
-    fact = facts.get(ref.canonical) if (facts is not None and ref is not None) else None
-    return Subject(use, ref, err, fact)
+def with_facts(subject: Subject, facts: Mapping[str, ImageFacts]) -> Subject:
+    """``subject`` with the registry's facts about its reference (None when not looked up)."""
+    fact = facts.get(subject.ref.canonical) if subject.ref is not None else None
+    if fact is None:
+        return subject
+    return Subject(subject.use, subject.ref, subject.ref_error, fact, subject.platforms)
 
 
-def evaluate(
-    documents: Iterable[Document],
-    selection: Selection,
-    ctx: RuleContext,
-    summary: Summary,
-    root: str = ".",
-) -> Report:
-    """Run every active rule over every image use; apply levels and suppressions."""
+def evaluate(resolved: Resolved, selection: Selection, ctx: RuleContext, summary: Summary) -> Report:
+    """The evaluate stage: run every active rule over every subject; apply levels and suppressions."""
     active = active_rules(selection)
     checks = [(RULES[i], lvl) for i, lvl in active.items() if RULES[i].check is not None]
     findings: dict[tuple, Finding] = {}
     groups: set[tuple[str, str]] = set()
     audit = _SuppressionAudit(active)
-    for doc in documents:
-        audit.document(doc, ctx)
+    for doc, subjects in zip(resolved.documents, resolved.subjects, strict=True):
+        if ctx.facts:
+            subjects = tuple(with_facts(s, ctx.facts) for s in subjects)
+        audit.document(doc, subjects)
         for problem in doc.problems:
             lvl = active.get(problem.rule)
             if lvl is None or audit.suppressed(doc, problem.rule, problem.location.line):
                 continue
             f = Finding(problem.rule, lvl, problem.message, problem.location)
             findings.setdefault(_dedup_key(f), f)
-        for use in doc.uses:
-            subject = subject_for(use, ctx.facts)
+        for subject in subjects:
+            use = subject.use
             for r, lvl in checks:
                 assert r.check is not None
                 for hit in r.check(subject, ctx):
@@ -208,7 +187,7 @@ def evaluate(
     for f in audit.findings():
         findings.setdefault(_dedup_key(f), f)
     ordered = tuple(sorted(findings.values(), key=lambda f: f.sort_key))
-    return Report(ordered, summary, root)
+    return Report(ordered, summary, resolved.root)
 
 
 UNUSED_SUPPRESSION = "PF004"
@@ -231,13 +210,11 @@ class _SuppressionAudit:
         self.judged: dict[tuple[str, Suppression], bool] = {}
         self.docs: dict[tuple[str, Suppression], Document] = {}
 
-    def document(self, doc: Document, ctx: RuleContext) -> None:
+    def document(self, doc: Document, subjects: Iterable[Subject]) -> None:
         if self.level is None or not doc.suppressions.entries:
             return
         answered = all(
-            (s := subject_for(u, ctx.facts)).ref is None or (s.facts is not None and s.facts.status.answered)
-            for u in doc.uses
-            if u.pull
+            s.ref is None or (s.facts is not None and s.facts.status.answered) for s in subjects if s.use.pull
         )
         for entry in doc.suppressions.entries:
             key = (doc.path, entry)

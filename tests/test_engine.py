@@ -7,6 +7,7 @@ import pytest
 from preflight import engine
 from preflight.engine import Hit, Rule, RuleContext, Selection, evaluate
 from preflight.model import Document, ImageUse, Level, Location, Problem, Summary, Suppressions, UseKind
+from preflight.resolve import resolve_documents, subject_for
 
 
 def use(line: int, written: str, path: str = "Dockerfile") -> ImageUse:
@@ -36,7 +37,7 @@ def rules(monkeypatch):
 
 
 def run(docs, selection=Selection()):
-    return evaluate(docs, selection, RuleContext(), Summary())
+    return evaluate(resolve_documents(docs), selection, RuleContext(), Summary())
 
 
 def ids(report):
@@ -111,11 +112,11 @@ def test_findings_are_sorted_by_path_line_column(rules):
 
 
 def test_subject_parses_reference_once_and_keeps_errors():
-    ok = engine.subject_for(use(1, "python:3.12"))
+    ok = subject_for(use(1, "python:3.12"))
     assert ok.ref is not None and ok.ref.canonical == "docker.io/library/python:3.12"
-    bad = engine.subject_for(use(1, "Python"))
+    bad = subject_for(use(1, "Python"))
     assert bad.ref is None and "lowercase" in (bad.ref_error or "")
-    unresolved = engine.subject_for(ImageUse(UseKind.FROM, Location("D"), "${X}", None, ("X",)))
+    unresolved = subject_for(ImageUse(UseKind.FROM, Location("D"), "${X}", None, ("X",)))
     assert unresolved.ref is None and unresolved.ref_error is None
 
 

@@ -139,10 +139,10 @@ def plan_for(root: Path, files: dict[str, str], environ: dict[str, str] | None =
     suggestion ``*-slim``); returns the output lines of the changes and listed references."""
     from preflight.config import Config
     from preflight.engine import RuleContext as Ctx
-    from preflight.engine import evaluate, subject_for
+    from preflight.engine import evaluate
     from preflight.fix.plan import Options, plan
     from preflight.fix.run import change_line, listed_line, read_sources
-    from preflight.pipeline import load, selection_of, uses_of
+    from preflight.pipeline import load, selection_of
 
     for name, text in files.items():
         (root / name).parent.mkdir(parents=True, exist_ok=True)
@@ -150,8 +150,8 @@ def plan_for(root: Path, files: dict[str, str], environ: dict[str, str] | None =
     config = Config()
     loaded = load(["."], config, cwd=root, environ=environ or {})
     facts = {}
-    for use in uses_of(loaded.documents):
-        ref = subject_for(use).ref
+    for subject in loaded.all_subjects():
+        ref = subject.ref
         if ref is None:
             continue
         if ref.tag and ref.tag.endswith("-slimm"):
@@ -159,7 +159,7 @@ def plan_for(root: Path, files: dict[str, str], environ: dict[str, str] | None =
             facts[ref.canonical] = ImageFacts(ref.canonical, Status.TAG_MISSING, "r", suggestions=(suggestion,))
         else:
             facts[ref.canonical] = ImageFacts(ref.canonical, Status.OK, "r", digest=D1)
-    report = evaluate(loaded.documents, selection_of(config), Ctx(facts=facts), Summary(), loaded.root)
+    report = evaluate(loaded, selection_of(config), Ctx(facts=facts), Summary())
     result = plan(loaded.documents, report, facts, Options(**options), read_sources(loaded.documents, root))
     return sorted([change_line(c, False) for c in result.changes] + [listed_line(i) for i in result.listed])
 

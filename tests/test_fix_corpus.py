@@ -15,13 +15,14 @@ import pytest
 
 from preflight.config import Config
 from preflight.dockerfile import parse_dockerfile, scan
-from preflight.engine import RuleContext, RuleOptions, evaluate, subject_for
+from preflight.engine import RuleContext, RuleOptions, evaluate
 from preflight.facts import ImageFacts, Status
 from preflight.fix.edits import apply
 from preflight.fix.plan import Options, plan
 from preflight.fix.run import read_sources
 from preflight.model import Summary
-from preflight.pipeline import load, selection_of, uses_of
+from preflight.pipeline import load, selection_of
+from preflight.resolve import Resolved
 from preflight.yamlpos import Map, Node, Scalar, Seq, comments
 from preflight.yamlpos import load as load_yaml
 
@@ -35,10 +36,10 @@ if not CORPUS.is_dir():
     pytest.skip("corpus not available", allow_module_level=True)
 
 
-def made_up_facts(documents: tuple, typos: bool) -> dict[str, ImageFacts]:
+def made_up_facts(loaded: Resolved, typos: bool) -> dict[str, ImageFacts]:
     facts: dict[str, ImageFacts] = {}
-    for use in uses_of(documents):
-        ref = subject_for(use).ref
+    for subject in loaded.all_subjects():
+        ref = subject.ref
         if ref is None:
             continue
         digest = "sha256:" + hashlib.sha256(ref.canonical.encode()).hexdigest()
@@ -74,9 +75,9 @@ def _notes(lines: tuple[str, ...] | list[str]) -> tuple[str, ...]:
 def test_fix_changes_only_reference_text(typos: bool) -> None:
     config = Config()
     loaded = load(["."], config, cwd=CORPUS, environ={})
-    facts = made_up_facts(loaded.documents, typos)
+    facts = made_up_facts(loaded, typos)
     options = RuleOptions()
-    report = evaluate(loaded.documents, selection_of(config), RuleContext(options, facts), Summary(), loaded.root)
+    report = evaluate(loaded, selection_of(config), RuleContext(options, facts), Summary())
     sources = read_sources(loaded.documents, CORPUS)
     edits = plan(loaded.documents, report, facts, Options(pin=not typos, update_digests=True), sources)
     written = {u.written for d in loaded.documents for u in d.uses}

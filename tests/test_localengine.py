@@ -20,6 +20,7 @@ from preflight.localengine import discover, survey
 from preflight.localengine.client import negotiate, parse_image, parse_info
 from preflight.localengine.discover import Target, TLSFiles, Unusable, find_engine
 from preflight.model import Document, ImageUse, Location, Summary, UseKind
+from preflight.resolve import resolve_documents
 
 
 @pytest.fixture
@@ -206,7 +207,7 @@ def _run(
     uses: list[ImageUse], facts: dict[str, ImageFacts], engine: EngineFacts | None
 ) -> list[tuple[str, int, str, str]]:
     doc = Document("Dockerfile", "dockerfile", uses=tuple(uses))
-    report = evaluate([doc], Selection(), RuleContext(facts=facts, engine=engine), Summary())
+    report = evaluate(resolve_documents([doc]), Selection(), RuleContext(facts=facts, engine=engine), Summary())
     return [(f.rule, f.location.line, f.level.value, f.message) for f in report.findings]
 
 

@@ -56,7 +56,7 @@ def test_an_image_a_service_builds_is_not_looked_up_and_names_the_service(tmp_pa
         "app/Dockerfile": "FROM docker.io/acme/base:dev\n",
     })  # fmt: skip
     loaded = load(["."], Config(), cwd=tmp_path, environ={})
-    looked_up = sorted(lookup.ref.canonical for lookup in lookups_for(loaded.documents, Config()))
+    looked_up = sorted(lookup.ref.canonical for lookup in lookups_for(loaded))
     assert looked_up == ["docker.io/library/alpine:3.19", "docker.io/library/postgres:16"]
     report = check_paths(["."], Config(), cwd=tmp_path, environ={})
     found = [(f.rule, f.location.path, f.location.line) for f in report.findings]
@@ -71,7 +71,7 @@ def test_an_image_built_by_one_project_is_still_looked_up_in_another(tmp_path):
         "two/Dockerfile": "FROM postgres:16\n",
     })  # fmt: skip
     loaded = load(["."], Config(), cwd=tmp_path, environ={})
-    looked_up = sorted(lookup.ref.canonical for lookup in lookups_for(loaded.documents, Config()))
+    looked_up = sorted(lookup.ref.canonical for lookup in lookups_for(loaded))
     assert looked_up == ["docker.io/library/alpine:3.19", "docker.io/library/postgres:16"]
 
 

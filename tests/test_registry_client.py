@@ -24,7 +24,7 @@ import httpx
 import pytest
 
 from preflight.config import Config, RegistryConfig
-from preflight.engine import RuleContext, RuleOptions, Subject
+from preflight.engine import RuleContext, Subject
 from preflight.facts import Status
 from preflight.imageref import ImageRef
 from preflight.model import ImageUse, Location, UseKind
@@ -32,6 +32,7 @@ from preflight.registry import Lookup, Resolution, Settings
 from preflight.registry.auth import AuthState, RegistryAuth, parse_challenges, split_scope
 from preflight.registry.batch import run
 from preflight.registry.transport import Limits, bypasses_proxy, diagnose, parse_ratelimit, parse_retry_after, proxy_for
+from preflight.resolve import subject_for
 
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -855,7 +856,8 @@ def test_platforms_from_index_skip_attestations(tmp_path: Path) -> None:
     )
     hits = list(
         rules.platform_missing(
-            Subject(use, ImageRef.parse(use.written), None, facts), RuleContext(RuleOptions(platforms=("linux/arm64",)))
+            Subject(use, ImageRef.parse(use.written), None, facts, subject_for(use, ("linux/arm64",)).platforms),
+            RuleContext(),
         )
     )
     assert (

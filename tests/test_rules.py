@@ -18,6 +18,7 @@ from preflight.model import (
     Summary,
     UseKind,
 )
+from preflight.resolve import resolve_documents
 from preflight.rules.offline import is_trusted
 
 DIGEST = "sha256:" + "a" * 64
@@ -50,7 +51,7 @@ def run(
 ) -> list[Finding]:
     doc = Document("Dockerfile", "dockerfile", uses=uses, problems=problems)
     ctx = RuleContext(RuleOptions(trusted_registries=trusted))
-    return list(evaluate([doc], Selection(select=select), ctx, Summary()).findings)
+    return list(evaluate(resolve_documents([doc]), Selection(select=select), ctx, Summary()).findings)
 
 
 def only(findings: list[Finding], rule_id: str) -> list[Finding]:
@@ -331,7 +332,7 @@ def test_suppression_comment_covers_a_rule_on_its_line() -> None:
         uses=(use("python", line=2), use("nginx:latest", line=4)),
         suppressions=Suppressions(by_line={2: frozenset({"PF101"})}),
     )
-    report = evaluate([doc], Selection(), RuleContext(), Summary())
+    report = evaluate(resolve_documents([doc]), Selection(), RuleContext(), Summary())
     assert [(f.rule, f.location.line) for f in report.findings] == [("PF102", 4)]
 
 

@@ -7,10 +7,11 @@ from dataclasses import replace
 import pytest
 
 import preflight.rules.registry as rules
-from preflight.engine import RuleContext, RuleOptions, Selection, Subject, evaluate
+from preflight.engine import RuleContext, Selection, Subject, evaluate
 from preflight.facts import ImageFacts, Status
 from preflight.imageref import ImageRef
 from preflight.model import Document, ImageUse, Location, Summary, UseKind
+from preflight.resolve import resolve_documents, subject_for
 
 D1 = "sha256:" + "1" * 64
 D2 = "sha256:" + "2" * 64
@@ -104,18 +105,23 @@ def test_digest_rules() -> None:
     assert list(rules.digest_tag_mismatch(same, RuleContext())) == []
 
 
+def wanting(s: Subject, *platforms: str) -> Subject:
+    """``s`` as the resolve stage makes it when ``platforms`` are asked for (--platform, config)."""
+    return replace(s, platforms=subject_for(s.use, platforms).platforms)
+
+
 def test_platforms_from_options_and_use() -> None:
     facts = {"platforms": ("linux/amd64", "linux/arm64")}
-    ok = subject(use("python:3", platform="linux/aarch64"), Status.OK, **facts)
-    assert list(rules.platform_missing(ok, RuleContext(RuleOptions(platforms=("linux/amd64",))))) == []
-    bad = subject(use("python:3", platform="linux/arm/v7"), Status.OK, **facts)
-    (hit,) = rules.platform_missing(bad, RuleContext(RuleOptions(platforms=("linux/s390x", "linux/amd64"))))
+    ok = wanting(subject(use("python:3", platform="linux/aarch64"), Status.OK, **facts), "linux/amd64")
+    assert list(rules.platform_missing(ok, RuleContext())) == []
+    bad = wanting(subject(use("python:3", platform="linux/arm/v7"), Status.OK, **facts), "linux/s390x", "linux/amd64")
+    (hit,) = rules.platform_missing(bad, RuleContext())
     assert "has no linux/arm/v7 image" in hit.message  # its own platform; --platform is for the others
-    wanted = RuleContext(RuleOptions(platforms=("linux/s390x", "linux/arm64")))
-    (hit,) = rules.platform_missing(subject(use("python:3"), Status.OK, **facts), wanted)
+    wanted = wanting(subject(use("python:3"), Status.OK, **facts), "linux/s390x", "linux/arm64")
+    (hit,) = rules.platform_missing(wanted, RuleContext())
     assert "has no linux/s390x image" in hit.message
-    unknown = subject(use("python:3"), Status.OK)  # platforms not fetched: no opinion
-    assert list(rules.platform_missing(unknown, RuleContext(RuleOptions(platforms=("linux/s390x",))))) == []
+    unknown = wanting(subject(use("python:3"), Status.OK), "linux/s390x")  # platforms not fetched: no opinion
+    assert list(rules.platform_missing(unknown, RuleContext())) == []
 
 
 @pytest.mark.parametrize(
@@ -154,7 +160,7 @@ def test_unreachable_and_errors_are_reported_once_per_host() -> None:
         detail="the lookup did not finish before the 2 s deadline",
     )
     doc = Document("Dockerfile", "dockerfile", tuple(uses))
-    report = evaluate([doc], Selection(select=("PF2",)), RuleContext(facts=facts), Summary())
+    report = evaluate(resolve_documents([doc]), Selection(select=("PF2",)), RuleContext(facts=facts), Summary())
     got = [(f.rule, f.location.line) for f in report.findings]
     assert got == [("PF208", 1), ("PF209", 4)]
     assert "(3 references not checked)" in report.findings[0].message

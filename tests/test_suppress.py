@@ -128,6 +128,7 @@ def test_registry_rule_suppressions_are_judged_only_with_an_answer_for_every_ima
     from preflight.engine import RuleContext, Selection, evaluate
     from preflight.facts import ImageFacts, Status
     from preflight.model import Summary
+    from preflight.resolve import resolve_documents
 
     text = "# preflight: ignore=PF201\nFROM python:3.12\n"
     doc = parse_dockerfile(text, "Dockerfile")
@@ -135,7 +136,7 @@ def test_registry_rule_suppressions_are_judged_only_with_an_answer_for_every_ima
 
     def pf004(status: Status | None) -> list[int]:
         facts = {canonical: ImageFacts(canonical, status, "registry-1.docker.io")} if status else {}
-        report = evaluate([doc], Selection(), RuleContext(facts=facts), Summary(offline=False))
+        report = evaluate(resolve_documents([doc]), Selection(), RuleContext(facts=facts), Summary(offline=False))
         return [f.location.line for f in report.findings if f.rule == "PF004"]
 
     assert pf004(None) == []  # offline: not judged

@@ -20,10 +20,11 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from ..engine import subject_for
+from ..engine import with_facts
 from ..facts import ImageFacts, Status
 from ..imageref import ImageRef, ReferenceError
 from ..model import Document, Finding, ImageUse, Location, Report, ValueSource, clip
+from ..resolve import subject_for
 from . import policy
 from .edits import Edit, Source, narrow
 
@@ -184,7 +185,7 @@ def _outcome(
     sources: Mapping[str, Source | str],
     shared: Mapping[tuple[str, Location], set[Location]],
 ) -> Change | Listed | None:
-    subject = subject_for(use, facts)
+    subject = with_facts(subject_for(use), facts)
     ref, fact = subject.ref, subject.facts
     if not use.pull or ref is None or fact is None or use.resolved is None:
         return None

@@ -10,9 +10,12 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from ..model import Finding, Level, Report
+
+if TYPE_CHECKING:
+    from ..resolve import Subject
 
 FORMATS = ("text", "json", "sarif", "github", "gitlab")
 
@@ -122,4 +125,62 @@ def render(
     return render_fn(ctx, color=color) if fmt == "text" else render_fn(ctx)
 
 
-__all__ = ["FORMATS", "LEVELS", "Context", "LevelNames", "RuleInfo", "most_severe_first", "render"]
+@dataclass(frozen=True)
+class ImageRow:
+    """One line of ``preflight images``: an image use and the reference it resolves to."""
+
+    path: str
+    line: int
+    column: int
+    kind: str
+    written: str
+    resolved: str | None
+    reference: str | None  # ImageRef.canonical; None when unresolved or invalid
+
+
+def image_rows(subjects: Iterable[Subject]) -> list[ImageRow]:
+    """The rows of ``preflight images``, by location. A Dockerfile that several services build
+    with the same result is one row, not one per build."""
+    ordered = sorted(subjects, key=lambda s: (s.use.location.path, s.use.location.line, s.use.location.column))
+    rows = (
+        ImageRow(
+            s.use.location.path,
+            s.use.location.line,
+            s.use.location.column,
+            s.use.kind.value,
+            s.use.written,
+            s.use.resolved,
+            s.ref.canonical if s.ref is not None else None,
+        )
+        for s in ordered
+    )
+    return list(dict.fromkeys(rows))
+
+
+def render_images(rows: Sequence[ImageRow], fmt: str) -> str:
+    """``preflight images`` as a table (``text``) or ``{"images": [...]}`` (``json``)."""
+    from . import json, text
+
+    return json.images(rows) if fmt == "json" else text.images(rows)
+
+
+def render_references(refs: Sequence[str], fmt: str, key: str) -> str:
+    """A list of normalized references: one per line (``text``), or ``{key: [...]}`` (``json``)."""
+    from . import json, text
+
+    return json.references(refs, key) if fmt == "json" else text.references(refs)
+
+
+__all__ = [
+    "FORMATS",
+    "LEVELS",
+    "Context",
+    "ImageRow",
+    "LevelNames",
+    "RuleInfo",
+    "image_rows",
+    "most_severe_first",
+    "render",
+    "render_images",
+    "render_references",
+]

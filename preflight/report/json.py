@@ -10,11 +10,13 @@ carries (and ``preflight fix`` applies), each ``description``, ``path``, ``line`
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
+from dataclasses import asdict
 from typing import Any
 
 from ..model import Finding, Fix, Report
 from ..safetext import safe_json, visible
-from . import LEVELS, Context
+from . import LEVELS, Context, ImageRow
 
 
 def render(ctx: Context) -> str:
@@ -69,3 +71,14 @@ def _fix(fix: Fix) -> dict[str, Any]:
         "end_column": loc.end_column,
         "replacement": fix.replacement,
     }
+
+
+def images(rows: Sequence[ImageRow]) -> str:
+    """``preflight images --format json``: ``{"images": [{path, line, column, kind, written,
+    resolved, reference}]}``, a public contract too."""
+    return safe_json(json.dumps({"images": [asdict(r) for r in rows]}, indent=2, ensure_ascii=False)) + "\n"
+
+
+def references(refs: Sequence[str], key: str) -> str:
+    """``{key: [reference, ...]}`` (``preflight images --missing-locally --format json``)."""
+    return json.dumps({key: list(refs)}, indent=2, ensure_ascii=False) + "\n"

@@ -1,13 +1,16 @@
-"""Human output: ``path:line:col: PF102 warning: message`` lines, then a summary.
+"""Human output: ``path:line:col: PF102 warning: message`` lines, then a summary; and the
+text of ``preflight images`` and ``preflight rules``.
 
 With color, findings are grouped under their file (ANSI escapes); the summary stays the same.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
+
 from ..model import Finding, Level, Report
 from ..safetext import visible
-from . import LEVELS, Context
+from . import LEVELS, Context, ImageRow, RuleInfo
 
 _RESET = "\x1b[0m"
 _BOLD = "\x1b[1m"
@@ -75,3 +78,41 @@ def summary_lines(report: Report) -> list[str]:
 
 def _count(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def images(rows: Sequence[ImageRow]) -> str:
+    """``preflight images``: a table of location, kind, text as written and the reference."""
+    if not rows:
+        return "No image references found.\n"
+    headers = ("LOCATION", "KIND", "WRITTEN", "REFERENCE")
+    table = [
+        tuple(
+            visible(str(cell))
+            for cell in (
+                f"{r.path}:{r.line}:{r.column}",
+                r.kind,
+                r.written,
+                r.reference or "(unresolved or invalid)",
+            )
+        )
+        for r in rows
+    ]
+    widths = [max(len(h), *(len(row[i]) for row in table)) for i, h in enumerate(headers)]
+    lines = (
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)).rstrip() for row in (headers, *table)
+    )
+    return "".join(f"{line}\n" for line in lines)
+
+
+def references(refs: Sequence[str]) -> str:
+    """Normalized references, one per line."""
+    return "".join(f"{ref}\n" for ref in refs)
+
+
+def rule_list(rules: Iterable[RuleInfo]) -> str:
+    """``preflight rules``: ID, name, default level and summary of each rule."""
+    lines = []
+    for r in rules:
+        level = "off" if r.level is Level.OFF else r.level.value
+        lines.append(f"{r.id}  {r.name:<22} {level:<8} {r.summary}\n")
+    return "".join(lines)

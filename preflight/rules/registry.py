@@ -16,7 +16,7 @@ from ..facts import ImageFacts, LocalImage, Status
 from ..fix.policy import decide
 from ..imageref import ImageRef, is_digest, is_repository_path, is_tag
 from ..model import Fix, Level, Location, clip
-from ..platforms import normalize_platform, provides, required_platforms
+from ..platforms import normalize_platform, provides
 
 TAGS = ("registry",)
 
@@ -274,7 +274,7 @@ def platform_missing(subject: Subject, ctx: RuleContext) -> Iterator[Hit]:
     ref, facts = found
     if facts.status is not Status.OK or facts.platforms is None:
         return
-    wanted = dict.fromkeys(normalize_platform(p) for p in required_platforms(subject.use, ctx.options.platforms))
+    wanted = dict.fromkeys(normalize_platform(p) for p in subject.platforms)
     missing = [p for p in wanted if not provides(facts.platforms, p)]
     if not missing:
         return

@@ -56,9 +56,9 @@ def test_a_host_the_url_library_refuses_at_planning_is_that_references_pf209(
 ) -> None:  # type: ignore[no-untyped-def]
     """Defence in depth: if the host check misses a host that httpx refuses, the lookup plan for
     that registry fails alone (before: InvalidURL ended the run with exit 2 and no report)."""
-    import preflight.engine
+    import preflight.resolve
 
-    monkeypatch.setattr(preflight.engine, "host_problem", lambda domain: None, raising=False)
+    monkeypatch.setattr(preflight.resolve, "host_problem", lambda domain: None)
     dockerfile = f"FROM 0251.0376.0251.0376:80/a:1\nFROM {registry.hostport}/library/python:3.12-slimm\n"
     code, report, err = _in_process(tmp_path, dockerfile, monkeypatch, capsys)
     assert code == 1, err

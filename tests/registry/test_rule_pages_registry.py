@@ -143,8 +143,8 @@ def run_registry_example(
     )
     environ = {**_environ(tmp, login, [url.split("://", 1)[1] for url in endpoints.values()]), **(engine or {})}
     loaded = pipeline.load(["."], config, cwd=tmp, environ=environ)
-    report, _warnings = pipeline.check(loaded, config, environ=environ, use_cache=False)
-    return report.findings
+    checked = pipeline.check(loaded, config, pipeline.RunOptions(environ=environ, use_cache=False))
+    return checked.report.findings
 
 
 @pytest.mark.parametrize("path", registry_pages(), ids=lambda p: p.stem)
