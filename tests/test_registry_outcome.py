@@ -109,6 +109,13 @@ ROWS: dict[str, Row] = {
         Status.AUTH_FAILED,
         f"{H} denied access with the credentials (from helper): no pull rights, or they expired (HTTP 403)",
     ),
+    # Artifact Registry, GitLab: a token was issued for the credentials, then the registry says 403
+    "403 after a token for the credentials": Row(
+        o(403, credential_source="helper", auth=AuthOutcome(token_for_credentials=True)),
+        Status.REPO_MISSING_OR_PRIVATE,
+        f"{H} denied access (HTTP 403): the repository does not exist, or the credentials (from helper) "
+        "have no pull access",
+    ),
     # 429
     "429 with Retry-After": Row(
         o(429, headers={"retry-after": "30"}),

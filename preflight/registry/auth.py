@@ -185,6 +185,8 @@ class AuthOutcome:
     challenge: Challenge | None = None  # the last challenge from the registry
     unsupported: str | None = None  # scheme(s) offered that preflight cannot answer
     realm_host: str | None = None
+    # a token service issued a token for the credentials (they are valid; a 403 after it is about access)
+    token_for_credentials: bool = False
     notes: list[str] = field(default_factory=list)
 
 
@@ -373,6 +375,7 @@ class RegistryAuth(httpx.Auth):
             if token is None:
                 return None
         request.headers["Authorization"] = f"Bearer {token}"
+        self.outcome.token_for_credentials = send_cred is not None
         return (key, from_cache)
 
     def _fetch_token(

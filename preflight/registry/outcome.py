@@ -141,6 +141,14 @@ def _unauthorized(o: HttpOutcome) -> Failure | None:
 def _forbidden(o: HttpOutcome) -> Failure | None:
     if o.status != 403:
         return None
+    if o.credential_source is not None and o.auth.token_for_credentials:
+        # the token service accepted the credentials: Artifact Registry ("... denied on resource (or it
+        # may not exist)") and GitLab answer 403 for a repository that is missing or not theirs
+        return Failure(
+            Status.REPO_MISSING_OR_PRIVATE,
+            f"{o.host} denied access ({error_summary(o)}): the repository does not exist, "
+            f"or the credentials{_source(o)} have no pull access",
+        )
     if o.credential_source is not None:
         return Failure(
             Status.AUTH_FAILED,
