@@ -188,6 +188,39 @@ def test_endpoint_override_of_docker_io_replaces_mirrors() -> None:
 def test_invalid_endpoint_override_is_ignored_with_a_warning() -> None:
     config = Config(registries={"ghcr.io": RegistryConfig(endpoint="https://127.0.0.1:5000/v2/")})
     assert bases(endpoints("ghcr.io", config)) == ["https://ghcr.io"]
+    assert "must not end in /v2" in config_warnings(config)[0]
+    for bad in ("https://h.example/a//b", "https://h.example/a/../b", "https://user:pw@h.example/a"):
+        assert bases(endpoints("ghcr.io", Config(registries={"ghcr.io": RegistryConfig(endpoint=bad)}))) == [
+            "https://ghcr.io"
+        ]
+
+
+def test_endpoint_with_a_path_prefix_artifactory_nexus() -> None:
+    """Artifactory's repository path method (``/artifactory/api/docker/<repo>``) or a reverse proxy's
+    prefix: the endpoint keeps the path, its host is the host alone (TLS scope, credentials)."""
+    url = "https://Art.Example.com/artifactory/api/docker/docker-remote/"
+    config = Config(registries={"docker.io": RegistryConfig(endpoint=url, mirrors=("https://m.example",))})
+    expected = Endpoint(
+        "https://art.example.com/artifactory/api/docker/docker-remote",
+        "art.example.com",
+        False,
+        None,
+        False,
+        "art.example.com",
+    )
+    assert endpoints("docker.io", config) == [expected]
+    assert config_warnings(config) == (
+        "mirrors of registry 'docker.io' in the preflight configuration are ignored because an endpoint is set",
+    )
+    nexus = Config(registries={"nexus.example.com": RegistryConfig(endpoint="http://127.0.0.1:8081/repository/docker")})
+    assert endpoints("nexus.example.com", nexus) == [
+        Endpoint("http://127.0.0.1:8081/repository/docker", "127.0.0.1:8081", True, None, False, "127.0.0.1:8081")
+    ]
+
+
+def test_mirrors_still_must_not_have_a_path() -> None:
+    config = Config(registries={"docker.io": RegistryConfig(mirrors=("https://m.example/prefix",))})
+    assert bases(endpoints("docker.io", config)) == ["https://registry-1.docker.io"]
     assert "must not have a path" in config_warnings(config)[0]
 
 

@@ -41,6 +41,7 @@ PUBLIC_IP = ["93.184.216.34"]
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 DIGEST = "sha256:" + "ab" * 32
 HUB_TOKEN = "https://auth.docker.io/token"
+ARTIFACTORY = "https://artifactory.example.com/artifactory/api/docker/docker-local"
 
 
 @dataclass(frozen=True)
@@ -759,6 +760,41 @@ CASES: tuple[Case, ...] = (
         "harbor.example.com/team/app does not exist, or it is private",
         "harbor.example.com denies anonymous access: the repository does not exist, or it is private",
     ),
+    # ---------------------------------------------------------------- JFrog Artifactory
+    # The repository path method: the registry API lives below /artifactory/api/docker/<repository key>
+    # (jfrog.com/help/r/jfrog-artifactory-documentation/docker-v1-repository-path-and-domain), the token
+    # service too (request log in github.com/swarmpit/swarmpit/issues/266: .../api/docker/docker/v2/<name>/
+    # manifests/<tag> 401, then .../api/docker/docker/v2/token). Configured as registries.<host>.endpoint.
+    Case(
+        "artifactory-path-prefix-tag-missing",
+        "artifactory.example.com/team/app:1.0.x",
+        (
+            Route("HEAD", f"{ARTIFACTORY}/v2/team/app/manifests/1.0.x", 404, auth="Bearer art"),
+            Route(
+                "HEAD",
+                f"{ARTIFACTORY}/v2/team/app/manifests/1.0.x",
+                401,
+                bearer(f"{ARTIFACTORY}/v2/token", "artifactory.example.com"),
+            ),
+            Route(
+                "GET",
+                f"{ARTIFACTORY}/v2/token",
+                200,
+                body={"token": "art"},
+                params={"service": "artifactory.example.com", "scope": "repository:team/app:pull"},
+            ),
+            Route(
+                "GET",
+                f"{ARTIFACTORY}/v2/team/app/tags/list",
+                200,
+                body={"name": "team/app", "tags": ["1.0.0", "1.0.1", "2.0.0"]},
+                auth="Bearer art",
+            ),
+        ),
+        "PF201",
+        'tag "1.0.x" not found in artifactory.example.com/team/app; did you mean',
+        endpoint=("artifactory.example.com", ARTIFACTORY + "/"),
+    ),
     # ---------------------------------------------------------------- Sonatype Nexus
     # forceBasicAuth (the default on new Docker repositories): an upper-case BASIC challenge
     # (github.com/sonatype/nexus-public/issues/921); without credentials that is "credentials required".
@@ -862,7 +898,9 @@ def test_vendor_answer_maps_to_rule_and_message(case: Case, tmp_path: Path) -> N
 
 
 def test_the_table_covers_every_vendor_and_situation() -> None:
-    prefixes = "dockerhub ghcr mcr quay ecr ecr-public artifact-registry gcr acr gitlab harbor nexus".split()
+    prefixes = (
+        "dockerhub ghcr mcr quay ecr ecr-public artifact-registry gcr acr gitlab harbor artifactory nexus".split()
+    )
     assert all(any(c.id.startswith(p + "-") for c in CASES) for p in prefixes)
     assert {c.rule for c in CASES} >= {"PF201", "PF202", "PF203", "PF204", None}
     assert len({c.id for c in CASES}) == len(CASES)

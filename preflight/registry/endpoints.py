@@ -8,8 +8,9 @@ when an endpoint is unreachable (network or TLS failure), as Docker does with mi
   ``registry-1.docker.io`` references get the Hub endpoint and Hub credentials, without mirrors (moby
   treats that name as an ordinary host).
   A mirror is a different server: it gets the credentials stored for its own host, never Hub's.
-* Other domains: ``https://<domain>`` (port kept), or ``registries[domain].endpoint`` when set. An
-  endpoint override replaces everything (mirrors too). It gets the credentials stored for **its own**
+* Other domains: ``https://<domain>`` (port kept), or ``registries[domain].endpoint`` when set, which
+  may carry a path prefix (``https://host/artifactory/api/docker/<repo>``: requests go to
+  ``<prefix>/v2/...``). An endpoint override replaces everything (mirrors too). It gets the credentials stored for **its own**
   host, never the domain's: ``registries`` can come from a ``.preflight.yaml`` in the checked
   repository, and a pull request must not be able to send the user's ``ghcr.io`` password elsewhere.
 * Insecure hosts (Docker's insecure-registry semantics): loopback (``localhost``, 127.0.0.0/8, ::1) unless
@@ -58,7 +59,7 @@ _MIRRORED = frozenset({DEFAULT_DOMAIN, LEGACY_DEFAULT_DOMAIN})  # Hub names that
 class Endpoint:
     """One base URL to send registry requests to."""
 
-    base_url: str  # "https://registry-1.docker.io", "http://127.0.0.1:5000" (no trailing slash)
+    base_url: str  # "https://registry-1.docker.io", "http://127.0.0.1:5000", "https://h/artifactory/api/docker/r" (no trailing slash)
     host: str  # host[:port] the requests go to (scope for Authorization headers)
     insecure: bool  # TLS verification off / plain HTTP allowed (Docker's insecure-registry semantics)
     ca_file: str | None  # extra CA bundle (a PEM file, or a certs.d directory of *.crt files)
@@ -80,10 +81,13 @@ class DaemonConfig:
 
 
 # ------------------------------------------------------------------ URL checks
-def parse_base_url(url: str) -> tuple[str | None, str | None]:
+def parse_base_url(url: str, *, allow_path: bool = False) -> tuple[str | None, str | None]:
     """(``scheme://host[:port]``, None) for a valid registry base URL, else (None, reason).
 
-    Valid: http or https, a host, no user information, query, fragment or path (moby ``ValidateMirror``).
+    Valid: http or https, a host, no user information, query or fragment, and no path (moby
+    ``ValidateMirror``) unless ``allow_path``: an endpoint override may sit below a path prefix
+    (Artifactory's ``/artifactory/api/docker/<repo>``, a reverse proxy's ``/registry``), which the
+    client keeps in front of ``/v2/``. Such a path must not end in ``/v2`` (preflight adds it).
     """
     try:
         parts = urlsplit(url.strip())
@@ -99,9 +103,20 @@ def parse_base_url(url: str) -> tuple[str | None, str | None]:
         return None, "it has no host"
     if parts.query or parts.fragment:
         return None, "it must not have a query or fragment"
-    if parts.path not in ("", "/"):
+    path = parts.path.rstrip("/")
+    if path and not allow_path:
         return None, "it must not have a path"
-    return f"{scheme}://{parts.netloc.lower()}", None
+    segments = path.split("/")[1:]
+    if any(segment in ("", ".", "..") for segment in segments):
+        return None, "its path must not have empty, '.' or '..' segments"
+    if segments and segments[-1].lower() == "v2":
+        return None, "its path must not end in /v2 (preflight adds /v2/ itself)"
+    return f"{scheme}://{parts.netloc.lower()}{path}", None
+
+
+def _host_of(base: str) -> str:
+    """``host[:port]`` of a base URL from ``parse_base_url`` (which may have a path)."""
+    return base.split("://", 1)[1].split("/", 1)[0]
 
 
 def _valid_insecure_entry(entry: str) -> str | None:
@@ -270,7 +285,7 @@ def endpoints_for(
         return is_insecure(host, config, daemon, strict_loopback=strict_loopback, resolve=resolve)
 
     def make(base: str, *, mirror: bool, cred: str, unverified: bool | None = None) -> Endpoint:
-        scheme, host = base.split("://", 1)
+        scheme, host = base.split("://", 1)[0], _host_of(base)
         if unverified is None:
             unverified = scheme == "http" or insecure(host)
         entries = (_registry(config, host),) if mirror else (_registry(config, host), entry)
@@ -289,9 +304,9 @@ def endpoints_for(
         ]
 
     if entry is not None and entry.endpoint:
-        base, _reason = parse_base_url(entry.endpoint)
+        base, _reason = parse_base_url(entry.endpoint, allow_path=True)
         if base is not None:
-            return [make(base, mirror=False, cred=base.split("://", 1)[1])]
+            return [make(base, mirror=False, cred=_host_of(base))]
     if not hub:
         return direct(domain.lower())
     endpoints: list[Endpoint] = []
@@ -302,7 +317,7 @@ def endpoints_for(
             if base is None or base in seen:
                 continue
             seen.add(base)
-            endpoints.append(make(base, mirror=True, cred=base.split("://", 1)[1]))
+            endpoints.append(make(base, mirror=True, cred=_host_of(base)))
     endpoints.append(make(HUB_BASE_URL, mirror=False, cred=HUB_DOMAIN))
     return endpoints
 
@@ -321,7 +336,7 @@ def config_warnings(config: Config) -> tuple[str, ...]:
                 f"mirrors of registry {key!r} in {where} are ignored: like Docker, preflight mirrors only docker.io"
             )
         if entry.endpoint:
-            _base, reason = parse_base_url(entry.endpoint)
+            _base, reason = parse_base_url(entry.endpoint, allow_path=True)
             if reason is not None:
                 warnings.append(
                     f"ignoring endpoint {redact_url(entry.endpoint)!r} of registry {key!r} in {where}: {reason}"

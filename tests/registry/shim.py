@@ -10,6 +10,10 @@ Knobs (plain attributes, changeable while it runs):
   forwards to the registry. ``redirect_loop``: matches get ``307`` to the very same URL instead.
 * ``wrong_digest`` / ``drop_digest``: mangle ``Docker-Content-Digest`` on manifest responses.
 * ``manifest_body``: replace manifest bodies (e.g. invalid JSON); ``truncate_manifests``: halve them.
+* ``path_prefix``: serve the registry below a path (``/artifactory/api/docker/local``), as Artifactory's
+  repository path method or a reverse proxy does: the prefix is stripped before forwarding, requests
+  outside it get 404, and ``Link``/realm-free answers keep the registry's own ``/v2/`` paths (Artifactory's
+  ``Link`` drops the prefix too).
 Every request is recorded in ``requests``.
 """
 
@@ -90,6 +94,7 @@ class Shim(LoopbackAddress):
         self.drop_digest = False
         self.manifest_body: bytes | None = None
         self.truncate_manifests = False
+        self.path_prefix = ""
         self.requests: list[SeenRequest] = []
         self.redirected: list[SeenRequest] = []
         self._lock = threading.Lock()
@@ -142,14 +147,20 @@ def _make_handler(shim: Shim, *, sidecar: bool) -> type[QuietHandler]:
             length = int(self.headers.get("Content-Length") or 0)
             request_body = self.rfile.read(length) if length else b""
             shim.record(SeenRequest(self.command, self.path, self.headers.get("Authorization")), sidecar)
-            path, _, query = self.path.partition("?")
+            target = self.path
+            if shim.path_prefix and not sidecar:
+                if not target.startswith(shim.path_prefix + "/"):
+                    self.send(404, b"not below the path prefix\n", [("Content-Type", "text/plain")])
+                    return
+                target = target[len(shim.path_prefix) :]
+            path, _, query = target.partition("?")
             extra = list(shim.extra_headers.items())
             if not sidecar and shim.redirect_pattern and re.search(shim.redirect_pattern, path):
-                target = shim.url if shim.redirect_loop else shim.sidecar_url
-                self.send(307, b"", [("Location", target + self.path), *extra])
+                location = shim.url if shim.redirect_loop else shim.sidecar_url
+                self.send(307, b"", [("Location", location + self.path), *extra])
                 return
             upstream = shim.sidecar_upstream if sidecar else shim.upstream
-            status, headers, body = upstream.forward(self.command, self.path, list(self.headers.items()), request_body)
+            status, headers, body = upstream.forward(self.command, target, list(self.headers.items()), request_body)
             length = len(body)
             if self.command == "HEAD":  # no body: keep the length the registry announced
                 length = int(next((v for k, v in headers if k.lower() == "content-length"), "0"))
