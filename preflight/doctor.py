@@ -161,7 +161,9 @@ def _steps(
         context = ep.ssl_context_for(endpoint) if url.scheme == "https" else None
     except ep.CAError as exc:
         sock.close()
-        raise _Timer(section, "TLS").fail(str(exc), "TLS", "fix the ca-file setting") from None
+        raise _Timer(section, "TLS").fail(
+            str(exc), "TLS", f"fix the ca-file setting, or the files in /etc/docker/certs.d/{endpoint.host}/"
+        ) from None
     if context is not None and proxy is None:
         _tls_step(section, sock, context, host, endpoint)
     else:
@@ -177,6 +179,8 @@ def _tls_step(section: Section, sock: socket.socket, context: ssl.SSLContext, ho
     store = f"ca-file {endpoint.ca_file} + system store" if endpoint.ca_file else "system trust store"
     if endpoint.insecure:
         store = "not verified (insecure registry)"
+    elif endpoint.client_cert is not None:
+        store += f", client certificate {endpoint.client_cert[0]}"
     try:
         with context.wrap_socket(sock, server_hostname=host) as tls:
             version = tls.version() or "TLS"

@@ -327,5 +327,12 @@ def test_endpoint_identity_separates_every_level_of_tls_trust(tmp_path: Path) ->
     }
     assert normal not in lowered and len(lowered) == 6
     assert ident() == normal  # stable
+    # mutual TLS: who asked is part of the answer's identity (the certificate's hash, never the key)
+    client = tmp_path / "client.cert"
+    client.write_text("-----BEGIN CERTIFICATE-----\nCCCC\n-----END CERTIFICATE-----\n")
+    key = tmp_path / "client.key"
+    key.write_text("secret key material")
+    with_client = endpoint_identity(url, insecure=False, ca_file=None, environ={}, client_cert=(str(client), str(key)))
+    assert with_client != normal and "secret" not in with_client and str(key) not in with_client
     keys = {cache_key("r/x:1", [i], [], None) for i in lowered | {normal}}
     assert len(keys) == 7

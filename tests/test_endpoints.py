@@ -326,6 +326,79 @@ def test_certs_d_directory(tmp_path: Path, ca: trustme.CA) -> None:
     assert endpoints("other:5000", certs_dir=certs)[0].ca_file is None
 
 
+def _certs_dir(tmp_path: Path, host: str, *names: str) -> Path:
+    directory = tmp_path / "certs.d" / host
+    directory.mkdir(parents=True)
+    for name in names:
+        (directory / name).write_text("")
+    return tmp_path / "certs.d"
+
+
+def test_certs_d_client_certificate_pair(tmp_path: Path) -> None:
+    """Docker's convention: <name>.cert with <name>.key beside it, for verified HTTPS endpoints only."""
+    certs = _certs_dir(tmp_path, "reg.example.com:5443", "ca.crt", "client.cert", "client.key", "z.cert", "z.key")
+    (found,) = endpoints("reg.example.com:5443", certs_dir=certs)
+    directory = certs / "reg.example.com:5443"
+    assert found.ca_file == str(directory)
+    assert found.client_cert == (str(directory / "client.cert"), str(directory / "client.key"))
+    insecure = Config(registries={"reg.example.com:5443": RegistryConfig(insecure=True)})
+    assert {e.client_cert for e in endpoints("reg.example.com:5443", insecure, certs_dir=certs)} == {None}
+    ca_only = _certs_dir(tmp_path / "b", "reg.example.com", "ca.crt")
+    assert endpoints("reg.example.com", certs_dir=ca_only)[0].client_cert is None
+    pair_only = _certs_dir(tmp_path / "c", "reg.example.com", "me.cert", "me.key")
+    (found,) = endpoints("reg.example.com", certs_dir=pair_only)
+    assert found.ca_file is None and found.client_cert is not None
+
+
+@pytest.mark.parametrize(
+    ("names", "message"),
+    [
+        (("client.cert",), "missing key {d}/client.key for client certificate {d}/client.cert"),
+        (("client.key",), "missing client certificate {d}/client.cert for key {d}/client.key"),
+    ],
+)
+def test_half_a_client_pair_is_docker_s_error(tmp_path: Path, names: tuple[str, ...], message: str) -> None:
+    certs = _certs_dir(tmp_path, "reg.example.com", *names)
+    (found,) = endpoints("reg.example.com", certs_dir=certs)
+    with pytest.raises(CAError) as error:
+        ssl_context_for(found)
+    assert str(error.value) == message.format(d=certs / "reg.example.com")
+
+
+def test_client_key_is_loaded_never_shown_and_never_prompted_for(tmp_path: Path, ca: trustme.CA) -> None:
+    leaf = ca.issue_cert("client.example")
+    certs = _certs_dir(tmp_path, "reg.example.com")
+    directory = certs / "reg.example.com"
+    leaf.cert_chain_pems[0].write_to_path(str(directory / "client.cert"))
+    leaf.private_key_pem.write_to_path(str(directory / "client.key"))
+    (found,) = endpoints("reg.example.com", certs_dir=certs)
+    context = ssl_context_for(found)
+    assert context is ssl_context_for(found) and context is not ssl_context_for(endpoint(None))
+    # an encrypted key: refused with a message, never an OpenSSL passphrase prompt on the terminal
+    from cryptography.hazmat.primitives import serialization
+
+    key = serialization.load_pem_private_key(leaf.private_key_pem.bytes(), password=None)
+    encrypted = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(b"passphrase"),
+    )
+    other = _certs_dir(tmp_path / "enc", "reg.example.com")
+    leaf.cert_chain_pems[0].write_to_path(str(other / "reg.example.com" / "client.cert"))
+    (other / "reg.example.com" / "client.key").write_bytes(encrypted)
+    (found,) = endpoints("reg.example.com", certs_dir=other)
+    with pytest.raises(CAError, match="is encrypted") as error:
+        ssl_context_for(found)
+    assert "PRIVATE KEY" not in str(error.value)
+    garbage = _certs_dir(tmp_path / "bad", "reg.example.com")
+    (garbage / "reg.example.com" / "client.cert").write_text("not a certificate")
+    (garbage / "reg.example.com" / "client.key").write_bytes(leaf.private_key_pem.bytes())
+    (found,) = endpoints("reg.example.com", certs_dir=garbage)
+    with pytest.raises(CAError, match="cannot load client certificate") as error:
+        ssl_context_for(found)
+    assert "PRIVATE KEY" not in str(error.value)
+
+
 def test_unloadable_ca_is_a_clear_error(tmp_path: Path) -> None:
     garbage = tmp_path / "garbage.pem"
     garbage.write_text("not a certificate")

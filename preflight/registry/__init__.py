@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..config import Config
@@ -36,6 +37,7 @@ class Settings:
     allow_hosts: tuple[str, ...] = ()  # exact host names the address guard lets through
     untrusted: bool = False  # pull-request input: no private/loopback hosts unless allow-listed
     daemon: DaemonConfig | None = None  # the engine's own registry settings (/info): replace daemon.json
+    certs_dir: Path | None = Path("/etc/docker/certs.d")  # Docker's per-host CAs and client certificates
 
 
 @dataclass(frozen=True)

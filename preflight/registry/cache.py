@@ -62,13 +62,22 @@ def cache_key(
     return hashlib.sha256("\0".join(parts).encode("utf-8")).hexdigest()
 
 
-def endpoint_identity(base_url: str, *, insecure: bool, ca_file: str | None, environ: Mapping[str, str]) -> str:
+def endpoint_identity(
+    base_url: str,
+    *,
+    insecure: bool,
+    ca_file: str | None,
+    environ: Mapping[str, str],
+    client_cert: tuple[str, str] | None = None,
+) -> str:
     """An endpoint and how far its answers are trusted: ``unverified`` (plain HTTP or TLS without
-    verification), else the trust store (``SSL_CERT_FILE``/``SSL_CERT_DIR``) and the configured CA's content."""
+    verification), else the trust store (``SSL_CERT_FILE``/``SSL_CERT_DIR``) and the configured CA's content;
+    and who asked over mutual TLS (the client certificate's sha256, never the key)."""
     if insecure or not base_url.lower().startswith("https://"):
         return f"{base_url} unverified"
     store = f"{environ.get('SSL_CERT_FILE', '')}:{environ.get('SSL_CERT_DIR', '')}"
-    return f"{base_url} verified store={store} ca={ca_identity(ca_file) if ca_file else 'none'}"
+    identity = f"{base_url} verified store={store} ca={ca_identity(ca_file) if ca_file else 'none'}"
+    return identity + (f" client={ca_identity(client_cert[0])}" if client_cert else "")
 
 
 @functools.lru_cache(maxsize=64)

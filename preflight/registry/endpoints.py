@@ -21,8 +21,13 @@ when an endpoint is unreachable (network or TLS failure), as Docker does with mi
   ``strict_loopback`` (and a CA) or an explicit ``https://`` endpoint override. Names that merely resolve to
   loopback are not implicitly insecure (no DNS lookup unless daemon.json lists CIDRs).
 * CAs: ``registries[host].ca_file`` (host of the endpoint, then the domain's entry), else the directory
-  ``/etc/docker/certs.d/<host>`` when it holds ``*.crt`` files (``ca_file`` is then that directory).
-  Client certificates (``*.cert``/``*.key``) are not supported.
+  ``/etc/docker/certs.d/<host[:port]>`` when it holds ``*.crt`` files (``ca_file`` is then that directory).
+* Client certificates (mutual TLS), Docker's certs.d convention: ``<name>.cert`` with ``<name>.key`` in
+  the same directory, for verified HTTPS endpoints only (as moby's ``newTLSConfig``). A ``.cert`` without
+  its ``.key`` (or the reverse) is an error naming both, as in Docker. Python's ``ssl`` presents one
+  chain per context: the first pair by name. The key's bytes are read by OpenSSL only, never logged;
+  an encrypted key is refused (preflight never prompts for a passphrase).
+* The certs.d directory is ``Settings.certs_dir`` (default ``/etc/docker/certs.d``; tests point it elsewhere).
 
 Only ``ssl`` is imported here (no httpx); contexts are created lazily and cached.
 """
@@ -65,6 +70,7 @@ class Endpoint:
     ca_file: str | None  # extra CA bundle (a PEM file, or a certs.d directory of *.crt files)
     mirror: bool  # a docker.io mirror
     credential_domain: str  # whose stored credentials apply: "docker.io" for Hub, else the endpoint's own host
+    client_cert: tuple[str, str] | None = None  # (certificate, key) from certs.d, for mutual TLS
 
     @property
     def scheme(self) -> str:
@@ -248,18 +254,22 @@ def is_insecure(
 
 
 # ------------------------------------------------------------------ endpoints
-def _ca_file(host: str, entries: tuple[RegistryConfig | None, ...], certs_dir: Path | None) -> str | None:
-    for entry in entries:
-        if entry is not None and entry.ca_file:
-            return entry.ca_file
+def _certs_d(host: str, certs_dir: Path | None) -> tuple[str | None, tuple[str, str] | None]:
+    """(the directory when it holds ``*.crt`` CAs, the first client pair) of ``certs_dir/<host>``."""
     if certs_dir is None:
-        return None
+        return None, None
     directory = certs_dir / host
     try:
-        has_crt = any(directory.glob("*.crt"))
+        names = sorted(item.name for item in directory.iterdir())
     except OSError:
-        return None
-    return str(directory) if has_crt else None
+        return None, None
+    ca = str(directory) if any(name.endswith(".crt") for name in names) else None
+    for name in names:
+        if name.endswith(".cert"):
+            return ca, (str(directory / name), str(directory / (name[: -len(".cert")] + ".key")))
+        if name.endswith(".key"):
+            return ca, (str(directory / (name[: -len(".key")] + ".cert")), str(directory / name))
+    return ca, None
 
 
 def endpoints_for(
@@ -289,8 +299,11 @@ def endpoints_for(
         if unverified is None:
             unverified = scheme == "http" or insecure(host)
         entries = (_registry(config, host),) if mirror else (_registry(config, host), entry)
-        ca = _ca_file(host, entries, certs_dir) if scheme == "https" else None
-        return Endpoint(base, host, unverified, ca, mirror, cred)
+        if scheme != "https":
+            return Endpoint(base, host, unverified, None, mirror, cred)
+        certs_ca, client = _certs_d(host, certs_dir)
+        ca = next((e.ca_file for e in entries if e is not None and e.ca_file), None) or certs_ca
+        return Endpoint(base, host, unverified, ca, mirror, cred, None if unverified else client)
 
     def direct(host: str) -> list[Endpoint]:
         """A host with no explicit scheme: https, or Docker's insecure fallback."""
@@ -350,21 +363,50 @@ def config_warnings(config: Config) -> tuple[str, ...]:
 
 # ------------------------------------------------------------------ TLS
 class CAError(ValueError):
-    """A configured CA file or directory cannot be loaded; ``str(err)`` names it."""
+    """A configured CA file or directory, or a client certificate, cannot be loaded; ``str(err)`` names
+    the files (never their content)."""
 
 
 def ssl_context_for(endpoint: Endpoint) -> ssl.SSLContext:
-    """One shared ``SSLContext`` per (ca_file, insecure): creating one costs tens of milliseconds.
+    """One shared ``SSLContext`` per (ca_file, insecure, client_cert): creating one costs tens of milliseconds.
 
     Verified contexts trust the system store (``ssl.create_default_context()``, which honours
-    ``SSL_CERT_FILE``/``SSL_CERT_DIR``; certifi when the system has no store) plus ``ca_file``.
-    Insecure endpoints get a context that verifies nothing. Raises ``CAError`` for an unloadable CA.
+    ``SSL_CERT_FILE``/``SSL_CERT_DIR``; certifi when the system has no store) plus ``ca_file``, and
+    present ``client_cert``. Insecure endpoints get a context that verifies nothing. Raises ``CAError``
+    for an unloadable CA or client certificate.
     """
-    return _context(endpoint.ca_file, endpoint.insecure)
+    context = _context(endpoint.ca_file, endpoint.insecure)
+    if endpoint.client_cert is None or endpoint.insecure:
+        return context
+    return _with_client_cert(endpoint.ca_file, *endpoint.client_cert)
 
 
 @functools.cache
-def _context(ca_file: str | None, insecure: bool) -> ssl.SSLContext:
+def _with_client_cert(ca_file: str | None, cert: str, key: str) -> ssl.SSLContext:
+    if not Path(cert).is_file():
+        raise CAError(f"missing client certificate {cert} for key {key}")
+    if not Path(key).is_file():
+        raise CAError(f"missing key {key} for client certificate {cert}")
+    context = _new_context(ca_file, False)  # a context of its own: the shared one presents no certificate
+    try:
+        context.load_cert_chain(cert, key, password=_no_passphrase)
+    except _EncryptedKey:
+        raise CAError(f"the client key {key} is encrypted; preflight cannot ask for its passphrase") from None
+    except (OSError, ssl.SSLError) as exc:
+        reason = getattr(exc, "strerror", None) or getattr(exc, "reason", None) or type(exc).__name__
+        raise CAError(f"cannot load client certificate {cert} with key {key} ({reason})") from None
+    return context
+
+
+class _EncryptedKey(Exception):
+    pass
+
+
+def _no_passphrase() -> str:
+    raise _EncryptedKey  # OpenSSL would otherwise prompt on the terminal
+
+
+def _new_context(ca_file: str | None, insecure: bool) -> ssl.SSLContext:
     if insecure:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         context.check_hostname = False
@@ -384,6 +426,9 @@ def _context(ca_file: str | None, insecure: bool) -> ssl.SSLContext:
                     f"cannot load CA certificates from {file}: {getattr(exc, 'strerror', None) or exc}"
                 ) from None
     return context
+
+
+_context = functools.cache(_new_context)
 
 
 def _has_trust_store(context: ssl.SSLContext) -> bool:

@@ -48,7 +48,10 @@ class LookupPlan:
         self.creds = creds
         ids = ",".join(sorted({c.identity for c in creds.values() if c is not None})) or None
         trust = [
-            endpoint_identity(e.base_url, insecure=e.insecure, ca_file=e.ca_file, environ=environ) for e in endpoints
+            endpoint_identity(
+                e.base_url, insecure=e.insecure, ca_file=e.ca_file, environ=environ, client_cert=e.client_cert
+            )
+            for e in endpoints
         ]
         self.key = cache_key(lookup.ref.canonical, trust, sorted(lookup.platforms), ids)
 
@@ -165,7 +168,12 @@ def _endpoint_lists(
     for domain in sorted({lk.ref.domain for lk in lookups}):
         try:
             eps = ep.endpoints_for(
-                domain, settings.config, daemon, strict_loopback=settings.strict_loopback, resolve=bounded_resolve
+                domain,
+                settings.config,
+                daemon,
+                strict_loopback=settings.strict_loopback,
+                resolve=bounded_resolve,
+                certs_dir=settings.certs_dir,
             )
             for e in eps:
                 httpx.URL(e.base_url)  # raises for a host httpx cannot connect to

@@ -213,6 +213,10 @@ def diagnose(exc: BaseException, url: httpx.URL, proxy: str | None) -> Diagnosis
     chain = list(exception_chain(exc))
     via = f" through proxy {_redact_proxy(proxy)}" if proxy else ""
     check_proxy = "check HTTPS_PROXY/HTTP_PROXY and NO_PROXY"
+    mtls = (
+        "if it requires a client certificate (mutual TLS), Docker and preflight read <name>.cert and "
+        f"<name>.key from /etc/docker/certs.d/{host}/"
+    )
 
     if isinstance(exc, httpx.ProxyError):
         return Diagnosis(
@@ -230,7 +234,7 @@ def diagnose(exc: BaseException, url: httpx.URL, proxy: str | None) -> Diagnosis
             f"TLS certificate of {host} is not trusted ({reason}); "
             "set ca_file for this registry in the preflight configuration, or SSL_CERT_FILE",
         )
-    tls = next((e for e in chain if isinstance(e, ssl.SSLError)), None)
+    tls = _tls_error(chain)
     if tls is not None:
         if "WRONG_VERSION_NUMBER" in str(tls) or getattr(tls, "reason", "") == "WRONG_VERSION_NUMBER":
             return Diagnosis(
@@ -239,6 +243,9 @@ def diagnose(exc: BaseException, url: httpx.URL, proxy: str | None) -> Diagnosis
                 f"{host} answers plain HTTP on an HTTPS request; if it is an "
                 "insecure registry, mark it insecure in the preflight configuration",
             )
+        alert = getattr(tls, "reason", None) or ""
+        if alert in _CLIENT_CERT_ALERTS:
+            return Diagnosis(Status.TLS, host, f"{host} refused the TLS connection ({alert.lower()}); {mtls}")
         return Diagnosis(Status.TLS, host, f"TLS handshake with {host} failed ({_short(tls)})")
     if isinstance(exc, (httpx.ConnectTimeout, httpx.ReadTimeout, httpx.WriteTimeout, httpx.PoolTimeout)):
         phase = "connect" if isinstance(exc, httpx.ConnectTimeout) else "read"
@@ -281,6 +288,11 @@ def diagnose(exc: BaseException, url: httpx.URL, proxy: str | None) -> Diagnosis
         return Diagnosis(
             Status.NETWORK_REFUSED, host, f"no route to {host} (network unreachable); check the network or VPN"
         )
+    closed = (ConnectionResetError, BrokenPipeError)
+    if url.scheme == "https" and any(isinstance(e, closed) for e in chain) and _inside_tls(chain):
+        # TLS 1.3: the server checks the client certificate after the client's handshake has finished, and
+        # its alert is often lost to the reset that follows it
+        return Diagnosis(Status.TLS, host, f"{host} closed the TLS connection without an HTTP answer{via}; {mtls}")
     if any(isinstance(e, ConnectionResetError) for e in chain) or isinstance(exc, (httpx.ReadError, httpx.WriteError)):
         hint = "; the server may expect HTTPS" if url.scheme == "http" else ""
         status = Status.TLS if hint else Status.NETWORK_REFUSED
@@ -290,6 +302,30 @@ def diagnose(exc: BaseException, url: httpx.URL, proxy: str | None) -> Diagnosis
     return Diagnosis(Status.NETWORK_REFUSED, host, f"connection to {host} failed ({type(exc).__name__}{via})")
 
 
+# OpenSSL's names for the alerts a server sends when the client certificate is missing or not accepted
+_CLIENT_CERT_ALERTS = frozenset(
+    {
+        "TLSV13_ALERT_CERTIFICATE_REQUIRED",
+        "SSLV3_ALERT_BAD_CERTIFICATE",
+        "SSLV3_ALERT_CERTIFICATE_UNKNOWN",
+        "TLSV1_ALERT_UNKNOWN_CA",
+        "SSLV3_ALERT_HANDSHAKE_FAILURE",
+    }
+)
+
+
+def _tls_error(chain: list[BaseException]) -> ssl.SSLError | None:
+    """The TLS failure in an exception chain; anyio's ``SSLWant*`` retry signals (chained as context
+    to any error inside a TLS stream) are not failures."""
+    waits = (ssl.SSLWantReadError, ssl.SSLWantWriteError)
+    return next((e for e in chain if isinstance(e, ssl.SSLError) and not isinstance(e, waits)), None)
+
+
+def _inside_tls(chain: list[BaseException]) -> bool:
+    """The failure happened inside a TLS stream (after its handshake): anyio chains ``SSLWant*``."""
+    return any(isinstance(e, (ssl.SSLWantReadError, ssl.SSLWantWriteError)) for e in chain)
+
+
 def _short(exc: BaseException) -> str:
     text = " ".join(str(exc).split())
     return (text[:150] + "...") if len(text) > 150 else (text or type(exc).__name__)
@@ -297,11 +333,11 @@ def _short(exc: BaseException) -> str:
 
 def _retryable_exception(exc: httpx.TransportError) -> bool:
     """Transient failures worth another try: timeouts, resets, dropped connections, DNS EAI_AGAIN."""
+    chain = list(exception_chain(exc))
+    if _tls_error(chain) is not None:
+        return False  # a TLS failure (an untrusted certificate, a refused client certificate) repeats
     if isinstance(exc, (httpx.TimeoutException, httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError)):
         return True
-    chain = list(exception_chain(exc))
-    if any(isinstance(e, ssl.SSLError) for e in chain):
-        return False
     if any(isinstance(e, socket.gaierror) and e.errno == socket.EAI_AGAIN for e in chain):
         return True
     return any(isinstance(e, ConnectionResetError) for e in chain)
@@ -630,10 +666,16 @@ class _QuickStream(httpcore.AsyncNetworkStream):
         self.sock = inner.get_extra_info("socket")
 
     async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        return await self.inner.read(max_bytes, timeout)
+        try:
+            return await self.inner.read(max_bytes, timeout)
+        except ssl.SSLError as exc:  # a TLS 1.3 alert after the handshake: anyio and httpcore let it through unmapped
+            raise httpcore.ReadError(_short(exc)) from exc
 
     async def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        await self.inner.write(buffer, timeout)
+        try:
+            await self.inner.write(buffer, timeout)
+        except ssl.SSLError as exc:
+            raise httpcore.WriteError(_short(exc)) from exc
 
     async def aclose(self) -> None:
         await self.inner.aclose()
