@@ -207,6 +207,12 @@ def _engine_choice(value: str | None) -> str | None:
     help="Overall deadline for registry lookups (default: 30, or timeout: in the configuration).",
 )
 @click.option("--concurrency", type=int, help="Registry requests in flight per host (default 32).")
+@click.option(
+    "--deep",
+    is_flag=True,
+    default=None,
+    help="Also check every manifest, config and layer blob of each image (PF213) and report download sizes.",
+)
 @click.option("--no-cache", is_flag=True, help="Do not read or write the registry facts cache.")
 @click.option("--no-credentials", is_flag=True, help="Never use stored registry credentials.")
 @click.option(
@@ -255,6 +261,7 @@ def check(
     offline: bool | None,
     timeout: float | None,
     concurrency: int | None,
+    deep: bool | None,
     no_cache: bool,
     no_credentials: bool,
     untrusted: bool,
@@ -291,6 +298,7 @@ def check(
         timeout=timeout,
         engine=_engine_choice(engine),
         concurrency=concurrency,
+        deep=deep,
     )
     env = dict(os.environ)
     cwd = Path.cwd()
@@ -575,6 +583,13 @@ def fix(
     is_flag=True,
     help="Print each pulled reference the local engine does not hold, once (what CI must pull).",
 )
+@click.option(
+    "--deep",
+    is_flag=True,
+    default=None,
+    help="With --format json: ask the registries for every image's manifests and list download sizes per platform.",
+)
+@click.option("--platform", "platforms", multiple=True, help="With --deep: the platform to size (repeatable).")
 @engine_option
 @click.option("--debug", is_flag=True, help="Log the engine's requests to stderr.")
 @click.option(
@@ -593,6 +608,8 @@ def images(
     exclude: tuple[str, ...],
     include_built: bool,
     missing_locally: bool,
+    deep: bool | None,
+    platforms: tuple[str, ...],
     engine: str | None,
     debug: bool,
     untrusted: bool,
@@ -614,6 +631,8 @@ def images(
         exclude=exclude or None,
         engine=_engine_choice(engine),
         allow_env=allow_env or None,
+        deep=deep,
+        platforms=platforms or None,
     )
     loaded = pipeline.load(paths, config, cwd=Path.cwd(), environ=dict(os.environ), untrusted=untrusted)
     _say_if_nothing_found(loaded, paths)
@@ -624,6 +643,10 @@ def images(
     elif unique:
         refs = {s.ref.canonical for s in subjects if s.ref is not None and (s.use.pull or include_built)}
         click.echo(render_references(sorted(refs), "text", "images"), nl=False)
+    elif fmt == "json" and config.deep and not config.offline:
+        options = pipeline.RunOptions(environ=dict(os.environ), untrusted=untrusted, registry=True)
+        sizes = pipeline.downloads(pipeline.check(loaded, config, options).facts)
+        click.echo(render_images(image_rows(subjects), fmt, sizes), nl=False)
     else:
         click.echo(render_images(image_rows(subjects), fmt), nl=False)
 

@@ -47,6 +47,7 @@ Keys are kebab-case only (``fail-level``, not ``fail_level``)::
     cache-negative-ttl: 300
     timeout: 30                   # seconds (number > 0)
     concurrency: 32               # requests in flight per registry host (1-256)
+    deep: false                   # check every manifest, config and layer blob (PF213), download sizes
     allow-env: [REGISTRY_HOST]    # user's file only: variables interpolation may read under --untrusted
 
 Unknown keys, wrong types, unknown rule IDs and unreadable or malformed files raise
@@ -106,6 +107,7 @@ class Config:
     compose_files: tuple[str, ...] = ()  # globs of further files to read as compose files
     engine: str | None = None  # container engine: URL, "off", None = found as the docker CLI finds it
     concurrency: int = 32  # requests in flight per registry host (README "Speed" justifies the default)
+    deep: bool = False  # --deep: every manifest, config and layer blob checked (PF213), download sizes
     # Not settings (no key in any file):
     cli_build_args: Mapping[str, str] = field(default_factory=dict)  # --build-arg: wins over compose build.args
     source: str | None = None  # file the configuration came from (the project's, else the user's), for messages
@@ -244,6 +246,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "concurrency", "concurrency", lambda v, n, _r: _concurrency(v, n), Trust.PROJECT,
         "bounded (1-256): it changes how fast the same requests go, not where or with what", "--concurrency",
+    ),
+    Setting(
+        "deep", "deep", lambda v, n, _r: _bool(v, n), Trust.PROJECT,
+        "it only asks the same registries about the same images' blobs (read-only HEAD/GET, bounded by the "
+        "timeout)", "--deep",
     ),
     Setting(
         "build-contexts", "build_contexts", lambda v, n, _r: _str_map(v, n), Trust.NOT_UNTRUSTED,

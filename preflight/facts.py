@@ -50,6 +50,47 @@ _UNREACHABLE = {
 
 
 @dataclass(frozen=True)
+class PlatformImage:
+    """One platform's image as ``--deep`` walked it: what a pull of it downloads.
+
+    layers/sizes: the layer blob digests and the sizes their descriptors name, in manifest order
+    (foreign layers included: a pull fetches them from their URLs); diff_ids: the config's
+    ``rootfs.diff_ids`` (the engine stores layers by these), empty when the config was unusable.
+    """
+
+    platform: str  # os/arch[/variant], normalized
+    manifest: str  # digest of the platform's image manifest
+    layers: tuple[str, ...] = ()
+    sizes: tuple[int, ...] = ()
+    diff_ids: tuple[str, ...] = ()
+
+    @property
+    def download_size(self) -> int:
+        return sum(self.sizes)
+
+
+@dataclass(frozen=True)
+class Damage:
+    """A blob ``--deep`` found broken: the registry does not serve what the manifests name.
+
+    what:     "manifest", "config" or "layer";
+    problem:  "missing" (404), "size" (Content-Length differs from the descriptor), "digest" (the bytes
+              do not hash to the digest), "platform" (the config's platform is not its index entry's);
+    position/count: the layer's place (1-based) and the manifest's number of layers (layers only);
+    actual:   what the registry has instead: its size ("size"), the config's platform ("platform").
+    """
+
+    platform: str  # the index entry's (or the config's) os/arch[/variant]; "" when not known
+    what: str
+    problem: str
+    digest: str
+    size: int = 0
+    position: int = 0
+    count: int = 0
+    actual: str = ""
+
+
+@dataclass(frozen=True)
 class ImageFacts:
     """What a registry said about one normalized reference (``ImageRef.canonical``).
 
@@ -63,6 +104,7 @@ class ImageFacts:
                   digests of that index's platform manifests (a pinned child is no mismatch).
     platforms:    ``os/arch[/variant]`` the image provides; None when not fetched.
     notes:        extra safe remarks: mirror fallback, anonymous retry after rejected credentials.
+    deep/damage:  what ``--deep`` found (``PlatformImage``, ``Damage``); the download size is a fact of it.
     ratelimit_remaining: Docker Hub ``ratelimit-remaining`` when seen.
     retry_after:  seconds from ``Retry-After`` on 429/503, when sent.
     """
@@ -83,6 +125,8 @@ class ImageFacts:
     retry_after: float | None = None
     credential_source: str | None = None  # where credentials came from ("~/.docker/config.json"), never the secret
     cached_age: float | None = None  # seconds since the registry said so, when answered from the facts cache
+    deep: tuple[PlatformImage, ...] | None = None  # --deep: each platform walked; None when not walked
+    damage: tuple[Damage, ...] = ()  # --deep: blobs the registry does not serve as the manifests name them
 
 
 @dataclass(frozen=True)

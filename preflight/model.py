@@ -237,10 +237,21 @@ class Summary:
 
 
 @dataclass(frozen=True)
+class Download:
+    """``--deep``: what a pull of one image for one platform downloads (its layers' compressed sizes)."""
+
+    image: str  # ImageRef.canonical
+    platform: str  # os/arch[/variant]
+    size: int  # bytes: the sum of the layer sizes the manifest names
+    layers: int
+
+
+@dataclass(frozen=True)
 class Report:
     findings: tuple[Finding, ...]
     summary: Summary
     root: str = "."  # repository root, absolute; SARIF URIs are relative to it
+    downloads: tuple[Download, ...] = ()  # --deep only, by image then platform
 
     def counts(self) -> dict[str, int]:
         out = {lvl.value: 0 for lvl in (Level.ERROR, Level.WARNING, Level.NOTE)}

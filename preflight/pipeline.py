@@ -22,7 +22,17 @@ from .discover import classify
 from .engine import RuleContext, RuleOptions, Selection, evaluate, needs_registry
 from .facts import EngineFacts, ImageFacts, Status
 from .imageref import ImageRef
-from .model import DOCKER_IMAGE_CONTEXT, BuildLink, Document, Location, Problem, Report, Summary, Suppressions
+from .model import (
+    DOCKER_IMAGE_CONTEXT,
+    BuildLink,
+    Document,
+    Download,
+    Location,
+    Problem,
+    Report,
+    Summary,
+    Suppressions,
+)
 from .resolve import Read, Resolved, resolve
 from .textfile import InputError, read_text
 
@@ -313,7 +323,18 @@ def check(loaded: Resolved, config: Config, options: RunOptions | None = None) -
         trusted_registries=config.trusted_registries, platforms=config.platforms, untrusted=options.untrusted
     )
     report = evaluate(loaded, selection, RuleContext(rule_options, facts.registry, facts.engine), facts.summary)
+    if config.deep:
+        report = replace(report, downloads=downloads(facts.registry))
     return Checked(report, facts.warnings, facts.registry, facts.lookup)
+
+
+def downloads(facts: Mapping[str, ImageFacts]) -> tuple[Download, ...]:
+    """``--deep``: each image's download size per platform walked, by reference then platform."""
+    return tuple(
+        Download(key, image.platform, image.download_size, len(image.layers))
+        for key in sorted(facts)
+        for image in sorted(facts[key].deep or (), key=lambda i: i.platform)
+    )
 
 
 def check_paths(

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from preflight.facts import ImageFacts, Status
+from preflight.facts import Damage, ImageFacts, PlatformImage, Status
 from preflight.registry.cache import CACHE_FILE, NEGATIVE_STATUSES, FactsCache, cache_key, default_cache_dir
 from preflight.registry.credentials import Credential
 
@@ -41,6 +41,11 @@ def full_facts(status: Status = Status.OK) -> ImageFacts:
         ratelimit_remaining=97,
         retry_after=1.5,
         credential_source="~/.docker/config.json (auths)",
+        deep=(
+            PlatformImage(
+                "linux/amd64", "sha256:" + "d" * 64, ("sha256:" + "e" * 64,), (1234,), ("sha256:" + "f" * 64,)
+            ),
+        ),
     )
 
 
@@ -336,3 +341,32 @@ def test_endpoint_identity_separates_every_level_of_tls_trust(tmp_path: Path) ->
     assert with_client != normal and "secret" not in with_client and str(key) not in with_client
     keys = {cache_key("r/x:1", [i], [], None) for i in lowered | {normal}}
     assert len(keys) == 7
+
+
+def test_deep_facts_round_trip_and_a_damaged_image_is_never_stored(tmp_path: Path) -> None:
+    clock = Clock()
+    cache = make(tmp_path, clock)
+    damaged = dataclasses.replace(
+        full_facts(), damage=(Damage("linux/arm64", "layer", "missing", "sha256:" + "1" * 64, 9, 1, 2),)
+    )
+    cache.put("sound", full_facts())
+    cache.put("damaged", damaged)
+    cache.save()
+    again = make(tmp_path, clock)
+    assert got(again, "sound") == full_facts() and got(again, "damaged") is None
+
+
+def test_content_by_digest_never_expires_and_merges(tmp_path: Path) -> None:
+    clock = Clock()
+    digest = "sha256:" + "a" * 64
+    cache = make(tmp_path, clock)
+    cache.put_content(digest, {"kind": "other"})
+    cache.put_content("not-a-digest", {"kind": "other"})
+    cache.save()
+    clock.now += 10 * 365 * 86400
+    other = make(tmp_path, clock)
+    other.put_content("sha256:" + "b" * 64, {"kind": "index", "entries": []})
+    other.save()
+    assert make(tmp_path, clock).get_content(digest) == {"kind": "other"}
+    assert make(tmp_path, clock).get_content("not-a-digest") is None
+    assert make(tmp_path, clock).get_content("sha256:" + "b" * 64) == {"kind": "index", "entries": []}

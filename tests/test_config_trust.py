@@ -48,6 +48,7 @@ SAMPLES: dict[str, Any] = {
     "cache-negative-ttl": 2_000_000_000,
     "timeout": 5,
     "concurrency": 8,
+    "deep": True,
     "allow-env": ["CI_SECRET_TOKEN"],
     "build-contexts": {"base": "docker-image://alpine:3.19"},
     "compose-files": ["deploy/*.yml"],

@@ -33,6 +33,7 @@ from ..imageref import ImageRef
 from . import endpoints as ep
 from .auth import AuthState
 from .cache import FactsCache
+from .deep import Walker
 from .fetch import Run, base_url
 from .guard import ResolveOnce, check_host, default_resolve
 from .lookup import probe_with_fallback
@@ -167,8 +168,9 @@ async def execute(
         transport=transport, trust_env=True, follow_redirects=False, timeout=httpx.Timeout(10.0, connect=5.0)
     ) as client:
         shared = Run(client, AuthState(clock=timing.now), transport.proxy_for)
+        walker = Walker(shared, plan.cache) if settings.config.deep else None
         tasks: dict[asyncio.Future[ImageFacts], LookupPlan] = {
-            asyncio.ensure_future(_lookup(shared, p)): p for p in plan.todo
+            asyncio.ensure_future(_lookup(shared, p, walker)): p for p in plan.todo
         }
         pending = await _until_deadline(tasks, timing, progress, facts, plan.cache)
         await _give_up(pending, tasks, settings.config.timeout, facts)
@@ -277,8 +279,9 @@ def _result(task: asyncio.Future[ImageFacts], plan: LookupPlan) -> ImageFacts:
     return internal_error(plan.lookup.ref.canonical, plan.host, exc)
 
 
-async def _lookup(shared: Run, plan: LookupPlan) -> ImageFacts:
-    """Try the endpoints in order; a docker.io mirror that does not answer OK falls back to the Hub."""
+async def _lookup(shared: Run, plan: LookupPlan, walker: Walker | None = None) -> ImageFacts:
+    """Try the endpoints in order; a docker.io mirror that does not answer OK falls back to the Hub.
+    With ``walker`` (``--deep``), the endpoint that answered is asked about every blob too."""
     ref: ImageRef = plan.lookup.ref
     notes: list[str] = []
     result: ImageFacts | None = None
@@ -287,6 +290,8 @@ async def _lookup(shared: Run, plan: LookupPlan) -> ImageFacts:
         host = netloc(base_url(endpoint))
         cred = plan.creds.get(endpoint.credential_domain)
         result = await probe_with_fallback(shared, endpoint, ref, plan.lookup.platforms, cred)
+        if walker is not None:
+            result = await walker.walk(endpoint, ref, plan.lookup.platforms, cred, result)
         if last or result.status in _FALLBACK_STATUSES:
             break
         if endpoint.mirror:

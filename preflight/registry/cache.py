@@ -9,6 +9,10 @@
   dropped. ``get`` returns the facts with ``cached_age`` set, so findings can say the answer is cached.
 * One JSON file (``facts-v2.json``) in a ``0700`` directory, written atomically with mode ``0600``;
   concurrent runs merge on save. A corrupt or unreadable file is ignored, never a crash.
+* ``--deep`` facts of an image found damaged are never stored (it may be re-pushed any minute). What a
+  run learned from bytes verified against their sha256 digest (a manifest's layers, a config's platform)
+  is content, immutable: kept without a lifetime in the file's ``content`` section (``get_content``),
+  at most ``CONTENT_CAP`` digests, the oldest dropped first.
 * No secrets: ``ImageFacts`` carries none (``credential_source`` is a description).
 * Keys (``cache_key``) hold everything that decides *whose* answer it is: the reference, every endpoint
   the lookup may ask with how far its TLS is trusted (``endpoint_identity``: plain HTTP or unverified
@@ -26,6 +30,7 @@ import functools
 import hashlib
 import json
 import os
+import re
 import tempfile
 import time
 import types
@@ -37,6 +42,8 @@ from typing import Any
 from ..facts import ImageFacts, Status
 
 CACHE_FILE = "facts-v2.json"
+CONTENT_CAP = 20_000  # digests whose content is remembered (a few hundred bytes each)
+_DIGEST = re.compile(r"sha256:[0-9a-f]{64}\Z")
 _VERSION = 2
 _NOT_STORED = frozenset({"cached_age"})  # set by ``get``, never written
 NEGATIVE_STATUSES = frozenset(
@@ -54,11 +61,18 @@ def default_cache_dir(environ: Mapping[str, str]) -> Path:
 
 
 def cache_key(
-    reference: str, endpoints: Sequence[str], platforms: Iterable[str], credential_identity: str | None
+    reference: str,
+    endpoints: Sequence[str],
+    platforms: Iterable[str],
+    credential_identity: str | None,
+    *,
+    deep: bool = False,
 ) -> str:
     """A cache key: reference, the endpoints that may answer (``endpoint_identity``, in order), requested
-    platforms, and who asked."""
+    platforms, who asked, and whether every blob was asked about too (``--deep``)."""
     parts = [reference, *endpoints, ",".join(sorted(platforms)), credential_identity or "anonymous"]
+    if deep:
+        parts.append("deep")
     return hashlib.sha256("\0".join(parts).encode("utf-8")).hexdigest()
 
 
@@ -96,21 +110,23 @@ def ca_identity(path: str) -> str:
 
 
 # ------------------------------------------------------------------ (de)serialization
-_HINTS = typing.get_type_hints(ImageFacts)
+_D = typing.TypeVar("_D")
+_HINTS: dict[type, dict[str, Any]] = {}  # type hints of the dataclasses stored, looked up once
 
 
 def _encode(facts: ImageFacts) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for item in dataclasses.fields(ImageFacts):
-        if item.name in _NOT_STORED:
-            continue
-        value = getattr(facts, item.name)
-        if isinstance(value, Status):
-            value = value.value
-        elif isinstance(value, tuple):
-            value = list(value)
-        out[item.name] = value
-    return out
+    return {name: value for name, value in _encode_value(facts).items() if name not in _NOT_STORED}
+
+
+def _encode_value(value: Any) -> Any:
+    """JSON for a facts value: enums by value, tuples as lists, nested dataclasses as objects."""
+    if isinstance(value, Status):
+        return value.value
+    if isinstance(value, tuple):
+        return [_encode_value(item) for item in value]
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {item.name: _encode_value(getattr(value, item.name)) for item in dataclasses.fields(value)}
+    return value
 
 
 def _decode_value(value: Any, hint: Any) -> Any:
@@ -132,6 +148,8 @@ def _decode_value(value: Any, hint: Any) -> Any:
         if not isinstance(value, list):
             raise TypeError("expected a list")
         return tuple(_decode_value(item, typing.get_args(hint)[0]) for item in value)
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+        return _decode_object(hint, value, set())
     if hint is Status:
         return Status(value)
     if hint is float and isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -142,9 +160,14 @@ def _decode_value(value: Any, hint: Any) -> Any:
 
 
 def _decode(data: Any) -> ImageFacts:
-    if not isinstance(data, dict) or set(data) - (set(_HINTS) - _NOT_STORED):
+    return _decode_object(ImageFacts, data, _NOT_STORED)
+
+
+def _decode_object(kind: type[_D], data: Any, not_stored: frozenset[str] | set[str]) -> _D:
+    hints = _HINTS.get(kind) or _HINTS.setdefault(kind, typing.get_type_hints(kind))
+    if not isinstance(data, dict) or set(data) - (set(hints) - not_stored):
         raise TypeError("unexpected fields")
-    return ImageFacts(**{name: _decode_value(value, _HINTS[name]) for name, value in data.items()})
+    return kind(**{name: _decode_value(value, hints[name]) for name, value in data.items()})
 
 
 # ------------------------------------------------------------------ cache
@@ -168,17 +191,23 @@ class FactsCache:
         self._now = now
         self.hits = 0
         self.error: str | None = None  # why the last save failed, if it did
+        self._content: dict[str, Any] = {}
         self._entries: dict[str, _Entry] = self._read()
         self._changed: dict[str, _Entry] = {}
+        self._new_content: dict[str, Any] = {}
 
     def _read(self) -> dict[str, _Entry]:
-        """Valid entries of the file that this run may still use; anything unreadable counts as empty."""
+        """Valid entries of the file that this run may still use; anything unreadable counts as empty.
+        Also (re)loads the content section (``get_content``)."""
         try:
             data = json.loads(self.path.read_bytes())
         except (OSError, ValueError):
             return {}
         if not isinstance(data, dict) or data.get("version") != _VERSION or not isinstance(data.get("entries"), dict):
             return {}
+        content = data.get("content")
+        if isinstance(content, dict):
+            self._content = {k: v for k, v in content.items() if isinstance(k, str) and _DIGEST.fullmatch(k)}
         entries: dict[str, _Entry] = {}
         for key, item in data["entries"].items():
             try:
@@ -209,7 +238,7 @@ class FactsCache:
     def lifetime(self, facts: ImageFacts) -> float:
         """How long ``facts`` may be cached: ``ttl``, ``negative_ttl`` or 0 (never)."""
         if facts.status is Status.OK:
-            return self.ttl
+            return 0.0 if facts.damage else self.ttl  # a damaged image may be re-pushed any minute
         if facts.status in NEGATIVE_STATUSES:
             return self.negative_ttl
         return 0.0
@@ -224,18 +253,32 @@ class FactsCache:
         self._entries[key] = entry
         self._changed[key] = entry
 
+    def get_content(self, digest: str) -> Any:
+        """What a run learned from the bytes behind ``digest`` (``put_content``), or None. Content is
+        immutable, so this never expires; the caller validates it (a cache is a file anyone may edit)."""
+        return self._new_content.get(digest, self._content.get(digest))
+
+    def put_content(self, digest: str, value: Any) -> None:
+        """Remember ``value`` (JSON) for ``digest``: only for bytes verified to hash to it."""
+        if _DIGEST.fullmatch(digest):
+            self._new_content[digest] = value
+
     def save(self) -> None:
         """Merge with the file as it is now and replace it atomically; failures only set ``error``."""
-        if not self._changed:
+        if not self._changed and not self._new_content:
             return
         merged = self._read()
         merged.update(self._changed)
+        content = {**self._content, **self._new_content}
+        if len(content) > CONTENT_CAP:  # the oldest go first (dicts keep insertion order)
+            content = dict(list(content.items())[-CONTENT_CAP:])
         payload = {
             "version": _VERSION,
             "entries": {
                 key: {"written": e.written, "expires": e.expires, "facts": _encode(e.facts)}
                 for key, e in merged.items()
             },
+            "content": content,
         }
         try:
             self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -257,6 +300,8 @@ class FactsCache:
             return
         self.error = None
         self._changed.clear()
+        self._content = content
+        self._new_content.clear()
 
 
 def _number(value: Any) -> float:

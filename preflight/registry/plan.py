@@ -42,6 +42,7 @@ class LookupPlan:
         endpoints: list[ep.Endpoint],
         creds: dict[str, Credential | None],
         environ: Mapping[str, str],
+        deep: bool = False,
     ) -> None:
         self.lookup = lookup
         self.endpoints = endpoints
@@ -53,7 +54,7 @@ class LookupPlan:
             )
             for e in endpoints
         ]
-        self.key = cache_key(lookup.ref.canonical, trust, sorted(lookup.platforms), ids)
+        self.key = cache_key(lookup.ref.canonical, trust, sorted(lookup.platforms), ids, deep=deep)
 
     @property
     def host(self) -> str:
@@ -114,7 +115,7 @@ async def make_plan(lookups: Sequence[Lookup], settings: Settings, timing: Timin
     for canonical, lookup in unique.items():
         eps = endpoint_lists[lookup.ref.domain]
         plan = LookupPlan(
-            lookup, eps, {e.credential_domain: creds.get(e.credential_domain) for e in eps}, settings.environ
+            lookup, eps, {e.credential_domain: creds.get(e.credential_domain) for e in eps}, settings.environ, cfg.deep
         )
         cached = cache.get(plan.key) if cache is not None else None
         if cached is not None:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from ..model import Finding, Level, Report
+from ..model import Download, Finding, Level, Report
 
 if TYPE_CHECKING:
     from ..resolve import Subject
@@ -157,11 +157,12 @@ def image_rows(subjects: Iterable[Subject]) -> list[ImageRow]:
     return list(dict.fromkeys(rows))
 
 
-def render_images(rows: Sequence[ImageRow], fmt: str) -> str:
-    """``preflight images`` as a table (``text``) or ``{"images": [...]}`` (``json``)."""
+def render_images(rows: Sequence[ImageRow], fmt: str, downloads: Sequence[Download] | None = None) -> str:
+    """``preflight images`` as a table (``text``) or ``{"images": [...]}`` (``json``; with ``--deep``
+    also ``"downloads"``)."""
     from . import json, text
 
-    return json.images(rows) if fmt == "json" else text.images(rows)
+    return json.images(rows, downloads) if fmt == "json" else text.images(rows)
 
 
 def render_references(refs: Sequence[str], fmt: str, key: str) -> str:

@@ -5,6 +5,8 @@ line, column (1-based), image (null when the finding is not about one image),
 ``suggestions`` only when there are some, and ``fixes`` only when there are some: the edits SARIF
 carries (and ``preflight fix`` applies), each ``description``, ``path``, ``line``, ``column``,
 ``end_line``, ``end_column`` (the replaced characters; end column exclusive) and ``replacement``.
+With ``--deep``, ``downloads``: one entry per image and platform walked, ``image`` (the normalized
+reference), ``platform``, ``size`` (bytes: the sum of its compressed layer sizes) and ``layers``.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
 
-from ..model import Finding, Fix, Report
+from ..model import Download, Finding, Fix, Report
 from ..safetext import safe_json, visible
 from . import LEVELS, Context, ImageRow
 
@@ -39,7 +41,10 @@ def as_dict(report: Report) -> dict[str, Any]:
         "not_checked": s.not_checked,
         "offline": s.offline,
     }
-    return {"findings": [_finding(f) for f in report.findings], "summary": summary}
+    out: dict[str, Any] = {"findings": [_finding(f) for f in report.findings], "summary": summary}
+    if report.downloads:
+        out["downloads"] = [asdict(d) for d in report.downloads]
+    return out
 
 
 def _finding(f: Finding) -> dict[str, Any]:
@@ -73,10 +78,13 @@ def _fix(fix: Fix) -> dict[str, Any]:
     }
 
 
-def images(rows: Sequence[ImageRow]) -> str:
+def images(rows: Sequence[ImageRow], downloads: Sequence[Download] | None = None) -> str:
     """``preflight images --format json``: ``{"images": [{path, line, column, kind, written,
-    resolved, reference}]}``, a public contract too."""
-    return safe_json(json.dumps({"images": [asdict(r) for r in rows]}, indent=2, ensure_ascii=False)) + "\n"
+    resolved, reference}]}``, a public contract too; with ``--deep`` also ``"downloads"`` (as ``as_dict``)."""
+    out: dict[str, Any] = {"images": [asdict(r) for r in rows]}
+    if downloads is not None:
+        out["downloads"] = [asdict(d) for d in downloads]
+    return safe_json(json.dumps(out, indent=2, ensure_ascii=False)) + "\n"
 
 
 def references(refs: Sequence[str], key: str) -> str:

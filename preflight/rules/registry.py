@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 
 from ..engine import Hit, RuleContext, Subject, rule
-from ..facts import ImageFacts, LocalImage, Status
+from ..facts import Damage, ImageFacts, LocalImage, Status
 from ..fix.policy import decide
 from ..imageref import ImageRef, is_digest, is_repository_path, is_tag
 from ..model import Fix, Level, Location, clip
@@ -434,3 +434,66 @@ def engine_unreachable(subject: Subject, ctx: RuleContext) -> Iterator[Hit]:
         "docker build on this machine fails until it does (check with docker version)",
         group="engine",
     )
+
+
+# ----------------------------------------------------------------- PF213: --deep
+
+
+def size_text(size: int) -> str:
+    """``28.4 MB``: decimal units, as registries and ``docker images`` print sizes."""
+    if size < 1000:
+        return f"{size} B"
+    for unit, scale in (("kB", 1e3), ("MB", 1e6), ("GB", 1e9)):
+        if size < scale * 1000 or unit == "GB":
+            return f"{size / scale:.1f} {unit}"
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def short_digest(digest: str) -> str:
+    """``sha256:ab12cd34ef56…``: enough of a digest to find the blob."""
+    algorithm, _, hexdigest = digest.partition(":")
+    return f"{algorithm}:{hexdigest[:12]}…" if len(hexdigest) > 12 else digest
+
+
+_REPUSH = "re-push the tag"
+
+
+def _damage_text(d: Damage) -> str:
+    where = f" of {d.platform}" if d.platform else ""
+    if d.what == "layer":
+        blob = f"layer {short_digest(d.digest)} ({d.position} of {d.count}, {size_text(d.size)}){where}"
+        if d.problem == "missing":
+            return f"{blob} is missing from the registry: the image was pushed incompletely or garbage-collected; {_REPUSH}"
+        return (
+            f"{blob} is {size_text(int(d.actual))} in the registry, not the {d.size} bytes its manifest names: "
+            f"the upload was cut short or the blob replaced; {_REPUSH}"
+        )
+    blob = f"{d.what} {short_digest(d.digest)}{where}"
+    if d.problem == "missing":
+        return f"{blob} is missing from the registry: the image was pushed incompletely or garbage-collected; {_REPUSH}"
+    if d.problem == "digest":
+        return f"{blob} does not match its digest: the registry's copy is corrupt; {_REPUSH}"
+    return (
+        f"the index entry for {d.platform} points at an image whose config ({short_digest(d.digest)}) says "
+        f"{d.actual}: a pull for {d.platform} gets an image built for another platform; rebuild and push the index"
+    )
+
+
+@rule(
+    "PF213",
+    "image-blob-broken",
+    "With --deep: a manifest, config or layer the image names is missing, corrupt or of the wrong size or platform.",
+    Level.ERROR,
+    needs_registry=True,
+    tags=TAGS,
+)
+def image_blob_broken(subject: Subject, ctx: RuleContext) -> Iterator[Hit]:
+    found = _registry_facts(subject, ctx)
+    if found is None or not found[1].damage:
+        return
+    ref, facts = found
+    wanted = subject.platforms
+    for damage in facts.damage:
+        if wanted and damage.platform and not any(provides((damage.platform,), w) for w in wanted):
+            continue  # another use of the same image needs that platform: reported there
+        yield Hit(f"{ref.familiar}{_image(subject)}: {_damage_text(damage)}")

@@ -9,11 +9,14 @@ registry content its examples assume in a fenced ``registry`` block (YAML)::
       repositories:
         acme/app:
           "1.4": [linux/amd64]    # tag -> platforms (one platform: a manifest, several: an index)
+      broken:                     # storage damaged after the push (images.py's build of "repo:tag")
+        acme/app:1.4: layer-missing   # the first layer's data file deleted (PF213)
     down.example: unreachable     # connections refused
     flaky.example: error 503      # every request answered with this status
     engine:                       # a real local engine (tests/registry/dockerd.py) for the examples
       holds: [registry.example/acme/base:dev]   # images imported into it under these names
     # engine: down                # DOCKER_HOST names a socket where nothing listens
+    deep: true                    # the examples run with --deep
 
 Images are pushed (deterministic content, seed ``repo:tag``) to the shared storage of the test
 registries; each host is pointed at a registry with ``registries.<host>.endpoint``. An
@@ -41,7 +44,7 @@ from preflight.config import Config, RegistryConfig
 from preflight.engine import get_rule
 from preflight.model import Finding
 
-from .images import push_image
+from .images import build, push_image
 
 PAGE_TIMEOUT = 10.0
 
@@ -81,7 +84,7 @@ def endpoints_for_spec(registry, basic_registry, token_registry, token_server, m
     def serve(spec: dict[str, Any]) -> dict[str, str]:
         out: dict[str, str] = {}
         for host, content in spec.items():
-            if host == "engine":
+            if host in ("engine", "deep"):
                 continue
             if content == "unreachable":
                 out[host] = closed_port
@@ -92,14 +95,29 @@ def endpoints_for_spec(registry, basic_registry, token_registry, token_server, m
                 out[host] = proxy.url
                 continue
             assert isinstance(content, dict), f"{host}: expected a mapping, 'unreachable' or 'error NNN'"
+            pushed: dict[str, tuple[str, ...]] = {}
             for repo, tags in (content.get("repositories") or {}).items():
                 for tag, platforms in tags.items():
                     push_image(registry.url, repo, str(tag), platforms=tuple(platforms))
+                    pushed[f"{repo}:{tag}"] = tuple(platforms)
+            for name, damage in (content.get("broken") or {}).items():
+                break_storage(registry.root, name, pushed[name], damage)
             auth = content.get("auth", "none")
             out[host] = {"none": registry.url, "basic": basic_registry.url, "token": token_registry.url}[auth]
         return out
 
     return serve
+
+
+def break_storage(root: Path, name: str, platforms: tuple[str, ...], damage: str) -> None:
+    """Damage the pushed image ``name`` (repo:tag) in the registry's storage, as a page states it."""
+    assert damage == "layer-missing", f"{name}: unknown damage {damage!r} (layer-missing)"
+    image = build(name, platforms)
+    layer = (image.children[0] if image.is_index else image).layers[0]
+    hexdigest = layer.digest.split(":", 1)[1]
+    (root / "docker" / "registry" / "v2" / "blobs" / "sha256" / hexdigest[:2] / hexdigest / "data").unlink(
+        missing_ok=True
+    )
 
 
 def engine_environ(spec: dict[str, Any], request: pytest.FixtureRequest, tmp: Path) -> dict[str, str]:
@@ -128,7 +146,12 @@ def _environ(tmp: Path, login: str | None, hosts: list[str]) -> dict[str, str]:
 
 
 def run_registry_example(
-    files: dict[str, str], endpoints: dict[str, str], login: str | None, tmp: Path, engine: dict[str, str] | None = None
+    files: dict[str, str],
+    endpoints: dict[str, str],
+    login: str | None,
+    tmp: Path,
+    engine: dict[str, str] | None = None,
+    deep: bool = False,
 ) -> tuple[Finding, ...]:
     from preflight import pipeline
 
@@ -140,6 +163,7 @@ def run_registry_example(
         registries={host: RegistryConfig(endpoint=url) for host, url in endpoints.items()},
         timeout=PAGE_TIMEOUT,
         daemon_json=str(tmp / "no-daemon.json"),
+        deep=deep,
     )
     environ = {**_environ(tmp, login, [url.split("://", 1)[1] for url in endpoints.values()]), **(engine or {})}
     loaded = pipeline.load(["."], config, cwd=tmp, environ=environ)
@@ -163,7 +187,9 @@ def test_registry_page_examples(path: Path, tmp_path: Path, endpoints_for_spec, 
         marks_rule = any(r == rule_id for r, _, _ in expected)
         assert marks_rule == (example.section == "Bad"), f"{path.name} line {example.line}: markers vs section"
         checked = {rule_id, *INPUT_RULES, *(r for r, _, _ in expected)}
-        findings = run_registry_example(example.files, endpoints, logins.get(example.line), tmp_path / f"ex{n}", engine)
+        findings = run_registry_example(
+            example.files, endpoints, logins.get(example.line), tmp_path / f"ex{n}", engine, spec.get("deep") is True
+        )
         got = {(f.rule, f.location.path, f.location.line) for f in findings if f.rule in checked}
         if got != expected:
             detail = "\n".join(f"    {f.location.path}:{f.location.line} {f.rule} {f.message}" for f in findings)
