@@ -213,6 +213,11 @@ def _engine_choice(value: str | None) -> str | None:
     default=None,
     help="Also check every manifest, config and layer blob of each image (PF213) and report download sizes.",
 )
+@click.option(
+    "--disk-margin",
+    metavar="SIZE",
+    help="With --deep: free space a pull must leave on the engine's data root (PF214; default 2GiB).",
+)
 @click.option("--no-cache", is_flag=True, help="Do not read or write the registry facts cache.")
 @click.option("--no-credentials", is_flag=True, help="Never use stored registry credentials.")
 @click.option(
@@ -262,6 +267,7 @@ def check(
     timeout: float | None,
     concurrency: int | None,
     deep: bool | None,
+    disk_margin: str | None,
     no_cache: bool,
     no_credentials: bool,
     untrusted: bool,
@@ -299,6 +305,7 @@ def check(
         engine=_engine_choice(engine),
         concurrency=concurrency,
         deep=deep,
+        disk_margin=disk_margin,
     )
     env = dict(os.environ)
     cwd = Path.cwd()

@@ -48,6 +48,7 @@ Keys are kebab-case only (``fail-level``, not ``fail_level``)::
     timeout: 30                   # seconds (number > 0)
     concurrency: 32               # requests in flight per registry host (1-256)
     deep: false                   # check every manifest, config and layer blob (PF213), download sizes
+    disk-margin: 2GiB             # free space a pull must leave on the engine's data root (PF214): bytes or 500MB, 2GiB
     allow-env: [REGISTRY_HOST]    # user's file only: variables interpolation may read under --untrusted
 
 Unknown keys, wrong types, unknown rule IDs and unreadable or malformed files raise
@@ -108,6 +109,7 @@ class Config:
     engine: str | None = None  # container engine: URL, "off", None = found as the docker CLI finds it
     concurrency: int = 32  # requests in flight per registry host (README "Speed" justifies the default)
     deep: bool = False  # --deep: every manifest, config and layer blob checked (PF213), download sizes
+    disk_margin: int = 2 << 30  # bytes a pull must leave free on the engine's data root (PF214; README says why)
     # Not settings (no key in any file):
     cli_build_args: Mapping[str, str] = field(default_factory=dict)  # --build-arg: wins over compose build.args
     source: str | None = None  # file the configuration came from (the project's, else the user's), for messages
@@ -251,6 +253,9 @@ SETTINGS: tuple[Setting, ...] = (
         "deep", "deep", lambda v, n, _r: _bool(v, n), Trust.PROJECT,
         "it only asks the same registries about the same images' blobs (read-only HEAD/GET, bounded by the "
         "timeout)", "--deep",
+    ),
+    Setting(
+        "disk-margin", "disk_margin", lambda v, n, _r: _size(v, n), Trust.PROJECT, _REPORTING, "--disk-margin",
     ),
     Setting(
         "build-contexts", "build_contexts", lambda v, n, _r: _str_map(v, n), Trust.NOT_UNTRUSTED,
@@ -731,6 +736,21 @@ def _non_negative_int(value: Any, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise ConfigError(f"{name}: expected a whole number of seconds >= 0, got {value!r}")
     return value
+
+
+_SIZE_RE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([kmgt]i?b?|b)?\s*\Z", re.IGNORECASE)
+
+
+def _size(value: Any, name: str) -> int:
+    """Bytes: a whole number, or a number with a unit (``500MB``, ``2GiB``, ``1.5G``; kB/MB/GB/TB decimal,
+    KiB/MiB/GiB/TiB and a bare K/M/G/T binary, as docker's own size options)."""
+    match = _SIZE_RE.match(str(value)) if isinstance(value, (int, str)) and not isinstance(value, bool) else None
+    if match is None:
+        raise ConfigError(f"{name}: expected a size in bytes such as 2GiB, 500MB or 1073741824, got {value!r}")
+    number, unit = float(match.group(1)), (match.group(2) or "b").lower()
+    decimal = len(unit) == 2 and unit != "ib"  # kB, MB, GB, TB
+    power = "bkmgt".index(unit[0])
+    return int(number * (1000**power if decimal else 1024**power))
 
 
 MAX_CONCURRENCY = 256

@@ -381,18 +381,12 @@ def diagnose_engine(found: Survey, refs: Sequence[str], environ: Mapping[str, st
 
 
 def _free_space(endpoint: str, root: str | None) -> str:
-    import os
-    import shutil
+    from .localengine import free_space
 
-    if not endpoint.startswith("unix://"):
-        return "free space unknown: the engine runs on another machine"
-    if not root or not os.path.isdir(root):
-        return "free space unknown: the data root is not visible here (the engine runs in a VM or container)"
-    try:
-        usage = shutil.disk_usage(root)
-    except OSError as exc:
-        return f"free space unknown ({exc.strerror})"
-    return f"{usage.free / (1 << 30):.1f} GiB free of {usage.total / (1 << 30):.1f} GiB"
+    free, total, why = free_space(endpoint, root)
+    if free is None or total is None:
+        return f"free space unknown: {why}" if why else "free space unknown"
+    return f"{free / (1 << 30):.1f} GiB free of {total / (1 << 30):.1f} GiB"
 
 
 # ----------------------------------------------------------------- the command

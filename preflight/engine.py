@@ -25,6 +25,7 @@ class Hit:
     suggestions: tuple[str, ...] = ()
     fixes: tuple[Fix, ...] = ()
     group: str | None = None  # hits of one rule with the same group are reported once (first place)
+    level: Level | None = None  # this hit's level, when the rule has two (PF214); a configured level wins
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,7 @@ class RuleOptions:
     trusted_registries: tuple[str, ...] = ()
     platforms: tuple[str, ...] = ()  # platforms every image must provide (--platform, config)
     untrusted: bool = False  # --untrusted: compose interpolation read no environment (advice differs)
+    disk_margin: int = 2 << 30  # bytes a pull must leave free on the engine's data root (PF214)
 
 
 @dataclass(frozen=True)
@@ -182,7 +184,8 @@ def evaluate(resolved: Resolved, selection: Selection, ctx: RuleContext, summary
                     message = hit.message
                     if r.needs_registry and subject.facts is not None and subject.facts.cached_age is not None:
                         message += cached_note(subject.facts.cached_age)
-                    f = Finding(r.id, lvl, message, loc, use.written, hit.suggestions, hit.fixes)
+                    level = hit.level if hit.level is not None and r.id not in selection.levels else lvl
+                    f = Finding(r.id, level, message, loc, use.written, hit.suggestions, hit.fixes)
                     findings.setdefault(_dedup_key(f), f)
     for f in audit.findings():
         findings.setdefault(_dedup_key(f), f)

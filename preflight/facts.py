@@ -143,6 +143,7 @@ class LocalImage:
     id: str
     platform: str
     repo_digests: tuple[str, ...] = ()
+    layers: tuple[str, ...] = ()  # RootFS layer diff IDs: a pull skips layers the engine has by these
 
 
 @dataclass(frozen=True)
@@ -153,6 +154,8 @@ class EngineFacts:
     source:     how it was chosen (``DOCKER_HOST``, ``--engine``, ``context "ci"``, ``default socket``).
     answered:   False when a configured engine did not answer (``detail`` says why).
     images:     the references the engine holds, keyed by ``ImageRef.canonical``.
+    data_root:  the engine's ``DockerRootDir``; free_space: bytes free there, None when it cannot be
+                known from here (``free_space_unknown`` says why: a remote engine, a VM).
     """
 
     endpoint: str
@@ -162,6 +165,9 @@ class EngineFacts:
     version: str | None = None
     api_version: str | None = None
     images: Mapping[str, LocalImage] = field(default_factory=dict)
+    data_root: str | None = None
+    free_space: int | None = None
+    free_space_unknown: str = ""
 
     def holds(self, reference: str) -> LocalImage | None:
         return self.images.get(reference) if self.answered else None

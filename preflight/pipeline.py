@@ -320,7 +320,10 @@ def check(loaded: Resolved, config: Config, options: RunOptions | None = None) -
     else:
         facts = gather_facts(loaded, config, options)
     rule_options = RuleOptions(
-        trusted_registries=config.trusted_registries, platforms=config.platforms, untrusted=options.untrusted
+        trusted_registries=config.trusted_registries,
+        platforms=config.platforms,
+        untrusted=options.untrusted,
+        disk_margin=config.disk_margin,
     )
     report = evaluate(loaded, selection, RuleContext(rule_options, facts.registry, facts.engine), facts.summary)
     if config.deep:

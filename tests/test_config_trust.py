@@ -49,6 +49,7 @@ SAMPLES: dict[str, Any] = {
     "timeout": 5,
     "concurrency": 8,
     "deep": True,
+    "disk-margin": "1GB",
     "allow-env": ["CI_SECRET_TOKEN"],
     "build-contexts": {"base": "docker-image://alpine:3.19"},
     "compose-files": ["deploy/*.yml"],

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from ..facts import EngineFacts
@@ -54,10 +54,30 @@ def _ask(target: Target, references: Sequence[str], timeout: float) -> Survey:
     if not facts.answered and not target.configured:
         log.debug("%s at %s does not answer (%s): treated as no engine", target.source, facts.endpoint, facts.detail)
         return Survey(None, None)
+    if info is not None:
+        free, _total, why = free_space(facts.endpoint, info.root_dir)
+        facts = replace(facts, data_root=info.root_dir, free_space=free, free_space_unknown=why)
     return Survey(facts, info)
 
 
-__all__ = ["Survey", "Target", "Unusable", "find_engine", "survey"]
+def free_space(endpoint: str, root: str | None) -> tuple[int | None, int | None, str]:
+    """(free bytes, total bytes, "") of the engine's data root, or (None, None, why not): only an
+    engine on this machine's socket has a data root preflight can measure."""
+    import os
+    import shutil
+
+    if not endpoint.startswith("unix://"):
+        return None, None, "the engine runs on another machine"
+    if not root or not os.path.isdir(root):
+        return None, None, "the data root is not visible here (the engine runs in a VM or container)"
+    try:
+        usage = shutil.disk_usage(root)
+    except OSError as exc:
+        return None, None, exc.strerror or type(exc).__name__
+    return usage.free, usage.total, ""
+
+
+__all__ = ["Survey", "Target", "Unusable", "find_engine", "free_space", "survey"]
 
 
 _DEFAULT_INSECURE = frozenset({"127.0.0.0/8", "::1/128"})  # Docker's built-in; preflight treats loopback so already

@@ -27,6 +27,7 @@ API_MAX = (1, 45)  # the newest Engine API version preflight asks for
 API_MIN = (1, 24)  # spoken when /_ping names no version (the CLI's fallback)
 MAX_SMALL = 1 << 20  # /_ping, /info
 MAX_IMAGE = 4 << 20  # /images/{name}/json (config and history of one image)
+MAX_LAYERS = 1000  # RootFS layers kept per image (Docker stacks at most 127)
 CONCURRENCY = 2  # connections: the image requests, and /info beside them
 
 
@@ -183,7 +184,9 @@ def parse_image(reference: str, data: Any) -> LocalImage | None:
     if not isinstance(data, dict) or not isinstance(data.get("Id"), str):
         return None
     platform = "/".join(p for p in (_str(data, "Os"), _str(data, "Architecture"), _str(data, "Variant")) if p)
-    return LocalImage(reference, data["Id"][:80], platform, _strings(data.get("RepoDigests"))[:20])
+    rootfs = data.get("RootFS")
+    layers = _strings(rootfs.get("Layers"))[:MAX_LAYERS] if isinstance(rootfs, dict) else ()
+    return LocalImage(reference, data["Id"][:80], platform, _strings(data.get("RepoDigests"))[:20], layers)
 
 
 def _server_version(header: str) -> str | None:

@@ -443,8 +443,8 @@ def size_text(size: int) -> str:
     """``28.4 MB``: decimal units, as registries and ``docker images`` print sizes."""
     if size < 1000:
         return f"{size} B"
-    for unit, scale in (("kB", 1e3), ("MB", 1e6), ("GB", 1e9)):
-        if size < scale * 1000 or unit == "GB":
+    for unit, scale in (("kB", 1e3), ("MB", 1e6), ("GB", 1e9), ("TB", 1e12)):
+        if size < scale * 1000 or unit == "TB":
             return f"{size / scale:.1f} {unit}"
     raise AssertionError("unreachable")  # pragma: no cover
 
@@ -497,3 +497,68 @@ def image_blob_broken(subject: Subject, ctx: RuleContext) -> Iterator[Hit]:
         if wanted and damage.platform and not any(provides((damage.platform,), w) for w in wanted):
             continue  # another use of the same image needs that platform: reported there
         yield Hit(f"{ref.familiar}{_image(subject)}: {_damage_text(damage)}")
+
+
+# ----------------------------------------------------------------- PF214: disk space for the pull
+
+
+def pull_size(ctx: RuleContext) -> tuple[int, int] | None:
+    """(compressed bytes, images) the engine downloads for the images it lacks: each layer once across
+    all images, layers it already has (by diff ID) not counted; None without an engine or --deep facts."""
+    engine = ctx.engine
+    if engine is None or not engine.answered:
+        return None
+    have = {layer for image in engine.images.values() for layer in image.layers}
+    seen: set[str] = set()
+    total = images = 0
+    for key, facts in sorted(ctx.facts.items()):
+        if engine.holds(key) is not None or facts.status is not Status.OK or not facts.deep:
+            continue
+        images += 1
+        for walked in facts.deep:
+            diff_ids = walked.diff_ids if len(walked.diff_ids) == len(walked.layers) else ("",) * len(walked.layers)
+            for digest, size, diff_id in zip(walked.layers, walked.sizes, diff_ids, strict=False):
+                if diff_id in have or digest in seen:
+                    continue
+                seen.add(digest)
+                total += size
+    return (total, images) if images else None
+
+
+@rule(
+    "PF214",
+    "pull-exceeds-disk",
+    "With --deep: the layers the local engine must download do not fit on its data root, or leave less than the margin.",
+    Level.ERROR,
+    needs_registry=True,
+    tags=TAGS,
+)
+def pull_exceeds_disk(subject: Subject, ctx: RuleContext) -> Iterator[Hit]:
+    found = _registry_facts(subject, ctx)
+    engine = ctx.engine
+    if found is None or not found[1].deep or engine is None or engine.free_space is None:
+        return
+    pulled = pull_size(ctx)
+    if pulled is None:
+        return
+    size, images = pulled
+    free, margin = engine.free_space, ctx.options.disk_margin
+    what = (
+        f"the {images} image{'' if images == 1 else 's'} the engine at {engine.endpoint} does not hold "
+        f"download{'s' if images == 1 else ''} {size_text(size)} of compressed layers"
+    )
+    where = f"its data root {engine.data_root or '?'} has {size_text(free)} free"
+    if size > free:
+        yield Hit(
+            f"{what}, but {where}: the pull fails with 'no space left on device'; free space "
+            "(docker system prune, docker builder prune) or pull fewer images on this machine",
+            group="disk",
+        )
+    elif free - size < margin:
+        yield Hit(
+            f"{what}; {where}, which leaves {size_text(free - size)}, less than the margin of {size_text(margin)} "
+            "(layers unpack to 2-3 times their compressed size, and the build writes its own): free space "
+            "(docker system prune) or give the engine more disk",
+            group="disk",
+            level=Level.WARNING,
+        )

@@ -252,3 +252,43 @@ def test_images_json_with_deep_lists_download_sizes(registry, scratch_repo: str,
     ]
     plain = subprocess.run(args, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
     assert "downloads" not in json.loads(plain.stdout)
+
+
+def two_layer_image(seed: str, base: Manifest) -> Manifest:
+    """``base``'s layer with one more on top (the config names both diff IDs, as docker pull verifies)."""
+    import gzip
+    import json
+
+    from .images import OCI_CONFIG, OCI_LAYER, OCI_MANIFEST, _layer_tar, sha256_digest
+
+    tar = _layer_tar(seed, "linux/amd64")
+    top = Blob(OCI_LAYER, gzip.compress(tar, compresslevel=6, mtime=0))
+    config_doc = json.loads(base.blobs[0].data)
+    config_doc["rootfs"]["diff_ids"].append(sha256_digest(tar))
+    config = Blob(OCI_CONFIG, canonical_json(config_doc))
+    layers = [base.layers[0].descriptor(), top.descriptor()]
+    document = {"schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": config.descriptor(), "layers": layers}
+    return Manifest(OCI_MANIFEST, canonical_json(document), "linux/amd64", (config, base.layers[0], top))
+
+
+def test_the_disk_sum_leaves_out_layers_the_real_engine_has(  # type: ignore[no-untyped-def]
+    registry, docker_engine, scratch_repo: str, tmp_path: Path
+) -> None:
+    base = build(f"{scratch_repo}-base")
+    app = two_layer_image(f"{scratch_repo}-app", base)
+    push_image(registry.url, f"{scratch_repo}/base", "1", base)
+    push_image(registry.url, f"{scratch_repo}/app", "1", app)
+    held, wanted = f"{registry.hostport}/{scratch_repo}/base:1", f"{registry.hostport}/{scratch_repo}/app:1"
+    docker_engine.run(["pull", held])
+    (tmp_path / "Dockerfile").write_text(f"FROM {held}\nFROM {wanted}\n", encoding="utf-8")
+    config = Config(deep=True, disk_margin=10**18, timeout=10.0, daemon_json=str(tmp_path / "none.json"))
+    environ = docker_engine.env(HOME=str(tmp_path))
+    loaded = pipeline.load(["."], config, cwd=tmp_path, environ=environ)
+    report = pipeline.check(loaded, config, pipeline.RunOptions(environ=environ)).report
+    (found,) = [f for f in report.findings if f.rule == "PF214"]
+    top = app.layers[1]
+    assert found.location.line == 2 and found.level.value == "warning"
+    assert (
+        f"the 1 image the engine at {docker_engine.host} does not hold downloads {size_text(top.size)} "
+        in found.message
+    )

@@ -16,7 +16,9 @@ registry content its examples assume in a fenced ``registry`` block (YAML)::
     engine:                       # a real local engine (tests/registry/dockerd.py) for the examples
       holds: [registry.example/acme/base:dev]   # images imported into it under these names
     # engine: down                # DOCKER_HOST names a socket where nothing listens
-    deep: true                    # the examples run with --deep
+
+A page's ``yaml preflight-config`` block (``deep: true``) is the configuration of every example; the
+harness adds the endpoints, its timeout and an empty daemon.json.
 
 Images are pushed (deterministic content, seed ``repo:tag``) to the shared storage of the test
 registries; each host is pointed at a registry with ``registries.<host>.endpoint``. An
@@ -32,6 +34,7 @@ import base64
 import json
 import socket
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +43,7 @@ import yaml
 from test_rule_pages import INPUT_RULES, blocks, examples, expectations, page_paths
 
 import preflight.rules.registry  # noqa: F401  (registers PF2xx even before preflight.rules imports it)
-from preflight.config import Config, RegistryConfig
+from preflight.config import Config, RegistryConfig, load_config
 from preflight.engine import get_rule
 from preflight.model import Finding
 
@@ -84,7 +87,7 @@ def endpoints_for_spec(registry, basic_registry, token_registry, token_server, m
     def serve(spec: dict[str, Any]) -> dict[str, str]:
         out: dict[str, str] = {}
         for host, content in spec.items():
-            if host in ("engine", "deep"):
+            if host == "engine":
                 continue
             if content == "unreachable":
                 out[host] = closed_port
@@ -151,7 +154,7 @@ def run_registry_example(
     login: str | None,
     tmp: Path,
     engine: dict[str, str] | None = None,
-    deep: bool = False,
+    config_text: str | None = None,
 ) -> tuple[Finding, ...]:
     from preflight import pipeline
 
@@ -159,11 +162,15 @@ def run_registry_example(
         target = tmp / name
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(content, encoding="utf-8")
-    config = Config(
+    config = Config()
+    if config_text is not None:
+        (tmp / "page-config.yaml").write_text(config_text, encoding="utf-8")
+        config = load_config(tmp, tmp / "page-config.yaml")
+    config = replace(
+        config,
         registries={host: RegistryConfig(endpoint=url) for host, url in endpoints.items()},
         timeout=PAGE_TIMEOUT,
         daemon_json=str(tmp / "no-daemon.json"),
-        deep=deep,
     )
     environ = {**_environ(tmp, login, [url.split("://", 1)[1] for url in endpoints.values()]), **(engine or {})}
     loaded = pipeline.load(["."], config, cwd=tmp, environ=environ)
@@ -178,7 +185,7 @@ def test_registry_page_examples(path: Path, tmp_path: Path, endpoints_for_spec, 
     spec = registry_spec(text)
     endpoints = endpoints_for_spec(spec)
     engine = engine_environ(spec, request, tmp_path)
-    found, _config_text = examples(text)
+    found, config_text = examples(text)
     assert any(e.section == "Bad" for e in found) and any(e.section == "Good" for e in found)
     logins = {b.line: (b.attrs("login") or [None])[0] for b in blocks(text)}
     failures: list[str] = []
@@ -188,7 +195,7 @@ def test_registry_page_examples(path: Path, tmp_path: Path, endpoints_for_spec, 
         assert marks_rule == (example.section == "Bad"), f"{path.name} line {example.line}: markers vs section"
         checked = {rule_id, *INPUT_RULES, *(r for r, _, _ in expected)}
         findings = run_registry_example(
-            example.files, endpoints, logins.get(example.line), tmp_path / f"ex{n}", engine, spec.get("deep") is True
+            example.files, endpoints, logins.get(example.line), tmp_path / f"ex{n}", engine, config_text
         )
         got = {(f.rule, f.location.path, f.location.line) for f in findings if f.rule in checked}
         if got != expected:
