@@ -153,11 +153,13 @@ def start_registry(
     auth: dict[str, Any] | None = None,
     tls: dict[str, str] | None = None,
     ready_context: ssl.SSLContext | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> RegistryProcess:
     """Start a registry on 127.0.0.1:<kernel port>; return once GET /v2/ answers.
 
     ``auth`` becomes the config's ``auth`` section, ``tls`` its ``http.tls`` section
-    (``{"certificate": path, "key": path}``); ``ready_context`` verifies the TLS readiness ping.
+    (``{"certificate": path, "key": path}``); ``ready_context`` verifies the TLS readiness ping;
+    ``extra`` adds top-level config sections (``validation``).
     The parent-death signal fires when the *thread* that calls this exits: call it from the main thread.
     """
     workdir.mkdir(parents=True, exist_ok=True)
@@ -166,6 +168,7 @@ def start_registry(
         config["auth"] = auth
     if tls is not None:
         config["http"]["tls"] = tls
+    config.update(extra or {})
     config_path = workdir / f"{name}.json"
     config_path.write_text(json.dumps(config, indent=2, sort_keys=True))
     log_path = workdir / f"{name}.log"

@@ -292,3 +292,62 @@ def test_the_disk_sum_leaves_out_layers_the_real_engine_has(  # type: ignore[no-
         f"the 1 image the engine at {docker_engine.host} does not hold downloads {size_text(top.size)} "
         in found.message
     )
+
+
+def test_a_sound_answer_is_cached_and_a_damaged_one_is_asked_again(registry, scratch_repo: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    sound, damaged = build(f"{scratch_repo}-sound"), build(f"{scratch_repo}-damaged")
+    push_image(registry.url, scratch_repo, "sound", sound)
+    push_image(registry.url, scratch_repo, "damaged", damaged)
+    blob_file(registry.root, damaged.layers[0].digest).unlink()
+    config = Config(registries={HOST: RegistryConfig(endpoint=registry.url)}, deep=True, engine="off")
+    environ = {"HOME": str(tmp_path), "XDG_CACHE_HOME": str(tmp_path / "cache"), "NO_PROXY": "127.0.0.1"}
+
+    def check(dockerfile: str) -> tuple[list[str], int]:
+        (tmp_path / "Dockerfile").write_text(dockerfile, encoding="utf-8")
+        loaded = pipeline.load(["."], config, cwd=tmp_path, environ=environ)
+        report = pipeline.check(loaded, config, pipeline.RunOptions(environ=environ)).report
+        return [f.rule for f in report.findings if f.rule.startswith("PF2")], report.summary.requests
+
+    assert check(f"FROM {HOST}/{scratch_repo}:sound\n")[0] == []
+    assert check(f"FROM {HOST}/{scratch_repo}:sound\n") == ([], 0)  # warm: the deep answer came from the cache
+    assert check(f"FROM {HOST}/{scratch_repo}:damaged\n")[0] == ["PF213"]
+    again, requests = check(f"FROM {HOST}/{scratch_repo}:damaged\n")
+    assert again == ["PF213"] and requests > 0  # never cached: a re-push shows at once
+
+
+def test_a_foreign_layer_is_skipped_with_a_note(  # type: ignore[no-untyped-def]
+    registry, registry_bin, registry_workdir, scratch_repo: str, tmp_path: Path
+) -> None:
+    from .images import DOCKER_MANIFEST
+    from .servers import start_registry
+
+    # Distribution takes a foreign layer's URLs only when its configuration allows them
+    urls = {"validation": {"manifests": {"urls": {"allow": ["^https://"]}}}}
+    process = start_registry(registry_bin, registry_workdir, registry.root, name="foreign", extra=urls)
+    base = build(scratch_repo, oci=False)
+    blob = Blob("application/vnd.docker.image.rootfs.foreign.diff.tar.gzip", f"{scratch_repo} foreign".encode())
+    foreign = blob.descriptor() | {"urls": ["https://mcr.example/windows/layer"]}
+    document = {
+        "schemaVersion": 2,
+        "mediaType": DOCKER_MANIFEST,
+        "config": base.blobs[0].descriptor(),
+        "layers": [foreign, base.layers[0].descriptor()],
+    }
+    try:
+        push_image(
+            process.url, scratch_repo, "1", Manifest(DOCKER_MANIFEST, canonical_json(document), None, base.blobs)
+        )
+    finally:
+        process.stop()
+    (tmp_path / "Dockerfile").write_text(f"FROM {HOST}/{scratch_repo}:1\n", encoding="utf-8")
+    config = Config(registries={HOST: RegistryConfig(endpoint=registry.url)}, deep=True, engine="off")
+    environ = {"HOME": str(tmp_path), "NO_PROXY": "127.0.0.1"}
+    loaded = pipeline.load(["."], config, cwd=tmp_path, environ=environ)
+    checked = pipeline.check(loaded, config, pipeline.RunOptions(environ=environ, use_cache=False))
+    assert [f.rule for f in checked.report.findings if f.rule.startswith("PF2")] == []
+    assert (
+        f"--deep: 1 foreign layer(s) of {HOST}/{scratch_repo}:1 (linux/amd64) not checked: a pull downloads them "
+        "from their own URLs, not from the registry"
+    ) in checked.warnings
+    (walked,) = checked.facts[f"{HOST}/{scratch_repo}:1"].deep or ()
+    assert walked.download_size == blob.size + base.layers[0].size
