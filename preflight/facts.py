@@ -165,6 +165,7 @@ class EngineFacts:
     version: str | None = None
     api_version: str | None = None
     images: Mapping[str, LocalImage] = field(default_factory=dict)
+    layers: tuple[str, ...] = ()  # with --deep: diff IDs of the layers of every other image it holds
     data_root: str | None = None
     free_space: int | None = None
     free_space_unknown: str = ""

@@ -266,7 +266,7 @@ def _survey_engine(lookups: Sequence[Lookup], config: Config, environ: Mapping[s
         return None
     from .localengine import survey
 
-    return survey([lk.ref.canonical for lk in lookups], environ, config.engine, config.timeout)
+    return survey([lk.ref.canonical for lk in lookups], environ, config.engine, config.timeout, all_layers=config.deep)
 
 
 def _engine_registry_settings(engine: Survey | None) -> DaemonConfig | None:

@@ -3,6 +3,7 @@ sum (each layer once, layers the engine has by diff ID not counted), error vs wa
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -101,6 +102,8 @@ def test_the_pull_is_summed_once_per_layer_without_the_layers_the_engine_has() -
     )
     ctx = RuleContext(RuleOptions(), known, engine(100 * GB, held))
     assert rules.pull_size(ctx) == (4 * GB, 2)  # layers 1 and 2; 3 is held, "other" is held
+    other_image = replace(engine(100 * GB, held), layers=(digest(1002),))  # an image not named holds layer 2
+    assert rules.pull_size(replace(ctx, engine=other_image)) == (3 * GB, 2)
 
 
 def test_a_pull_that_cannot_fit_is_an_error_once() -> None:

@@ -34,8 +34,16 @@ class Survey:
     warnings: tuple[str, ...] = ()
 
 
-def survey(references: Sequence[str], environ: Mapping[str, str], choice: str | None, timeout: float) -> Survey:
-    """Ask the engine about ``references`` (``ImageRef.canonical`` strings)."""
+def survey(
+    references: Sequence[str],
+    environ: Mapping[str, str],
+    choice: str | None,
+    timeout: float,
+    *,
+    all_layers: bool = False,
+) -> Survey:
+    """Ask the engine about ``references`` (``ImageRef.canonical`` strings); ``all_layers`` (``--deep``):
+    also the layers of every image it holds (``EngineFacts.layers``, for PF214's sum)."""
     found = find_engine(environ, choice)
     if found is None:
         log.debug("no container engine configured or found: the local image store is not consulted")
@@ -44,13 +52,13 @@ def survey(references: Sequence[str], environ: Mapping[str, str], choice: str | 
         if not found.supported:
             return Survey(None, None, (f"engine {found.endpoint} ({found.source}): {found.reason}",))
         return Survey(EngineFacts(found.endpoint, found.source, answered=False, detail=found.reason), None)
-    return _ask(found, references, min(timeout, MAX_TIMEOUT))
+    return _ask(found, references, min(timeout, MAX_TIMEOUT), all_layers)
 
 
-def _ask(target: Target, references: Sequence[str], timeout: float) -> Survey:
+def _ask(target: Target, references: Sequence[str], timeout: float, all_layers: bool = False) -> Survey:
     from .client import ask
 
-    facts, info = ask(target, references, timeout)
+    facts, info = ask(target, references, timeout, all_layers=all_layers)
     if not facts.answered and not target.configured:
         log.debug("%s at %s does not answer (%s): treated as no engine", target.source, facts.endpoint, facts.detail)
         return Survey(None, None)

@@ -11,7 +11,7 @@ import errno
 import logging
 import ssl
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -195,7 +195,9 @@ def _server_version(header: str) -> str | None:
     return product.replace("/", " ", 1) if "/" in product else None
 
 
-def ask(target: Target, references: Sequence[str], timeout: float) -> tuple[EngineFacts, EngineInfo | None]:
+def ask(
+    target: Target, references: Sequence[str], timeout: float, *, all_layers: bool = False
+) -> tuple[EngineFacts, EngineInfo | None]:
     """Ping the engine, then ask for its settings and every reference (a synchronous client: no
     event loop to start, which a run with a warm registry cache never needs)."""
     from concurrent.futures import ThreadPoolExecutor, wait
@@ -246,6 +248,10 @@ def ask(target: Target, references: Sequence[str], timeout: float) -> tuple[Engi
                 break
             images.append(one(f"{prefix}/images/{ref}/json", MAX_IMAGE))
         images += [(0, None)] * (len(refs) - len(images))
+        layers: tuple[str, ...] = ()
+        if all_layers:
+            asked = {data.get("Id") for code, data in images if code == 200 and isinstance(data, dict)}
+            layers = _all_layers(lambda path: one(f"{prefix}{path}", MAX_IMAGE), asked, started + timeout)
         done, _ = wait([info_answer], timeout=max(0.1, timeout - (time.monotonic() - started)))
         pool.shutdown(wait=False, cancel_futures=True)
         info = info_answer.result()[1] if done else None
@@ -266,5 +272,23 @@ def ask(target: Target, references: Sequence[str], timeout: float) -> tuple[Engi
         len(refs),
         (time.monotonic() - started) * 1000,
     )
-    facts = EngineFacts(endpoint, target.source, True, version=server, api_version=api, images=held)
+    facts = EngineFacts(endpoint, target.source, True, version=server, api_version=api, images=held, layers=layers)
     return facts, parse_info(info) if info is not None else None
+
+
+MAX_OTHER_IMAGES = 256  # images inspected for their layers (--deep's disk sum), besides the references
+
+
+def _all_layers(get: Callable[[str], tuple[int, Any]], asked: set[Any], deadline: float) -> tuple[str, ...]:
+    """The RootFS layer diff IDs of the images the engine holds that were not asked about already
+    (``/images/json``, then each image's inspect, until ``deadline``): what a pull will not download."""
+    code, listing = get("/images/json")
+    ids = [i.get("Id") for i in listing if isinstance(i, dict)] if code == 200 and isinstance(listing, list) else []
+    found: dict[str, None] = {}
+    for image_id in [i for i in ids if isinstance(i, str) and i not in asked][:MAX_OTHER_IMAGES]:
+        if time.monotonic() > deadline:
+            break
+        code, data = get(f"/images/{image_id}/json")
+        image = parse_image(image_id, data) if code == 200 else None
+        found.update(dict.fromkeys(image.layers if image is not None else ()))
+    return tuple(found)

@@ -504,11 +504,12 @@ def image_blob_broken(subject: Subject, ctx: RuleContext) -> Iterator[Hit]:
 
 def pull_size(ctx: RuleContext) -> tuple[int, int] | None:
     """(compressed bytes, images) the engine downloads for the images it lacks: each layer once across
-    all images, layers it already has (by diff ID) not counted; None without an engine or --deep facts."""
+    all images, layers it already has (by diff ID, in any image it holds) not counted; None without an
+    engine or --deep facts."""
     engine = ctx.engine
     if engine is None or not engine.answered:
         return None
-    have = {layer for image in engine.images.values() for layer in image.layers}
+    have = {*engine.layers, *(layer for image in engine.images.values() for layer in image.layers)}
     seen: set[str] = set()
     total = images = 0
     for key, facts in sorted(ctx.facts.items()):

@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
+import pytest
+
 from preflight import pipeline
 from preflight.config import Config, RegistryConfig
 from preflight.facts import ImageFacts
@@ -271,8 +273,9 @@ def two_layer_image(seed: str, base: Manifest) -> Manifest:
     return Manifest(OCI_MANIFEST, canonical_json(document), "linux/amd64", (config, base.layers[0], top))
 
 
+@pytest.mark.parametrize("named", [True, False], ids=["held-image-named", "held-image-not-named"])
 def test_the_disk_sum_leaves_out_layers_the_real_engine_has(  # type: ignore[no-untyped-def]
-    registry, docker_engine, scratch_repo: str, tmp_path: Path
+    registry, docker_engine, scratch_repo: str, tmp_path: Path, named: bool
 ) -> None:
     base = build(f"{scratch_repo}-base")
     app = two_layer_image(f"{scratch_repo}-app", base)
@@ -280,14 +283,15 @@ def test_the_disk_sum_leaves_out_layers_the_real_engine_has(  # type: ignore[no-
     push_image(registry.url, f"{scratch_repo}/app", "1", app)
     held, wanted = f"{registry.hostport}/{scratch_repo}/base:1", f"{registry.hostport}/{scratch_repo}/app:1"
     docker_engine.run(["pull", held])
-    (tmp_path / "Dockerfile").write_text(f"FROM {held}\nFROM {wanted}\n", encoding="utf-8")
+    dockerfile = f"FROM {held}\nFROM {wanted}\n" if named else f"FROM {wanted}\n"  # else found among all images
+    (tmp_path / "Dockerfile").write_text(dockerfile, encoding="utf-8")
     config = Config(deep=True, disk_margin=10**18, timeout=10.0, daemon_json=str(tmp_path / "none.json"))
     environ = docker_engine.env(HOME=str(tmp_path))
     loaded = pipeline.load(["."], config, cwd=tmp_path, environ=environ)
     report = pipeline.check(loaded, config, pipeline.RunOptions(environ=environ)).report
     (found,) = [f for f in report.findings if f.rule == "PF214"]
     top = app.layers[1]
-    assert found.location.line == 2 and found.level.value == "warning"
+    assert found.location.line == (2 if named else 1) and found.level.value == "warning"
     assert (
         f"the 1 image the engine at {docker_engine.host} does not hold downloads {size_text(top.size)} "
         in found.message
