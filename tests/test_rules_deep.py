@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-import preflight.rules.registry as rules
+import preflight.rules.deep as rules
 from preflight.config import ConfigError, load_config
 from preflight.engine import RuleContext, RuleOptions, Selection, evaluate
 from preflight.facts import Damage, EngineFacts, ImageFacts, LocalImage, PlatformImage, Status

@@ -17,7 +17,7 @@ from preflight import pipeline
 from preflight.config import Config, RegistryConfig
 from preflight.facts import ImageFacts
 from preflight.model import Finding
-from preflight.rules.registry import short_digest, size_text
+from preflight.rules.deep import short_digest, size_text
 
 from .images import Blob, Manifest, build, build_image, build_index, canonical_json, push_image, split_platform
 
