@@ -156,16 +156,19 @@ class _Walk:
         known = self.walker.remembered(digest, "manifest")
         if known is not None:
             return known
-        reply = await self.repo.get_manifest(digest)
-        if reply.status == 404:
-            self.damage.append(Damage(platform, "manifest", "missing", digest))
-            return None
-        if reply.status != 200:
-            raise self.repo.failure(reply)
-        if not matches(reply.body, digest):
-            self.damage.append(Damage(platform, "manifest", "digest", digest))
-            return None
-        summary = _summary(reply.body, reply.media_type)
+        body = self.repo.run.manifests.get(digest)  # the lookup read it a moment ago (one pull less on the Hub)
+        if body is None or not matches(body, digest):
+            reply = await self.repo.get_manifest(digest)
+            if reply.status == 404:
+                self.damage.append(Damage(platform, "manifest", "missing", digest))
+                return None
+            if reply.status != 200:
+                raise self.repo.failure(reply)
+            if not matches(reply.body, digest):
+                self.damage.append(Damage(platform, "manifest", "digest", digest))
+                return None
+            body = reply.body
+        summary = _summary(body, "")
         self.walker.remember(digest, summary)
         return summary
 

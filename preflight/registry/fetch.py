@@ -76,6 +76,8 @@ class Run:
     auth: AuthState
     proxied: Any  # callable(URL) -> proxy URL or None
     tag_lists: dict[tuple[str, str, str], asyncio.Future[list[str] | None]] = field(default_factory=dict)
+    # manifest bodies the lookups read, by the digest they were checked against (--deep reads them again)
+    manifests: dict[str, bytes] = field(default_factory=dict)
 
 
 def base_url(endpoint: Endpoint) -> httpx.URL:

@@ -181,6 +181,9 @@ def _json(repo: Repo, body: bytes) -> dict[str, Any]:
     return data
 
 
+KEPT_MANIFEST = 256 * 1024  # manifest bodies kept for --deep (an index of 100 platforms is ~50 KB)
+
+
 async def _read_manifest(
     repo: Repo,
     reference: str,
@@ -204,6 +207,8 @@ async def _read_manifest(
         )
     if verify is None:
         found.digest = header_digest if header_ok else digest_of(body)
+    if found.digest is not None and len(body) <= KEPT_MANIFEST:
+        repo.run.manifests[found.digest] = body
     data = _json(repo, body)
     media = found.media_type or data.get("mediaType")
     if not isinstance(media, str):

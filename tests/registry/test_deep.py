@@ -355,3 +355,50 @@ def test_a_foreign_layer_is_skipped_with_a_note(  # type: ignore[no-untyped-def]
     ) in checked.warnings
     (walked,) = checked.facts[f"{HOST}/{scratch_repo}:1"].deep or ()
     assert walked.download_size == blob.size + base.layers[0].size
+
+
+def test_check_deep_on_the_command_line(registry, scratch_repo: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import json
+    import subprocess
+    import sys
+
+    image = build(scratch_repo)
+    push_image(registry.url, scratch_repo, "1", image)
+    blob_file(registry.root, image.layers[0].digest).unlink()
+    (tmp_path / "Dockerfile").write_text(f"FROM {HOST}/{scratch_repo}:1\n", encoding="utf-8")
+    (tmp_path / ".preflight.yaml").write_text(
+        json.dumps({"registries": {HOST: {"endpoint": registry.url}}, "daemon-json": "none.json"}), encoding="utf-8"
+    )
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "DOCKER_CONFIG": str(tmp_path),
+        "NO_PROXY": "127.0.0.1",
+        "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
+    }
+    args = [sys.executable, "-m", "preflight", "check", ".", "--format", "json", "--engine", "off", "--no-cache"]
+
+    def run_cli(*extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*args, *extra], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+
+    deep = run_cli("--deep", "--disk-margin", "500MB")
+    assert deep.returncode == 1, deep.stderr
+    report = json.loads(deep.stdout)
+    assert [f["rule"] for f in report["findings"]] == ["PF213"]
+    assert report["downloads"] == [
+        {"image": f"{HOST}/{scratch_repo}:1", "platform": "linux/amd64", "size": image.layers[0].size, "layers": 1}
+    ]
+    shallow = run_cli()
+    assert shallow.returncode == 0 and "downloads" not in json.loads(shallow.stdout)
+    bad = run_cli("--deep", "--disk-margin", "lots")
+    assert bad.returncode == 2 and "--disk-margin" in bad.stderr
+
+
+def test_the_index_the_lookup_read_is_not_fetched_again(registry, proxy, scratch_repo: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    image = build(scratch_repo, ("linux/amd64", "linux/arm64"))
+    push_image(registry.url, scratch_repo, "1", image)
+    rows, _ = run(tmp_path, proxy.url, f"FROM {HOST}/{scratch_repo}:1\n", platforms=("linux/arm64",))
+    assert rows == []
+    gets = [line.split()[1] for line in proxy.request_lines if line.startswith("GET") and "/manifests/" in line]
+    # the tag once (the lookup), the arm64 manifest once (the walk): on Docker Hub, one pull
+    assert gets == [f"/v2/{scratch_repo}/manifests/1", f"/v2/{scratch_repo}/manifests/{image.children[1].digest}"]
