@@ -8,6 +8,9 @@ the exact findings of ``pipeline.check`` with ``deep`` set.
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -220,46 +223,39 @@ def test_shared_layers_are_asked_about_once(registry, proxy, scratch_repo: str, 
     assert sizes == {"1": [image.layers[0].size], "2": [image.layers[0].size], "3": [sizes["3"][0]]}
 
 
-def test_images_json_with_deep_lists_download_sizes(registry, scratch_repo: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    import json
-    import subprocess
-    import sys
-
-    image = build(scratch_repo, ("linux/amd64", "linux/arm64"))
-    push_image(registry.url, scratch_repo, "1", image)
-    (tmp_path / "Dockerfile").write_text(f"FROM {HOST}/{scratch_repo}:1\n", encoding="utf-8")
-    (tmp_path / ".preflight.yaml").write_text(
-        json.dumps({"registries": {HOST: {"endpoint": registry.url}}, "daemon-json": "none.json"}), encoding="utf-8"
-    )
+def preflight_cli(tmp: Path, url: str, dockerfile: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """``python -m preflight ARGS`` in ``tmp`` (a Dockerfile, a config naming ``url`` for HOST), clean environment."""
+    (tmp / "Dockerfile").write_text(dockerfile, encoding="utf-8")
+    config = {"registries": {HOST: {"endpoint": url}}, "daemon-json": "none.json"}
+    (tmp / ".preflight.yaml").write_text(json.dumps(config), encoding="utf-8")
     env = {
         "PATH": "/usr/bin:/bin",
-        "HOME": str(tmp_path),
-        "DOCKER_CONFIG": str(tmp_path),
+        "HOME": str(tmp),
+        "DOCKER_CONFIG": str(tmp),
         "NO_PROXY": "127.0.0.1",
         "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
     }
-    args = [sys.executable, "-m", "preflight", "images", ".", "--format", "json", "--engine", "off"]
-    done = subprocess.run(
-        [*args, "--deep", "--platform", "linux/arm64"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    command = [sys.executable, "-m", "preflight", *args, "--engine", "off"]
+    return subprocess.run(command, cwd=tmp, env=env, capture_output=True, text=True, timeout=60)
+
+
+def test_images_json_with_deep_lists_download_sizes(registry, scratch_repo: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    image = build(scratch_repo, ("linux/amd64", "linux/arm64"))
+    push_image(registry.url, scratch_repo, "1", image)
+    dockerfile = f"FROM {HOST}/{scratch_repo}:1\n"
+    args = ("images", ".", "--format", "json")
+    done = preflight_cli(tmp_path, registry.url, dockerfile, *args, "--deep", "--platform", "linux/arm64")
     assert done.returncode == 0, done.stderr
     child = image.children[1]
     assert json.loads(done.stdout)["downloads"] == [
         {"image": f"{HOST}/{scratch_repo}:1", "platform": "linux/arm64", "size": child.layers[0].size, "layers": 1}
     ]
-    plain = subprocess.run(args, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
-    assert "downloads" not in json.loads(plain.stdout)
+    assert "downloads" not in json.loads(preflight_cli(tmp_path, registry.url, dockerfile, *args).stdout)
 
 
 def two_layer_image(seed: str, base: Manifest) -> Manifest:
     """``base``'s layer with one more on top (the config names both diff IDs, as docker pull verifies)."""
     import gzip
-    import json
 
     from .images import OCI_CONFIG, OCI_LAYER, OCI_MANIFEST, _layer_tar, sha256_digest
 
@@ -358,28 +354,13 @@ def test_a_foreign_layer_is_skipped_with_a_note(  # type: ignore[no-untyped-def]
 
 
 def test_check_deep_on_the_command_line(registry, scratch_repo: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    import json
-    import subprocess
-    import sys
-
     image = build(scratch_repo)
     push_image(registry.url, scratch_repo, "1", image)
     blob_file(registry.root, image.layers[0].digest).unlink()
-    (tmp_path / "Dockerfile").write_text(f"FROM {HOST}/{scratch_repo}:1\n", encoding="utf-8")
-    (tmp_path / ".preflight.yaml").write_text(
-        json.dumps({"registries": {HOST: {"endpoint": registry.url}}, "daemon-json": "none.json"}), encoding="utf-8"
-    )
-    env = {
-        "PATH": "/usr/bin:/bin",
-        "HOME": str(tmp_path),
-        "DOCKER_CONFIG": str(tmp_path),
-        "NO_PROXY": "127.0.0.1",
-        "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
-    }
-    args = [sys.executable, "-m", "preflight", "check", ".", "--format", "json", "--engine", "off", "--no-cache"]
 
     def run_cli(*extra: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([*args, *extra], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+        args = ("check", ".", "--format", "json", "--no-cache", *extra)
+        return preflight_cli(tmp_path, registry.url, f"FROM {HOST}/{scratch_repo}:1\n", *args)
 
     deep = run_cli("--deep", "--disk-margin", "500MB")
     assert deep.returncode == 1, deep.stderr
