@@ -15,51 +15,30 @@ from pathlib import Path
 import click
 
 from . import __version__
-from .config import Config, ConfigError, load_config, merge_cli
+from .cliopts import (
+    CommandLine,
+    debug_option,
+    no_credentials_option,
+    registry_options,
+    settings_options,
+    untrusted_option,
+)
+from .config import Config, ConfigError, rule_flags
 from .model import Level, Report
 from .safetext import inert_in_actions, visible
 
 FORMAT_CHOICES = ("auto", "text", "json", "sarif", "github", "gitlab")
-FAIL_LEVELS = ("error", "warning", "note", "none")
 
 
 class UsageProblem(click.ClickException):
     exit_code = 2
 
 
-def _split_ids(values: Sequence[str]) -> tuple[str, ...]:
-    return tuple(i.strip().upper() for v in values for i in v.split(",") if i.strip())
-
-
-def _build_args(values: Sequence[str]) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for item in values:
-        key, sep, value = item.partition("=")
-        if not key:
-            raise UsageProblem(f"--build-arg {item!r}: expected KEY=VALUE")
-        if sep:
-            out[key] = value
-        elif key in os.environ:  # docker build --build-arg KEY takes the value from the environment
-            out[key] = os.environ[key]
-    return out
-
-
-def _build_contexts(values: Sequence[str]) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for item in values:
-        name, sep, value = item.partition("=")
-        if not name or not sep or not value:
-            raise UsageProblem(f"--build-context {item!r}: expected NAME=VALUE")
-        out[name] = value
-    return out
-
-
-def _load_config(config_file: str | None, untrusted: bool = False, **overrides: object) -> Config:
+def _load_config(cmdline: CommandLine, untrusted: bool = False) -> Config:
     """The user's file, ``--config FILE`` or the project's file, then the command line (``preflight.config``);
     settings dropped or capped on the way are warned about on stderr."""
     try:
-        config = load_config(Path.cwd(), Path(config_file) if config_file else None, untrusted=untrusted)
-        config = merge_cli(config, **overrides)
+        config = cmdline.load(untrusted=untrusted)
     except ConfigError as exc:
         raise UsageProblem(str(exc)) from None
     for warning in config.warnings:
@@ -85,12 +64,6 @@ def _untrusted(flag: bool) -> bool:
     if on is None:
         raise UsageProblem(f"PREFLIGHT_UNTRUSTED={value!r}: expected 1, true or yes (or 0, false, no)")
     return flag or on
-
-
-def _fail_level(value: str | None) -> Level | None:
-    if value is None:
-        return None
-    return Level.OFF if value == "none" else Level.parse(value)
 
 
 def _resolve_format(fmt: str) -> str:
@@ -127,26 +100,15 @@ def cli() -> None:
 # readable=False: an unreadable file or directory is a PF001 finding at it (as when found in a
 # directory), not a usage error; only a path that does not exist is one (_require_paths).
 common_paths = click.argument("paths", nargs=-1, type=click.Path(readable=False))
-engine_option = click.option(
-    "--engine",
-    metavar="URL|off",
-    help="Container engine to ask for local images (unix:///PATH, tcp://HOST:PORT) or off "
-    "(default: as the docker CLI finds it: DOCKER_HOST, context, default socket).",
-)
-
-
-def _engine_choice(value: str | None) -> str | None:
-    """``--engine``: ``off`` or an address the engine code can use (else a usage error)."""
-    if value is None:
-        return None
-    from .localengine.discover import OFF, Unusable, find_engine
-
-    if value.strip().lower() == OFF:
-        return OFF
-    found = find_engine({}, value)
-    if isinstance(found, Unusable) and found.supported:
-        raise UsageProblem(f"--engine {found.endpoint}: {found.reason}")
-    return value.strip()
+# Which settings each command takes from the command line (config.SETTINGS rows with a flag).
+READ_SETTINGS = ("build-args", "build-contexts", "exclude", "allow-env")  # how the project's files are read
+CHECK_SETTINGS = (
+    "select", "extend-select", "ignore", *READ_SETTINGS, "platforms", "fail-level", "offline", "timeout",
+    "concurrency", "deep", "disk-margin", "engine", *rule_flags(),
+)  # fmt: skip
+# (a rule's option with a flag is check's without a change here: rule_flags)
+FIX_SETTINGS = (*READ_SETTINGS, "platforms", "timeout")
+IMAGES_SETTINGS = (*READ_SETTINGS, "deep", "platforms", "engine")
 
 
 @cli.command()
@@ -168,30 +130,7 @@ def _engine_choice(value: str | None) -> str | None:
 @click.option("--output-sarif", metavar="FILE", help="Also write a SARIF report to FILE.")
 @click.option("--output-json", metavar="FILE", help="Also write a JSON report to FILE.")
 @click.option("--output-gitlab", metavar="FILE", help="Also write a GitLab code quality report to FILE.")
-@click.option(
-    "--config",
-    "config_file",
-    type=click.Path(),
-    help="Configuration file (default: .preflight.yaml or pyproject.toml, searched upward).",
-)
-@click.option("--select", multiple=True, help="Rule IDs or prefixes to run (comma-separated, repeatable).")
-@click.option("--extend-select", multiple=True, help="Rule IDs or prefixes to run on top of the selection, e.g. PF103.")
-@click.option("--ignore", multiple=True, help="Rule IDs or prefixes to skip (comma-separated, repeatable).")
-@click.option("--build-arg", "build_args", multiple=True, help="KEY=VALUE for Dockerfile ARGs (repeatable).")
-@click.option(
-    "--build-context",
-    "build_contexts",
-    multiple=True,
-    metavar="NAME=VALUE",
-    help="A named build context, as docker buildx build takes it (repeatable): FROM NAME then means VALUE.",
-)
-@click.option("--exclude", multiple=True, help="Glob of paths to skip (repeatable).")
-@click.option(
-    "--platform", "platforms", multiple=True, help="Platform every image must provide, e.g. linux/arm64 (repeatable)."
-)
-@click.option(
-    "--fail-level", type=click.Choice(FAIL_LEVELS), help="Lowest level that makes the exit status 1 (default warning)."
-)
+@settings_options(*CHECK_SETTINGS)
 @click.option("--exit-zero", is_flag=True, help="Exit 0 even with findings (errors running still exit 2).")
 @click.option(
     "--fail-on-unchecked/--no-fail-on-unchecked",
@@ -199,52 +138,10 @@ def _engine_choice(value: str | None) -> str | None:
     help="Whether PF208/PF209 (a registry that could not be asked) count for the exit status (default: they do;"
     " the pre-commit hook passes --no-fail-on-unchecked).",
 )
-@click.option("--offline", is_flag=True, default=None, help="Never use the network: offline rules only.")
-@click.option(
-    "--timeout",
-    type=float,
-    metavar="SECONDS",
-    help="Overall deadline for registry lookups (default: 30, or timeout: in the configuration).",
-)
-@click.option("--concurrency", type=int, help="Registry requests in flight per host (default 32).")
-@click.option(
-    "--deep",
-    is_flag=True,
-    default=None,
-    help="Also check every manifest, config and layer blob of each image (PF213) and report download sizes.",
-)
-@click.option(
-    "--disk-margin",
-    metavar="SIZE",
-    help="With --deep: free space a pull must leave on the engine's data root (PF214; default 2GiB).",
-)
-@click.option("--no-cache", is_flag=True, help="Do not read or write the registry facts cache.")
-@click.option("--no-credentials", is_flag=True, help="Never use stored registry credentials.")
-@click.option(
-    "--untrusted",
-    is_flag=True,
-    help="Input from strangers (pull requests): no environment in interpolation, no file outside the project,"
-    " no private or loopback registry host unless allowed (also PREFLIGHT_UNTRUSTED=1).",
-)
-@click.option(
-    "--allow-env",
-    "allow_env",
-    multiple=True,
-    metavar="NAME",
-    help="With --untrusted: environment variable compose interpolation may read (repeatable).",
-)
-@click.option(
-    "--allow-host",
-    "allow_hosts",
-    multiple=True,
-    help="Registry host the address guard lets through (exact name, repeatable).",
-)
-@click.option("--strict-loopback", is_flag=True, hidden=True, help="Verify TLS for loopback registries too.")
-@engine_option
+@registry_options
+@untrusted_option
 @click.option("--color/--no-color", default=None, help="Color text output (default: when stdout is a terminal).")
-@click.option(
-    "--debug", is_flag=True, help="Log registry requests, retries and fallbacks to stderr (never credentials)."
-)
+@debug_option
 def check(
     paths: tuple[str, ...],
     formats: tuple[str, ...],
@@ -252,29 +149,14 @@ def check(
     output_sarif: str | None,
     output_json: str | None,
     output_gitlab: str | None,
-    config_file: str | None,
-    select: tuple[str, ...],
-    extend_select: tuple[str, ...],
-    ignore: tuple[str, ...],
-    build_args: tuple[str, ...],
-    build_contexts: tuple[str, ...],
-    exclude: tuple[str, ...],
-    platforms: tuple[str, ...],
-    fail_level: str | None,
+    cmdline: CommandLine,
     exit_zero: bool,
     fail_on_unchecked: bool,
-    offline: bool | None,
-    timeout: float | None,
-    concurrency: int | None,
-    deep: bool | None,
-    disk_margin: str | None,
     no_cache: bool,
     no_credentials: bool,
-    untrusted: bool,
-    allow_env: tuple[str, ...],
     allow_hosts: tuple[str, ...],
     strict_loopback: bool,
-    engine: str | None,
+    untrusted: bool,
     color: bool | None,
     debug: bool,
 ) -> None:
@@ -288,25 +170,7 @@ def check(
     _require_paths(paths)
     untrusted = _untrusted(untrusted)
     outputs = _outputs(formats, output, output_sarif, output_json, output_gitlab)
-    config = _load_config(
-        config_file,
-        untrusted,
-        allow_env=allow_env or None,
-        select=_split_ids(select) or None,
-        extend_select=_split_ids(extend_select) or None,
-        ignore=_split_ids(ignore) or None,
-        build_args=_build_args(build_args) or None,
-        build_contexts=_build_contexts(build_contexts) or None,
-        exclude=exclude or None,
-        fail_level=_fail_level(fail_level),
-        offline=offline,
-        platforms=platforms or None,
-        timeout=timeout,
-        engine=_engine_choice(engine),
-        concurrency=concurrency,
-        deep=deep,
-        disk_margin=disk_margin,
-    )
+    config = _load_config(cmdline, untrusted)
     env = dict(os.environ)
     cwd = Path.cwd()
     loaded = pipeline.load(paths, config, cwd=cwd, environ=env, untrusted=untrusted)
@@ -461,49 +325,21 @@ class _LogProgress(_Progress):
     "--update-digests", is_flag=True, help="Move tag@digest pins whose tag moved (PF206) to the tag's digest."
 )
 @click.option("--dry-run", is_flag=True, help="Print a unified diff; change nothing.")
-@click.option("--config", "config_file", type=click.Path(), help="Configuration file (default: searched upward).")
-@click.option("--build-arg", "build_args", multiple=True, help="KEY=VALUE for Dockerfile ARGs (repeatable).")
-@click.option(
-    "--build-context",
-    "build_contexts",
-    multiple=True,
-    metavar="NAME=VALUE",
-    help="A named build context, as docker buildx build takes it (repeatable): FROM NAME then means VALUE.",
-)
-@click.option("--exclude", multiple=True, help="Glob of paths to skip (repeatable).")
-@click.option(
-    "--platform", "platforms", multiple=True, help="Platform every image must provide, e.g. linux/arm64 (repeatable)."
-)
-@click.option("--timeout", type=float, help="Overall deadline for registry lookups, in seconds.")
-@click.option("--no-cache", is_flag=True, help="Do not read or write the registry facts cache.")
-@click.option("--no-credentials", is_flag=True, help="Never use stored registry credentials.")
-@click.option(
-    "--untrusted",
-    is_flag=True,
-    help="Input from strangers: no environment in interpolation, no file outside the project, no private or"
-    " loopback registry host unless allowed (as for check; also PREFLIGHT_UNTRUSTED=1).",
-)
-@click.option("--allow-env", "allow_env", multiple=True, metavar="NAME", help="With --untrusted: see check.")
-@click.option("--allow-host", "allow_hosts", multiple=True, help="Registry host the address guard lets through.")
-@click.option("--strict-loopback", is_flag=True, hidden=True)
-@click.option("--debug", is_flag=True, help="Log registry requests to stderr (never credentials).")
+@settings_options(*FIX_SETTINGS)
+@registry_options
+@untrusted_option
+@debug_option
 def fix(
     paths: tuple[str, ...],
     pin: bool,
     update_digests: bool,
     dry_run: bool,
-    config_file: str | None,
-    build_args: tuple[str, ...],
-    build_contexts: tuple[str, ...],
-    exclude: tuple[str, ...],
-    platforms: tuple[str, ...],
-    timeout: float | None,
+    cmdline: CommandLine,
     no_cache: bool,
     no_credentials: bool,
-    untrusted: bool,
-    allow_env: tuple[str, ...],
     allow_hosts: tuple[str, ...],
     strict_loopback: bool,
+    untrusted: bool,
     debug: bool,
 ) -> None:
     """Apply what preflight knows to the files under PATHS: typo'd tags corrected (PF201),
@@ -518,16 +354,7 @@ def fix(
 
     _require_paths(paths)
     untrusted = _untrusted(untrusted)
-    config = _load_config(
-        config_file,
-        untrusted,
-        build_args=_build_args(build_args) or None,
-        build_contexts=_build_contexts(build_contexts) or None,
-        exclude=exclude or None,
-        platforms=platforms or None,
-        timeout=timeout,
-        allow_env=allow_env or None,
-    )
+    config = _load_config(cmdline, untrusted)
     if config.offline:
         raise UsageProblem(
             f"preflight fix needs the registries, but offline is set in {config.source or 'the configuration'}"
@@ -574,53 +401,24 @@ def fix(
 @common_paths
 @click.option("--format", "-f", "fmt", type=click.Choice(("text", "json")), default="text")
 @click.option("--unique", is_flag=True, help="Print each normalized reference once, one per line.")
-@click.option("--config", "config_file", type=click.Path())
-@click.option("--build-arg", "build_args", multiple=True, help="KEY=VALUE for Dockerfile ARGs (repeatable).")
-@click.option(
-    "--build-context",
-    "build_contexts",
-    multiple=True,
-    metavar="NAME=VALUE",
-    help="A named build context, as docker buildx build takes it (repeatable): FROM NAME then means VALUE.",
-)
-@click.option("--exclude", multiple=True, help="Glob of paths to skip (repeatable).")
+@settings_options(*IMAGES_SETTINGS)
 @click.option("--all", "include_built", is_flag=True, help="With --unique: include images compose builds (not pulled).")
 @click.option(
     "--missing-locally",
     is_flag=True,
     help="Print each pulled reference the local engine does not hold, once (what CI must pull).",
 )
-@click.option(
-    "--deep",
-    is_flag=True,
-    default=None,
-    help="With --format json: ask the registries for every image's manifests and list download sizes per platform.",
-)
-@click.option("--platform", "platforms", multiple=True, help="With --deep: the platform to size (repeatable).")
-@engine_option
-@click.option("--debug", is_flag=True, help="Log the engine's requests to stderr.")
-@click.option(
-    "--untrusted",
-    is_flag=True,
-    help="Input from strangers: no environment in interpolation, no file outside the project (as for check).",
-)
-@click.option("--allow-env", "allow_env", multiple=True, metavar="NAME", help="With --untrusted: see check.")
+@untrusted_option
+@debug_option
 def images(
     paths: tuple[str, ...],
     fmt: str,
     unique: bool,
-    config_file: str | None,
-    build_args: tuple[str, ...],
-    build_contexts: tuple[str, ...],
-    exclude: tuple[str, ...],
+    cmdline: CommandLine,
     include_built: bool,
     missing_locally: bool,
-    deep: bool | None,
-    platforms: tuple[str, ...],
-    engine: str | None,
-    debug: bool,
     untrusted: bool,
-    allow_env: tuple[str, ...],
+    debug: bool,
 ) -> None:
     """List every image reference found under PATHS."""
     from . import pipeline
@@ -630,17 +428,7 @@ def images(
         _debug_logging()
     _require_paths(paths)
     untrusted = _untrusted(untrusted)
-    config = _load_config(
-        config_file,
-        untrusted,
-        build_args=_build_args(build_args) or None,
-        build_contexts=_build_contexts(build_contexts) or None,
-        exclude=exclude or None,
-        engine=_engine_choice(engine),
-        allow_env=allow_env or None,
-        deep=deep,
-        platforms=platforms or None,
-    )
+    config = _load_config(cmdline, untrusted)
     loaded = pipeline.load(paths, config, cwd=Path.cwd(), environ=dict(os.environ), untrusted=untrusted)
     _say_if_nothing_found(loaded, paths)
     subjects = list(loaded.all_subjects())
@@ -681,17 +469,15 @@ def _missing_locally(refs: list[str], config: Config) -> list[str]:
 @cli.command()
 @click.argument("image_refs", nargs=-1, metavar="[IMAGE]...")
 @click.option("--format", "-f", "fmt", type=click.Choice(("text", "json")), default="text")
-@click.option("--config", "config_file", type=click.Path())
+@settings_options("engine")
 @click.option("--timeout", type=float, default=10.0, show_default=True, help="Seconds per step.")
-@click.option("--no-credentials", is_flag=True, help="Never use stored registry credentials.")
-@engine_option
+@no_credentials_option
 def doctor(
     image_refs: tuple[str, ...],
     fmt: str,
-    config_file: str | None,
+    cmdline: CommandLine,
     timeout: float,
     no_credentials: bool,
-    engine: str | None,
 ) -> None:
     """Diagnose pulls step by step: DNS, TCP, TLS, /v2/, token, manifest, mirrors, engine.
 
@@ -710,7 +496,7 @@ def doctor(
             "preflight doctor does not run with PREFLIGHT_UNTRUSTED set: it diagnoses this machine's "
             "registry access with the project's files and configuration; run it outside the untrusted job"
         )
-    config = _load_config(config_file, engine=_engine_choice(engine))
+    config = _load_config(cmdline)
     refs: list[ImageRef] = []
     for text in image_refs:
         try:

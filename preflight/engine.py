@@ -1,106 +1,55 @@
-"""The rule registry and the pass that turns documents (+ registry facts) into a report.
+"""The pass that turns resolved documents (+ registry facts) into a report: which rules run
+(``Selection``), and running them.
 
-A rule is a pure function ``check(subject, ctx) -> Iterable[Hit]`` registered with ``@rule``.
-The engine stamps IDs and levels, applies configuration (select/ignore/levels) and inline
-suppressions, removes duplicates and sorts. Rules never touch the network: registry rules read
+A rule is a pure function ``check(subject, ctx) -> Iterable[Hit]`` registered with ``@rule`` in the
+rule book (``preflight.rulebook``: the rule API and the registry). The engine stamps IDs and levels,
+applies configuration (select/ignore/levels) and inline suppressions, removes duplicates and sorts. Rules never touch the network: registry rules read
 ``ctx.facts``, which the registry step filled beforehand.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from .facts import EngineFacts, ImageFacts
-from .model import Document, Finding, Fix, ImageUse, Level, Location, Report, Summary, Suppression, clip
+from . import rulebook
+from .facts import ImageFacts
+from .model import Document, Finding, Level, Report, Summary, Suppression, clip
 from .resolve import Resolved, Subject
+from .rulebook import (
+    RULES,
+    Check,
+    Hit,
+    Rule,
+    RuleContext,
+    RuleOptions,
+    all_rules,
+    declare,
+    describe,
+    get_rule,
+    rule,
+)
 
-
-@dataclass(frozen=True)
-class Hit:
-    """What a rule reports; the engine adds the rule ID, level and image."""
-
-    message: str
-    location: Location | None = None  # default: the image use's location
-    suggestions: tuple[str, ...] = ()
-    fixes: tuple[Fix, ...] = ()
-    group: str | None = None  # hits of one rule with the same group are reported once (first place)
-    level: Level | None = None  # this hit's level, when the rule has two (PF214); a configured level wins
-
-
-@dataclass(frozen=True)
-class RuleOptions:
-    trusted_registries: tuple[str, ...] = ()
-    platforms: tuple[str, ...] = ()  # platforms every image must provide (--platform, config)
-    untrusted: bool = False  # --untrusted: compose interpolation read no environment (advice differs)
-    disk_margin: int = 2 << 30  # bytes a pull must leave free on the engine's data root (PF214)
-
-
-@dataclass(frozen=True)
-class RuleContext:
-    options: RuleOptions = RuleOptions()
-    facts: Mapping[str, ImageFacts] = field(default_factory=dict)  # keyed by ImageRef.canonical
-    engine: EngineFacts | None = None  # the local container engine, when one was found (None: absent or offline)
-
-
-Check = Callable[[Subject, RuleContext], Iterable[Hit]]
-
-
-@dataclass(frozen=True)
-class Rule:
-    id: str  # "PF102": never changes meaning
-    name: str  # kebab-case slug naming the bad pattern: "latest-tag"
-    summary: str  # one line; equals the summary line of rules/<id>.md
-    level: Level  # default level; Level.OFF = disabled unless selected
-    check: Check | None  # None: produced by readers (PF001) rather than per image use
-    needs_registry: bool = False
-    tags: tuple[str, ...] = ()
-
-
-RULES: dict[str, Rule] = {}
-
-
-def rule(
-    id: str,
-    name: str,
-    summary: str,
-    level: Level,
-    *,
-    needs_registry: bool = False,
-    tags: tuple[str, ...] = (),
-) -> Callable[[Check], Check]:
-    """Register a per-image-use check."""
-
-    def register(fn: Check) -> Check:
-        _add(Rule(id, name, summary, level, fn, needs_registry, tags))
-        return fn
-
-    return register
-
-
-def declare(id: str, name: str, summary: str, level: Level, *, tags: tuple[str, ...] = ()) -> None:
-    """Register a rule whose findings come from the readers (``Document.problems``)."""
-    _add(Rule(id, name, summary, level, None, False, tags))
-
-
-def _add(r: Rule) -> None:
-    if r.id in RULES:
-        raise RuntimeError(f"rule {r.id} registered twice")
-    RULES[r.id] = r
-
-
-def all_rules() -> list[Rule]:
-    _load_rule_modules()
-    return sorted(RULES.values(), key=lambda r: r.id)
-
-
-def get_rule(rule_id: str) -> Rule | None:
-    _load_rule_modules()
-    return RULES.get(rule_id.upper())
-
-
-def _load_rule_modules() -> None:
-    from . import rules  # noqa: F401  (importing registers every rule)
+__all__ = [
+    "RULES",
+    "Check",
+    "Hit",
+    "Rule",
+    "RuleContext",
+    "RuleOptions",
+    "Selection",
+    "Subject",
+    "active_rules",
+    "all_rules",
+    "cached_note",
+    "declare",
+    "describe",
+    "evaluate",
+    "get_rule",
+    "needs_registry",
+    "rule",
+    "with_facts",
+]  # fmt: skip  (the rule API lives in rulebook; it is re-exported for the engine's callers)
 
 
 # ----------------------------------------------------------------- selection
@@ -138,7 +87,7 @@ def active_rules(selection: Selection) -> dict[str, Level]:
 
 def needs_registry(selection: Selection) -> bool:
     active = active_rules(selection)
-    return any(RULES[i].needs_registry for i in active)
+    return any(rulebook.RULES[i].needs_registry for i in active)
 
 
 # ----------------------------------------------------------------- evaluation
@@ -155,7 +104,7 @@ def with_facts(subject: Subject, facts: Mapping[str, ImageFacts]) -> Subject:
 def evaluate(resolved: Resolved, selection: Selection, ctx: RuleContext, summary: Summary) -> Report:
     """The evaluate stage: run every active rule over every subject; apply levels and suppressions."""
     active = active_rules(selection)
-    checks = [(RULES[i], lvl) for i, lvl in active.items() if RULES[i].check is not None]
+    checks = [(rulebook.RULES[i], lvl) for i, lvl in active.items() if rulebook.RULES[i].check is not None]
     findings: dict[tuple, Finding] = {}
     groups: set[tuple[str, str]] = set()
     audit = _SuppressionAudit(active)
@@ -222,7 +171,7 @@ class _SuppressionAudit:
         for entry in doc.suppressions.entries:
             key = (doc.path, entry)
             ran = [i for i in self.active if entry.matches(i)]
-            needs_facts = any(RULES[i].needs_registry for i in ran)
+            needs_facts = any(rulebook.RULES[i].needs_registry for i in ran)
             judged = bool(ran) and UNUSED_SUPPRESSION not in ran and (answered or not needs_facts)
             judged = judged or entry.lines == frozenset()  # nothing follows it: it can never apply
             self.judged[key] = self.judged.get(key, True) and judged
@@ -236,7 +185,7 @@ class _SuppressionAudit:
     def findings(self) -> list[Finding]:
         if self.level is None:
             return []
-        known = list(RULES)
+        known = list(rulebook.RULES)
         out: list[Finding] = []
         for key, doc in self.docs.items():
             entry = key[1]
@@ -288,10 +237,3 @@ def cached_note(age: float) -> str:
     else:
         ago = f"{seconds // 3600} h"
     return f" (cached answer from {ago} ago; --no-cache asks the registry again)"
-
-
-def describe(use: ImageUse) -> str:
-    """The image as written and, when different, as resolved: ``"${BASE}" (resolves to "python")``."""
-    if use.resolved is not None and use.resolved != use.written:
-        return f'"{clip(use.written)}" (resolves to "{clip(use.resolved)}")'
-    return f'"{clip(use.written)}"'

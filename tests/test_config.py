@@ -93,7 +93,7 @@ def expected_full(root: Path, source: Path) -> Config:
         select=("PF1", "PF201"),
         ignore=("PF103",),
         levels={"PF102": Level.ERROR, "PF103": Level.WARNING, "PF101": Level.OFF},
-        trusted_registries=("ghcr.io", "*.example.com"),
+        rule_options={"trusted-registries": ("ghcr.io", "*.example.com")},
         build_args={"PYTHON_VERSION": "3.12", "UID": "1000"},
         exclude=("vendor/**", "*.dev.yaml"),
         fail_level=Level.NOTE,
@@ -445,3 +445,82 @@ def test_concurrency_out_of_range_or_not_a_count_is_named(tmp_path: Path, value:
     assert ".preflight.yaml:1: concurrency" in message and "1 to 256" in message
     with pytest.raises(ConfigError, match="--concurrency"):
         merge_cli(Config(), concurrency=0)
+
+
+# ----------------------------------------------------------------- one YAML reader (yamlpos) for config files
+
+
+def test_yaml_values_are_read_as_pyyamls_safe_loader_reads_them(tmp_path: Path) -> None:
+    """Config files go through yamlpos (the reader compose files use) and become the values PyYAML's
+    safe loader gives: YAML 1.1 scalars, ``<<`` merges (own keys win; the first merged mapping wins)."""
+    import yaml
+
+    text = (
+        "anchors: &a {x: 1, y: 2}\nother: &b {x: 3, z: 4}\nmerged:\n  <<: [*a, *b]\n  y: 5\n"
+        "scalars: [off, yes, 3.10, '3.10', ~, 0x1f, 1_000, !!str 5, ! 6, 2001-12-14]\n"
+        "blocks:\n  lit: |\n    a\n    b\n  fold: >\n    c\n    d\n"
+    )
+    from preflight.config.files import Where, read
+
+    path = write(tmp_path / "x.yaml", text)
+    got = read(path, Where(path, tmp_path), require_table=True)
+    assert got == yaml.safe_load(text)
+    assert got["merged"] == {"x": 1, "y": 5, "z": 4}
+    assert got.lines == {"anchors": 1, "other": 2, "merged": 3, "scalars": 6, "blocks": 7}
+
+
+def test_yaml_problems_keep_file_and_line(tmp_path: Path) -> None:
+    assert error_of(tmp_path, "offline: true\n---\noffline: false\n") == (
+        ".preflight.yaml:3: invalid YAML: expected a single document in the stream"
+    )
+    assert error_of(tmp_path, "offline: true\nexclude: !custom [x]\n").startswith(
+        ".preflight.yaml:2: invalid YAML: could not determine a constructor for the tag '!custom'"
+    )
+    assert (
+        error_of(tmp_path, "offline: true\n? [a]\n: 1\n")
+        == ".preflight.yaml:2: invalid YAML: a key must be a plain value"
+    )
+    assert error_of(tmp_path, "a: 1\nb:\n  <<: 3\n").startswith(".preflight.yaml:3: invalid YAML: expected a mapping")
+    assert error_of(tmp_path, "timeout: !!int ten\n").startswith(".preflight.yaml:1: invalid YAML:")
+    assert error_of(tmp_path, "x: &x [*x]\n").startswith(
+        ".preflight.yaml:1: alias *x refers to a node that contains it"
+    )
+
+
+# ----------------------------------------------------------------- options declared by rules
+
+
+def test_a_rules_option_is_a_key_of_the_one_table(tmp_path: Path) -> None:
+    """PF104 declares trusted-registries beside its check; the table, the files, the command line
+    (merge_cli) and the rule context all take it from there."""
+    from preflight.config import RULE_SETTINGS, SETTINGS
+    from preflight.engine import RuleOptions
+    from preflight.rules.offline import TRUSTED_REGISTRIES
+
+    assert TRUSTED_REGISTRIES in RULE_SETTINGS and TRUSTED_REGISTRIES in SETTINGS
+    assert engine.get_rule("PF104").options == (TRUSTED_REGISTRIES,)  # type: ignore[union-attr]
+    write(tmp_path / ".preflight.yaml", "trusted-registries: [ghcr.io]\n")
+    config = load_config(tmp_path)
+    assert config.rule_options == {"trusted-registries": ("ghcr.io",)}
+    merged = merge_cli(config, **{"trusted-registries": ["quay.io"]})
+    assert merged.value(TRUSTED_REGISTRIES) == ("ghcr.io", "quay.io")  # the setting's combine: append
+    assert RuleOptions(merged.rule_options)[TRUSTED_REGISTRIES] == ("ghcr.io", "quay.io")
+    assert RuleOptions()[TRUSTED_REGISTRIES] == ()  # unset: the option's default
+    assert error_of(tmp_path, "trusted-registries: ghcr.io\n") == (
+        ".preflight.yaml:1: trusted-registries: expected a list of strings, got a string"
+    )
+
+
+def test_config_validates_without_importing_the_engine() -> None:
+    """config reads rule IDs and the rules' options from the rule book; the evaluation engine is not
+    imported by loading the configuration (issue 10.3)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, preflight.config as c; from pathlib import Path;"
+        "c.merge_cli(c.Config(), select=['PF1']);"
+        "print('preflight.engine' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False", done.stderr

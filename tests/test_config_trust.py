@@ -72,7 +72,7 @@ def as_file(setting: Setting) -> dict[str, Any]:
 def value_of(config: Config, setting: Setting) -> Any:
     if setting.key.startswith("registries.*."):
         return getattr(config.registries.get(HOST, RegistryConfig()), setting.attr)
-    return getattr(config, setting.attr)
+    return config.value(setting)  # a rule's option: from Config.rule_options
 
 
 def env_for(tmp_path: Path) -> dict[str, str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from preflight import engine
+from preflight import engine, rulebook
 from preflight.engine import Hit, Rule, RuleContext, Selection, evaluate
 from preflight.model import Document, ImageUse, Level, Location, Problem, Summary, Suppressions, UseKind
 from preflight.resolve import resolve_documents, subject_for
@@ -31,8 +31,8 @@ def rules(monkeypatch):
         "PF902": Rule("PF902", "per-registry", "s", Level.NOTE, once_per_registry),
         "PF903": Rule("PF903", "opt-in", "s", Level.OFF, every_image),
     }
-    monkeypatch.setattr(engine, "RULES", table)
-    monkeypatch.setattr(engine, "_load_rule_modules", lambda: None)
+    monkeypatch.setattr(rulebook, "RULES", table)  # the rule book the engine reads
+    monkeypatch.setattr(rulebook, "_load_rule_modules", lambda: None)
     return table
 
 

@@ -19,7 +19,7 @@ from preflight.model import (
     UseKind,
 )
 from preflight.resolve import resolve_documents
-from preflight.rules.offline import is_trusted
+from preflight.rules.offline import TRUSTED_REGISTRIES, is_trusted
 
 DIGEST = "sha256:" + "a" * 64
 
@@ -50,7 +50,7 @@ def run(
     problems: tuple[Problem, ...] = (),
 ) -> list[Finding]:
     doc = Document("Dockerfile", "dockerfile", uses=uses, problems=problems)
-    ctx = RuleContext(RuleOptions(trusted_registries=trusted))
+    ctx = RuleContext(RuleOptions({TRUSTED_REGISTRIES.key: trusted}))
     return list(evaluate(resolve_documents([doc]), Selection(select=select), ctx, Summary()).findings)
 
 

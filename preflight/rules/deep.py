@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from ..engine import Hit, RuleContext, Subject, rule
 from ..facts import Damage, Status
 from ..model import Level
 from ..platforms import provides
+from ..rulebook import Hit, RuleContext, Subject, rule
 from .registry import TAGS, _image, _registry_facts
 
 # ----------------------------------------------------------------- PF213: --deep

@@ -13,9 +13,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from ..engine import Hit, RuleContext, Subject, declare, describe, rule
 from ..imageref import DEFAULT_DOMAIN, DOCKER_HUB_DOMAINS, HOST_PROBLEM_PREFIX, ImageRef
 from ..model import Fix, ImageUse, Level, Location, UseKind, clip
+from ..rulebook import Hit, RuleContext, Subject, declare, describe, rule
+from ..settings import Setting, Trust, append, str_list
 from ..suggest import osa_distance
 
 _HUB_WEBSITE = "hub.docker.com"  # not a registry; in trusted-registries it means Docker Hub (rules/PF104.md)
@@ -222,15 +223,26 @@ def unpinned_digest(subject: Subject, ctx: RuleContext) -> Iterator[Hit]:
     )
 
 
+TRUSTED_REGISTRIES: Setting[tuple[str, ...]] = Setting(
+    "trusted-registries",
+    str_list,
+    Trust.PROJECT,
+    "a policy check (PF104); it sends nothing anywhere",
+    combine=append,
+    default=(),
+)
+
+
 @rule(
     "PF104",
     "untrusted-registry",
     "An image comes from a registry that is not in trusted-registries.",
     Level.ERROR,
     tags=("security",),
+    options=(TRUSTED_REGISTRIES,),
 )
 def untrusted_registry(subject: Subject, ctx: RuleContext) -> Iterator[Hit]:
-    allowed = ctx.options.trusted_registries
+    allowed = ctx.options[TRUSTED_REGISTRIES]
     ref = _pulled(subject)
     if not allowed or ref is None or is_trusted(ref.domain, allowed):
         return

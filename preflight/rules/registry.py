@@ -11,12 +11,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import replace
 
-from ..engine import Hit, RuleContext, Subject, rule
 from ..facts import ImageFacts, LocalImage, Status
 from ..fix.policy import decide
 from ..imageref import ImageRef, is_digest, is_repository_path, is_tag
 from ..model import Fix, Level, Location, clip
 from ..platforms import normalize_platform, provides
+from ..rulebook import Hit, RuleContext, Subject, rule
 
 TAGS = ("registry",)
 
