@@ -34,80 +34,122 @@ def parse_dotenv(text: str, lookup: Lookup) -> tuple[dict[str, str], tuple[int, 
         value = lookup(name)
         return value if value is not None else out.get(name)
 
-    i, n, line = 0, len(text), 1
+    i, line = 0, 1
     while True:
-        while i < n and text[i].isspace():  # statement start: skip blank space and comment lines
+        i, line = _next_statement(text, i, line)
+        if i >= len(text):
+            return out, None
+        try:
+            i, line = _statement(text, i, line, lookup, var, out)
+        except _Invalid as exc:
+            return out, (exc.line, exc.message)
+
+
+class _Invalid(Exception):
+    def __init__(self, line: int, message: str) -> None:
+        super().__init__(message)
+        self.line = line
+        self.message = message
+
+
+def _next_statement(text: str, i: int, line: int) -> tuple[int, int]:
+    """Skip blank space and comment lines: where the next statement starts (``len(text)`` if none)
+    and its line."""
+    n = len(text)
+    while True:
+        while i < n and text[i].isspace():
             line += text[i] == "\n"
             i += 1
-        if i >= n:
-            return out, None
-        if text[i] == "#":
-            j = text.find("\n", i)
-            if j < 0:
-                return out, None
-            i = j
-            continue
-        m = _EXPORT.match(text, i)
-        if m:
-            i = m.end()
-        start = i
-        while i < n and text[i] not in "=:\n":
-            ch = text[i]
-            if not (ch.isalnum() or ch in "_.-[]" or _env_space(ch)):
-                return out, (line, f"unexpected character {ch!r} in variable name")
-            i += 1
-        key = text[start:i].rstrip()
-        if any(_env_space(c) for c in key):
-            return out, (line, f"variable name {key!r} contains a space")
-        if i >= n or text[i] == "\n":  # a bare KEY: inherited from the environment
-            value = lookup(key)
-            if value is not None:
-                out[key] = value
-            continue
+        if i >= n or text[i] != "#":
+            return i, line
+        j = text.find("\n", i)
+        if j < 0:
+            return n, line
+        i = j
+
+
+def _statement(text: str, i: int, line: int, lookup: Lookup, var: Lookup, out: dict[str, str]) -> tuple[int, int]:
+    """Read the statement at ``text[i]`` into ``out``; where the next one may start, and its line."""
+    m = _EXPORT.match(text, i)
+    if m:
+        i = m.end()
+    key, i = _key(text, i, line)
+    n = len(text)
+    if i >= n or text[i] == "\n":  # a bare KEY: inherited from the environment
+        value = lookup(key)
+        if value is not None:
+            out[key] = value
+        return i, line
+    i += 1
+    while i < n and _env_space(text[i]):
         i += 1
-        while i < n and _env_space(text[i]):
-            i += 1
-        if i < n and text[i] in "\"'":
-            quote, chars, escaped = text[i], [], False
-            j = i + 1
-            while j < n:
-                ch = text[j]
-                if ch == quote and not escaped:
-                    break
-                if ch == "\\" and not escaped:
-                    escaped = True
-                elif escaped:
-                    escaped = False
-                    chars.append(ch if ch == quote else "\\" + ch)
-                else:
-                    chars.append(ch)
-                j += 1
-            else:
-                return out, (line, "unterminated quoted value")
-            raw = "".join(chars)
-            line += text.count("\n", i, j)
-            i = j + 1
-            if quote == "'":
-                out[key] = raw
-                continue
-            value_text = _unescape(raw)
+    if i < n and text[i] in "\"'":
+        quote = text[i]
+        raw, j = _quoted(text, i, line)
+        line += text.count("\n", i, j)
+        i = j + 1
+        if quote == "'":
+            out[key] = raw
+            return i, line
+        value_text = _unescape(raw)
+    else:
+        j = text.find("\n", i)
+        j = n if j < 0 else j
+        value_text = text[i:j].split(" #", 1)[0].rstrip()
+        i = j
+    out[key] = _interpolate(key, value_text, var, line)
+    return i, line
+
+
+def _key(text: str, i: int, line: int) -> tuple[str, int]:
+    """The variable name at ``text[i]`` and where it ends (at ``=``, ``:``, a newline or the end)."""
+    start, n = i, len(text)
+    while i < n and text[i] not in "=:\n":
+        ch = text[i]
+        if not (ch.isalnum() or ch in "_.-[]" or _env_space(ch)):
+            raise _Invalid(line, f"unexpected character {ch!r} in variable name")
+        i += 1
+    key = text[start:i].rstrip()
+    if any(_env_space(c) for c in key):
+        raise _Invalid(line, f"variable name {key!r} contains a space")
+    return key, i
+
+
+def _quoted(text: str, i: int, line: int) -> tuple[str, int]:
+    """The value quoted at ``text[i]`` (backslash pairs kept, except an escaped quote) and the
+    index of its closing quote."""
+    quote, escaped = text[i], False
+    chars: list[str] = []
+    j, n = i + 1, len(text)
+    while j < n:
+        ch = text[j]
+        if ch == quote and not escaped:
+            return "".join(chars), j
+        if ch == "\\" and not escaped:
+            escaped = True
+        elif escaped:
+            escaped = False
+            chars.append(ch if ch == quote else "\\" + ch)
         else:
-            j = text.find("\n", i)
-            j = n if j < 0 else j
-            value_text = text[i:j].split(" #", 1)[0].rstrip()
-            i = j
-        try:
-            expansion = expand(value_text, var, COMPOSE)
-            if expansion.text is None and not expansion.errors:  # unset variables become ""
-                missing = set(expansion.unresolved)
-                expansion = expand(value_text, _unset_as_empty(var, missing), COMPOSE)
-        except ExpansionTooLong as exc:
-            return out, (line, f"the value of {key} is longer than {exc.limit} characters once expanded")
-        except ExpansionError as exc:
-            return out, (line, f"invalid variable syntax in the value of {key}: {exc}")
-        if expansion.errors:
-            return out, (line, f"required variable {expansion.errors[0]}")
-        out[key] = expansion.text or ""
+            chars.append(ch)
+        j += 1
+    raise _Invalid(line, "unterminated quoted value")
+
+
+def _interpolate(key: str, value_text: str, var: Lookup, line: int) -> str:
+    """A value after interpolation; a variable that is not set is empty."""
+    try:
+        expansion = expand(value_text, var, COMPOSE)
+        if expansion.text is None and not expansion.errors:  # unset variables become ""
+            missing = set(expansion.unresolved)
+            expansion = expand(value_text, _unset_as_empty(var, missing), COMPOSE)
+    except ExpansionTooLong as exc:
+        raise _Invalid(line, f"the value of {key} is longer than {exc.limit} characters once expanded") from None
+    except ExpansionError as exc:
+        raise _Invalid(line, f"invalid variable syntax in the value of {key}: {exc}") from None
+    if expansion.errors:
+        raise _Invalid(line, f"required variable {expansion.errors[0]}")
+    return expansion.text or ""
 
 
 _EXPORT = re.compile(r"export[ \t]+")
