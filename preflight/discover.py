@@ -17,18 +17,8 @@
 * Every target's path is resolved (symlinks followed), so a file reached twice is one target;
   it counts as explicit when any route to it was explicit. Targets are sorted by display path.
 
-Exclude patterns (``--exclude``, config ``exclude``) are gitignore-like globs, case-sensitive:
-
-* ``*`` matches within one path component, ``?`` one character other than ``/``,
-  ``[abc]``/``[!abc]`` a character class, ``**`` any number of components
-  (``vendor/**``, ``**/testdata``, ``a/**/b``), ``\\x`` a literal ``x``.
-* A pattern without ``/`` (``*.dev.yaml``, ``node_modules``) matches any single component of
-  the path, at any depth. A pattern containing ``/`` (``tests/fixtures``, ``/build``) is
-  anchored: it matches the path relative to ``cwd`` (``/`` separators, leading ``/`` or ``./``
-  ignored). A trailing ``/`` (``build/``) matches directories only.
-* A matched directory excludes everything below it. Excludes apply to explicitly named files
-  and directories too (pre-commit names every file it passes). Negation (``!``) is not
-  supported: ``compile_excludes`` raises ``ValueError``.
+Exclude patterns (``--exclude``, config ``exclude`` and ``compose-files``): ``preflight.excludes``;
+the git listing: ``preflight.gitfiles``.
 """
 
 from __future__ import annotations
@@ -42,6 +32,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .confine import OUTSIDE, Confinement
+from .excludes import ExcludePattern, compile_excludes, hit, is_excluded
+from .gitfiles import ls_files
 from .model import Location, Problem
 
 DOCKERFILE = "dockerfile"
@@ -174,112 +166,6 @@ def _bases(cwd: str) -> tuple[str, ...]:
     return (given,) if real == given else (given, real)
 
 
-# ----------------------------------------------------------------- excludes
-
-
-@dataclass(frozen=True)
-class ExcludePattern:
-    text: str
-    regex: re.Pattern[str]
-    anchored: bool  # matched against the whole relative path, else against each component
-    dir_only: bool
-
-
-def compile_excludes(patterns: Sequence[str]) -> tuple[ExcludePattern, ...]:
-    """Compile exclude globs (semantics in the module docstring); ``ValueError`` if invalid."""
-    return tuple(_compile_one(p) for p in patterns)
-
-
-def _compile_one(text: str) -> ExcludePattern:
-    if not isinstance(text, str):
-        raise ValueError(f"exclude pattern must be a string, not {type(text).__name__}")
-    body = text.strip()
-    if not body:
-        raise ValueError("empty exclude pattern")
-    if body.startswith("!"):
-        raise ValueError(f"exclude pattern {text!r}: negation ('!') is not supported")
-    while body.startswith("./"):
-        body = body[2:]
-    dir_only = body.endswith("/")
-    body = body.rstrip("/")
-    anchored = "/" in body
-    body = body.lstrip("/")
-    if not body:
-        raise ValueError(f"exclude pattern {text!r} matches nothing")
-    return ExcludePattern(text, re.compile(_glob_to_regex(body) + r"\Z"), anchored, dir_only)
-
-
-def _glob_to_regex(glob: str) -> str:
-    out: list[str] = []
-    i, n = 0, len(glob)
-    while i < n:
-        c = glob[i]
-        if c == "*":
-            if glob.startswith("**", i):
-                i += 2
-                if glob.startswith("/", i):
-                    out.append("(?:.*/)?")
-                    i += 1
-                else:
-                    out.append(".*")
-                continue
-            out.append("[^/]*")
-        elif c == "?":
-            out.append("[^/]")
-        elif c == "\\" and i + 1 < n:
-            i += 1
-            out.append(re.escape(glob[i]))
-        elif c == "[":
-            j = i + 1
-            if j < n and glob[j] in "!^":
-                j += 1
-            if j < n and glob[j] == "]":
-                j += 1
-            end = glob.find("]", j)
-            if end == -1:
-                out.append(re.escape(c))
-            else:
-                inner = glob[i + 1 : end]
-                negate = inner[:1] in ("!", "^")
-                if negate:
-                    inner = inner[1:]
-                body = "".join("\\" + ch if ch in "\\[]^&~|" else ch for ch in inner)
-                out.append(f"(?!/)[{'^' if negate else ''}{body}]")
-                i = end
-        else:
-            out.append(re.escape(c))
-        i += 1
-    return "".join(out)
-
-
-def _hit(rel: str, is_dir: bool, patterns: Sequence[ExcludePattern]) -> bool:
-    """Does a pattern match this path itself (its last component, or all of it if anchored)?"""
-    if not patterns:
-        return False
-    name = rel.rpartition("/")[2]
-    for p in patterns:
-        if p.dir_only and not is_dir:
-            continue
-        if p.anchored:
-            if p.regex.match(rel):
-                return True
-        elif name not in (".", "..") and p.regex.match(name):
-            return True
-    return False
-
-
-def is_excluded(rel: str, is_dir: bool, patterns: Sequence[ExcludePattern]) -> bool:
-    """Is ``rel`` (relative to cwd, ``/`` separators) or any directory above it excluded?"""
-    if not patterns:
-        return False
-    parts = rel.split("/")
-    for i in range(1, len(parts) + 1):
-        last = i == len(parts)
-        if _hit("/".join(parts[:i]), is_dir or not last, patterns):
-            return True
-    return False
-
-
 # ----------------------------------------------------------------- discovery
 
 
@@ -376,7 +262,7 @@ class _Walker:
 
     def directory(self, path: str, real: str, rel: str) -> None:
         """Search a directory: through git when it is in a work tree, else by walking it."""
-        entries = _git_ls_files(path)
+        entries = ls_files(path)
         if entries is None:
             self.walk(path, real, rel)
         else:
@@ -403,7 +289,7 @@ class _Walker:
     def kind_of(self, rel: str, name: str) -> str | None:
         """By name (``classify``), else a compose file when the config's ``compose-files`` globs match."""
         kind = classify(name)
-        if kind is None and self.compose_patterns and _hit(rel, False, self.compose_patterns):
+        if kind is None and self.compose_patterns and hit(rel, False, self.compose_patterns):
             return COMPOSE
         return kind
 
@@ -433,47 +319,59 @@ class _Walker:
                 self.problem(path, f"cannot read directory: {exc.strerror or exc}")
                 continue
             if try_git and any(e.name == ".git" for e in entries):
-                listed = _git_ls_files(path)
+                listed = ls_files(path)
                 if listed is not None:
                     self.from_git(path, real, rel, listed)
                     continue
             prefix = "" if rel == "." else rel + "/"
             for entry in entries:
-                name = entry.name
                 try:
                     is_link = entry.is_symlink()
                     is_dir = entry.is_dir()  # follows symlinks
                 except OSError:
                     continue
-                if is_dir:
-                    if name in VCS_DIRS or _hit(prefix + name, True, self.patterns):
-                        continue
-                    sub_real = os.path.realpath(entry.path) if is_link else _join(real, name)
-                    if is_link and self.escapes(entry.path, sub_real):
-                        continue
-                    if self.mark_seen(entry.path):
-                        continue  # a symlink loop, or a directory reached twice
-                    stack.append((entry.path, sub_real, prefix + name, True))
+                if not is_dir:
+                    self.walked_file(entry, real, prefix, is_link)
                     continue
-                kind = self.kind_of(prefix + name, name)
-                if kind is None and not _YAML_RE.match(name):
-                    continue
-                if _hit(prefix + name, False, self.patterns):
-                    continue
-                if is_link and not os.path.exists(entry.path):
-                    if kind is not None:
-                        self.problem(entry.path, "broken symbolic link")
-                    continue
-                if not entry.is_file():
-                    continue  # a FIFO, socket or device with a Dockerfile-like name
-                target = os.path.realpath(entry.path) if is_link else _join(real, name)
-                if is_link and self.escapes(entry.path, target, quiet=kind is None):
-                    continue
-                if kind is None:
-                    if not sniff_compose(entry.path):
-                        continue
-                    kind = COMPOSE
-                self.add(target, kind, False)
+                sub = self.subdirectory(entry, real, prefix, is_link)
+                if sub is not None:
+                    stack.append((entry.path, sub, prefix + entry.name, True))
+
+    def subdirectory(self, entry: os.DirEntry[str], real: str, prefix: str, is_link: bool) -> str | None:
+        """The real path of a directory met on a walk, or None when it is not walked (VCS data,
+        excluded, outside the project, a symlink loop or reached before)."""
+        name = entry.name
+        if name in VCS_DIRS or hit(prefix + name, True, self.patterns):
+            return None
+        sub_real = os.path.realpath(entry.path) if is_link else _join(real, name)
+        if is_link and self.escapes(entry.path, sub_real):
+            return None
+        if self.mark_seen(entry.path):
+            return None  # a symlink loop, or a directory reached twice
+        return sub_real
+
+    def walked_file(self, entry: os.DirEntry[str], real: str, prefix: str, is_link: bool) -> None:
+        """A file met on a walk: a target when its name (or, for YAML, its content) says so."""
+        name = entry.name
+        kind = self.kind_of(prefix + name, name)
+        if kind is None and not _YAML_RE.match(name):
+            return
+        if hit(prefix + name, False, self.patterns):
+            return
+        if is_link and not os.path.exists(entry.path):
+            if kind is not None:
+                self.problem(entry.path, "broken symbolic link")
+            return
+        if not entry.is_file():
+            return  # a FIFO, socket or device with a Dockerfile-like name
+        target = os.path.realpath(entry.path) if is_link else _join(real, name)
+        if is_link and self.escapes(entry.path, target, quiet=kind is None):
+            return
+        if kind is None:
+            if not sniff_compose(entry.path):
+                return
+            kind = COMPOSE
+        self.add(target, kind, False)
 
     def file(self, path: str, real: str, kind: str | None) -> None:
         """A file git listed: skip it when deleted from the work tree; resolve a symlink; a YAML
@@ -503,80 +401,3 @@ class _Walker:
 
 def _join(directory: str, name: str) -> str:
     return directory + name if directory.endswith(os.sep) else directory + os.sep + name
-
-
-# ----------------------------------------------------------------- git
-
-_GIT_ENV_DROP = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_COMMON_DIR", "GIT_PREFIX", "GIT_NAMESPACE")
-
-
-@functools.lru_cache(maxsize=1)
-def _git() -> str | None:
-    import shutil
-
-    return shutil.which("git")
-
-
-def _git_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in _GIT_ENV_DROP}
-    env["GIT_OPTIONAL_LOCKS"] = "0"
-    env["LC_ALL"] = "C"
-    return env
-
-
-def _git_ls_files(directory: str) -> list[tuple[str, bool]] | None:
-    """Files git does not ignore below ``directory`` (relative, ``/``-separated), or None when
-    git is missing or ``directory`` is not in a work tree. Each entry is (path, nested) where
-    nested marks a submodule or a nested repository, which needs its own listing."""
-    git = _git()
-    if git is None:
-        return None
-    import subprocess  # only inside git work trees
-
-    try:
-        proc = subprocess.run(
-            # The checked tree's own .git/config may name commands (core.fsmonitor runs on
-            # ls-files): turn them off so that listing files never runs a program from it.
-            [
-                git,
-                "-c",
-                "core.fsmonitor=false",
-                "-c",
-                "core.untrackedCache=false",
-                "ls-files",
-                "--cached",
-                "--others",
-                "--exclude-standard",
-                "--stage",
-                "-z",
-            ],
-            cwd=directory,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            env=_git_env(),
-            timeout=120,
-            check=False,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    if proc.returncode != 0:
-        return None
-    out: list[tuple[str, bool]] = []
-    for raw in proc.stdout.split(b"\0"):
-        if not raw:
-            continue
-        # --stage prints "<mode> <object> <stage>\t<path>" for index entries; untracked files
-        # come as bare paths, untracked nested repositories as "<path>/".
-        mode = b""
-        if raw[:1].isdigit() and b"\t" in raw:
-            meta, _, raw = raw.partition(b"\t")
-            mode = meta.split(b" ", 1)[0]
-        text = os.fsdecode(raw)
-        if mode == b"160000":
-            out.append((text, True))
-        elif text.endswith("/"):
-            out.append((text.rstrip("/"), True))
-        else:
-            out.append((text, False))
-    return out

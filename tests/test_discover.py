@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from preflight import discover as discover_mod
+from preflight import gitfiles
 from preflight.discover import (
     Discovery,
     Target,
@@ -55,7 +56,7 @@ def git(repo: Path, *args: str) -> None:
 @pytest.fixture
 def no_git(monkeypatch: pytest.MonkeyPatch) -> None:
     """Force the os.scandir walk, as on a machine without git."""
-    monkeypatch.setattr(discover_mod, "_git", lambda: None)
+    monkeypatch.setattr(gitfiles, "_git", lambda: None)
 
 
 # ----------------------------------------------------------------- names
@@ -297,12 +298,12 @@ def test_git_listing_matches_walk_without_ignores(tmp_path: Path) -> None:
 
 
 def discover_without_git(cwd: Path) -> Discovery:
-    saved = discover_mod._git
-    discover_mod._git = lambda: None  # type: ignore[assignment]
+    saved = gitfiles._git
+    gitfiles._git = lambda: None  # type: ignore[assignment]
     try:
         return discover(["."], cwd)
     finally:
-        discover_mod._git = saved  # type: ignore[assignment]
+        gitfiles._git = saved  # type: ignore[assignment]
 
 
 def test_nested_repository_uses_its_own_ignores(tmp_path: Path) -> None:
