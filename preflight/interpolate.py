@@ -15,10 +15,12 @@ Dialects:
 from __future__ import annotations
 
 import re
-import warnings
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import Any
+
+from . import shellpattern
+from .shellpattern import Atoms, PatternError
 
 Lookup = Callable[[str], "str | None"]
 _Call = Generator[Any, Any, Any]  # yields a sub-call (another _Call), receives its result
@@ -324,16 +326,18 @@ class _State:
             if not (known and k1 and k2):
                 return "", False
             return (
-                _replace(_glob(pattern), value, replacement, doubled, self.limit, self.budget) if pattern else value
+                _replace(_compile(pattern), value, replacement, doubled, self.limit, self.budget) if pattern else value
             ), True
         pattern, k = yield self.word(s, start, close, depth + 1, in_double=False)
         if not (known and k):
             return "", False
-        atoms = _glob(pattern)
+        atoms = _compile(pattern)
         if op == "#":
-            ends = _ends(atoms, value, 0, self.budget)
+            ends = shellpattern.ends(atoms, value, 0, self.budget)
             return (value[max(ends) :] if doubled else value[min(ends) :]) if ends else value, True
-        ends = _ends(atoms[::-1], value[::-1], 0, self.budget)  # a suffix: the reversed pattern on the reversed value
+        ends = shellpattern.ends(
+            atoms[::-1], value[::-1], 0, self.budget
+        )  # a suffix: the reversed pattern on the reversed value
         return (value[: len(value) - (max(ends) if doubled else min(ends))] if ends else value), True
 
     def _find_unescaped(self, s: str, ch: str, i: int, end: int) -> int:
@@ -348,116 +352,15 @@ class _State:
         return end
 
 
-# A shell glob as atoms: None for "*", else a test of one character ("?", "[...]", a literal).
-# Matching simulates the pattern's automaton over the value (no backtracking: time is
-# len(value) x len(pattern), where a regular expression took exponential time on "*a*a*a*b").
-
-
-def _any(_ch: str) -> bool:
-    return True
-
-
-def _in_class(one: re.Pattern[str]) -> Callable[[str], bool]:
-    return lambda c: one.match(c) is not None
-
-
-def _glob(pattern: str) -> list[Callable[[str], bool] | None]:
-    """``*``, ``?``, ``[...]`` (``[!...]`` negated) and ``\\x`` as atoms; ExpansionError if invalid."""
-    atoms: list[Callable[[str], bool] | None] = []
-    i = 0
-    while i < len(pattern):
-        ch = pattern[i]
-        if ch == "*":
-            if not atoms or atoms[-1] is not None:  # "**" is one star
-                atoms.append(None)
-        elif ch == "?":
-            atoms.append(_any)
-        elif ch == "\\" and i + 1 < len(pattern):
-            i += 1
-            atoms.append(pattern[i].__eq__)
-        elif ch == "[" and (end := pattern.find("]", i + 2)) != -1:
-            body = pattern[i + 1 : end]
-            if body.startswith("!"):
-                body = "^" + body[1:]
-            try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", FutureWarning)  # "possible nested set" and the like
-                    one = re.compile("[" + body.replace("\\", "\\\\") + "]", re.DOTALL)
-            except re.error as exc:
-                raise ExpansionError(f"invalid pattern {pattern!r}: {exc}") from None
-            atoms.append(_in_class(one))
-            i = end
-        else:
-            atoms.append(ch.__eq__)
-        i += 1
-    return atoms
-
-
-def _add(atoms: list[Callable[[str], bool] | None], k: int, start: int, into: dict[int, int]) -> None:
-    """Enter state ``k`` (and the states after stars that may match nothing), keeping the earliest start."""
-    while True:
-        old = into.get(k)
-        if old is not None and old <= start:
-            return
-        into[k] = start
-        if k < len(atoms) and atoms[k] is None:
-            k += 1
-            continue
-        return
-
-
-def _step(atoms: list[Callable[[str], bool] | None], states: dict[int, int], ch: str) -> dict[int, int]:
-    out: dict[int, int] = {}
-    for k, start in states.items():
-        if k < len(atoms):
-            atom = atoms[k]
-            if atom is None:
-                _add(atoms, k, start, out)
-            elif atom(ch):
-                _add(atoms, k + 1, start, out)
-    return out
-
-
-def _ends(atoms: list[Callable[[str], bool] | None], text: str, start: int, budget: Budget) -> list[int]:
-    """Every i such that the pattern matches ``text[start:i]`` exactly."""
-    states: dict[int, int] = {}
-    _add(atoms, 0, start, states)
-    out: list[int] = []
-    i = start
-    while states:
-        if len(atoms) in states:
-            out.append(i)
-        if i == len(text):
-            break
-        budget.spend(len(states))
-        states = _step(atoms, states, text[i])
-        i += 1
-    return out
-
-
-def _search(atoms: list[Callable[[str], bool] | None], text: str, pos: int, budget: Budget) -> tuple[int, int] | None:
-    """The leftmost match at or after ``pos`` and, from that start, its furthest end: what Go's
-    leftmost-first regexp finds with greedy stars (BuildKit's ``${V/p/r}``)."""
-    states: dict[int, int] = {}
-    best: tuple[int, int] | None = None
-    i = pos
-    while True:
-        if best is None:
-            _add(atoms, 0, i, states)  # a new attempt starts here
-        hit = states.get(len(atoms))
-        if hit is not None and (best is None or hit <= best[0]):
-            best = (hit, i)
-        if best is not None:
-            states = {k: st for k, st in states.items() if st <= best[0]}
-        if i == len(text) or (best is not None and not states):
-            return best
-        budget.spend(len(states))
-        states = _step(atoms, states, text[i])
-        i += 1
+def _compile(pattern: str) -> Atoms:
+    try:
+        return shellpattern.glob(pattern)
+    except PatternError as exc:
+        raise ExpansionError(str(exc)) from None
 
 
 def _replace(
-    atoms: list[Callable[[str], bool] | None],
+    atoms: Atoms,
     value: str,
     replacement: str,
     every: bool,
@@ -471,7 +374,7 @@ def _replace(
     size = last = search = 0
     while search <= len(value):
         budget.spend(1)
-        found = _search(atoms, value, search, budget)
+        found = shellpattern.search(atoms, value, search, budget)
         if found is None:
             break
         start, end = found

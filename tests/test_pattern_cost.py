@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-import preflight.interpolate as interpolate
+import preflight.shellpattern as shellpattern
 from preflight.dockerfile import parse_dockerfile
 from preflight.interpolate import MATCH_STEPS, Budget, Dialect, ExpansionTooCostly, expand
 
@@ -42,7 +42,7 @@ def one_pattern(size: int = 3000, used: bool = True) -> str:
 def steps(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Every matching step taken, counted where the automaton advances (as the budget counts)."""
     taken = [0]
-    real = interpolate._step
+    real = shellpattern._step
 
     def counted(atoms, states, ch):  # type: ignore[no-untyped-def]
         taken[0] += len(states)
@@ -50,7 +50,7 @@ def steps(monkeypatch: pytest.MonkeyPatch) -> list[int]:
             raise AssertionError(f"more than {20 * MATCH_STEPS} matching steps")
         return real(atoms, states, ch)
 
-    monkeypatch.setattr(interpolate, "_step", counted)
+    monkeypatch.setattr(shellpattern, "_step", counted)
     return taken
 
 
