@@ -286,6 +286,31 @@ _ORIGINS = {
 }
 
 
+@dataclass(frozen=True)
+class _Site:
+    """A reference to edit: where its text starts in the file, and the characters of its resolved
+    value that change (``resolved[a:b]`` becomes ``inserted``)."""
+
+    path: str
+    use: ImageUse
+    want: _Want
+    source: Source
+    start: int
+    a: int
+    b: int
+    inserted: str
+
+    def change(self, start: int, end: int) -> Change:
+        return _change(self.path, self.source, start, end, self.inserted, self.want, self.use)
+
+    def listed(self, reason: str) -> Listed:
+        return _listed(self.use, self.want, reason)
+
+
+def _listed(use: ImageUse, want: _Want, reason: str) -> Listed:
+    return Listed(use.location, use.written, f"{_verb(want.kind)} by hand: {reason}")
+
+
 def _place(
     doc: Document,
     use: ImageUse,
@@ -293,60 +318,75 @@ def _place(
     sources: Mapping[str, Source | str],
     shared: Mapping[tuple[str, Location], set[Location]],
 ) -> Change | Listed:
-    loc = use.location
-    resolved = use.resolved or ""
-
-    def listed(reason: str) -> Listed:
-        return Listed(loc, use.written, f"{_verb(want.kind)} by hand: {reason}")
-
     source = sources.get(doc.path)
     if not isinstance(source, Source):
-        return listed(source or "the file cannot be edited")
-    span = source.span(loc)
+        return _listed(use, want, source or "the file cannot be edited")
+    span = source.span(use.location)
     if span is None or source.text[span[0] : span[1]] != use.written:
-        return listed("the reference is not written on one line as it reads (quoted with escapes, or continued)")
-    a, b, inserted = narrow(resolved, want.after)
+        return _listed(
+            use, want, "the reference is not written on one line as it reads (quoted with escapes, or continued)"
+        )
+    a, b, inserted = narrow(use.resolved or "", want.after)
+    site = _Site(doc.path, use, want, source, span[0], a, b, inserted)
     variables = _template(use.written, doc.kind == "dockerfile")
     if variables is None:
-        return listed("it is written with syntax whose characters fix cannot follow")
+        return site.listed("it is written with syntax whose characters fix cannot follow")
     if not variables:
-        return _change(doc.path, source, span[0] + a, span[0] + b, inserted, want, use)
+        return site.change(site.start + a, site.start + b)
+    return _place_with_variables(site, variables, shared)
+
+
+def _place_with_variables(
+    site: _Site, variables: list[_Var], shared: Mapping[tuple[str, Location], set[Location]]
+) -> Change | Listed:
+    """The changed characters in a reference written with variables: in its literal text, or in
+    the one variable's value where this file writes it."""
+    use, resolved, a, b = site.use, site.use.resolved or "", site.a, site.b
     for origin in use.sources:  # a value from outside the file: the right edit depends on it
         if origin.origin not in ("unset", "arg") or (origin.origin == "arg" and origin.location is None):
-            return listed(f"${origin.name} gets its value from {_ORIGINS.get(origin.origin, origin.origin)}")
+            return site.listed(f"${origin.name} gets its value from {_ORIGINS.get(origin.origin, origin.origin)}")
     first, last = variables[0], variables[-1]
     head = use.written[: first.start]
     tail = use.written[last.end :]
     if not resolved.startswith(head) or not resolved.endswith(tail) or len(resolved) < len(head) + len(tail):
-        return listed("its variables do not read as expected")
+        return site.listed("its variables do not read as expected")
     p, q = len(head), len(resolved) - len(tail)
     at_end = a == b == q == len(resolved) and not tail
     if a >= q and not at_end:  # in the literal text after the last variable
-        start = span[0] + last.end + (a - q)
-        return _change(doc.path, source, start, start + (b - a), inserted, want, use)
+        start = site.start + last.end + (a - q)
+        return site.change(start, start + (b - a))
     if b <= p and a < p:  # in the literal text before the first variable
-        return _change(doc.path, source, span[0] + a, span[0] + b, inserted, want, use)
+        return site.change(site.start + a, site.start + b)
     if len(variables) > 1:
-        return listed("the characters to change come from several variables")
-    var = first
-    value = resolved[p:q]
+        return site.listed("the characters to change come from several variables")
     if not (p <= a and b <= q):
-        return listed(f"the change spans ${var.name} and the text around it")
-    origin = next((s for s in use.sources if s.name == var.name), ValueSource(var.name, "unset"))
+        return site.listed(f"the change spans ${first.name} and the text around it")
+    return _place_in_value(site, first, p, resolved[p:q], shared)
+
+
+def _place_in_value(
+    site: _Site, var: _Var, p: int, value: str, shared: Mapping[tuple[str, Location], set[Location]]
+) -> Change | Listed:
+    """The change inside the value of ``var`` (which starts at ``p`` in the resolved reference):
+    its default written in the reference, or the ARG default that feeds this reference only."""
+    source, a, b = site.source, site.a, site.b
+    origin = next((s for s in site.use.sources if s.name == var.name), ValueSource(var.name, "unset"))
     if origin.origin == "unset" and var.default_at is not None:
-        default_start = span[0] + var.default_at
+        default_start = site.start + var.default_at
         if source.text[default_start : default_start + len(value)] != value:
-            return listed(f"the default of ${var.name} does not read as its value")
-        return _change(doc.path, source, default_start + (a - p), default_start + (b - p), inserted, want, use)
+            return site.listed(f"the default of ${var.name} does not read as its value")
+        return site.change(default_start + (a - p), default_start + (b - p))
     if origin.origin == "arg" and origin.location is not None:
-        users = shared.get((doc.path, origin.location), set())
+        users = shared.get((site.path, origin.location), set())
         if len(users) > 1:
-            return listed(f"the default of ARG {var.name} (line {origin.location.line}) feeds {len(users)} references")
+            return site.listed(
+                f"the default of ARG {var.name} (line {origin.location.line}) feeds {len(users)} references"
+            )
         arg_span = source.span(origin.location)
         if arg_span is None or source.text[arg_span[0] : arg_span[1]] != value:
-            return listed(f"the default of ARG {var.name} does not read as its value")
-        return _change(doc.path, source, arg_span[0] + (a - p), arg_span[0] + (b - p), inserted, want, use)
-    return listed(f"${var.name} has no value written in this file")
+            return site.listed(f"the default of ARG {var.name} does not read as its value")
+        return site.change(arg_span[0] + (a - p), arg_span[0] + (b - p))
+    return site.listed(f"${var.name} has no value written in this file")
 
 
 def _verb(kind: str) -> str:
