@@ -1,5 +1,7 @@
 """Does preflight predict the build? The real ``docker build`` (classic builder, a real dockerd)
-and ``preflight check`` run on the same directory with the same environment, scenario by scenario.
+or ``docker-compose up --no-start`` (Compose 1.29, Debian's ``docker-compose``: it pulls what the
+engine lacks and builds the ``build:`` services, as ``up`` does, without starting anything) and
+``preflight check`` run on the same directory with the same environment, scenario by scenario.
 
 Verdicts: ``fails`` (an error or warning from PF0xx/PF2xx), ``local-only`` (PF210 alone: builds
 here, fails on a clean machine) or ``builds``. A build that fails here must be ``fails``; one that
@@ -10,10 +12,12 @@ the local copy is removed (the clean machine), which must fail.
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,15 +30,20 @@ from .servers import BasicRegistry, OpenRegistry
 RESULTS: list[tuple[str, str, str, str]] = []  # (scenario, build here, clean machine, preflight) for the table
 
 
+COMPOSE_HINT = "apt-get install -y docker-compose"
+
+
 @dataclass(frozen=True)
 class Scenario:
     name: str
-    dockerfile: str  # {REG} open registry, {PRIV} basic-auth registry, {DOWN} a closed port
+    dockerfile: str  # {REG} open registry, {PRIV} basic-auth registry, {DOWN} a closed port; "": none
     expected: str  # "fails" | "builds" | "local-only"
     build_args: dict[str, str] = field(default_factory=dict)
     login: bool = False  # docker login to {PRIV} into the scenario's DOCKER_CONFIG first
     local: tuple[str, ...] = ()  # names imported into the engine first (built here, never pushed)
     stricter: str = ""  # why preflight's "fails" is deliberately stricter than this build's success
+    compose: str = ""  # a docker-compose.yml: the outcome is `docker-compose up --no-start`'s
+    files: dict[str, str] = field(default_factory=dict)  # more files (.env, a build context's Dockerfile)
 
 
 SCENARIOS = [
@@ -87,6 +96,60 @@ SCENARIOS = [
     ),
 ]
 
+_CMD = "    command: ['true']\n"  # an imported image has no CMD: creating its container needs one
+_APP = "services:\n  app:\n    image: {REG}/predict/app:"
+COMPOSE_SCENARIOS = [
+    Scenario("compose: image typo", "", "fails", compose=_APP + "1.00\n"),
+    Scenario("compose: existing image", "", "builds", compose=_APP + "1.0\n"),
+    Scenario(
+        "compose: build, FROM missing",
+        "FROM {REG}/predict/apq:1.0\n",
+        "fails",
+        compose="services:\n  app:\n    build: .\n",
+    ),
+    Scenario(
+        "compose: build args fix the default",
+        "ARG TAG=1.00\nFROM {REG}/predict/app:${TAG}\n",
+        "builds",
+        compose="services:\n  app:\n    build:\n      context: .\n      args:\n        TAG: '1.0'\n",
+    ),
+    Scenario(
+        "compose: build args typo",
+        "ARG TAG=1.0\nFROM {REG}/predict/app:${TAG}\n",
+        "fails",
+        compose="services:\n  app:\n    build:\n      context: .\n      args:\n        TAG: '1.00'\n",
+    ),
+    Scenario(
+        "compose: build in a subdirectory",
+        "",
+        "builds",
+        compose="services:\n  app:\n    build: ./app\n",
+        files={"app/Dockerfile": "FROM {REG}/predict/tools:2.0\n"},
+    ),
+    Scenario(
+        "compose: service image only local",
+        "",
+        "local-only",
+        compose="services:\n  app:\n    image: {REG}/predict/compose-only:1.0\n" + _CMD,
+        local=("{REG}/predict/compose-only:1.0",),
+    ),
+    Scenario(
+        "compose: closed registry, local copy",
+        "",
+        "builds",
+        compose="services:\n  app:\n    image: {DOWN}/predict/compose-cached:1.0\n" + _CMD,
+        local=("{DOWN}/predict/compose-cached:1.0",),
+    ),
+    Scenario("compose: .env typo", "", "fails", compose=_APP + "${TAG}\n", files={".env": "TAG=1.00\n"}),
+    Scenario("compose: .env", "", "builds", compose=_APP + "${TAG}\n", files={".env": "TAG=1.0\n"}),
+    Scenario(
+        "compose: .env default",
+        "",
+        "fails",
+        compose=_APP + "${TAG:-1.00}\n",
+    ),
+]
+
 
 @pytest.fixture(scope="module")
 def closed_hostport() -> Iterator[str]:
@@ -134,9 +197,53 @@ def preflight_verdict(directory: Path, env: dict[str, str], build_args: dict[str
     return ("fails" if failing else "builds"), shown
 
 
+@pytest.fixture(scope="session")
+def docker_compose() -> str:
+    """Debian's ``docker-compose`` (Compose 1.29); missing: fail when ``CI`` is set, else skip."""
+    found = shutil.which("docker-compose")
+    if found is None:
+        message = f"docker-compose is not installed; install it with: {COMPOSE_HINT}"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return found
+
+
 def docker_build(engine: Dockerd, directory: Path, env: dict[str, str], build_args: dict[str, str]) -> bool:
     args = [a for k, v in build_args.items() for a in ("--build-arg", f"{k}={v}")]
     return engine.run(["build", "-q", *args, str(directory)], env=env, check=False).returncode == 0
+
+
+def compose_up(compose: str, directory: Path, env: dict[str, str], project: str) -> bool:
+    """``docker-compose up --no-start``: pull what the engine lacks, build the builds, create the
+    containers (started never); then remove the containers and network again."""
+
+    def run(*args: str) -> int:
+        command = [compose, "--no-ansi", "-p", project, *args]
+        return subprocess.run(command, cwd=directory, env=env, capture_output=True, timeout=300).returncode
+
+    try:
+        return run("up", "--no-start") == 0
+    finally:
+        run("down")
+
+
+def _project_name(tmp_path: Path) -> str:
+    return "".join(c for c in tmp_path.name.lower() if c.isalnum())[-40:] or "predict"
+
+
+def _scenario_dir(scenario: Scenario, world: dict[str, str], tmp_path: Path) -> Path:
+    directory = tmp_path / "project"
+    directory.mkdir()
+    files = dict(scenario.files)
+    if scenario.dockerfile:
+        files["Dockerfile"] = scenario.dockerfile
+    if scenario.compose:
+        files["docker-compose.yml"] = scenario.compose
+    for name, text in files.items():
+        (directory / name).parent.mkdir(parents=True, exist_ok=True)
+        (directory / name).write_text(_fill(text, world), encoding="utf-8")
+    return directory
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda s: s.name)
@@ -147,9 +254,40 @@ def test_preflight_predicts_the_build(
     basic_registry: BasicRegistry,
     tmp_path: Path,
 ) -> None:
-    directory = tmp_path / "project"
-    directory.mkdir()
-    (directory / "Dockerfile").write_text(_fill(scenario.dockerfile, world), encoding="utf-8")
+    _predict(
+        scenario,
+        docker_engine,
+        world,
+        basic_registry,
+        tmp_path,
+        lambda d, e: docker_build(docker_engine, d, e, scenario.build_args),
+    )
+
+
+@pytest.mark.parametrize("scenario", COMPOSE_SCENARIOS, ids=lambda s: s.name)
+def test_preflight_predicts_compose_up(
+    scenario: Scenario,
+    docker_compose: str,
+    docker_engine: Dockerd,
+    world: dict[str, str],
+    basic_registry: BasicRegistry,
+    tmp_path: Path,
+) -> None:
+    project = _project_name(tmp_path)
+    _predict(
+        scenario, docker_engine, world, basic_registry, tmp_path, lambda d, e: compose_up(docker_compose, d, e, project)
+    )
+
+
+def _predict(
+    scenario: Scenario,
+    docker_engine: Dockerd,
+    world: dict[str, str],
+    basic_registry: BasicRegistry,
+    tmp_path: Path,
+    build: Callable[[Path, dict[str, str]], bool],
+) -> None:
+    directory = _scenario_dir(scenario, world, tmp_path)
     env = docker_engine.env(docker_config=tmp_path / "docker-config", HOME=str(tmp_path))
     (tmp_path / "docker-config" / "config.json").write_text("{}", encoding="utf-8")
     if scenario.login:
@@ -163,11 +301,11 @@ def test_preflight_predicts_the_build(
         docker_engine.import_image(name, content=scenario.name)
 
     verdict, shown = preflight_verdict(directory, env, scenario.build_args)
-    built = docker_build(docker_engine, directory, env, scenario.build_args)
+    built = build(directory, env)
     clean = "-"
     if local:  # the clean machine: the same build without the local copy
         docker_engine.run(["rmi", "-f", *local], env=env)
-        clean = "builds" if docker_build(docker_engine, directory, env, scenario.build_args) else "fails"
+        clean = "builds" if build(directory, env) else "fails"
     RESULTS.append(
         (scenario.name, "builds" if built else "fails", clean, f"{verdict} ({', '.join(shown) or 'no findings'})")
     )
@@ -183,11 +321,17 @@ def test_preflight_predicts_the_build(
         assert clean == "fails", "PF210 said a clean machine fails, but the build without the local copy worked"
 
 
-def test_print_prediction_table(request: pytest.FixtureRequest) -> None:
-    """Not an assertion: the table for the README and the report (run with -s to see it)."""
+def test_print_prediction_table() -> None:
+    """Not an assertion: the table for the README and the report (run with -s to see it, or
+    ``python bench/prediction_table.py``, which reads it from ``$PREFLIGHT_PREDICTION_TABLE``)."""
     if not RESULTS:
         pytest.skip("no prediction scenario ran in this session")
     width = max(len(r[0]) for r in RESULTS)
     lines = [f"{'scenario':<{width}}  build here  clean machine  preflight"]
     lines += [f"{a:<{width}}  {b:<10}  {c:<13}  {d}" for a, b, c, d in RESULTS]
+    stricter = [s for s in SCENARIOS + COMPOSE_SCENARIOS if s.stricter and s.name in {r[0] for r in RESULTS}]
+    lines += [f"* {s.name}: preflight is deliberately stricter: {s.stricter}" for s in stricter]
     print("\n" + "\n".join(lines))
+    destination = os.environ.get("PREFLIGHT_PREDICTION_TABLE")
+    if destination:
+        Path(destination).write_text("\n".join(lines) + "\n", encoding="utf-8")
