@@ -258,6 +258,20 @@ def _status_failure(step: _Timer, what: str, status: int, host: str) -> _Stop:
     return step.fail(f"{what}: HTTP {status}", "unexpected answer", "is this a registry (Distribution API v2)?")
 
 
+def _no_answer(step: _Timer, exc: httpx.HTTPError, client: httpx.Client, then: str) -> _Stop:
+    """A request that got no HTTP answer: a hung registry (connected, silent until ``--timeout``)
+    is an outage; anything else is named by its type."""
+    if isinstance(exc, httpx.TimeoutException):
+        limit = client.timeout.read or 0
+        return step.fail(
+            f"connected, but no HTTP answer within {limit:g} s",
+            "registry outage",
+            "the registry (or something in front of it) accepts connections and does not answer: retry "
+            "later; on a slow link, raise --timeout",
+        )
+    return step.fail(f"no HTTP answer ({type(exc).__name__})", "network", then)
+
+
 def _http_steps(
     section: Section, client: httpx.Client, endpoint: ep.Endpoint, ref: ImageRef, credential: Credential | None
 ) -> None:
@@ -267,7 +281,7 @@ def _http_steps(
         with client.stream("GET", f"{base}/v2/") as response:
             _read(response)
     except httpx.HTTPError as exc:
-        raise step.fail(f"no HTTP answer ({type(exc).__name__})", "network", "see the steps above") from None
+        raise _no_answer(step, exc, client, "see the steps above") from None
     api = response.headers.get("docker-distribution-api-version", "none")
     challenges = parse_challenges(response.headers.get_list("www-authenticate"))
     challenge = choose(challenges)
@@ -328,7 +342,7 @@ def _http_steps(
     try:
         answer = client.head(f"{base}/v2/{path}/manifests/{reference}", headers={"Accept": MANIFEST_ACCEPT, **headers})
     except httpx.HTTPError as exc:
-        raise step.fail(f"no HTTP answer ({type(exc).__name__})", "network", "retry; see the steps above") from None
+        raise _no_answer(step, exc, client, "retry; see the steps above") from None
     if answer.status_code != 200:
         raise _status_failure(step, f"{path}:{reference} ({source})", answer.status_code, endpoint.host)
     digest = answer.headers.get("docker-content-digest", "no digest header")

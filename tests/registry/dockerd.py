@@ -108,9 +108,12 @@ def tools() -> tuple[str, str] | None:
     return (dockerd, docker) if dockerd and docker else None
 
 
-def start_dockerd(settings: Mapping[str, object] | None = None) -> Dockerd:
-    """Start an engine (``settings``: its daemon.json); raise DockerdStartError (with its log) when
-    it does not answer in time."""
+def start_dockerd(
+    settings: Mapping[str, object] | None = None, *, args: Sequence[str] = (), environ: Mapping[str, str] | None = None
+) -> Dockerd:
+    """Start an engine (``settings``: its daemon.json; ``args``: more dockerd flags, e.g. a TLS
+    ``--host tcp://…``; ``environ``: more of its environment, e.g. the proxy its pulls use); raise
+    DockerdStartError (with its log) when it does not answer in time on its socket."""
     found = tools()
     if found is None:
         raise DockerdStartError(f"dockerd and docker are not installed; install them with: {INSTALL_HINT}")
@@ -118,6 +121,7 @@ def start_dockerd(settings: Mapping[str, object] | None = None) -> Dockerd:
     root = Path(tempfile.mkdtemp(prefix="pfd-", dir="/tmp"))  # short: socket paths are limited to 107 bytes
     (root / "daemon.json").write_text(json.dumps(dict(settings or {})), encoding="utf-8")
     env = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"), "NO_PROXY": "127.0.0.1,localhost"}
+    env.update(environ or {})
     command = [
         dockerd,
         "--config-file", str(root / "daemon.json"),  # never the machine's /etc/docker/daemon.json
@@ -127,6 +131,7 @@ def start_dockerd(settings: Mapping[str, object] | None = None) -> Dockerd:
         "--pidfile", str(root / "docker.pid"),
         "--storage-driver", "vfs",
         "--iptables=false", "--ip6tables=false", "--bridge=none",
+        *args,
     ]  # fmt: skip
     with open(root / "dockerd.log", "wb") as log:
         process = subprocess.Popen(
