@@ -6,8 +6,11 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
-from preflight.localengine import survey
+import pytest
+
+from preflight.localengine import client, survey
 
 from .dockerd import Dockerd
 from .images import push_image
@@ -37,6 +40,59 @@ def test_survey_sees_built_pulled_and_digest_references(docker_engine: Dockerd, 
     assert facts.images[built].repo_digests == () and facts.images[built].platform == "linux/amd64"
     assert facts.images[pulled].repo_digests == (f"{registry.hostport}/engine/pulled@{digest}",)
     assert result.info is not None and result.info.root_dir == str(docker_engine.root / "data")
+
+
+def test_one_listing_and_one_inspect_per_reference_give_the_same_facts(
+    docker_engine: Dockerd, registry: OpenRegistry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """From ``LIST_FROM`` references on, the engine is asked with one filtered ``/images/json`` and
+    an inspect per distinct image held: the same facts as one inspect per reference, for every way
+    a reference names an image (Hub official and user images, implied ``latest``, digests, a tag
+    with a digest, two names of one image)."""
+    repo = f"{registry.hostport}/engine/listing"
+    digest = push_image(registry.url, "engine/listing", "1.0")
+    docker_engine.run(["pull", f"{repo}:1.0"])
+    for name in ("pftest-official:1.0", "pforg/app:2", "pforg/latest-one"):
+        docker_engine.import_image(name, content=name)
+    docker_engine.run(["tag", "pforg/app:2", f"{registry.hostport}/engine/second-name:1"])
+    held = [
+        f"{repo}:1.0",
+        f"{repo}@{digest}",
+        f"{repo}:1.0@{digest}",
+        "docker.io/library/pftest-official:1.0",
+        "docker.io/pforg/app:2",
+        "docker.io/pforg/latest-one:latest",
+        f"{registry.hostport}/engine/second-name:1",
+    ]
+    absent = [
+        f"{repo}:2.0",
+        f"{repo}@sha256:{'0' * 64}",
+        f"{repo}:1.0@sha256:{'0' * 64}",
+        "docker.io/library/pftest-official:2.0",
+        "docker.io/pftest-official/app:1.0",
+        "docker.io/library/app:2",
+    ]
+    asked: list[str] = []
+    real_get = client._get
+
+    def counting_get(http: Any, path: str, cap: int, deadline: float) -> Any:
+        asked.append(path.split("?")[0])
+        return real_get(http, path, cap, deadline)
+
+    monkeypatch.setattr(client, "_get", counting_get)
+    found = {}
+    for list_from in (10_000, 1):
+        monkeypatch.setattr(client, "LIST_FROM", list_from)
+        asked.clear()
+        result = survey(held + absent, docker_engine.env(), None, 5)
+        assert result.facts is not None and result.facts.answered and result.info is not None
+        found[list_from] = (dict(result.facts.images), list(asked))
+    by_inspect, by_listing = found[10_000][0], found[1][0]
+    assert sorted(by_listing) == sorted(by_inspect) == sorted(held)
+    assert by_listing == by_inspect
+    listing_paths = found[1][1]
+    assert sum(p.endswith("/images/json") for p in listing_paths) == 1
+    assert len(listing_paths) == 2 + 1 + 4, listing_paths  # /_ping, /info, the listing, 4 distinct images
 
 
 def test_images_missing_locally_lists_what_the_engine_lacks(
