@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """What asking the local engine adds to a run, against a budget of 30 ms plus 2 ms per reference.
 
-Usage: python bench/engine_bench.py [--runs 15] [--sizes 1,10,100]
+Usage: python bench/engine_bench.py [--runs 15] [--sizes 1,10,100] [--instructions [--checkout DIR ...]]
 
 Starts Distribution 2.8 and a real ``dockerd`` (tests/registry/dockerd.py: vfs, no bridge), pushes
 the references to the registry and makes the engine hold half of them (``docker tag`` of one
@@ -15,12 +15,18 @@ imported image). Two figures per size:
   request: the engine's own cost. These two do not drown in the noise of whole-process timings.
 * **end to end**: ``preflight check`` with the engine vs ``--engine off`` vs no engine at all, warm
   facts cache (the registry step sends nothing), alternating runs, medians; noisy on a loaded machine.
+
+``--instructions``: instead, the instructions preflight's process executes for the engine step
+(valgrind callgrind: the step's process minus the same process without ``survey()``), per
+``--checkout`` (default this one): a before/after figure that does not depend on the machine's load.
+The engine's own work (dockerd answering) is not in it.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -62,6 +68,28 @@ print(elapsed)
 """
 
 
+def step_instructions(refs: list[str], engine: Dockerd, checkout: Path) -> float:
+    """Instructions (callgrind) of ``survey()`` in a fresh process: with it minus without it."""
+    env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(checkout)}
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(checkout / "preflight")], check=True, env=env)
+    code = STEP.replace("sys.argv[0]", repr(engine.host)).replace("SHARED", "False")
+    code = code.replace(
+        "from preflight.localengine import survey",
+        "import preflight.localengine as le\nle.MAX_TIMEOUT = 600\nfrom preflight.localengine import survey",
+    )
+    code = code.replace("None, 5)", "None, 600)")
+    counts = []
+    baseline = "import sys, time\nimport preflight.registry.batch\n"  # what a run without an engine imports
+    for script in (baseline, code):
+        argv = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable, "-c", script, *refs]
+        done = subprocess.run(argv, env=env, cwd=checkout, capture_output=True, text=True)
+        found = re.search(r"Collected : (\d+)", done.stderr)
+        if done.returncode != 0 or found is None:
+            raise SystemExit(f"callgrind run failed:\n{done.stderr[-2000:]}")
+        counts.append(int(found.group(1)))
+    return counts[1] - counts[0]
+
+
 def step_cost(refs: list[str], engine: Dockerd, runs: int, shared: bool) -> float:
     times = []
     code = STEP.replace("sys.argv[0]", repr(engine.host)).replace("SHARED", repr(shared))
@@ -78,9 +106,8 @@ def step_cost(refs: list[str], engine: Dockerd, runs: int, shared: bool) -> floa
     return statistics.median(times)
 
 
-def measure(size: int, hostport: str, engine: Dockerd, work: Path, runs: int) -> tuple[float, float, float]:
-    project = work / f"p{size}"
-    project.mkdir()
+def prepare(size: int, hostport: str, engine: Dockerd) -> list[str]:
+    """``size`` references pushed to the registry, the first half of them held by the engine."""
     refs = [f"{hostport}/bench/engine{size}:t{i}" for i in range(size)]
     image = build(f"engine-bench-{size}", ("linux/amd64",))
     with Pusher(f"http://{hostport}") as pusher:
@@ -89,6 +116,13 @@ def measure(size: int, hostport: str, engine: Dockerd, work: Path, runs: int) ->
     engine.import_image(refs[0])
     for ref in refs[1 : size // 2]:
         engine.run(["tag", refs[0], ref])
+    return refs
+
+
+def measure(size: int, hostport: str, engine: Dockerd, work: Path, runs: int) -> tuple[float, float, float]:
+    project = work / f"p{size}"
+    project.mkdir()
+    refs = prepare(size, hostport, engine)
     (project / "Dockerfile").write_text("".join(f"FROM {ref}\n" for ref in refs))
     env = engine.env(HOME=str(project), XDG_CACHE_HOME=str(project / "cache"), PYTHONPATH=str(ROOT))
     no_engine = {k: v for k, v in env.items() if k != "DOCKER_HOST"}
@@ -106,6 +140,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=15)
     parser.add_argument("--sizes", default="1,10,100")
+    parser.add_argument("--instructions", action="store_true", help="callgrind instruction counts instead")
+    parser.add_argument("--checkout", type=Path, action="append", help="with --instructions: a checkout (repeatable)")
     args = parser.parse_args()
     binary = shutil.which("docker-registry")
     if binary is None:
@@ -114,6 +150,14 @@ def main() -> None:
     registry = start_registry(binary, work, work / "data", name="bench")
     engine = start_dockerd()
     try:
+        if args.instructions:
+            checkouts = [c.resolve() for c in args.checkout or [ROOT]]
+            for size in (int(s) for s in args.sizes.split(",")):
+                refs = prepare(size, registry.hostport, engine)
+                for checkout in checkouts:
+                    count = step_instructions(refs, engine, checkout)
+                    print(f"{size:>5} refs  {count / 1e6:8.2f} M instructions  {checkout}", flush=True)
+            return
         print(
             f"{'refs':>5}  {'step':>8}  {'shared':>8}  {'budget':>6}  | end to end: {'engine':>7}  {'off':>7}  {'none':>7}"
         )

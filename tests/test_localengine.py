@@ -290,3 +290,74 @@ def test_a_project_configuration_cannot_choose_the_engine(tmp_path: Path) -> Non
     user.parent.mkdir(parents=True)
     user.write_text("engine: 'off'\n")
     assert load_config(tmp_path / "xdg", environ=env).engine == "off"
+
+
+# ----------------------------------------------------------------- which requests: listing or inspects
+
+
+class _FakeEngine:
+    """An engine over a Unix socket that answers from a table and records the paths asked."""
+
+    def __init__(self, path: str, server: str, listing_status: int, held: str) -> None:
+        import threading
+
+        self.paths: list[str] = []
+        self.server, self.listing_status, self.held = server, listing_status, held
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.bind(path)
+        self.sock.listen(8)
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        import threading
+
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _answer(self, path: str) -> tuple[int, bytes]:
+        if path.endswith("/_ping"):
+            return 200, b"OK"
+        if path == "/info":
+            return 200, b"{}"
+        if "/images/json" in path:
+            return self.listing_status, b"[]"
+        if path.endswith(f"/images/{self.held}/json"):
+            return 200, json.dumps({"Id": "sha256:" + "a" * 64, "Os": "linux", "Architecture": "amd64"}).encode()
+        return 404, b'{"message": "no such image"}'
+
+    def _serve(self, conn: socket.socket) -> None:
+        with conn, conn.makefile("rb") as reader:
+            while line := reader.readline():
+                path = line.split()[1].decode()
+                while reader.readline() not in (b"\r\n", b""):
+                    pass
+                self.paths.append(path.split("?")[0])
+                status, body = self._answer(path)
+                head = f"HTTP/1.1 {status} X\r\nServer: {self.server}\r\nApi-Version: 1.41\r\nContent-Length: {len(body)}\r\n\r\n"
+                conn.sendall(head.encode() + body)
+
+
+@pytest.mark.parametrize(
+    ("server", "listing_status", "listed"),
+    [("Libpod/4.3.1 (linux)", 200, False), ("Docker/20.10.24 (linux)", 500, True)],
+    ids=["podman: one inspect per reference", "docker listing fails: one inspect per reference"],
+)
+def test_without_a_docker_listing_each_reference_is_inspected(
+    tmp_path: Path, server: str, listing_status: int, listed: bool
+) -> None:
+    from preflight.localengine import client
+
+    refs = [f"reg.example/app:{i}" for i in range(client.LIST_FROM + 2)]
+    engine = _FakeEngine(str(tmp_path / "e.sock"), server, listing_status, refs[3])
+    try:
+        found = survey(refs, {"DOCKER_HOST": f"unix://{tmp_path}/e.sock"}, None, 5)
+    finally:
+        engine.sock.close()
+    assert found.facts is not None and found.facts.answered
+    assert list(found.facts.images) == [refs[3]] and found.facts.images[refs[3]].platform == "linux/amd64"
+    assert ("/v1.41/images/json" in engine.paths) is listed
+    assert sum(p.startswith("/v1.41/images/reg.example") for p in engine.paths) == len(refs)
