@@ -361,3 +361,20 @@ def test_without_a_docker_listing_each_reference_is_inspected(
     assert list(found.facts.images) == [refs[3]] and found.facts.images[refs[3]].platform == "linux/amd64"
     assert ("/v1.41/images/json" in engine.paths) is listed
     assert sum(p.startswith("/v1.41/images/reg.example") for p in engine.paths) == len(refs)
+
+
+@pytest.mark.parametrize(
+    ("canonical", "docker_says"),
+    [
+        ("docker.io/library/python:3.12", "python:3.12"),
+        ("docker.io/myorg/app:latest", "myorg/app:latest"),
+        ("docker.io/library/a/b:1", "library/a/b:1"),
+        ("ghcr.io/o/r:1", "ghcr.io/o/r:1"),
+        ("127.0.0.1:5000/x:1", "127.0.0.1:5000/x:1"),
+        (f"docker.io/library/python:3.12@sha256:{'a' * 64}", f"python@sha256:{'a' * 64}"),
+    ],
+)
+def test_familiar_is_how_docker_lists_a_reference(canonical: str, docker_says: str) -> None:
+    from preflight.localengine.client import familiar
+
+    assert familiar(canonical) == docker_says

@@ -282,9 +282,14 @@ def _by_listing(get: Get, prefix: str, refs: Sequence[str], deadline: float) -> 
     import json
     from urllib.parse import quote
 
+    from ..imageref import ReferenceError as BadReference
+
     wanted: dict[str, list[str]] = {}
-    for ref in refs:
-        wanted.setdefault(familiar(ref), []).append(ref)
+    try:
+        for ref in refs:
+            wanted.setdefault(familiar(ref), []).append(ref)
+    except BadReference:  # not a canonical reference: let the engine judge each by itself
+        return None
     query = quote(json.dumps({"reference": sorted(wanted)}, separators=(",", ":")), safe="")
     code, listing = get(f"{prefix}/images/json?filters={query}", MAX_LIST)
     if code != 200 or not isinstance(listing, list):
