@@ -278,10 +278,15 @@ def test_offline_run_imports_no_engine_code(tmp_path: Path) -> None:
     assert "PF212" not in result.stdout
 
 
-def test_a_project_configuration_cannot_choose_the_engine(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [(".preflight.yaml", "engine: tcp://attacker.example:2375\n"),
+     ("pyproject.toml", '[tool.preflight]\nengine = "tcp://attacker.example:2375"\n')],
+)  # fmt: skip
+def test_a_project_configuration_cannot_choose_the_engine(tmp_path: Path, name: str, text: str) -> None:
     from preflight.config import load_config
 
-    (tmp_path / ".preflight.yaml").write_text("engine: tcp://attacker.example:2375\n")
+    (tmp_path / name).write_text(text)
     env = {"XDG_CONFIG_HOME": str(tmp_path / "xdg"), "HOME": str(tmp_path / "home")}
     for untrusted in (False, True):
         config = load_config(tmp_path, untrusted=untrusted, environ=env)
@@ -290,6 +295,8 @@ def test_a_project_configuration_cannot_choose_the_engine(tmp_path: Path) -> Non
     user.parent.mkdir(parents=True)
     user.write_text("engine: 'off'\n")
     assert load_config(tmp_path / "xdg", environ=env).engine == "off"
+    for untrusted in (False, True):  # beside the project's attempt, the owner's setting stands
+        assert load_config(tmp_path, untrusted=untrusted, environ=env).engine == "off"
 
 
 # ----------------------------------------------------------------- which requests: listing or inspects
