@@ -376,11 +376,11 @@ def fix(
         click.echo(f"preflight: warning: {visible(warning)}", err=True)
     sources = read_sources(loaded.documents, cwd, paths)
     options = Options(pin=pin, update_digests=update_digests)
-    edits = plan(loaded.documents, checked.report, checked.facts, options, sources)
+    edits = plan(loaded, checked.report, checked.facts, options, sources)
     corrected = corrected_references(edits) if pin else []
     if corrected and checked.lookup is not None:  # to pin a corrected tag in the same run, ask for its digest
         facts = {**checked.lookup(corrected), **checked.facts}
-        edits = plan(loaded.documents, checked.report, facts, options, sources)
+        edits = plan(loaded, checked.report, facts, options, sources)
     outcome = execute(edits, sources, dry_run=dry_run)
     say = (lambda line: click.echo(visible(line), err=True)) if dry_run else (lambda line: click.echo(visible(line)))
     if outcome.diff:

@@ -160,7 +160,7 @@ def plan_for(root: Path, files: dict[str, str], environ: dict[str, str] | None =
         else:
             facts[ref.canonical] = ImageFacts(ref.canonical, Status.OK, "r", digest=D1)
     report = evaluate(loaded, selection_of(config), Ctx(facts=facts), Summary())
-    result = plan(loaded.documents, report, facts, Options(**options), read_sources(loaded.documents, root))
+    result = plan(loaded, report, facts, Options(**options), read_sources(loaded.documents, root))
     return sorted([change_line(c, False) for c in result.changes] + [listed_line(i) for i in result.listed])
 
 

@@ -79,7 +79,7 @@ def test_fix_changes_only_reference_text(typos: bool) -> None:
     options = RuleOptions()
     report = evaluate(loaded, selection_of(config), RuleContext(options, facts), Summary())
     sources = read_sources(loaded.documents, CORPUS)
-    edits = plan(loaded.documents, report, facts, Options(pin=not typos, update_digests=True), sources)
+    edits = plan(loaded, report, facts, Options(pin=not typos, update_digests=True), sources)
     written = {u.written for d in loaded.documents for u in d.uses}
     assert len(edits.changes) > 500  # the property is exercised, not vacuous
     kinds = {d.path: d.kind for d in loaded.documents}

@@ -24,7 +24,7 @@ from ..engine import with_facts
 from ..facts import ImageFacts, Status
 from ..imageref import ImageRef, ReferenceError
 from ..model import Document, Finding, ImageUse, Location, Report, ValueSource, clip
-from ..resolve import subject_for
+from ..resolve import Resolved, Subject
 from . import policy
 from .edits import Edit, Source, narrow
 
@@ -89,22 +89,23 @@ class _Want:
 
 
 def plan(
-    documents: Iterable[Document],
+    loaded: Resolved,
     report: Report,
     facts: Mapping[str, ImageFacts],
     options: Options,
     sources: Mapping[str, Source | str],
 ) -> Plan:
-    """Edits for ``documents``; ``sources`` maps a display path to the file as read for editing
+    """Edits for the resolved documents; ``sources`` maps a display path to the file as read for editing
     (a path missing there, or mapped to the reason it cannot be edited, is not: its references are listed)."""
-    docs = list(documents)
     found = {(f.rule, f.location.path, f.location.line, f.location.column) for f in report.findings}
-    shared = _arg_users(docs)
+    shared = _arg_users(loaded.documents)
     outcomes: dict[tuple[str, int, int], list[tuple[ImageUse, Change | Listed | None]]] = {}
-    for doc in docs:
-        for use in doc.uses:
+    for doc, subjects in zip(loaded.documents, loaded.subjects, strict=True):
+        for subject in subjects:
+            use = subject.use
             key = (use.location.path, use.location.line, use.location.column)
-            outcomes.setdefault(key, []).append((use, _outcome(doc, use, facts, options, found, sources, shared)))
+            outcome = _outcome(doc, with_facts(subject, facts), facts, options, found, sources, shared)
+            outcomes.setdefault(key, []).append((use, outcome))
     out = Plan()
     for results in outcomes.values():
         kinds = {_signature(r) for _, r in results}
@@ -165,7 +166,7 @@ def _drop_overlaps(out: Plan) -> None:
     out.changes = kept
 
 
-def _arg_users(docs: list[Document]) -> dict[tuple[str, Location], set[Location]]:
+def _arg_users(docs: Iterable[Document]) -> dict[tuple[str, Location], set[Location]]:
     """ARG defaults (path, location) -> the reference places whose value they feed."""
     users: dict[tuple[str, Location], set[Location]] = {}
     for doc in docs:
@@ -178,15 +179,14 @@ def _arg_users(docs: list[Document]) -> dict[tuple[str, Location], set[Location]
 
 def _outcome(
     doc: Document,
-    use: ImageUse,
+    subject: Subject,
     facts: Mapping[str, ImageFacts],
     options: Options,
     found: set[tuple[str, str, int, int]],
     sources: Mapping[str, Source | str],
     shared: Mapping[tuple[str, Location], set[Location]],
 ) -> Change | Listed | None:
-    subject = with_facts(subject_for(use), facts)
-    ref, fact = subject.ref, subject.facts
+    use, ref, fact = subject.use, subject.ref, subject.facts
     if not use.pull or ref is None or fact is None or use.resolved is None:
         return None
     resolved = use.resolved
