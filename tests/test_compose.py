@@ -587,6 +587,23 @@ def test_include_cycles_and_missing_files(tmp_path):
     assert uses(a) == [(5, 12, "a:1", "a:1", True)] and uses(b) == [(5, 12, "b:1", "b:1", True)]
 
 
+def test_an_include_entry_with_an_empty_path_list_is_pf001(tmp_path):
+    doc = one(project(tmp_path, {"compose.yaml": "include:\n  - path: []\nservices:\n  a:\n    image: a:1\n"}))
+    assert problems(doc) == [("PF001", "compose.yaml", 2, 5, 'include entry needs a "path"')]
+    assert uses(doc) == [(5, 12, "a:1", "a:1", True)]
+
+
+def test_a_home_directory_path_with_a_nul_byte_is_a_finding_not_a_crash(tmp_path):
+    # ~name looks the user up, and a name with a NUL byte made that lookup raise
+    text = 'include:\n  - "~x\\0y"\n  - path: a.yaml\n    env_file: "~q\\0"\nservices:\n  s:\n    build: "~x\\0y"\n'
+    docs = project(tmp_path, {"compose.yaml": text, "a.yaml": "services: {a: {image: a:1}}\n"})
+    assert problems(one(docs)) == [
+        ("PF001", "compose.yaml", 7, 5, 'build of service "s" names a path with a NUL byte'),
+        ("PF001", "compose.yaml", 2, 6, "included file not found: ~x\x00y"),
+        ("PF001", "compose.yaml", 4, 16, "env_file not found: ~q\x00"),
+    ]
+
+
 def test_deeply_nested_includes_end_with_pf001(tmp_path):
     files = {f"f{i}.yaml": f"include: [f{i + 1}.yaml]\n" for i in range(100)}
     files["f100.yaml"] = "services: {a: {image: a}}\n"

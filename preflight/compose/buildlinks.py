@@ -13,7 +13,7 @@ from ..model import DOCKER_IMAGE_CONTEXT, BuildLink, ImageUse, Location, UseKind
 from ..yamlpos import Map, Node, Scalar, Seq
 from .files import File, Layer
 from .nodes import present
-from .state import COMPOSE, Env, ReaderState
+from .state import COMPOSE, Env, ReaderState, expand_home
 
 _REMOTE_CONTEXT = re.compile(r"^(?:[a-z][a-z0-9+.-]*://|git@|github\.com/)|\.git(?:#|$)", re.IGNORECASE)
 
@@ -101,7 +101,7 @@ class BuildLinks(ReaderState):
             if named is None:
                 return None
             dockerfile = named
-        return os.path.normpath(os.path.join(base, os.path.expanduser(context))), dockerfile
+        return os.path.normpath(os.path.join(base, expand_home(context))), dockerfile
 
     def build_platforms(self, fields: Fields, env: Env) -> tuple[str, ...]:
         platforms: list[str] = []

@@ -10,7 +10,7 @@ from ..confine import OUTSIDE
 from ..yamlpos import Map, Node, Scalar, Seq
 from .files import File
 from .nodes import listed, present
-from .state import Env, ReaderState
+from .state import Env, ReaderState, expand_home
 
 MAX_INCLUDES = 32  # include nesting
 
@@ -29,10 +29,10 @@ class Includes(ReaderState):
                 path_nodes: list[Node] = [entry]
             elif isinstance(entry, Map):
                 spec = self.items(f, entry)
-                if "path" not in spec or not present(spec["path"][1]):
+                path_nodes = listed(spec["path"][1]) if "path" in spec and present(spec["path"][1]) else []
+                if not path_nodes:  # no key, null, or an empty list
                     self.at(f, entry, 'include entry needs a "path"')
                     continue
-                path_nodes = listed(spec["path"][1])
                 if "env_file" in spec and present(spec["env_file"][1]):
                     env_nodes = listed(spec["env_file"][1])
                 if "project_directory" in spec and present(spec["project_directory"][1]):
@@ -62,7 +62,7 @@ class Includes(ReaderState):
             rel = self.text(f, dir_node, env, "include project_directory")
             if rel is None:
                 return
-            project_dir = os.path.normpath(os.path.join(workdir, os.path.expanduser(rel)))
+            project_dir = os.path.normpath(os.path.join(workdir, expand_home(rel)))
             if self.outside(f, dir_node, project_dir, "include project_directory"):
                 return
         env_files = self.include_env_files(f, env_nodes, env, workdir)
@@ -91,7 +91,7 @@ class Includes(ReaderState):
             rel = self.text(f, pn, env, "include path")
             if rel is None or "://" in rel or rel.startswith("git@"):
                 return None  # unknown or remote: nothing to read offline
-            path = os.path.normpath(os.path.join(workdir, os.path.expanduser(rel)))
+            path = os.path.normpath(os.path.join(workdir, expand_home(rel)))
             if self.outside(f, pn, path, "include path"):
                 return None
             if path in chain:
@@ -114,7 +114,7 @@ class Includes(ReaderState):
             rel = self.text(f, en, env, "include env_file")
             if rel is None:
                 return None
-            path = os.path.normpath(os.path.join(workdir, os.path.expanduser(rel)))
+            path = os.path.normpath(os.path.join(workdir, expand_home(rel)))
             if self.outside(f, en, path, "include env_file"):
                 return None
             if not os.path.isfile(path):

@@ -4,6 +4,7 @@ what each contributes, problems at a node, confinement (``--untrusted``), interp
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -21,6 +22,15 @@ Env = Mapping[str, str]
 Lookup = Callable[[str], "str | None"]
 
 COMPOSE: Dialect = Dialect.COMPOSE  # type: ignore[attr-defined]
+
+
+def expand_home(path: str) -> str:
+    """``os.path.expanduser``, except that a ``~name`` no user can have (it holds a NUL byte, and
+    looking it up raises) stays as written: such a path is then reported as not found."""
+    try:
+        return os.path.expanduser(path)
+    except ValueError:
+        return path
 
 
 class ReaderState:
