@@ -105,6 +105,8 @@ class ImageFacts:
     platforms:    ``os/arch[/variant]`` the image provides; None when not fetched.
     notes:        extra safe remarks: mirror fallback, anonymous retry after rejected credentials.
     deep/damage:  what ``--deep`` found (``PlatformImage``, ``Damage``); the download size is a fact of it.
+    unconfirmed:  set when the answer rests on a docker.io mirror alone (the upstream could not be
+                  asked): which mirror answered and why the upstream could not confirm it.
     ratelimit_remaining: Docker Hub ``ratelimit-remaining`` when seen.
     retry_after:  seconds from ``Retry-After`` on 429/503, when sent.
     """
@@ -121,6 +123,7 @@ class ImageFacts:
     tag_children: tuple[str, ...] = ()
     platforms: tuple[str, ...] | None = None
     notes: tuple[str, ...] = ()
+    unconfirmed: str = ""
     ratelimit_remaining: int | None = None
     retry_after: float | None = None
     credential_source: str | None = None  # where credentials came from ("~/.docker/config.json"), never the secret

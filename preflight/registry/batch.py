@@ -50,6 +50,7 @@ _T = TypeVar("_T")
 
 log = logging.getLogger("preflight.registry")
 _FALLBACK_STATUSES = frozenset({Status.OK})
+_DEFINITE = frozenset({Status.TAG_MISSING, Status.DIGEST_MISSING, Status.REPO_MISSING})  # a mirror's evidence
 
 
 class _DaemonThreads(concurrent.futures.ThreadPoolExecutor):
@@ -281,10 +282,15 @@ def _result(task: asyncio.Future[ImageFacts], plan: LookupPlan) -> ImageFacts:
 
 async def _lookup(shared: Run, plan: LookupPlan, walker: Walker | None = None) -> ImageFacts:
     """Try the endpoints in order; a docker.io mirror that does not answer OK falls back to the Hub.
-    With ``walker`` (``--deep``), the endpoint that answered is asked about every blob too."""
+    With ``walker`` (``--deep``), the endpoint that answered is asked about every blob too.
+
+    A mirror's definite answer (tag, digest or repository missing) is kept: when the Hub then cannot
+    be asked (unreachable, failing, rate limited), that answer is the result, marked ``unconfirmed``;
+    when the Hub answers, its answer stands, as in Docker's own fallback."""
     ref: ImageRef = plan.lookup.ref
     notes: list[str] = []
     result: ImageFacts | None = None
+    mirrored: ImageFacts | None = None  # the first mirror's definite "missing"
     for i, endpoint in enumerate(plan.endpoints):
         last = i == len(plan.endpoints) - 1
         host = netloc(base_url(endpoint))
@@ -295,6 +301,8 @@ async def _lookup(shared: Run, plan: LookupPlan, walker: Walker | None = None) -
         if last or result.status in _FALLBACK_STATUSES:
             break
         if endpoint.mirror:
+            if result.status in _DEFINITE and mirrored is None:
+                mirrored = result
             if result.status.unreachable or result.status in (Status.REGISTRY_ERROR, Status.RATE_LIMITED):
                 notes.append(f"mirror {host} failed ({result.detail}); fell back to the next endpoint")
                 log.debug(
@@ -308,5 +316,17 @@ async def _lookup(shared: Run, plan: LookupPlan, walker: Walker | None = None) -
             break  # a real answer from a non-mirror endpoint: no fallback (e.g. insecure https then http)
         log.debug("%s: %s unreachable (%s); trying the next endpoint", ref.canonical, host, result.status.value)
     assert result is not None
+    if mirrored is not None and not result.status.answered:
+        log.debug(
+            "%s: %s could not be asked (%s); the mirror's answer stands",
+            ref.canonical,
+            result.host,
+            result.status.value,
+        )
+        result = replace(
+            mirrored,
+            unconfirmed=f"the docker.io mirror {mirrored.host} answered; {result.host} could not confirm it: "
+            f"{result.detail or result.status.value}",
+        )
     log.debug("%s: %s (%s)", ref.canonical, result.status.value, result.host)
     return replace(result, notes=tuple(dict.fromkeys((*notes, *result.notes)))) if notes else result

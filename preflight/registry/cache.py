@@ -237,6 +237,8 @@ class FactsCache:
 
     def lifetime(self, facts: ImageFacts) -> float:
         """How long ``facts`` may be cached: ``ttl``, ``negative_ttl`` or 0 (never)."""
+        if facts.unconfirmed:
+            return 0.0  # a mirror's answer the upstream could not confirm: ask again next run
         if facts.status is Status.OK:
             return 0.0 if facts.damage else self.ttl  # a damaged image may be re-pushed any minute
         if facts.status in NEGATIVE_STATUSES:

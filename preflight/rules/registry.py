@@ -48,6 +48,12 @@ def _image(subject: Subject) -> str:
     return ""
 
 
+def _unconfirmed(facts: ImageFacts) -> str:
+    """`` (the docker.io mirror m answered; registry-1.docker.io could not confirm it: ...)`` for an
+    answer that rests on a mirror alone."""
+    return f" ({clip(facts.unconfirmed, 300)})" if facts.unconfirmed else ""
+
+
 def _login_domain(ref: ImageRef) -> str:
     return "" if ref.is_docker_hub else f" {ref.domain}"
 
@@ -88,7 +94,7 @@ def tag_not_found(subject: Subject, ctx: RuleContext) -> Iterator[Hit]:
         replacement = decide(ref.tag, facts.suggestions).replacement  # what `preflight fix` applies
         if replacement is not None:
             fixes = _tag_fix(subject, ref.tag, replacement)
-    yield Hit(head + tail, suggestions=refs, fixes=fixes)
+    yield Hit(head + tail + _unconfirmed(facts), suggestions=refs, fixes=fixes)
 
 
 def _with_tag(subject: Subject, ref: ImageRef, tag: str) -> str:
@@ -137,7 +143,7 @@ def repository_not_found(subject: Subject, ctx: RuleContext) -> Iterator[Hit]:
         msg += f'; did you mean "{refs[0]}"?'
     else:
         msg += "; check the name and the registry"
-    yield Hit(msg, suggestions=refs)
+    yield Hit(msg + _unconfirmed(facts), suggestions=refs)
 
 
 # ----------------------------------------------------------------- PF203 / PF204
@@ -210,10 +216,10 @@ def digest_not_found(subject: Subject, ctx: RuleContext) -> Iterator[Hit]:
     found = _registry_facts(subject, ctx)
     if found is None or found[1].status is not Status.DIGEST_MISSING:
         return
-    ref, _ = found
+    ref, facts = found
     yield Hit(
         f"digest {ref.digest} not found in {ref.name}{_image(subject)}; it was deleted, or pinned from "
-        "another repository: pin a digest the repository has"
+        "another repository: pin a digest the repository has" + _unconfirmed(facts)
     )
 
 
