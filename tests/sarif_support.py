@@ -8,15 +8,14 @@ import json
 import os
 import re
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote
 
 import jsonschema
 import pytest
+from sharedfiles import SARIF_SCHEMA
 
-ROOT = Path(__file__).resolve().parents[1]
-SCHEMA_PATH = ROOT / ".." / "shared" / "schemas" / "sarif-schema-2.1.0.json"
+SCHEMA_PATH = SARIF_SCHEMA
 
 
 def make_validator() -> Any:

@@ -17,12 +17,12 @@ from pathlib import Path
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
+from sharedfiles import CORPUS
 
 from preflight.dockerfile import parse_dockerfile, scan
 from preflight.model import UseKind
 
 ROOT = Path(__file__).resolve().parents[1]
-CORPUS = ROOT / ".." / "shared" / "corpus"
 DATA = Path(__file__).resolve().parent / "data" / "dockerfile"
 
 if platform.machine() not in ("x86_64", "AMD64") or not sys.platform.startswith("linux"):

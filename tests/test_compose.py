@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sharedfiles import CORPUS
 
 from preflight.compose import load_compose
 from preflight.model import Document, Location, UseKind
 
 DATA = Path(__file__).resolve().parent / "data" / "compose"
-CORPUS = Path(__file__).resolve().parents[1] / ".." / "shared" / "corpus"
 
 
 def project(

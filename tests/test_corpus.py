@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from pathlib import Path
 
 import pytest
+from sharedfiles import CORPUS
 
 from preflight.config import Config
 from preflight.pipeline import check_paths
-
-CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
 
 if not CORPUS.is_dir():  # the corpus sits beside every clone here and in CI
     if os.environ.get("CI"):

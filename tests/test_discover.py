@@ -8,6 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from sharedfiles import CORPUS
 
 from preflight import discover as discover_mod
 from preflight import gitfiles
@@ -23,8 +24,6 @@ from preflight.discover import (
     sniff_compose,
 )
 from preflight.model import Location, Problem
-
-CORPUS = Path(__file__).resolve().parents[1] / ".." / "shared" / "corpus"
 
 
 def touch(root: Path, *names: str) -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sharedfiles import CORPUS
 
 from preflight.config import Config
 from preflight.dockerfile import parse_dockerfile, scan
@@ -16,7 +17,6 @@ from preflight.platforms import normalize_platform
 from preflight.textfile import read_text
 
 DATA = Path(__file__).resolve().parent / "data" / "dockerfile"
-CORPUS = Path(__file__).resolve().parents[1] / ".." / "shared" / "corpus"
 
 
 def read(text: str, **kwargs: object) -> Document:

@@ -13,9 +13,9 @@ import importlib.util
 from pathlib import Path
 
 import pytest
+from sharedfiles import CORPUS
 
 ROOT = Path(__file__).resolve().parents[1]
-CORPUS = ROOT / ".." / "shared" / "corpus"
 
 _spec = importlib.util.spec_from_file_location(
     "dockerfile_parse_agreement", ROOT / "bench" / "dockerfile_parse_agreement.py"

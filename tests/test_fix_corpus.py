@@ -9,9 +9,9 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from pathlib import Path
 
 import pytest
+from sharedfiles import CORPUS
 
 from preflight.config import Config
 from preflight.dockerfile import parse_dockerfile, scan
@@ -28,7 +28,6 @@ from preflight.yamlpos import load as load_yaml
 
 pytestmark = pytest.mark.slow  # fix over the whole corpus: out of the fast loop, always in CI
 
-CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
 
 if not CORPUS.is_dir():
     if os.environ.get("CI"):

@@ -12,6 +12,7 @@ import itertools
 import os
 import re
 import shutil
+import socket
 import ssl
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -229,3 +230,14 @@ def docker_engine() -> Iterator[Dockerd]:
         yield engine
     finally:
         engine.stop()
+
+
+@pytest.fixture
+def closed_port() -> Iterator[int]:
+    """A loopback port bound but not listening: connections to it are refused."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    try:
+        yield sock.getsockname()[1]
+    finally:
+        sock.close()

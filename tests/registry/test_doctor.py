@@ -9,7 +9,6 @@ import json
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -45,16 +44,6 @@ def test_healthy_open_registry(registry: OpenRegistry) -> None:
         ("manifest HEAD", True, ""),
     ]
     assert "sha256:" in section.steps[-1].detail and "API version registry/2.0" in section.steps[2].detail
-
-
-@pytest.fixture
-def closed_port() -> Iterator[int]:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    try:
-        yield sock.getsockname()[1]
-    finally:
-        sock.close()
 
 
 def test_closed_port_stops_at_tcp(closed_port: int) -> None:

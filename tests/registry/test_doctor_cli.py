@@ -30,16 +30,6 @@ def silent_port() -> Iterator[int]:
         sock.close()
 
 
-@pytest.fixture
-def closed_port() -> Iterator[int]:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    try:
-        yield sock.getsockname()[1]
-    finally:
-        sock.close()
-
-
 def _doctor(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
     command = [sys.executable, "-m", "preflight", "doctor", "--engine", "off", *args]
     return subprocess.run(command, cwd=cwd, env={**ENV, "HOME": str(cwd)}, capture_output=True, text=True, timeout=60)
