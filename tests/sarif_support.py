@@ -59,6 +59,16 @@ def github_problems(doc: dict[str, Any]) -> list[str]:
     ids = [r["id"] for r in rules]
     if ids != sorted(set(ids)):
         out.append(f"rules not sorted and unique: {ids}")
+    out += _rule_problems(rules)
+    if len(run["results"]) > 25_000:
+        out.append("more than 25,000 results")
+    for i, res in enumerate(run["results"]):
+        out += [f"result {i}: {problem}" for problem in _result_problems(res, ids)]
+    return out
+
+
+def _rule_problems(rules: list[dict[str, Any]]) -> list[str]:
+    out = []
     for r in rules:
         for key in ("shortDescription", "fullDescription", "help"):
             if not r.get(key, {}).get("text"):
@@ -67,18 +77,20 @@ def github_problems(doc: dict[str, Any]) -> list[str]:
             out.append(f"{r['id']}: description over 1024 characters")
         if len(r.get("properties", {}).get("tags", [])) > 20:
             out.append(f"{r['id']}: more than 20 tags")
-    if len(run["results"]) > 25_000:
-        out.append("more than 25,000 results")
-    for i, res in enumerate(run["results"]):
-        if res["ruleId"] not in ids or ids.index(res["ruleId"]) != res.get("ruleIndex"):
-            out.append(f"result {i}: ruleId/ruleIndex inconsistent")
-        if "primaryLocationLineHash" in res.get("partialFingerprints", {}):
-            out.append(f"result {i}: primaryLocationLineHash must be left to upload-sarif")
-        locations = res.get("locations", [])
-        if not locations or "startLine" not in locations[0]["physicalLocation"].get("region", {}):
-            out.append(f"result {i}: no location with region.startLine")
-            continue
-        uri = locations[0]["physicalLocation"]["artifactLocation"]["uri"]
-        if uri.startswith("/") or "\\" in uri or re.match(r"^[a-zA-Z][\w+.-]*:", uri) or quote(unquote(uri)) != uri:
-            out.append(f"result {i}: uri {uri!r} is not relative, POSIX and percent-encoded")
+    return out
+
+
+def _result_problems(res: dict[str, Any], ids: list[str]) -> list[str]:
+    out = []
+    if res["ruleId"] not in ids or ids.index(res["ruleId"]) != res.get("ruleIndex"):
+        out.append("ruleId/ruleIndex inconsistent")
+    if "primaryLocationLineHash" in res.get("partialFingerprints", {}):
+        out.append("primaryLocationLineHash must be left to upload-sarif")
+    locations = res.get("locations", [])
+    if not locations or "startLine" not in locations[0]["physicalLocation"].get("region", {}):
+        out.append("no location with region.startLine")
+        return out
+    uri = locations[0]["physicalLocation"]["artifactLocation"]["uri"]
+    if uri.startswith("/") or "\\" in uri or re.match(r"^[a-zA-Z][\w+.-]*:", uri) or quote(unquote(uri)) != uri:
+        out.append(f"uri {uri!r} is not relative, POSIX and percent-encoded")
     return out

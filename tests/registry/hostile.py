@@ -71,92 +71,89 @@ class HostileRegistry(LoopbackAddress):
             self.requests.append(line)
 
 
-def _handler(registry: HostileRegistry) -> type[QuietHandler]:
-    class Handler(QuietHandler):
-        def handle_any(self) -> None:
-            registry.record(f"{self.command} {self.path}")
-            path = self.path.partition("?")[0]
-            if path == "/token":
-                self.token_answer()
-                return
-            if registry.token is not None and self.headers.get("Authorization") != f"Bearer {TOKEN}":
-                realm = f"{registry.url}/token"
-                challenge = f'Bearer realm="{realm}",service="hostile",scope="repository:app:pull"'
-                body = b'{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}'
-                if registry.challenge_forever:
-                    self.forever(body[:-3], status=401, headers=[("WWW-Authenticate", challenge)])
-                    return
-                self.send(401, body, [("WWW-Authenticate", challenge), ("Content-Type", "application/json")])
-                return
-            if path == "/v2/" or path == "/v2":
-                self.send(200, b"{}", [("Content-Type", "application/json")])
-            elif (
-                path.endswith("/tags/list") and path[len("/v2/") : -len("/tags/list")] in registry.missing_repositories
-            ):
-                self.send(404, b'{"errors":[{"code":"NAME_UNKNOWN"}]}', [("Content-Type", "application/json")])
-            elif path.endswith("/tags/list"):
-                if registry.tags_bomb:
-                    self.bomb("application/json")
-                else:
-                    self.tags_page(path)
-            elif path == "/v2/_catalog":
-                self.json({"repositories": registry.repositories})
-            elif "/manifests/" in path:
-                self.manifest_answer()
-            else:
-                self.send(404, b'{"errors":[{"code":"NOT_FOUND"}]}', [("Content-Type", "application/json")])
+class _HostileHandler(QuietHandler):
+    """Answers as its ``registry``'s attributes say."""
 
-        def tags_page(self, path: str) -> None:
-            tags = registry.tags
-            size = registry.page_size or len(tags)
-            start = int(parse_qs(self.path.partition("?")[2]).get("last", ["-1"])[0]) + 1
-            page = tags[start : start + size]
-            headers = [("Content-Type", "application/json")]
-            if start + size < len(tags):
-                headers.append(("Link", f'<{path}?n={size}&last={start + size - 1}>; rel="next"'))
-            self.send(200, json.dumps({"name": "app", "tags": page}).encode(), headers)
+    registry: HostileRegistry
 
-        def json(self, data: object) -> None:
-            self.send(200, json.dumps(data).encode(), [("Content-Type", "application/json")])
-
-        def token_answer(self) -> None:
-            if registry.token == "forever":
-                self.forever(b'{"token": "' + b"a" * 65536)
-            elif registry.token == "bomb":
+    def handle_any(self) -> None:
+        self.registry.record(f"{self.command} {self.path}")
+        path = self.path.partition("?")[0]
+        if path == "/token":
+            self.token_answer()
+            return
+        if self.registry.token is not None and self.headers.get("Authorization") != f"Bearer {TOKEN}":
+            self.challenge()
+            return
+        if path == "/v2/" or path == "/v2":
+            self.send(200, b"{}", [("Content-Type", "application/json")])
+        elif (
+            path.endswith("/tags/list") and path[len("/v2/") : -len("/tags/list")] in self.registry.missing_repositories
+        ):
+            self.send(404, b'{"errors":[{"code":"NAME_UNKNOWN"}]}', [("Content-Type", "application/json")])
+        elif path.endswith("/tags/list"):
+            if self.registry.tags_bomb:
                 self.bomb("application/json")
             else:
-                self.json({"token": TOKEN, "expires_in": 300})
+                self.tags_page(path)
+        elif path == "/v2/_catalog":
+            self.json({"repositories": self.registry.repositories})
+        elif "/manifests/" in path:
+            self.manifest_answer()
+        else:
+            self.send(404, b'{"errors":[{"code":"NOT_FOUND"}]}', [("Content-Type", "application/json")])
 
-        def manifest_answer(self) -> None:
-            media = "application/vnd.oci.image.manifest.v1+json"
-            if registry.manifest == "missing":
-                self.send(404, b'{"errors":[{"code":"MANIFEST_UNKNOWN"}]}', [("Content-Type", "application/json")])
-            elif self.command == "HEAD":
-                self.send(200, b"", [("Content-Type", media)], content_length=1234)
-            elif registry.manifest == "forever":
-                self.forever(b'{"schemaVersion": 2, "x": "' + b"a" * 65536)
-            else:
-                self.bomb(media)
+    def challenge(self) -> None:
+        """401 with a Bearer challenge pointing at ``/token`` (with a body without end if ``challenge_forever``)."""
+        realm = f"{self.registry.url}/token"
+        challenge = f'Bearer realm="{realm}",service="hostile",scope="repository:app:pull"'
+        body = b'{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}'
+        if self.registry.challenge_forever:
+            self.forever(body[:-3], status=401, headers=[("WWW-Authenticate", challenge)])
+            return
+        self.send(401, body, [("WWW-Authenticate", challenge), ("Content-Type", "application/json")])
 
-        def bomb(self, content_type: str) -> None:
-            self.send(200, gzip_bomb(), [("Content-Type", content_type), ("Content-Encoding", "gzip")])
+    def tags_page(self, path: str) -> None:
+        tags = self.registry.tags
+        size = self.registry.page_size or len(tags)
+        start = int(parse_qs(self.path.partition("?")[2]).get("last", ["-1"])[0]) + 1
+        page = tags[start : start + size]
+        headers = [("Content-Type", "application/json")]
+        if start + size < len(tags):
+            headers.append(("Link", f'<{path}?n={size}&last={start + size - 1}>; rel="next"'))
+        self.send(200, json.dumps({"name": "app", "tags": page}).encode(), headers)
 
-        def forever(self, first: bytes, status: int = 200, headers: list[tuple[str, str]] | None = None) -> None:
-            """Chunked, without end, until the client hangs up."""
-            self.send_response(status)
-            for name, value in headers or []:
-                self.send_header(name, value)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Transfer-Encoding", "chunked")
-            self.end_headers()
-            piece = b"a" * 65536
-            try:
-                self.wfile.write(b"%x\r\n%s\r\n" % (len(first), first))
-                while True:
-                    self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
-            except OSError:
-                self.close_connection = True
+    def json(self, data: object) -> None:
+        self.send(200, json.dumps(data).encode(), [("Content-Type", "application/json")])
 
-        do_GET = do_HEAD = do_POST = handle_any
+    def token_answer(self) -> None:
+        if self.registry.token == "forever":
+            self.forever(b'{"token": "' + b"a" * 65536)
+        elif self.registry.token == "bomb":
+            self.bomb("application/json")
+        else:
+            self.json({"token": TOKEN, "expires_in": 300})
 
-    return Handler
+    def manifest_answer(self) -> None:
+        media = "application/vnd.oci.image.manifest.v1+json"
+        if self.registry.manifest == "missing":
+            self.send(404, b'{"errors":[{"code":"MANIFEST_UNKNOWN"}]}', [("Content-Type", "application/json")])
+        elif self.command == "HEAD":
+            self.send(200, b"", [("Content-Type", media)], content_length=1234)
+        elif self.registry.manifest == "forever":
+            self.forever(b'{"schemaVersion": 2, "x": "' + b"a" * 65536)
+        else:
+            self.bomb(media)
+
+    def bomb(self, content_type: str) -> None:
+        self.send(200, gzip_bomb(), [("Content-Type", content_type), ("Content-Encoding", "gzip")])
+
+    def forever(self, first: bytes, status: int = 200, headers: list[tuple[str, str]] | None = None) -> None:
+        """Chunked, without end, until the client hangs up."""
+        self.send_forever(status, [*(headers or []), ("Content-Type", "application/json")], first, b"a" * 65536)
+
+    do_GET = do_HEAD = do_POST = handle_any
+
+
+def _handler(registry: HostileRegistry) -> type[QuietHandler]:
+    return type("Handler", (_HostileHandler,), {"registry": registry})

@@ -84,3 +84,17 @@ class QuietHandler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(body)
+
+    def send_forever(self, status: int, headers: list[tuple[str, str]], first: bytes, piece: bytes) -> None:
+        """A chunked body of ``first``, then ``piece`` again and again until the client hangs up."""
+        self.send_response(status)
+        for name, value in headers:
+            self.send_header(name, value)
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        try:
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(first), first))
+            while True:
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+        except OSError:
+            self.close_connection = True

@@ -141,56 +141,68 @@ class Shim(LoopbackAddress):
         return json.dumps({"name": name, "tags": page}).encode(), link
 
 
+class _ShimHandler(QuietHandler):
+    """Forwards to the shim's upstream (or, on the sidecar listener, the sidecar's) and applies its knobs."""
+
+    shim: Shim
+    sidecar: bool
+
+    def handle_any(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        request_body = self.rfile.read(length) if length else b""
+        self.shim.record(SeenRequest(self.command, self.path, self.headers.get("Authorization")), self.sidecar)
+        target = self.below_prefix()
+        if target is None:
+            return
+        path, _, query = target.partition("?")
+        extra = list(self.shim.extra_headers.items())
+        if not self.sidecar and self.shim.redirect_pattern and re.search(self.shim.redirect_pattern, path):
+            location = self.shim.url if self.shim.redirect_loop else self.shim.sidecar_url
+            self.send(307, b"", [("Location", location + self.path), *extra])
+            return
+        upstream = self.shim.sidecar_upstream if self.sidecar else self.shim.upstream
+        status, headers, body = upstream.forward(self.command, target, list(self.headers.items()), request_body)
+        length = len(body)
+        if self.command == "HEAD":  # no body: keep the length the registry announced
+            length = int(next((v for k, v in headers if k.lower() == "content-length"), "0"))
+        headers = [(k, v) for k, v in headers if k.lower() not in _HOP_BY_HOP]
+        if not self.sidecar:
+            headers, body, length = self.mangle(path, query, status, headers, body, length)
+        self.send(status, body, headers + extra, content_length=length)
+
+    def below_prefix(self) -> str | None:
+        """The request's target with the shim's path prefix removed; None (answered 404) when it is not below it."""
+        if not self.shim.path_prefix or self.sidecar:
+            return self.path
+        if not self.path.startswith(self.shim.path_prefix + "/"):
+            self.send(404, b"not below the path prefix\n", [("Content-Type", "text/plain")])
+            return None
+        return self.path[len(self.shim.path_prefix) :]
+
+    def mangle(
+        self, path: str, query: str, status: int, headers: list[tuple[str, str]], body: bytes, length: int
+    ) -> tuple[list[tuple[str, str]], bytes, int]:
+        tags = _TAGS.match(path)
+        if tags and self.command == "GET":
+            paged = self.shim.tags_page(tags.group(1), query, status, body)
+            if paged is not None:
+                body, link = paged
+                if link:
+                    headers.append(("Link", link))
+                return headers, body, len(body)
+        if status == 200 and _MANIFEST.match(path):
+            if self.shim.wrong_digest or self.shim.drop_digest:
+                headers = [(k, v) for k, v in headers if k.lower() != "docker-content-digest"]
+                if self.shim.wrong_digest:
+                    headers.append(("Docker-Content-Digest", WRONG_DIGEST))
+            if self.shim.manifest_body is not None:
+                return headers, self.shim.manifest_body, len(self.shim.manifest_body)
+            if self.shim.truncate_manifests:
+                body, length = body[: len(body) // 2], length // 2
+        return headers, body, length
+
+    do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = handle_any
+
+
 def _make_handler(shim: Shim, *, sidecar: bool) -> type[QuietHandler]:
-    class Handler(QuietHandler):
-        def handle_any(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            request_body = self.rfile.read(length) if length else b""
-            shim.record(SeenRequest(self.command, self.path, self.headers.get("Authorization")), sidecar)
-            target = self.path
-            if shim.path_prefix and not sidecar:
-                if not target.startswith(shim.path_prefix + "/"):
-                    self.send(404, b"not below the path prefix\n", [("Content-Type", "text/plain")])
-                    return
-                target = target[len(shim.path_prefix) :]
-            path, _, query = target.partition("?")
-            extra = list(shim.extra_headers.items())
-            if not sidecar and shim.redirect_pattern and re.search(shim.redirect_pattern, path):
-                location = shim.url if shim.redirect_loop else shim.sidecar_url
-                self.send(307, b"", [("Location", location + self.path), *extra])
-                return
-            upstream = shim.sidecar_upstream if sidecar else shim.upstream
-            status, headers, body = upstream.forward(self.command, target, list(self.headers.items()), request_body)
-            length = len(body)
-            if self.command == "HEAD":  # no body: keep the length the registry announced
-                length = int(next((v for k, v in headers if k.lower() == "content-length"), "0"))
-            headers = [(k, v) for k, v in headers if k.lower() not in _HOP_BY_HOP]
-            if not sidecar:
-                headers, body, length = self.mangle(path, query, status, headers, body, length)
-            self.send(status, body, headers + extra, content_length=length)
-
-        def mangle(
-            self, path: str, query: str, status: int, headers: list[tuple[str, str]], body: bytes, length: int
-        ) -> tuple[list[tuple[str, str]], bytes, int]:
-            tags = _TAGS.match(path)
-            if tags and self.command == "GET":
-                paged = shim.tags_page(tags.group(1), query, status, body)
-                if paged is not None:
-                    body, link = paged
-                    if link:
-                        headers.append(("Link", link))
-                    return headers, body, len(body)
-            if status == 200 and _MANIFEST.match(path):
-                if shim.wrong_digest or shim.drop_digest:
-                    headers = [(k, v) for k, v in headers if k.lower() != "docker-content-digest"]
-                    if shim.wrong_digest:
-                        headers.append(("Docker-Content-Digest", WRONG_DIGEST))
-                if shim.manifest_body is not None:
-                    return headers, shim.manifest_body, len(shim.manifest_body)
-                if shim.truncate_manifests:
-                    body, length = body[: len(body) // 2], length // 2
-            return headers, body, length
-
-        do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = handle_any
-
-    return Handler
+    return type("Handler", (_ShimHandler,), {"shim": shim, "sidecar": sidecar})

@@ -32,19 +32,8 @@ class TrailingForever(QuietHandler):
     def do_GET(self) -> None:
         path = self.path.partition("?")[0]
         if path.endswith("/tags/list"):
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Encoding", self.encoding.removesuffix("-raw"))
-            self.send_header("Transfer-Encoding", "chunked")
-            self.end_headers()
-            first = ENCODED[self.encoding]
-            piece = b"\0" * 65536
-            try:
-                self.wfile.write(b"%x\r\n%s\r\n" % (len(first), first))
-                while True:
-                    self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
-            except OSError:
-                self.close_connection = True
+            headers = [("Content-Type", "application/json"), ("Content-Encoding", self.encoding.removesuffix("-raw"))]
+            self.send_forever(200, headers, ENCODED[self.encoding], b"\0" * 65536)
         elif path in ("/v2/", "/v2"):
             self.send(200, b"{}", [("Content-Type", "application/json")])
         else:
