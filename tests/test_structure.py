@@ -19,7 +19,6 @@ PENDING = {
     "preflight/registry/endpoints.py",
     "preflight/registry/auth.py",
     "preflight/rules/registry.py",
-    "preflight/doctor.py",
     "preflight/fix/plan.py",
     "preflight/discover.py",
     "preflight/localengine/client.py",

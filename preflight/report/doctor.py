@@ -10,7 +10,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import asdict
 
-from ..doctor import Section
+from ..doctor.steps import Section
 from ..safetext import safe_json, visible
 
 

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from preflight.doctor import Section, diagnose_endpoint
+from preflight.doctor.connect import diagnose_endpoint
+from preflight.doctor.steps import Section
 from preflight.imageref import ImageRef
 from preflight.registry.credentials import Credential
 from preflight.registry.endpoints import Endpoint

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from preflight.doctor import diagnose_endpoint
+from preflight.doctor.connect import diagnose_endpoint
 from preflight.imageref import ImageRef
 from preflight.registry.credentials import Credential
 from preflight.registry.endpoints import Endpoint
