@@ -13,15 +13,14 @@ from fake_dns import no_dns
 
 from preflight.config import Config, RegistryConfig
 from preflight.registry.endpoints import (
-    CAError,
     DaemonConfig,
     Endpoint,
     config_warnings,
     endpoints_for,
     is_insecure,
     load_daemon_json,
-    ssl_context_for,
 )
+from preflight.registry.tls import CAError, ssl_context_for
 
 NO_DAEMON = DaemonConfig()
 HUB = Endpoint("https://registry-1.docker.io", "registry-1.docker.io", False, None, False, "docker.io")

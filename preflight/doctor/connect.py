@@ -17,6 +17,7 @@ from ..imageref import ImageRef
 from ..registry import endpoints as ep
 from ..registry.credentials import Credential
 from ..registry.guard import Blocked, check_host
+from ..registry.tls import CAError, ssl_context_for
 from ..registry.transport import proxy_for
 from ..safetext import redact_url
 from .api import http_steps
@@ -107,8 +108,8 @@ def _steps(
     step.ok(f"connected to {addresses[0]}:{connect_port}")
 
     try:
-        context = ep.ssl_context_for(endpoint) if url.scheme == "https" else None
-    except ep.CAError as exc:
+        context = ssl_context_for(endpoint) if url.scheme == "https" else None
+    except CAError as exc:
         sock.close()
         raise Timer(section, "TLS").fail(
             str(exc), "TLS", f"fix the ca-file setting, or the files in /etc/docker/certs.d/{endpoint.host}/"

@@ -38,6 +38,7 @@ from .fetch import Run, base_url
 from .guard import ResolveOnce, check_host, default_resolve
 from .lookup import probe_with_fallback
 from .plan import LookupPlan, Plan, Timing, internal_error, make_plan
+from .tls import CAError, ssl_context_for
 from .transport import OVERALL, Diagnosis, Limits, RegistryTransport, Unreachable, netloc
 
 if TYPE_CHECKING:
@@ -77,7 +78,7 @@ class _DaemonThreads(concurrent.futures.ThreadPoolExecutor):
 
 def _default_context() -> ssl.SSLContext:
     """The verified TLS context for hosts that are not configured endpoints (realms, redirects)."""
-    return ep.ssl_context_for(ep.Endpoint("https://default", "default", False, None, False, "default"))
+    return ssl_context_for(ep.Endpoint("https://default", "default", False, None, False, "default"))
 
 
 @dataclass
@@ -129,8 +130,8 @@ def _transport(
         if endpoint is None:
             return default_ctx()
         try:
-            return ep.ssl_context_for(endpoint)
-        except ep.CAError as exc:
+            return ssl_context_for(endpoint)
+        except CAError as exc:
             raise Unreachable(Diagnosis(Status.TLS, host, str(exc))) from None
 
     def guard(host: str, direct: bool, registry: str | None) -> None:
