@@ -29,8 +29,9 @@ from preflight.facts import Status
 from preflight.imageref import ImageRef
 from preflight.model import ImageUse, Location, UseKind
 from preflight.registry import Lookup, Resolution, Settings
-from preflight.registry.auth import AuthState, RegistryAuth, parse_challenges, split_scope
+from preflight.registry.auth import AuthState, RegistryAuth
 from preflight.registry.batch import run
+from preflight.registry.challenge import parse_challenges, split_scope
 from preflight.registry.transport import Limits, bypasses_proxy, diagnose, parse_ratelimit, parse_retry_after, proxy_for
 from preflight.resolve import subject_for
 

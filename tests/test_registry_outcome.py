@@ -8,7 +8,8 @@ import httpx
 import pytest
 
 from preflight.facts import Status
-from preflight.registry.auth import AuthOutcome, Challenge
+from preflight.registry.auth import AuthOutcome
+from preflight.registry.challenge import Challenge
 from preflight.registry.outcome import HttpOutcome, Request, classify, clean, error_fields
 
 H = "reg.example.com"

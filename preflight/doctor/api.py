@@ -10,7 +10,8 @@ import httpx
 
 from ..imageref import ImageRef
 from ..registry import endpoints as ep
-from ..registry.auth import basic_authorization, choose, parse_challenges
+from ..registry.auth import basic_authorization
+from ..registry.challenge import choose, parse_challenges
 from ..registry.credentials import Credential
 from ..registry.guard import Blocked, check_host
 from ..registry.manifest import MANIFEST_ACCEPT
