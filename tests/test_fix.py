@@ -206,7 +206,7 @@ def test_pin_skips_suppressed_built_and_digest_references(tmp_path: Path) -> Non
 
 
 def test_a_file_changed_since_it_was_read_is_not_written(tmp_path: Path) -> None:
-    from preflight.fix.plan import PIN, Change, Plan
+    from preflight.fix.changes import PIN, Change, Plan
     from preflight.fix.run import execute
 
     path = tmp_path / "Dockerfile"

@@ -17,7 +17,6 @@ PENDING = {
     "preflight/registry/transport.py",
     "preflight/cli.py",
     "preflight/rules/registry.py",
-    "preflight/fix/plan.py",
     "preflight/discover.py",
     "preflight/localengine/client.py",
 }

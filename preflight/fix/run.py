@@ -11,8 +11,8 @@ from ..confine import Confinement, project_roots
 from ..model import Document, clip
 from ..safetext import inert_in_actions, visible
 from ..textfile import InputError
+from .changes import DIGEST, PIN, TYPO, Change, Listed, Plan
 from .edits import Source, apply, encoded, read_source, unified_diff, write_atomic
-from .plan import DIGEST, PIN, TYPO, Change, Listed, Plan
 
 OUTSIDE = "the file is outside the project"
 
