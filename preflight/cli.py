@@ -104,7 +104,7 @@ common_paths = click.argument("paths", nargs=-1, type=click.Path(readable=False)
 READ_SETTINGS = ("build-args", "build-contexts", "exclude", "allow-env")  # how the project's files are read
 CHECK_SETTINGS = (
     "select", "extend-select", "ignore", *READ_SETTINGS, "platforms", "fail-level", "offline", "timeout",
-    "concurrency", "deep", "disk-margin", "engine", *rule_flags(),
+    "concurrency", "deep", "engine", *rule_flags(),
 )  # fmt: skip
 # (a rule's option with a flag is check's without a change here: rule_flags)
 FIX_SETTINGS = (*READ_SETTINGS, "platforms", "timeout")

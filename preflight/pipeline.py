@@ -319,7 +319,7 @@ def check(loaded: Resolved, config: Config, options: RunOptions | None = None) -
         facts = offline_facts(loaded)
     else:
         facts = gather_facts(loaded, config, options)
-    rule_options = RuleOptions(config.rule_options, untrusted=options.untrusted, disk_margin=config.disk_margin)
+    rule_options = RuleOptions(config.rule_options, untrusted=options.untrusted)
     report = evaluate(loaded, selection, RuleContext(rule_options, facts.registry, facts.engine), facts.summary)
     if config.deep:
         report = replace(report, downloads=downloads(facts.registry))

@@ -41,7 +41,6 @@ class RuleOptions:
 
     values: Mapping[str, Any] = field(default_factory=dict)  # Setting.key -> value (config.rule_options)
     untrusted: bool = False  # --untrusted: compose interpolation read no environment (advice differs)
-    disk_margin: int = 2 << 30  # bytes a pull must leave free on the engine's data root (PF214; Config.disk_margin)
 
     def __getitem__(self, setting: Setting[T]) -> T:
         """The configured value of a rule's option, else its default."""

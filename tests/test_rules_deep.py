@@ -6,15 +6,20 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+import click
 import pytest
+from click.testing import CliRunner
 
 import preflight.rules.deep as rules
-from preflight.config import ConfigError, load_config
+from preflight.cli import cli
+from preflight.cliopts import CommandLine, settings_options
+from preflight.config import RULE_SETTINGS, SETTINGS, Config, ConfigError, load_config, rule_flags
 from preflight.engine import RuleContext, RuleOptions, Selection, evaluate
 from preflight.facts import Damage, EngineFacts, ImageFacts, LocalImage, PlatformImage, Status
 from preflight.imageref import ImageRef
 from preflight.model import Document, ImageUse, Level, Location, Summary, UseKind
 from preflight.resolve import resolve_documents
+from preflight.rulebook import get_rule
 
 GB = 1_000_000_000
 
@@ -56,10 +61,11 @@ def engine(free: int | None, *held: LocalImage) -> EngineFacts:
 
 
 def run(
-    uses: list[ImageUse], known: dict[str, ImageFacts], eng: EngineFacts | None = None, **options: object
+    uses: list[ImageUse], known: dict[str, ImageFacts], eng: EngineFacts | None = None, disk_margin: int | None = None
 ) -> list[tuple[int, str, Level, str]]:
     doc = Document("Dockerfile", "dockerfile", uses=tuple(uses))
-    ctx = RuleContext(RuleOptions(**options), known, eng)  # type: ignore[arg-type]
+    options = {} if disk_margin is None else {rules.DISK_MARGIN.key: disk_margin}
+    ctx = RuleContext(RuleOptions(options), known, eng)
     report = evaluate(resolve_documents([doc]), Selection(select=("PF213", "PF214")), ctx, Summary())
     return [(f.location.line, f.rule, f.level, f.message) for f in report.findings]
 
@@ -146,7 +152,63 @@ def test_unknown_free_space_no_engine_or_no_deep_facts_say_nothing() -> None:
 
 def test_disk_margin_setting(tmp_path: Path) -> None:
     (tmp_path / ".preflight.yaml").write_text("disk-margin: 500MB\n", encoding="utf-8")
-    assert load_config(tmp_path, environ={"HOME": str(tmp_path)}).disk_margin == 500_000_000
+    assert load_config(tmp_path, environ={"HOME": str(tmp_path)}).value(rules.DISK_MARGIN) == 500_000_000
     (tmp_path / ".preflight.yaml").write_text("disk-margin: lots\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="disk-margin"):
         load_config(tmp_path, environ={"HOME": str(tmp_path)})
+
+
+def test_disk_margin_is_an_option_pf214_declares(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """PF214 declares disk-margin beside its check (rules/deep.py), as PF104 does trusted-registries: the
+    one settings table, .preflight.yaml, [tool.preflight], the --disk-margin flag, the messages and the
+    rule's context all take it from that declaration; Config has no field of its own for it."""
+    assert rules.DISK_MARGIN in RULE_SETTINGS and rules.DISK_MARGIN in SETTINGS
+    assert get_rule("PF214").options == (rules.DISK_MARGIN,)  # type: ignore[union-attr]
+    assert "disk_margin" not in Config.__dataclass_fields__ and "disk-margin" in rule_flags()
+    assert RuleOptions()[rules.DISK_MARGIN] == 2 << 30  # unset: the option's default, 2 GiB
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("XDG_CONFIG_HOME", raising=False)
+    yaml, pyproject = tmp_path / ".preflight.yaml", tmp_path / "pyproject.toml"
+
+    def load(text: str, file: Path = yaml) -> Config:
+        file.write_text(text, encoding="utf-8")
+        try:
+            return load_config(tmp_path)
+        finally:
+            file.unlink()
+
+    def error(text: str, file: Path = yaml) -> str:
+        with pytest.raises(ConfigError) as info:
+            load(text, file)
+        return str(info.value)
+
+    assert load("disk-margin: 3GB\n").rule_options == {"disk-margin": 3 * GB}
+    assert load('[tool.preflight]\ndisk-margin = "500MB"\n', pyproject).value(rules.DISK_MARGIN) == 500_000_000
+    assert load("[tool.preflight]\ndisk-margin = 1073741824\n", pyproject).value(rules.DISK_MARGIN) == 1 << 30
+    expected = "disk-margin: expected a size in bytes such as 2GiB, 500MB or 1073741824, got 'lots'"
+    assert error("deep: true\ndisk-margin: lots\n") == f".preflight.yaml:2: {expected}"
+    assert (
+        error('[tool.preflight]\ndisk-margin = "lots"\n', pyproject) == f"pyproject.toml: [tool.preflight].{expected}"
+    )
+
+    # The command line: check's flag, through the same option declaration (cliopts.settings_options).
+    seen: list[Config] = []
+
+    @click.command()
+    @settings_options("disk-margin")
+    def probe(cmdline: CommandLine) -> None:
+        seen.append(cmdline.load())
+
+    yaml.write_text("disk-margin: 500MB\n", encoding="utf-8")
+    assert CliRunner().invoke(probe, []).exit_code == 0
+    assert CliRunner().invoke(probe, ["--disk-margin", "2GiB"]).exit_code == 0  # the flag wins over the file
+    assert [c.value(rules.DISK_MARGIN) for c in seen] == [500_000_000, 2 << 30]
+    known = dict([facts("reg.example/app:1", image("linux/amd64", (1, 3 * GB)))])
+    uses = [use("reg.example/app:1", 1)]  # 3 GB to pull into 4 GB free: leaves 1 GB
+    assert run(uses, known, engine(4 * GB), seen[0].value(rules.DISK_MARGIN)) == []
+    (found,) = run(uses, known, engine(4 * GB), seen[1].value(rules.DISK_MARGIN))
+    assert found[2] == Level.WARNING and "less than the margin of 2.1 GB" in found[3]
+    assert "--disk-margin SIZE" in CliRunner().invoke(cli, ["check", "--help"]).output
+    bad = CliRunner().invoke(cli, ["check", "--offline", "--deep", "--disk-margin", "lots"])
+    assert bad.exit_code == 2 and f"--{expected}" in bad.output

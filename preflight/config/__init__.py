@@ -53,7 +53,8 @@ Keys are kebab-case only (``fail-level``, not ``fail_level``)::
     timeout: 30                   # seconds (number > 0)
     concurrency: 32               # requests in flight per registry host (1-256)
     deep: false                   # check every manifest, config and layer blob (PF213), download sizes
-    disk-margin: 2GiB             # free space a pull must leave on the engine's data root (PF214): bytes or 500MB, 2GiB
+    disk-margin: 2GiB             # an option of rule PF214 (rules/deep.py): free space a pull must leave
+                                  # on the engine's data root, bytes or 500MB, 2GiB
     allow-env: [REGISTRY_HOST]    # user's file only: variables interpolation may read under --untrusted
 
 Unknown keys, wrong types, unknown rule IDs and unreadable or malformed files raise

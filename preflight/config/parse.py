@@ -173,18 +173,3 @@ def engine_flag(value: str | None) -> str | None:
     if isinstance(found, Unusable) and found.supported:
         raise ConfigError(f"--engine {found.endpoint}: {found.reason}")
     return value.strip()
-
-
-_SIZE_RE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([kmgt]i?b?|b)?\s*\Z", re.IGNORECASE)
-
-
-def size(value: Any, name: str, _root: Path | None = None) -> int:
-    """Bytes: a whole number, or a number with a unit (``500MB``, ``2GiB``, ``1.5G``; kB/MB/GB/TB decimal,
-    KiB/MiB/GiB/TiB and a bare K/M/G/T binary, as docker's own size options)."""
-    match = _SIZE_RE.match(str(value)) if isinstance(value, (int, str)) and not isinstance(value, bool) else None
-    if match is None:
-        raise ConfigError(f"{name}: expected a size in bytes such as 2GiB, 500MB or 1073741824, got {value!r}")
-    number, unit = float(match.group(1)), (match.group(2) or "b").lower()
-    decimal = len(unit) == 2 and unit != "ib"  # kB, MB, GB, TB
-    power = "bkmgt".index(unit[0])
-    return int(number * (1000**power if decimal else 1024**power))

@@ -93,9 +93,6 @@ RUN_SETTINGS: tuple[Setting[Any], ...] = (
          "it only asks the same registries about the same images' blobs (read-only HEAD/GET, bounded by the timeout)",
          Flag("--deep", "Also check every manifest, config and layer blob of each image (PF213) and report download"
               " sizes (images: with --format json).", "switch")),
-    _row("disk-margin", "disk_margin", p.size, Trust.PROJECT, _REPORTING,
-         Flag("--disk-margin", "With --deep: free space a pull must leave on the engine's data root (PF214; default"
-              " 2GiB).", metavar="SIZE")),
     _row("build-contexts", "build_contexts", str_map, Trust.NOT_UNTRUSTED,
          "it replaces the images the checked Dockerfiles name with others the project picks",
          Flag("--build-context", "A named build context, as docker buildx build takes it (repeatable): FROM NAME"

@@ -42,7 +42,6 @@ class Config:
     engine: str | None = None  # container engine: URL, "off", None = found as the docker CLI finds it
     concurrency: int = 32  # requests in flight per registry host (README "Speed" justifies the default)
     deep: bool = False  # --deep: every manifest, config and layer blob checked (PF213), download sizes
-    disk_margin: int = 2 << 30  # bytes a pull must leave free on the engine's data root (PF214; README says why)
     # The options rules declare (rulebook.Rule.options), by key, as set (unset: the option's default):
     rule_options: Mapping[str, Any] = field(default_factory=dict)
     # Not settings (no key in any file):

@@ -12,6 +12,8 @@ from ..facts import Damage, Status
 from ..model import Level
 from ..platforms import provides
 from ..rulebook import Hit, RuleContext, Subject, rule
+from ..settings import Flag, Setting, Trust
+from ..settings import size as parse_size
 from .registry import TAGS, _image, _registry_facts
 
 # ----------------------------------------------------------------- PF213: --deep
@@ -104,6 +106,20 @@ def pull_size(ctx: RuleContext) -> tuple[int, int] | None:
     return (total, images) if images else None
 
 
+DISK_MARGIN: Setting[int] = Setting(
+    "disk-margin",
+    parse_size,
+    Trust.PROJECT,
+    "it only decides what is reported",
+    Flag(
+        "--disk-margin",
+        "With --deep: free space a pull must leave on the engine's data root (PF214; default 2GiB).",
+        metavar="SIZE",
+    ),
+    default=2 << 30,  # layers unpack to 2-3 times their compressed size, and the build writes its own (README)
+)
+
+
 @rule(
     "PF214",
     "pull-exceeds-disk",
@@ -111,6 +127,7 @@ def pull_size(ctx: RuleContext) -> tuple[int, int] | None:
     Level.ERROR,
     needs_registry=True,
     tags=TAGS,
+    options=(DISK_MARGIN,),
 )
 def pull_exceeds_disk(subject: Subject, ctx: RuleContext) -> Iterator[Hit]:
     found = _registry_facts(subject, ctx)
@@ -121,7 +138,7 @@ def pull_exceeds_disk(subject: Subject, ctx: RuleContext) -> Iterator[Hit]:
     if pulled is None:
         return
     size, images = pulled
-    free, margin = engine.free_space, ctx.options.disk_margin
+    free, margin = engine.free_space, ctx.options[DISK_MARGIN]
     what = (
         f"the {images} image{'' if images == 1 else 's'} the engine at {engine.endpoint} does not hold "
         f"download{'s' if images == 1 else ''} {size_text(size)} of compressed layers"

@@ -281,7 +281,9 @@ def test_the_disk_sum_leaves_out_layers_the_real_engine_has(  # type: ignore[no-
     docker_engine.run(["pull", held])
     dockerfile = f"FROM {held}\nFROM {wanted}\n" if named else f"FROM {wanted}\n"  # else found among all images
     (tmp_path / "Dockerfile").write_text(dockerfile, encoding="utf-8")
-    config = Config(deep=True, disk_margin=10**18, timeout=10.0, daemon_json=str(tmp_path / "none.json"))
+    config = Config(
+        deep=True, rule_options={"disk-margin": 10**18}, timeout=10.0, daemon_json=str(tmp_path / "none.json")
+    )
     environ = docker_engine.env(HOME=str(tmp_path))
     loaded = pipeline.load(["."], config, cwd=tmp_path, environ=environ)
     report = pipeline.check(loaded, config, pipeline.RunOptions(environ=environ)).report
