@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-import preflight.rules.registry as rules
+import preflight.rules.engine as rules
 from preflight.engine import RuleContext, Selection, evaluate
 from preflight.facts import EngineFacts, ImageFacts, LocalImage, Status
 from preflight.localengine import discover, survey

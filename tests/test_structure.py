@@ -16,7 +16,6 @@ LIMIT = 400
 PENDING = {
     "preflight/registry/transport.py",
     "preflight/cli.py",
-    "preflight/rules/registry.py",
     "preflight/discover.py",
     "preflight/localengine/client.py",
 }

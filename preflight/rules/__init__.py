@@ -1,3 +1,3 @@
 """Importing this package registers every rule (``preflight.engine`` imports it lazily)."""
 
-from . import deep, offline, registry  # noqa: F401
+from . import deep, engine, offline, registry  # noqa: F401

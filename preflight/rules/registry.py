@@ -3,7 +3,8 @@
 Pure functions of ``subject.facts`` (filled by ``preflight.registry.resolve`` before the rules
 run): no network here. A use that is not pulled (compose ``image:`` beside ``build:``) or was
 not looked up has no facts and never fires. An unreachable registry is PF208, never "not
-found"; a lookup that did not finish before the deadline is PF209, never a pass.
+found"; a lookup that did not finish before the deadline is PF209, never a pass. The rules
+that weigh the local engine's copy against these answers (PF210-PF212) are in ``rules.engine``.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ def _facts(subject: Subject) -> tuple[ImageRef, ImageFacts] | None:
 
 
 def _held(subject: Subject, ctx: RuleContext) -> LocalImage | None:
-    """The local engine's copy of the image, when it holds one (then PF210/PF211 speak instead)."""
+    """The local engine's copy of the image, when it holds one (then PF210/PF211 in ``rules.engine`` speak instead)."""
     if ctx.engine is None or subject.ref is None:
         return None
     return ctx.engine.holds(subject.ref.canonical)
@@ -351,92 +352,3 @@ def registry_error(subject: Subject, ctx: RuleContext) -> Iterator[Hit]:
     else:
         msg = f"registry {facts.host} error ({count}): {facts.detail}"
     yield Hit(msg, group=facts.host)
-
-
-# ----------------------------------------------------------------- PF210 / PF211 / PF212: the local engine
-
-_REFUSED = {
-    Status.TAG_MISSING: "has no such tag",
-    Status.REPO_MISSING: "has no such repository",
-    Status.DIGEST_MISSING: "has no such digest",
-    Status.REPO_MISSING_OR_PRIVATE: "does not have it, or it is private",
-    Status.AUTH_REQUIRED: "needs credentials to pull it",
-    Status.AUTH_FAILED: "refuses the configured credentials",
-}
-
-
-def _origin(ref: ImageRef, image: LocalImage) -> str:
-    """How the local copy probably got there, from the registry digests the engine knows it by."""
-    if not image.repo_digests:
-        return "it has no registry digest: it was built, imported or loaded on this machine"
-    names = [d.split("@", 1)[0] for d in image.repo_digests]
-    others = [n for n in names if n not in (ref.name, ref.familiar_name)]
-    if others and len(others) == len(names):
-        return f"it was pulled from or pushed to {clip(others[0])}, not this registry"
-    return "it was pulled from this repository earlier and has since been removed there, or pushed only elsewhere"
-
-
-@rule(
-    "PF210",
-    "image-only-local",
-    "The local engine holds an image the registry does not serve: it builds here and fails on a clean machine.",
-    Level.WARNING,
-    needs_registry=True,
-    tags=TAGS,
-)
-def image_only_local(subject: Subject, ctx: RuleContext) -> Iterator[Hit]:
-    found = _facts(subject)
-    image = _held(subject, ctx)
-    if found is None or image is None or found[1].status not in _REFUSED:
-        return
-    ref, facts = found
-    assert ctx.engine is not None
-    yield Hit(
-        f"{ref.familiar} exists only in the local engine{_image(subject)}: the registry {facts.host} "
-        f"{_REFUSED[facts.status]}, but the engine at {ctx.engine.endpoint} holds it ({image.platform or 'unknown platform'}); "
-        f"{_origin(ref, image)}. The build works here and fails on any clean machine (CI, a colleague's laptop): "
-        "push the image to the registry, or build it in the same pipeline"
-    )
-
-
-@rule(
-    "PF211",
-    "registry-down-local-copy",
-    "The registry could not be asked, but the local engine holds the image: the build uses that copy.",
-    Level.NOTE,
-    needs_registry=True,
-    tags=TAGS,
-)
-def registry_down_local_copy(subject: Subject, ctx: RuleContext) -> Iterator[Hit]:
-    found = _facts(subject)
-    image = _held(subject, ctx)
-    if found is None or image is None:
-        return
-    ref, facts = found
-    if not facts.status.unreachable and facts.status not in _ERRORS:
-        return
-    assert ctx.engine is not None
-    yield Hit(
-        f"registry {facts.host} could not be asked about {ref.familiar}{_image(subject)} ({facts.detail}); "
-        f"the engine at {ctx.engine.endpoint} holds it ({image.platform or 'unknown platform'}), so docker build "
-        "uses the local copy unless it is run with --pull"
-    )
-
-
-@rule(
-    "PF212",
-    "engine-unreachable",
-    "The configured container engine does not answer: builds on this machine fail.",
-    Level.WARNING,
-    needs_registry=True,
-    tags=TAGS,
-)
-def engine_unreachable(subject: Subject, ctx: RuleContext) -> Iterator[Hit]:
-    engine = ctx.engine
-    if engine is None or engine.answered or not subject.use.pull or subject.ref is None:
-        return
-    yield Hit(
-        f"the container engine {engine.endpoint} ({engine.source}) does not answer: {engine.detail}; "
-        "docker build on this machine fails until it does (check with docker version)",
-        group="engine",
-    )

@@ -42,7 +42,8 @@ import pytest
 import yaml
 from test_rule_pages import INPUT_RULES, blocks, examples, expectations, page_paths
 
-import preflight.rules.registry  # noqa: F401  (registers PF2xx even before preflight.rules imports it)
+import preflight.rules.engine
+import preflight.rules.registry  # noqa: F401  (register PF2xx, PF210-PF212 in rules.engine, before preflight.rules does)
 from preflight.config import Config, RegistryConfig, load_config
 from preflight.engine import get_rule
 from preflight.model import Finding
