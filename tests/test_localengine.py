@@ -17,7 +17,7 @@ import preflight.rules.engine as rules
 from preflight.engine import RuleContext, Selection, evaluate
 from preflight.facts import EngineFacts, ImageFacts, LocalImage, Status
 from preflight.localengine import discover, survey
-from preflight.localengine.client import negotiate, parse_image, parse_info
+from preflight.localengine.answers import negotiate, parse_image, parse_info
 from preflight.localengine.discover import Target, TLSFiles, Unusable, find_engine
 from preflight.model import Document, ImageUse, Location, Summary, UseKind
 from preflight.resolve import resolve_documents
@@ -382,6 +382,6 @@ def test_without_a_docker_listing_each_reference_is_inspected(
     ],
 )
 def test_familiar_is_how_docker_lists_a_reference(canonical: str, docker_says: str) -> None:
-    from preflight.localengine.client import familiar
+    from preflight.localengine.answers import familiar
 
     assert familiar(canonical) == docker_says

@@ -17,7 +17,6 @@ PENDING = {
     "preflight/registry/transport.py",
     "preflight/cli.py",
     "preflight/discover.py",
-    "preflight/localengine/client.py",
 }
 
 

@@ -21,7 +21,7 @@ from .discover import Target, Unusable, find_engine
 
 if TYPE_CHECKING:
     from ..registry.endpoints import DaemonConfig
-    from .client import EngineInfo
+    from .answers import EngineInfo
 
 log = logging.getLogger("preflight.localengine")
 MAX_TIMEOUT = 5.0  # seconds: a local engine answers in milliseconds; a remote one gets this long

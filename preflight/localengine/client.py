@@ -7,6 +7,7 @@ familiar names, then one inspect per distinct image held (for its platform and d
 paths give the same facts (tests/registry/test_engine_real.py); the listing saves a round trip
 and httpx's per-request work (about half a millisecond) for every reference.
 
+What the answers mean (``/_ping``'s versions, ``/info``, an image's inspect) is ``answers``'s.
 Every body is read as a bounded stream; every request has a timeout and the whole step a
 deadline. Nothing here raises for a broken engine: the answer says what went wrong.
 """
@@ -18,41 +19,22 @@ import logging
 import ssl
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
 from ..facts import EngineFacts, LocalImage
 from ..safetext import redact_url
+from .answers import EngineInfo, familiar, negotiate, parse_image, parse_info, server_version, strings
 from .discover import Target
 
 log = logging.getLogger("preflight.localengine")
 
-API_MAX = (1, 45)  # the newest Engine API version preflight asks for
-API_MIN = (1, 24)  # spoken when /_ping names no version (the CLI's fallback)
 MAX_SMALL = 1 << 20  # /_ping, /info
 MAX_IMAGE = 4 << 20  # /images/{name}/json (config and history of one image)
-MAX_LAYERS = 1000  # RootFS layers kept per image (Docker stacks at most 127)
 MAX_LIST = 8 << 20  # /images/json filtered to the references: a few hundred bytes per image held
 CONCURRENCY = 2  # connections: the image requests, and /info beside them
 LIST_FROM = 8  # references: from this many on, one listing instead of one inspect each
-
-
-@dataclass(frozen=True)
-class EngineInfo:
-    """The engine's own settings from ``/info`` (what its pulls use)."""
-
-    mirrors: tuple[str, ...] = ()  # registry mirrors, no trailing slash
-    insecure: tuple[str, ...] = ()  # insecure registry CIDRs and host[:port] names
-    http_proxy: str = ""  # redacted
-    https_proxy: str = ""
-    no_proxy: str = ""
-    root_dir: str | None = None
-    driver: str | None = None
-    name: str | None = None
-    os_type: str | None = None
-    architecture: str | None = None
 
 
 class _TooLarge(Exception):
@@ -80,23 +62,6 @@ def _json(body: bytes) -> Any:
         return json.loads(body)
     except (ValueError, RecursionError):
         return None
-
-
-def _version(text: str | None) -> tuple[int, int] | None:
-    if not text:
-        return None
-    major, _, minor = text.strip().partition(".")
-    if not (major.isdigit() and minor.isdigit()) or len(major) > 3 or len(minor) > 4:
-        return None
-    return int(major), int(minor)
-
-
-def negotiate(server: str | None) -> str:
-    """The API version to speak: the engine's when older than ``API_MAX``, 1.24 when it names
-    none (the docker CLI's negotiation)."""
-    found = _version(server)
-    chosen = API_MIN if found is None else min(found, API_MAX)
-    return f"{chosen[0]}.{chosen[1]}"
 
 
 def diagnose(exc: BaseException, target: Target, timeout: float) -> str:
@@ -170,69 +135,6 @@ def _client(target: Target, timeout: float) -> httpx.Client:
     )
 
 
-def _str(data: Mapping[str, Any], key: str) -> str | None:
-    value = data.get(key)
-    return value if isinstance(value, str) and value else None
-
-
-def _strings(value: Any) -> tuple[str, ...]:
-    return tuple(v for v in value if isinstance(v, str)) if isinstance(value, list) else ()
-
-
-def parse_info(data: Any) -> EngineInfo:
-    if not isinstance(data, dict):
-        return EngineInfo()
-    registry = data.get("RegistryConfig")
-    registry = registry if isinstance(registry, dict) else {}
-    mirrors = tuple(m.rstrip("/") for m in _strings(registry.get("Mirrors")))
-    insecure = list(_strings(registry.get("InsecureRegistryCIDRs")))
-    indexes = registry.get("IndexConfigs")
-    if isinstance(indexes, dict):
-        for name, index in sorted(indexes.items()):
-            if isinstance(name, str) and isinstance(index, dict) and index.get("Secure") is False:
-                insecure.append(name)
-    return EngineInfo(
-        mirrors=mirrors,
-        insecure=tuple(insecure),
-        http_proxy=redact_url(_str(data, "HttpProxy") or ""),
-        https_proxy=redact_url(_str(data, "HttpsProxy") or ""),
-        no_proxy=(_str(data, "NoProxy") or "")[:500],
-        root_dir=_str(data, "DockerRootDir"),
-        driver=_str(data, "Driver"),
-        name=_str(data, "Name"),
-        os_type=_str(data, "OSType"),
-        architecture=_str(data, "Architecture"),
-    )
-
-
-def parse_image(reference: str, data: Any) -> LocalImage | None:
-    if not isinstance(data, dict) or not isinstance(data.get("Id"), str):
-        return None
-    platform = "/".join(p for p in (_str(data, "Os"), _str(data, "Architecture"), _str(data, "Variant")) if p)
-    rootfs = data.get("RootFS")
-    layers = _strings(rootfs.get("Layers"))[:MAX_LAYERS] if isinstance(rootfs, dict) else ()
-    return LocalImage(reference, data["Id"][:80], platform, _strings(data.get("RepoDigests"))[:20], layers)
-
-
-def _server_version(header: str) -> str | None:
-    """``Docker/20.10.24+dfsg1 (linux)`` -> ``Docker 20.10.24+dfsg1`` (``/_ping``'s Server header)."""
-    product = header.split(" ", 1)[0][:80]
-    return product.replace("/", " ", 1) if "/" in product else None
-
-
-def familiar(reference: str) -> str:
-    """How Docker names an ``ImageRef.canonical`` reference in ``/images/json`` (``RepoTags``,
-    ``RepoDigests``) and matches it in the ``reference`` filter (Go's ``FamiliarString``): no
-    ``docker.io/``, no ``library/``; a tag and a digest together are looked up by the digest."""
-    from ..imageref import ImageRef
-
-    ref = ImageRef.parse(reference)
-    name = ref.name
-    if ref.domain == "docker.io":
-        name = ref.path.removeprefix("library/") if ref.path.count("/") == 1 else ref.path
-    return f"{name}@{ref.digest}" if ref.digest else f"{name}:{ref.effective_tag}"
-
-
 class _Background:
     """``fn(*args)`` in a thread of its own. ``threading.Thread.start`` waits until the new thread
     runs (a scheduler's time slice on a loaded machine); this does not, and the thread never
@@ -297,7 +199,7 @@ def _by_listing(get: Get, prefix: str, refs: Sequence[str], deadline: float) -> 
     by_image: dict[str, list[str]] = {}
     for entry in listing:
         if isinstance(entry, dict) and isinstance(entry.get("Id"), str):
-            for name in _strings(entry.get("RepoTags")) + _strings(entry.get("RepoDigests")):
+            for name in strings(entry.get("RepoTags")) + strings(entry.get("RepoDigests")):
                 by_image.setdefault(entry["Id"], []).extend(wanted.pop(name, ()))
     held: dict[str, LocalImage] = {}
     for image_id, names in by_image.items():
@@ -352,7 +254,7 @@ def ask(
         if status != 200:
             return failed(f"{endpoint} answered /_ping with HTTP {status}, not as a Docker engine")
         api = negotiate(headers.get("api-version"))
-        server = _server_version(headers.get("server", ""))
+        server = server_version(headers.get("server", ""))
         prefix = f"/v{api}"
         refs = list(dict.fromkeys(references))
         held = None
