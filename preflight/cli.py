@@ -532,13 +532,12 @@ def list_rules() -> None:
 def show_rule(rule_id: str) -> None:
     """Print the documentation page of RULE_ID (e.g. PF102)."""
     from .engine import get_rule
-    from .report.pages import for_readers, rule_page
+    from .report.text import rule_text
 
     r = get_rule(rule_id)
     if r is None:
         raise UsageProblem(f"unknown rule {rule_id!r}; `preflight rules` lists them")
-    page = rule_page(r.id)
-    click.echo(for_readers(page) if page is not None else f"{r.id} {r.name}\n\n{r.summary}")
+    click.echo(rule_text(r))
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -292,6 +292,19 @@ def test_rule_page_is_printed_for_readers():
     assert "file=" not in pf001 and "`api/Dockerfile`:" in pf001
 
 
+def test_rule_without_its_page_prints_name_and_summary(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An install that lost its rule pages (report.text.rule_text, what `preflight rule` prints)."""
+    from preflight.report import pages
+
+    monkeypatch.setattr(pages, "PAGE_DIRS", (tmp_path,))
+    pages.rule_page.cache_clear()
+    try:
+        page = invoke("rule", "PF102").output
+    finally:
+        pages.rule_page.cache_clear()
+    assert page == "PF102 latest-tag\n\nAn image uses the latest tag without a digest.\n"
+
+
 def test_readme_documents_every_check_option():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     for param in cli.commands["check"].params:

@@ -1,5 +1,5 @@
 """Human output: ``path:line:col: PF102 warning: message`` lines, then a summary; and the
-text of ``preflight images`` and ``preflight rules``.
+text of ``preflight images``, ``preflight rules`` and ``preflight rule``.
 
 With color, findings are grouped under their file (ANSI escapes); the summary stays the same.
 """
@@ -11,6 +11,7 @@ from collections.abc import Iterable, Sequence
 from ..model import Finding, Level, Report
 from ..safetext import visible
 from . import LEVELS, Context, ImageRow, RuleInfo
+from .pages import for_readers, rule_page
 
 _RESET = "\x1b[0m"
 _BOLD = "\x1b[1m"
@@ -116,3 +117,11 @@ def rule_list(rules: Iterable[RuleInfo]) -> str:
         level = "off" if r.level is Level.OFF else r.level.value
         lines.append(f"{r.id}  {r.name:<22} {level:<8} {r.summary}\n")
     return "".join(lines)
+
+
+def rule_text(rule: RuleInfo) -> str:
+    """``preflight rule PF102``: the rule's page as people read it (``pages.for_readers``). Every rule has a
+    page (tests/test_rule_pages.py) and the wheel carries them (tests/test_packaging.py); an install that
+    lost them still prints the rule's name and summary."""
+    page = rule_page(rule.id)
+    return for_readers(page) if page is not None else f"{rule.id} {rule.name}\n\n{rule.summary}"
