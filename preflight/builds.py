@@ -16,7 +16,8 @@ from pathlib import Path
 
 from .config import Config
 from .confine import Confinement, allowed_environment, project_roots
-from .discover import Target, classify, compile_excludes, discover, display_path, is_excluded
+from .discover import Target, compile_excludes, discover, display_path, is_excluded
+from .filekinds import classify
 from .model import BuildLink, Document, Location, Problem, Suppressions
 
 

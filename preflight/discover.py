@@ -3,7 +3,7 @@
 ``discover(paths, cwd, exclude)`` turns command-line paths into ``Target``s:
 
 * A named **file** is always a target (unless excluded). Its kind comes from its name
-  (``classify``); an unknown name ending in ``.yaml``/``.yml`` is a compose file, any other
+  (``filekinds.classify``); an unknown name ending in ``.yaml``/``.yml`` is a compose file, any other
   unknown name a Dockerfile (naming ``build/app.docker`` means it).
 * A named **directory** (default ``.``) is searched recursively, hidden directories such as
   ``.devcontainer`` and ``.github`` included; only files whose name ``classify`` knows are
@@ -18,7 +18,7 @@
   it counts as explicit when any route to it was explicit. Targets are sorted by display path.
 
 Exclude patterns (``--exclude``, config ``exclude`` and ``compose-files``): ``preflight.excludes``;
-the git listing: ``preflight.gitfiles``.
+the git listing: ``preflight.gitfiles``; what a file is, by name or content: ``preflight.filekinds``.
 """
 
 from __future__ import annotations
@@ -33,47 +33,13 @@ from pathlib import Path
 
 from .confine import OUTSIDE, Confinement
 from .excludes import ExcludePattern, compile_excludes, hit, is_excluded
+from .filekinds import COMPOSE, classify, classify_explicit, sniff_compose
 from .gitfiles import ls_files
 from .model import Location, Problem
 
-DOCKERFILE = "dockerfile"
-COMPOSE = "compose"
-
 VCS_DIRS = frozenset({".git", ".hg", ".svn"})
 
-# Exact Dockerfile names. Docker's default is ``Dockerfile`` and it also accepts lower-case
-# ``dockerfile``; Podman/Buildah default to ``Containerfile``.
-_DOCKERFILE_NAMES = frozenset({"Dockerfile", "dockerfile", "Containerfile"})
-_DOCKERFILE_PREFIXES = ("Dockerfile.", "Containerfile.")
-_DOCKERFILE_SUFFIXES = (".Dockerfile", ".dockerfile", ".Containerfile", ".containerfile")
-
-# ``Dockerfile.<ext>`` names that are not Dockerfiles Docker builds: docs, scripts, data,
-# templates (docker-library's ``Dockerfile.template`` holds template syntax), editor and
-# patch leftovers. Compared case-insensitively with the text after the last dot.
-NOT_DOCKERFILE_EXTENSIONS = frozenset(
-    {
-        "md", "rst", "txt", "adoc",
-        "sh", "bash", "ps1", "bat", "cmd", "py", "go", "rb", "js",
-        "json", "yaml", "yml", "toml", "xml", "ini", "cfg", "conf", "env", "lock",
-        "j2", "jinja", "jinja2", "tmpl", "tpl", "template", "erb", "in", "mustache", "hbs",
-        "bak", "orig", "rej", "swp", "tmp", "old", "patch", "diff",
-    }
-)  # fmt: skip
-
-# compose.yaml, compose.override.yml, docker-compose.yml, docker-compose.prod.yaml, and the
-# common hyphen forms docker-compose-dev.yml, compose-dev.yaml (Compose never loads those by
-# default, but projects name their variants that way and pass them with -f).
-# Also the names people give compose files Compose itself never loads by default but that
-# `docker compose -f` / `docker stack deploy -c` take: anything with "compose" in its name
-# (gateway-docker-compose.yml), Swarm stack files (docker-stack.yml, docker-stack.prod.yaml) and
-# fig.yml, Compose's original name. Other YAML is recognised by content (``sniff_compose``).
-_COMPOSE_RE = re.compile(r"(?:[^/]*compose[^/]*|docker-stack(?:[.-][^/]+)?|fig)\.ya?ml\Z")
 _YAML_RE = re.compile(r"[^/]*\.ya?ml\Z", re.IGNORECASE)
-SNIFF_BYTES = 64 * 1024
-# A top-level `services:` key (block style) and, below it, an indented `image:` or `build:` key.
-# GitHub workflows nest `services:` under a job; Kubernetes manifests have no top-level services.
-_SERVICES_RE = re.compile(r"^services[ \t]*:[ \t]*(?:#[^\n]*)?$", re.MULTILINE)
-_SERVICE_KEY_RE = re.compile(r"^[ \t]+(?:image|build)[ \t]*:", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -87,56 +53,6 @@ class Target:
 class Discovery:
     targets: tuple[Target, ...]
     problems: tuple[Problem, ...]
-
-
-def classify(name: str) -> str | None:
-    """``"dockerfile"``, ``"compose"`` or None for a file name (not a path).
-
-    Dockerfiles: ``Dockerfile``, ``dockerfile``, ``Containerfile``, ``Dockerfile.*`` and
-    ``Containerfile.*`` (except extensions in ``NOT_DOCKERFILE_EXTENSIONS``), ``*.Dockerfile``,
-    ``*.dockerfile``, ``*.Containerfile``, ``*.containerfile``; never ``*.dockerignore``.
-    Compose: any ``*compose*.yaml`` (``compose.yaml``, ``docker-compose.prod.yml``,
-    ``gateway-docker-compose.yml``), ``docker-stack.yaml``, ``docker-stack.*.yaml``,
-    ``docker-stack-*.yaml`` and ``fig.yaml`` (each also ``.yml``). Case-sensitive as listed.
-    Other YAML files can still be compose files by content: see ``sniff_compose``.
-    """
-    if "ocker" not in name and "ontainer" not in name and "ompose" not in name and not name.startswith("fig."):
-        return None  # fast path: most files in a tree
-    if name in _DOCKERFILE_NAMES:
-        return DOCKERFILE
-    if _COMPOSE_RE.match(name) and not name.startswith(_DOCKERFILE_PREFIXES):  # Dockerfile.compose.yml: neither
-        return COMPOSE
-    if name.endswith(".dockerignore"):
-        return None
-    for prefix in _DOCKERFILE_PREFIXES:
-        if name.startswith(prefix) and len(name) > len(prefix):
-            ext = name.rpartition(".")[2].lower()
-            return None if ext in NOT_DOCKERFILE_EXTENSIONS else DOCKERFILE
-    for suffix in _DOCKERFILE_SUFFIXES:
-        if name.endswith(suffix) and len(name) > len(suffix):
-            return DOCKERFILE
-    return None
-
-
-def sniff_compose(path: str) -> bool:
-    """Whether a YAML file not named like a compose file is one by content: a top-level
-    ``services:`` mapping with an ``image:`` or ``build:`` key below it, within its first 64 KiB
-    (a stack file named ``stack.yml`` or ``pwd.yml``). Never reads more; unreadable means no."""
-    try:
-        with open(path, "rb") as f:
-            head = f.read(SNIFF_BYTES).decode("utf-8", errors="replace")
-    except OSError:
-        return False
-    match = _SERVICES_RE.search(head)
-    return match is not None and _SERVICE_KEY_RE.search(head, match.end()) is not None
-
-
-def classify_explicit(name: str) -> str:
-    """Kind of a file named on the command line: by name, else YAML is compose, else Dockerfile."""
-    kind = classify(name)
-    if kind is not None:
-        return kind
-    return COMPOSE if name.lower().endswith((".yaml", ".yml")) else DOCKERFILE
 
 
 def display_path(path: Path | str, cwd: Path | str) -> str:

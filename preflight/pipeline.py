@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING
 
 from .builds import BuildPlan, Scope, discover_files, plan_builds
 from .config import Config
-from .discover import classify
 from .engine import RuleContext, RuleOptions, Selection, evaluate, needs_registry
 from .facts import EngineFacts, ImageFacts, Status
+from .filekinds import classify
 from .imageref import ImageRef
 from .model import (
     DOCKER_IMAGE_CONTEXT,

@@ -15,14 +15,12 @@ from preflight import gitfiles
 from preflight.discover import (
     Discovery,
     Target,
-    classify,
-    classify_explicit,
     compile_excludes,
     discover,
     display_path,
     is_excluded,
-    sniff_compose,
 )
+from preflight.filekinds import classify, classify_explicit, sniff_compose
 from preflight.model import Location, Problem
 
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from preflight.discover import classify
+from preflight.filekinds import classify
 
 ROOT = Path(__file__).resolve().parents[1]
 MANIFEST = ROOT / ".pre-commit-hooks.yaml"
@@ -81,7 +81,7 @@ NAMES = [
 
 @pytest.mark.parametrize("path", NAMES)
 def test_hook_selects_exactly_what_discovery_finds(path: str) -> None:
-    """pre-commit's own rule (``files`` and not ``exclude``) agrees with ``preflight.discover.classify``."""
+    """pre-commit's own rule (``files`` and not ``exclude``) agrees with ``preflight.filekinds.classify``."""
     wanted = classify(path.rsplit("/", 1)[-1]) is not None
     for hook in hooks().values():
         selected = re.search(hook["files"], path) is not None and re.search(hook["exclude"], path) is None

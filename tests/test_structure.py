@@ -16,7 +16,6 @@ LIMIT = 400
 PENDING = {
     "preflight/registry/transport.py",
     "preflight/cli.py",
-    "preflight/discover.py",
 }
 
 
