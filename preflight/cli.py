@@ -1,5 +1,6 @@
 """The command line: ``preflight check``, ``images``, ``rules``, ``rule``. Thin: parse options,
-call the pipeline, render, pick the exit code.
+call the pipeline, render, pick the exit code. What the commands share around that (usage errors, the
+configuration, outputs, progress, the exit code) is ``clisupport``; the options they share, ``cliopts``.
 
 Exit codes: 0 nothing at or above the fail level; 1 findings at or above it; 2 usage,
 configuration, I/O or internal error (never masked by ``--exit-zero``).
@@ -17,78 +18,30 @@ import click
 from . import __version__
 from .cliopts import (
     CommandLine,
+    common_paths,
     debug_option,
     no_credentials_option,
+    output_options,
     registry_options,
     settings_options,
     untrusted_option,
 )
-from .config import Config, ConfigError, rule_flags
-from .model import Level, Report
+from .clisupport import (
+    LogProgress,
+    Progress,
+    UsageProblem,
+    append,
+    debug_logging,
+    exit_code,
+    load_config,
+    output_targets,
+    require_paths,
+    say_if_nothing_found,
+    untrusted_mode,
+    write,
+)
+from .config import Config, rule_flags
 from .safetext import inert_in_actions, visible
-
-FORMAT_CHOICES = ("auto", "text", "json", "sarif", "github", "gitlab")
-
-
-class UsageProblem(click.ClickException):
-    exit_code = 2
-
-
-def _load_config(cmdline: CommandLine, untrusted: bool = False) -> Config:
-    """The user's file, ``--config FILE`` or the project's file, then the command line (``preflight.config``);
-    settings dropped or capped on the way are warned about on stderr."""
-    try:
-        config = cmdline.load(untrusted=untrusted)
-    except ConfigError as exc:
-        raise UsageProblem(str(exc)) from None
-    for warning in config.warnings:
-        click.echo(f"preflight: warning: {warning}", err=True)
-    return config
-
-
-def _require_paths(paths: Sequence[str]) -> None:
-    """A path that does not exist is a usage error (exit 2), never a finding: a typo in a CI
-    command must not pass with --exit-zero."""
-    missing = [p for p in paths if not os.path.lexists(p)]
-    if missing:
-        raise UsageProblem(f"path not found: {', '.join(missing)}")
-
-
-def _untrusted(flag: bool) -> bool:
-    """``--untrusted``, also turned on by ``PREFLIGHT_UNTRUSTED`` = 1, true or yes (so a CI template
-    sets it once); 0, false, no or empty leave it off; any other value is a usage error."""
-    from .confine import env_flag
-
-    value = os.environ.get("PREFLIGHT_UNTRUSTED")
-    on = env_flag(value)
-    if on is None:
-        raise UsageProblem(f"PREFLIGHT_UNTRUSTED={value!r}: expected 1, true or yes (or 0, false, no)")
-    return flag or on
-
-
-def _resolve_format(fmt: str) -> str:
-    if fmt == "auto":
-        env = os.environ
-        return "github" if env.get("GITHUB_ACTIONS") and env.get("GITHUB_WORKFLOW") else "text"
-    return fmt
-
-
-def _write(text: str, output: str | None, color: bool = False) -> None:
-    if output:
-        try:
-            Path(output).write_text(text, encoding="utf-8")
-        except OSError as exc:
-            raise UsageProblem(f"cannot write {output}: {exc.strerror or exc}") from None
-    else:
-        click.echo(text, nl=not text.endswith("\n"), color=color)
-
-
-def _append(text: str, path: str) -> None:
-    try:
-        with open(path, "a", encoding="utf-8") as fh:
-            fh.write(text)
-    except OSError as exc:
-        raise UsageProblem(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -97,9 +50,6 @@ def cli() -> None:
     """Catch broken container image references before a build starts."""
 
 
-# readable=False: an unreadable file or directory is a PF001 finding at it (as when found in a
-# directory), not a usage error; only a path that does not exist is one (_require_paths).
-common_paths = click.argument("paths", nargs=-1, type=click.Path(readable=False))
 # Which settings each command takes from the command line (config.SETTINGS rows with a flag).
 READ_SETTINGS = ("build-args", "build-contexts", "exclude", "allow-env")  # how the project's files are read
 CHECK_SETTINGS = (
@@ -113,23 +63,7 @@ IMAGES_SETTINGS = (*READ_SETTINGS, "deep", "platforms", "engine")
 
 @cli.command()
 @common_paths
-@click.option(
-    "--format",
-    "-f",
-    "formats",
-    multiple=True,
-    type=click.Choice(FORMAT_CHOICES),
-    help="Output format (default text); repeat it to write more, one to stdout and the others to files with -o.",
-)
-@click.option(
-    "--output",
-    "-o",
-    metavar="FILE",
-    help="Write the (first) format to FILE instead of stdout; the summary goes to stderr.",
-)
-@click.option("--output-sarif", metavar="FILE", help="Also write a SARIF report to FILE.")
-@click.option("--output-json", metavar="FILE", help="Also write a JSON report to FILE.")
-@click.option("--output-gitlab", metavar="FILE", help="Also write a GitLab code quality report to FILE.")
+@output_options
 @settings_options(*CHECK_SETTINGS)
 @click.option("--exit-zero", is_flag=True, help="Exit 0 even with findings (errors running still exit 2).")
 @click.option(
@@ -162,25 +96,25 @@ def check(
 ) -> None:
     """Check Dockerfiles and compose files under PATHS (default: .)."""
     if debug:
-        _debug_logging()
+        debug_logging()
     from . import pipeline
     from .engine import all_rules
     from .report import render
 
-    _require_paths(paths)
-    untrusted = _untrusted(untrusted)
-    outputs = _outputs(formats, output, output_sarif, output_json, output_gitlab)
-    config = _load_config(cmdline, untrusted)
+    require_paths(paths)
+    untrusted = untrusted_mode(untrusted)
+    outputs = output_targets(formats, output, output_sarif, output_json, output_gitlab)
+    config = load_config(cmdline, untrusted)
     env = dict(os.environ)
     cwd = Path.cwd()
     loaded = pipeline.load(paths, config, cwd=cwd, environ=env, untrusted=untrusted)
-    _say_if_nothing_found(loaded, paths)
+    say_if_nothing_found(loaded, paths)
     machine = any(f not in ("text", "auto") for f in formats)
-    progress: _Progress | None = None
+    progress: Progress | None = None
     if sys.stderr.isatty():
-        progress = None if machine or debug else _Progress()
+        progress = None if machine or debug else Progress()
     else:
-        progress = _LogProgress()  # CI logs: a line every few seconds while registries keep it waiting
+        progress = LogProgress()  # CI logs: a line every few seconds while registries keep it waiting
     options = pipeline.RunOptions(
         environ=env,
         use_cache=not no_cache,
@@ -203,7 +137,7 @@ def check(
         rendered = render(report, fmt, rules=rules, color=use_color, cwd=cwd)
         if target is None and fmt != "github":  # the github format's own commands must stay live
             rendered = inert_in_actions(rendered, os.environ)
-        _write(rendered, target, use_color)
+        write(rendered, target, use_color)
     if output and not any(fmt == "text" and target is None for fmt, target in outputs):
         from .report.text import summary_lines
 
@@ -211,111 +145,15 @@ def check(
     summary_file = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary_file and any(fmt == "github" for fmt, _ in outputs):
         # GitHub shows at most 10 annotations of each level per step: the full list goes here.
-        _append(render(report, "github-summary", rules=rules, cwd=cwd), summary_file)
-    code = _exit_code(report, config, exit_zero, fail_on_unchecked)
-    if not fail_on_unchecked and code == 0 and _exit_code(report, config, exit_zero, True):
+        append(render(report, "github-summary", rules=rules, cwd=cwd), summary_file)
+    code = exit_code(report, config, exit_zero, fail_on_unchecked)
+    if not fail_on_unchecked and code == 0 and exit_code(report, config, exit_zero, True):
         click.echo(
             "preflight: warning: a registry could not be asked (PF208/PF209); not failing because of"
             " --no-fail-on-unchecked",
             err=True,
         )
     sys.exit(code)
-
-
-def _outputs(
-    formats: Sequence[str], output: str | None, sarif: str | None, json_file: str | None, gitlab: str | None
-) -> list[tuple[str, str | None]]:
-    """(format, file or None for stdout) pairs: ``-o`` takes the first ``--format``, each
-    ``--output-*`` its own; at most one format may go to stdout (concatenated formats parse as none)."""
-    outputs: list[tuple[str, str | None]] = []
-    for i, fmt in enumerate(formats or ("text",)):
-        outputs.append((_resolve_format(fmt), output if i == 0 else None))
-    for fmt, target in (("sarif", sarif), ("json", json_file), ("gitlab", gitlab)):
-        if target:
-            outputs.append((fmt, target))
-    to_stdout = [fmt for fmt, target in outputs if target is None]
-    if len(to_stdout) > 1:
-        raise UsageProblem(
-            f"only one format can go to stdout, not {' and '.join(to_stdout)}: write the first with -o FILE,"
-            " or the others with --output-sarif/--output-json/--output-gitlab FILE"
-        )
-    return outputs
-
-
-def _say_if_nothing_found(loaded: object, paths: Sequence[str]) -> None:
-    """A run that read nothing says so (exit status unchanged): a wrong path must not look clean."""
-    if not getattr(loaded, "documents", ()):
-        where = ", ".join(paths) if paths else "."
-        click.echo(f"preflight: no Dockerfile or compose file found under {where}", err=True)
-
-
-def _debug_logging() -> None:
-    """``--debug``: the ``preflight`` logger at DEBUG on stderr (other libraries' loggers stay quiet)."""
-    import logging
-
-    class Visible(logging.Formatter):  # a logged host, path or error text may come from a file or a server
-        def format(self, record: logging.LogRecord) -> str:
-            return visible(super().format(record))
-
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(Visible("preflight: debug: %(message)s"))
-    logger = logging.getLogger("preflight")
-    logger.setLevel(logging.DEBUG)
-    logger.addHandler(handler)
-
-
-UNCHECKED_RULES = frozenset({"PF208", "PF209"})  # the registry could not be asked: nothing is known
-
-
-def _exit_code(report: Report, config: Config, exit_zero: bool, fail_on_unchecked: bool = True) -> int:
-    if exit_zero or config.fail_level is Level.OFF:
-        return 0
-    threshold = config.fail_level.rank
-    counted = (f for f in report.findings if fail_on_unchecked or f.rule not in UNCHECKED_RULES)
-    return 1 if any(f.level.rank >= threshold for f in counted) else 0
-
-
-class _Progress:
-    """A single status line on stderr while registries answer (terminals only). It counts lookups
-    that finished, answered or not; the summary then says how many were answered ("checked")."""
-
-    def __init__(self) -> None:
-        self.shown = False
-
-    def __call__(self, done: int, total: int, slowest: str) -> None:
-        tail = f", waiting on {slowest}" if slowest and done < total else ""
-        sys.stderr.write(f"\r\x1b[Kpreflight: {done} of {total} registry lookups finished{tail}")
-        sys.stderr.flush()
-        self.shown = True
-
-    def clear(self) -> None:
-        if self.shown:
-            sys.stderr.write("\r\x1b[K")
-            sys.stderr.flush()
-
-
-class _LogProgress(_Progress):
-    """Without a terminal (CI logs): one plain line every ``every`` seconds while lookups are still
-    pending, naming the host waited on; nothing at all when the registries answer quickly."""
-
-    def __init__(self, every: float = 4.0) -> None:
-        import time
-
-        super().__init__()
-        self.clock = time.monotonic
-        self.every = every
-        self.start = self.last = self.clock()
-
-    def __call__(self, done: int, total: int, slowest: str) -> None:
-        now = self.clock()
-        if done >= total or now - self.last < self.every:
-            return
-        self.last = now
-        host = f", waiting on {slowest}" if slowest else ""
-        click.echo(f"preflight: {done} of {total} registry lookups finished{host} ({now - self.start:.0f} s)", err=True)
-
-    def clear(self) -> None:
-        return None
 
 
 @cli.command()
@@ -347,14 +185,14 @@ def fix(
 
     Exit status: 0 nothing to change, 1 files changed (or would change, with --dry-run), 2 error."""
     if debug:
-        _debug_logging()
+        debug_logging()
     from . import pipeline
     from .fix.plan import Options, corrected_references, plan
     from .fix.run import change_line, execute, listed_line, read_sources, shown_diff, summary_line
 
-    _require_paths(paths)
-    untrusted = _untrusted(untrusted)
-    config = _load_config(cmdline, untrusted)
+    require_paths(paths)
+    untrusted = untrusted_mode(untrusted)
+    config = load_config(cmdline, untrusted)
     if config.offline:
         raise UsageProblem(
             f"preflight fix needs the registries, but offline is set in {config.source or 'the configuration'}"
@@ -425,12 +263,12 @@ def images(
     from .report import image_rows, render_images, render_references
 
     if debug:
-        _debug_logging()
-    _require_paths(paths)
-    untrusted = _untrusted(untrusted)
-    config = _load_config(cmdline, untrusted)
+        debug_logging()
+    require_paths(paths)
+    untrusted = untrusted_mode(untrusted)
+    config = load_config(cmdline, untrusted)
     loaded = pipeline.load(paths, config, cwd=Path.cwd(), environ=dict(os.environ), untrusted=untrusted)
-    _say_if_nothing_found(loaded, paths)
+    say_if_nothing_found(loaded, paths)
     subjects = list(loaded.all_subjects())
     if missing_locally:
         pulled = sorted({s.ref.canonical for s in subjects if s.ref is not None and s.use.pull})
@@ -489,14 +327,14 @@ def doctor(
 
     if not timeout > 0:
         raise UsageProblem("--timeout must be > 0")
-    if _untrusted(False):
+    if untrusted_mode(False):
         # doctor reads the project's compose files with the process environment and honours the
         # project's registry endpoints, CA and insecure settings: nothing of --untrusted applies.
         raise UsageProblem(
             "preflight doctor does not run with PREFLIGHT_UNTRUSTED set: it diagnoses this machine's "
             "registry access with the project's files and configuration; run it outside the untrusted job"
         )
-    config = _load_config(cmdline)
+    config = load_config(cmdline)
     refs: list[ImageRef] = []
     for text in image_refs:
         try:

@@ -5,7 +5,7 @@ and the rules' own options, ``config.table``): the command receives them as one 
 (``cmdline``), which ``CommandLine.load`` turns into the run's ``Config``. A setting with a flag is thus
 a row in the table and one key in a command's list in ``cli.py`` (``check`` takes every rule option
 that has a flag by itself), nothing else. The other shared options
-(``--untrusted``, registry access, ``--debug``) are plain click decorators.
+(the paths, ``--untrusted``, registry access, ``--debug``, ``check``'s outputs) are plain click decorators.
 """
 
 from __future__ import annotations
@@ -99,6 +99,11 @@ def settings_options(*keys: str) -> Callable[[F], F]:
     return decorate
 
 
+# readable=False: an unreadable file or directory is a PF001 finding at it (as when found in a
+# directory), not a usage error; only a path that does not exist is one (clisupport.require_paths).
+common_paths = click.argument("paths", nargs=-1, type=click.Path(readable=False))
+FORMAT_CHOICES = ("auto", "text", "json", "sarif", "github", "gitlab")
+
 config_option = click.option(
     "--config",
     "config_file",
@@ -134,6 +139,34 @@ def registry_options(fn: F) -> F:
             click.option(
                 "--strict-loopback", is_flag=True, hidden=True, help="Verify TLS for loopback registries too."
             ),
+        )
+    ):
+        fn = option(fn)
+    return fn
+
+
+def output_options(fn: F) -> F:
+    """Where ``check``'s report goes: ``--format`` (repeatable), ``--output``, ``--output-sarif``/``-json``/``-gitlab``."""
+    for option in reversed(
+        (
+            click.option(
+                "--format",
+                "-f",
+                "formats",
+                multiple=True,
+                type=click.Choice(FORMAT_CHOICES),
+                help="Output format (default text); repeat it to write more, one to stdout and the others to files"
+                " with -o.",
+            ),
+            click.option(
+                "--output",
+                "-o",
+                metavar="FILE",
+                help="Write the (first) format to FILE instead of stdout; the summary goes to stderr.",
+            ),
+            click.option("--output-sarif", metavar="FILE", help="Also write a SARIF report to FILE."),
+            click.option("--output-json", metavar="FILE", help="Also write a JSON report to FILE."),
+            click.option("--output-gitlab", metavar="FILE", help="Also write a GitLab code quality report to FILE."),
         )
     ):
         fn = option(fn)

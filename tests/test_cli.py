@@ -205,11 +205,11 @@ def test_a_path_that_does_not_exist_is_a_usage_error(project, command):
 def test_debug_log_lines_show_control_characters_as_escapes(capsys) -> None:
     import logging
 
-    from preflight.cli import _debug_logging
+    from preflight.clisupport import debug_logging
 
     logger = logging.getLogger("preflight")
     before = list(logger.handlers)
-    _debug_logging()
+    debug_logging()
     try:
         logging.getLogger("preflight.registry").debug("host %s", "evil\x1b]52;c;eA==\x07\u202e")
     finally:
