@@ -32,7 +32,8 @@ from preflight.registry import Lookup, Resolution, Settings
 from preflight.registry.auth import AuthState, RegistryAuth
 from preflight.registry.batch import run
 from preflight.registry.challenge import parse_challenges, split_scope
-from preflight.registry.transport import Limits, bypasses_proxy, diagnose, parse_ratelimit, parse_retry_after, proxy_for
+from preflight.registry.network import bypasses_proxy, diagnose, parse_ratelimit, parse_retry_after, proxy_for
+from preflight.registry.transport import Limits
 from preflight.resolve import subject_for
 
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"

@@ -17,8 +17,8 @@ from ..imageref import ImageRef
 from ..registry import endpoints as ep
 from ..registry.credentials import Credential
 from ..registry.guard import Blocked, check_host
+from ..registry.network import proxy_for
 from ..registry.tls import CAError, ssl_context_for
-from ..registry.transport import proxy_for
 from ..safetext import redact_url
 from .api import http_steps
 from .steps import Section, Stop, Timer

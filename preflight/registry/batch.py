@@ -37,9 +37,10 @@ from .deep import Walker
 from .fetch import Run, base_url
 from .guard import ResolveOnce, check_host, default_resolve
 from .lookup import probe_with_fallback
+from .network import Diagnosis, Unreachable, netloc
 from .plan import LookupPlan, Plan, Timing, internal_error, make_plan
 from .tls import CAError, ssl_context_for
-from .transport import OVERALL, Diagnosis, Limits, RegistryTransport, Unreachable, netloc
+from .transport import OVERALL, Limits, RegistryTransport
 
 if TYPE_CHECKING:
     import ssl

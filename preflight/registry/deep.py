@@ -34,8 +34,8 @@ from .credentials import Credential
 from .endpoints import Endpoint
 from .fetch import BLOB_CAP, Repo, Run
 from .manifest import INDEX_TYPES, index_entries, is_attestation, matches, platform_text
+from .network import DeadlineExceeded, Unreachable
 from .outcome import Failure, Request
-from .transport import DeadlineExceeded, Unreachable
 
 MAX_LAYERS = 500  # layers checked per image manifest (Docker stacks at most 127)
 MAX_DEPTH = 2  # index nesting followed, as the lookup does

@@ -32,8 +32,9 @@ from .body import EXT_BODY_CAP, BodyRefused
 from .credentials import Credential
 from .endpoints import Endpoint
 from .manifest import MANIFEST_ACCEPT, matches
+from .network import Unreachable, diagnose, netloc, parse_ratelimit, safe_url
 from .outcome import Failure, HttpOutcome, Request, classify, error_fields
-from .transport import EXT_REGISTRY, Unreachable, diagnose, netloc, parse_ratelimit, safe_url
+from .transport import EXT_REGISTRY
 
 MANIFEST_CAP = 4 * 1024 * 1024
 BLOB_CAP = 1024 * 1024

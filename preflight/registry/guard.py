@@ -18,7 +18,7 @@ user information in those URLs are the client's and the auth flow's own checks).
   (``64:ff9b::/96``) addresses are judged by the IPv4 address inside.
 
 DNS rebinding: a name is resolved once per run (``ResolveOnce``), the guard judges that answer,
-and the transport connects to exactly those addresses (``transport.PinnedBackend``), keeping the
+and the transport connects to exactly those addresses (``pool.PinnedBackend``), keeping the
 name for TLS (SNI, certificate check) and ``Host``. A second answer is never asked for, so a name
 that resolves to a public or allowed address first and to 169.254.169.254 next cannot switch.
 """

@@ -40,8 +40,8 @@ from .manifest import (
     platform_text,
     schema1_platforms,
 )
+from .network import DeadlineExceeded, Unreachable, is_docker_hub
 from .outcome import Failure
-from .transport import DeadlineExceeded, Unreachable, is_docker_hub
 
 MAX_INDEX_DEPTH = 8  # indexes inside indexes, below the top one
 MAX_NESTED_INDEXES = 64  # nested indexes fetched for one reference (each a GET)

@@ -19,7 +19,7 @@ from typing import Any
 from ..facts import Status
 from .auth import AuthOutcome
 from .manifest import as_json
-from .transport import parse_retry_after
+from .network import parse_retry_after
 
 _UNSAFE = re.compile(r"[^\x20-\x7e]+")
 

@@ -25,7 +25,7 @@ from . import endpoints as ep
 from .cache import FactsCache, cache_key, default_cache_dir, endpoint_identity
 from .credentials import Credential, CredentialStore
 from .guard import ResolveOnce
-from .transport import netloc
+from .network import netloc
 
 if TYPE_CHECKING:
     from . import Lookup, Settings
