@@ -18,7 +18,7 @@ Requests go through ``fetch.Repo`` (HTTP mechanics); answers that end a lookup a
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
 from ..facts import ImageFacts, Status
@@ -48,17 +48,6 @@ MAX_NESTED_INDEXES = 64  # nested indexes fetched for one reference (each a GET)
 log = logging.getLogger("preflight.registry")
 
 
-@dataclass
-class Found:
-    digest: str | None = None
-    media_type: str | None = None
-    tag_digest: str | None = None
-    children: tuple[str, ...] = ()
-    tag_children: tuple[str, ...] = ()
-    platforms: tuple[str, ...] | None = None
-    notes: list[str] = field(default_factory=list)
-
-
 async def probe(
     run: Run, endpoint: Endpoint, ref: ImageRef, platforms: frozenset[str], credential: Credential | None
 ) -> ImageFacts:
@@ -84,7 +73,7 @@ async def probe(
 
 
 async def _probe(repo: Repo, ref: ImageRef, platforms: frozenset[str], base: ImageFacts) -> ImageFacts:
-    found = Found()
+    """The facts of an answered lookup, built up from ``base`` by each step (``replace``)."""
     reference = ref.digest or ref.effective_tag or "latest"
     # Existence is a HEAD (free on Docker Hub). When platforms are asked for, the manifest is needed
     # anyway: one GET answers both questions and saves a round trip.
@@ -92,29 +81,25 @@ async def _probe(repo: Repo, ref: ImageRef, platforms: frozenset[str], base: Ima
     if first.status == 404:
         return await _missing(repo, ref, reference, base)
     _require_ok(repo, first)
-    found.media_type = first.media_type or None
-    found.digest = ref.digest or first.digest
+    found = replace(base, media_type=first.media_type or None, digest=ref.digest or first.digest)
     if ref.digest is not None and ref.tag is not None:
-        await _compare_tag(repo, ref, found)
+        found = await _compare_tag(repo, ref, found)
     if platforms:
-        await _read_manifest(repo, reference, found, verify=ref.digest, header_digest=first.digest, body=first.body)
+        found = await _read_manifest(
+            repo, reference, found, verify=ref.digest, header_digest=first.digest, body=first.body
+        )
     elif found.digest is None:  # an old registry without Docker-Content-Digest: hash the body
-        await _read_manifest(repo, reference, found, verify=None, want=False)
+        found = await _read_manifest(repo, reference, found, verify=None, want=False)
     elif ref.digest is not None and first.digest not in (None, ref.digest):
         # The registry names other content for a pinned digest: the body decides, as it does for a pull.
-        await _read_manifest(repo, reference, found, verify=ref.digest, header_digest=first.digest, want=False)
+        found = await _read_manifest(repo, reference, found, verify=ref.digest, header_digest=first.digest, want=False)
     if found.media_type in SCHEMA1:
-        found.notes.append(f"{ref.familiar} is a deprecated schema1 image; current Docker versions refuse it")
-    return replace(
-        base,
-        digest=found.digest,
-        media_type=found.media_type,
-        tag_digest=found.tag_digest,
-        children=found.children,
-        tag_children=found.tag_children,
-        platforms=found.platforms,
-        notes=tuple(found.notes),
-    )
+        found = _noted(found, f"{ref.familiar} is a deprecated schema1 image; current Docker versions refuse it")
+    return found
+
+
+def _noted(facts: ImageFacts, *notes: str) -> ImageFacts:
+    return replace(facts, notes=(*facts.notes, *notes))
 
 
 async def _missing(repo: Repo, ref: ImageRef, reference: str, base: ImageFacts) -> ImageFacts:
@@ -156,22 +141,22 @@ def _algorithm(digest: str) -> str:
     return digest.split(":", 1)[0]
 
 
-async def _compare_tag(repo: Repo, ref: ImageRef, found: Found) -> None:
+async def _compare_tag(repo: Repo, ref: ImageRef, found: ImageFacts) -> ImageFacts:
     assert ref.tag is not None and ref.digest is not None
     head = await repo.head_manifest(ref.tag)
     if head.status == 404:
-        found.notes.append(f"tag {ref.tag!r} no longer exists in {ref.familiar_name}; the pinned digest does")
-        return
+        return _noted(found, f"tag {ref.tag!r} no longer exists in {ref.familiar_name}; the pinned digest does")
     if head.status != 200:
-        return  # the digest answered; a tag problem here is only informational
+        return found  # the digest answered; a tag problem here is only informational
     tag_digest = head.digest
     if tag_digest is None or _algorithm(tag_digest) != _algorithm(ref.digest):
         # no digest header, or one in another algorithm than the pin's: hash the tag's manifest like the pin
         tag_digest = digest_of(await repo.manifest(ref.tag, None), _algorithm(ref.digest))
-    found.tag_digest = tag_digest
+    found = replace(found, tag_digest=tag_digest)
     if tag_digest != ref.digest and head.media_type in INDEX_TYPES:
         index = _json(repo, await repo.manifest(tag_digest, tag_digest))
-        found.tag_children = child_digests(index)
+        found = replace(found, tag_children=child_digests(index))
+    return found
 
 
 def _json(repo: Repo, body: bytes) -> dict[str, Any]:
@@ -187,45 +172,45 @@ KEPT_MANIFEST = 256 * 1024  # manifest bodies kept for --deep (an index of 100 p
 async def _read_manifest(
     repo: Repo,
     reference: str,
-    found: Found,
+    found: ImageFacts,
     *,
     verify: str | None,
     header_digest: str | None = None,
     want: bool = True,
     body: bytes | None = None,
-) -> None:
-    """The manifest at ``reference`` (GET unless ``body`` is given): digest, children, platforms."""
+) -> ImageFacts:
+    """``found`` with what the manifest at ``reference`` says (GET unless ``body`` is given): digest, media
+    type, children, platforms, notes."""
     if body is None:
         body = await repo.manifest(reference, verify)
     elif verify is not None:
         repo.check_digest(body, verify, "a manifest")
     header_ok = header_digest is not None and matches(body, header_digest)
     if header_digest is not None and not header_ok:
-        found.notes.append(
+        found = _noted(
+            found,
             f"{repo.host} sent a Docker-Content-Digest header that does not match "
-            "the manifest; preflight used the manifest's own sha256"
+            "the manifest; preflight used the manifest's own sha256",
         )
     if verify is None:
-        found.digest = header_digest if header_ok else digest_of(body)
+        found = replace(found, digest=header_digest if header_ok else digest_of(body))
     if found.digest is not None and len(body) <= KEPT_MANIFEST:
         repo.run.manifests[found.digest] = body
     data = _json(repo, body)
     media = found.media_type or data.get("mediaType")
     if not isinstance(media, str):
         media = ""
-    found.media_type = media or None
+    found = replace(found, media_type=media or None)
     if not want:
-        return
+        return found
     if is_index(media, data):
         walk = _IndexWalk(repo)
         await walk.walk(data, depth=0)
-        found.children = tuple(walk.children)
-        found.platforms = tuple(dict.fromkeys(walk.platforms))
-        found.notes.extend(walk.notes)
-    elif media in SCHEMA1:
-        found.platforms = schema1_platforms(data)
-    else:
-        found.platforms = await _config_platform(repo, data)
+        found = replace(found, children=tuple(walk.children), platforms=tuple(dict.fromkeys(walk.platforms)))
+        return _noted(found, *walk.notes)
+    if media in SCHEMA1:
+        return replace(found, platforms=schema1_platforms(data))
+    return replace(found, platforms=await _config_platform(repo, data))
 
 
 class _IndexWalk:
