@@ -6,6 +6,8 @@ from __future__ import annotations
 import functools
 import os
 
+from .confine import git_top
+
 _GIT_ENV_DROP = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_COMMON_DIR", "GIT_PREFIX", "GIT_NAMESPACE")
 
 
@@ -27,6 +29,8 @@ def ls_files(directory: str) -> list[tuple[str, bool]] | None:
     """Files git does not ignore below ``directory`` (relative, ``/``-separated), or None when
     git is missing or ``directory`` is not in a work tree. Each entry is (path, nested) where
     nested marks a submodule or a nested repository, which needs its own listing."""
+    if git_top(os.path.abspath(directory)) is None:
+        return None  # no .git here or above (GIT_DIR is dropped): git would fail, so start no process
     git = _git()
     if git is None:
         return None

@@ -455,3 +455,40 @@ def test_corpus_discovery() -> None:
     sniffed = {p for p, k in index.items() if k == "compose" and p not in named and sniff_compose(str(CORPUS / p))}
     assert named | sniffed == {p for p, k in found.items() if k == "compose"}
     assert len(named) > 250 and len(sniffed) > 30
+
+
+def test_no_git_process_outside_a_work_tree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Discovery in a directory with no ``.git`` in it or above starts no git process (git would only
+    fail); with a ``.git`` file (a worktree or submodule), git still runs and ignores what it ignores."""
+    import subprocess as sp
+
+    started: list[list[str]] = []
+    real_run = sp.run
+
+    def run(argv: list[str], *args: object, **kwargs: object) -> object:
+        started.append(argv)
+        return real_run(argv, *args, **kwargs)  # type: ignore[call-overload]
+
+    monkeypatch.setattr(sp, "run", run)
+    plain = tmp_path / "plain"
+    (plain / "app").mkdir(parents=True)
+    (plain / "app" / "Dockerfile").write_text("FROM alpine:3.20\n")
+    assert gitfiles.ls_files(str(plain / "app")) is None
+    assert started == []
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q")
+    (repo / ".gitignore").write_text("ignored/\n")
+    (repo / "ignored").mkdir()
+    (repo / "ignored" / "Dockerfile").write_text("FROM alpine:3.20\n")
+    (repo / "Dockerfile").write_text("FROM alpine:3.20\n")
+    linked = tmp_path / "linked"
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "x")
+    git(repo, "worktree", "add", "-q", str(linked))
+    assert (linked / ".git").is_file()
+    started.clear()
+    listed = gitfiles.ls_files(str(linked))
+    assert started and listed is not None
+    assert ("Dockerfile", False) in listed and not any(p.startswith("ignored") for p, _ in listed)

@@ -2,7 +2,7 @@
 
 ``resolve(lookups, settings)`` asks registries about every unique reference in one concurrent
 batch and returns ``ImageFacts`` keyed by ``ImageRef.canonical``. Importing this package is
-cheap: httpx and the client load only when ``resolve`` runs.
+cheap: httpx and the client load only when ``resolve`` has something to ask a registry.
 """
 
 from __future__ import annotations
@@ -50,14 +50,25 @@ class Resolution:
 
 
 def resolve(lookups: Sequence[Lookup], settings: Settings) -> Resolution:
-    """Look every reference up (sync wrapper around one asyncio run)."""
+    """Look every reference up: plan (endpoints, credentials, the cache's answers), then one asyncio
+    run for what the cache did not answer, then the ``Resolution``. The network code (httpx, asyncio)
+    is imported only when there is something to ask."""
     if not lookups:
         return Resolution({}, 0, 0, None, ())
-    import asyncio  # not at module level: asyncio imports ssl, and rules import this package offline
+    from .plan import Timing, make_plan
+    from .summary import Executed, summarize
 
-    from .batch import run
+    timing = Timing.start(settings)
+    plan = make_plan(lookups, settings, timing)
+    if not plan.todo:
+        if plan.cache is not None:
+            plan.cache.save()
+        return summarize(plan, Executed({}, 0, None))
+    import asyncio
 
-    return asyncio.run(run(lookups, settings))
+    from .batch import execute
+
+    return summarize(plan, asyncio.run(execute(plan, settings, timing)))
 
 
 __all__ = ["Lookup", "Resolution", "Settings", "resolve"]

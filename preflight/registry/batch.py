@@ -16,15 +16,13 @@
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import functools
 import logging
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, ParamSpec, TypeVar
+from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import httpx
 
@@ -35,10 +33,11 @@ from .auth import AuthState
 from .cache import FactsCache
 from .deep import Walker
 from .fetch import Run, base_url
-from .guard import ResolveOnce, check_host, default_resolve
+from .guard import check_host
 from .lookup import probe_with_fallback
 from .network import Diagnosis, Unreachable, netloc
 from .plan import LookupPlan, Plan, Timing, internal_error, make_plan
+from .summary import Executed, summarize
 from .tls import CAError, ssl_context_for
 from .transport import OVERALL, Limits, RegistryTransport
 
@@ -47,48 +46,14 @@ if TYPE_CHECKING:
 
     from . import Lookup, Resolution, Settings
 
-_P = ParamSpec("_P")
-_T = TypeVar("_T")
-
 log = logging.getLogger("preflight.registry")
 _FALLBACK_STATUSES = frozenset({Status.OK})
 _DEFINITE = frozenset({Status.TAG_MISSING, Status.DIGEST_MISSING, Status.REPO_MISSING})  # a mirror's evidence
 
 
-class _DaemonThreads(concurrent.futures.ThreadPoolExecutor):
-    """The run's default executor (DNS lookups of the address guard and of connections, the
-    credential step): every call gets its own daemon thread and shutdown does not wait, so a call
-    still blocked at the deadline (a resolver that never answers) cannot keep the process alive."""
-
-    def submit(self, fn: Callable[_P, _T], /, *args: _P.args, **kwargs: _P.kwargs) -> concurrent.futures.Future[_T]:
-        future: concurrent.futures.Future[_T] = concurrent.futures.Future()
-
-        def work() -> None:
-            if future.set_running_or_notify_cancel():
-                try:
-                    future.set_result(fn(*args, **kwargs))
-                except BaseException as exc:  # handed to the awaiting task
-                    future.set_exception(exc)
-
-        threading.Thread(target=work, name="preflight-blocking-call", daemon=True).start()
-        return future
-
-    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
-        return None
-
-
 def _default_context() -> ssl.SSLContext:
     """The verified TLS context for hosts that are not configured endpoints (realms, redirects)."""
     return ssl_context_for(ep.Endpoint("https://default", "default", False, None, False, "default"))
-
-
-@dataclass
-class Executed:
-    """What the network step gave: facts of the planned lookups, and the transport's counts."""
-
-    facts: dict[str, ImageFacts]
-    requests: int
-    dockerhub_remaining: int | None
 
 
 async def run(
@@ -102,12 +67,8 @@ async def run(
 ) -> Resolution:
     """The registry step: plan → execute → summarize. ``inner`` (a transport factory), ``limits`` and
     ``resolver`` (the address guard's DNS lookup) exist for tests; production leaves them alone."""
-    threads = _DaemonThreads(max_workers=1)
-    asyncio.get_running_loop().set_default_executor(threads)
-    timing = Timing(
-        clock, clock() + max(0.0, float(settings.config.timeout)), threads, ResolveOnce(resolver or default_resolve)
-    )
-    plan = await make_plan(lookups, settings, timing)
+    timing = Timing.start(settings, clock, resolver)
+    plan = make_plan(lookups, settings, timing)
     executed = await execute(plan, settings, timing, inner=inner, limits=limits)
     return summarize(plan, executed)
 
@@ -162,6 +123,7 @@ async def execute(
 ) -> Executed:
     """Run the planned lookups concurrently until they finish or the deadline passes; report progress;
     cache each answer as it comes; whatever has not finished at the deadline is ``NOT_CHECKED``."""
+    asyncio.get_running_loop().set_default_executor(timing.threads)
     transport = _transport(plan, settings, timing, inner, limits)
     progress = _Progress(settings.progress, len(plan.facts), plan.total)
     if plan.todo:
@@ -218,7 +180,8 @@ async def _until_deadline(
             if cache is not None:
                 cache.put(plan.key, facts[plan.lookup.ref.canonical])
         progress.done += len(finished)
-        progress.show(_slowest([tasks[t] for t in pending]))
+        if progress.report is not None:
+            progress.show(_slowest([tasks[t] for t in pending]))
     return pending
 
 
@@ -243,31 +206,6 @@ async def _give_up(
             plan.host,
             detail=f"the lookup did not finish before the {timeout:g} s deadline",
         )
-
-
-# ----------------------------------------------------------------- summarize
-
-
-def summarize(plan: Plan, executed: Executed) -> Resolution:
-    """The ``Resolution``: every reference's facts, counts, and the warnings of the whole step."""
-    from . import Resolution
-
-    facts = {**plan.facts, **executed.facts}
-    warnings = list(plan.warnings)
-    if plan.cache is not None and plan.cache.error:
-        warnings.append(f"the registry facts cache was not saved: {plan.cache.error}")
-    for item in facts.values():
-        warnings.extend(item.notes)
-    remaining = [f.ratelimit_remaining for f in facts.values() if f.ratelimit_remaining is not None]
-    if executed.dockerhub_remaining is not None:
-        remaining.append(executed.dockerhub_remaining)
-    return Resolution(
-        facts=facts,
-        requests=executed.requests,
-        cache_hits=plan.cache.hits if plan.cache is not None else 0,
-        dockerhub_remaining=min(remaining) if remaining else None,
-        warnings=tuple(dict.fromkeys(warnings)),
-    )
 
 
 def _slowest(plans: list[LookupPlan]) -> str:

@@ -4,31 +4,36 @@
 them): the endpoints of each registry domain (mirrors, insecure hosts, CAs), the stored credentials
 for each, one cache key per reference (reference, endpoints and their trust, platforms, who asks),
 and the answers the facts cache already holds.
+
+Planning imports no HTTP code: when the cache answers every reference (a warm rerun, a pre-commit
+hook), the run never loads httpx or asyncio (``preflight.registry.resolve``).
 """
 
 from __future__ import annotations
 
-import asyncio
 import concurrent.futures
+import functools
 import logging
 import os
+import threading
+import time
 import traceback
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-import httpx
+from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 from ..facts import ImageFacts, Status
 from . import endpoints as ep
 from .cache import FactsCache, cache_key, default_cache_dir, endpoint_identity
 from .credentials import Credential, CredentialStore
-from .guard import ResolveOnce
-from .network import netloc
+from .guard import ResolveOnce, Resolver, default_resolve
 
 if TYPE_CHECKING:
     from . import Lookup, Settings
+
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
 
 log = logging.getLogger("preflight.registry")
 
@@ -56,9 +61,38 @@ class LookupPlan:
         ]
         self.key = cache_key(lookup.ref.canonical, trust, sorted(lookup.platforms), ids, deep=deep)
 
-    @property
+    @functools.cached_property
     def host(self) -> str:
-        return netloc(httpx.URL(self.endpoints[0].base_url)) if self.endpoints else self.lookup.ref.domain
+        """The host that progress, deadline and failure messages name (the first endpoint's)."""
+        if not self.endpoints:
+            return self.lookup.ref.domain
+        import httpx  # only lookups that go to the network ask
+
+        from .network import netloc
+
+        return netloc(httpx.URL(self.endpoints[0].base_url))
+
+
+class DaemonThreads(concurrent.futures.ThreadPoolExecutor):
+    """The run's default executor (DNS lookups of the address guard and of connections, the
+    credential step): every call gets its own daemon thread and shutdown does not wait, so a call
+    still blocked at the deadline (a resolver that never answers) cannot keep the process alive."""
+
+    def submit(self, fn: Callable[_P, _T], /, *args: _P.args, **kwargs: _P.kwargs) -> concurrent.futures.Future[_T]:
+        future: concurrent.futures.Future[_T] = concurrent.futures.Future()
+
+        def work() -> None:
+            if future.set_running_or_notify_cancel():
+                try:
+                    future.set_result(fn(*args, **kwargs))
+                except BaseException as exc:  # handed to the awaiting task
+                    future.set_exception(exc)
+
+        threading.Thread(target=work, name="preflight-blocking-call", daemon=True).start()
+        return future
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        return None
 
 
 @dataclass
@@ -72,6 +106,14 @@ class Timing:
 
     def left(self) -> float:
         return max(0.0, self.deadline - self.now())
+
+    @classmethod
+    def start(
+        cls, settings: Settings, clock: Callable[[], float] = time.monotonic, resolver: Resolver | None = None
+    ) -> Timing:
+        """The run's clock starts now: its deadline is ``timeout`` seconds away."""
+        deadline = clock() + max(0.0, float(settings.config.timeout))
+        return cls(clock, deadline, DaemonThreads(max_workers=1), ResolveOnce(resolver or default_resolve))
 
 
 @dataclass
@@ -89,7 +131,7 @@ class Plan:
 # ----------------------------------------------------------------- plan
 
 
-async def make_plan(lookups: Sequence[Lookup], settings: Settings, timing: Timing) -> Plan:
+def make_plan(lookups: Sequence[Lookup], settings: Settings, timing: Timing) -> Plan:
     """Merge duplicate references, choose endpoints and credentials, answer what the cache knows."""
     cfg = settings.config
     warnings: list[str] = list(ep.config_warnings(cfg))
@@ -107,7 +149,7 @@ async def make_plan(lookups: Sequence[Lookup], settings: Settings, timing: Timin
         if lookup.ref.domain in broken:
             facts[canonical] = internal_error(canonical, lookup.ref.domain, broken[lookup.ref.domain])
             del unique[canonical]
-    creds = await _credentials(endpoint_lists, settings, timing, warnings)
+    creds = _credentials(endpoint_lists, settings, timing, warnings)
     cache = None
     if settings.use_cache:
         cache = FactsCache(default_cache_dir(settings.environ), cfg.cache_ttl, cfg.cache_negative_ttl)
@@ -123,7 +165,37 @@ async def make_plan(lookups: Sequence[Lookup], settings: Settings, timing: Timin
             facts[canonical] = cached
         else:
             todo.append(plan)
-    return Plan(total, todo, facts, endpoint_lists, warnings, cache)
+    return Plan(total, _connectable(todo, facts, endpoint_lists), facts, endpoint_lists, warnings, cache)
+
+
+def _connectable(
+    todo: list[LookupPlan], facts: dict[str, ImageFacts], endpoint_lists: dict[str, list[ep.Endpoint]]
+) -> list[LookupPlan]:
+    """The lookups whose endpoints httpx can connect to; a host it refuses fails that registry's
+    references (PF209 each) and leaves ``endpoint_lists``, never the run. Only lookups that need the
+    network load httpx."""
+    if not todo:
+        return todo
+    import httpx
+
+    refused: dict[str, BaseException | None] = {}
+    kept: list[LookupPlan] = []
+    for plan in todo:
+        domain = plan.lookup.ref.domain
+        if domain not in refused:
+            refused[domain] = None
+            try:
+                for e in plan.endpoints:
+                    httpx.URL(e.base_url)  # raises for a host httpx cannot connect to
+            except Exception as exc:
+                refused[domain] = exc
+                del endpoint_lists[domain]
+        why = refused[domain]
+        if why is None:
+            kept.append(plan)
+        else:
+            facts[plan.lookup.ref.canonical] = internal_error(plan.lookup.ref.canonical, domain, why)
+    return kept
 
 
 def _daemon_config(settings: Settings, warnings: list[str]) -> ep.DaemonConfig:
@@ -176,15 +248,13 @@ def _endpoint_lists(
                 resolve=bounded_resolve,
                 certs_dir=settings.certs_dir,
             )
-            for e in eps:
-                httpx.URL(e.base_url)  # raises for a host httpx cannot connect to
             endpoint_lists[domain] = eps
         except Exception as exc:
             broken[domain] = exc
     return endpoint_lists, broken
 
 
-async def _credentials(
+def _credentials(
     endpoint_lists: Mapping[str, list[ep.Endpoint]], settings: Settings, timing: Timing, warnings: list[str]
 ) -> dict[str, Credential | None]:
     """Stored credentials per credential domain. Helpers may use at most half of the run's time (a
@@ -196,7 +266,7 @@ async def _credentials(
         clock=timing.now,
     )
     cred_domains = {e.credential_domain for eps in endpoint_lists.values() for e in eps}
-    creds = await asyncio.to_thread(lambda: {d: store.lookup(d) for d in sorted(cred_domains)})
+    creds = {d: store.lookup(d) for d in sorted(cred_domains)}
     warnings.extend(store.warnings)
     for domain, cred in creds.items():
         log.debug("credentials for %s: %s", domain, f"from {cred.source}" if cred is not None else "none")

@@ -338,6 +338,41 @@ def test_second_run_is_answered_from_the_cache(proxy, tmp_path: Path) -> None:  
     assert proxy.requests > sent and by_line(third) == by_line(first)
 
 
+def test_a_run_the_cache_answers_whole_loads_no_network_code(registry, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A warm rerun (pre-commit, CI) plans, finds every answer in the cache and never imports httpx,
+    httpcore or asyncio: their import is most of a warm run's cost. A miss loads them again."""
+    r = registry.hostport
+    dockerfile = f"FROM {r}/library/python:3.12\nFROM {r}/library/python:3.12-slimm\n"
+    run_check(tmp_path, dockerfile, None, cache=True)
+    probe = (
+        "import sys\n"
+        "from preflight.cli import main\n"
+        "try:\n    main(['check', '.', '--format', 'json', '--config', '.preflight.yaml'])\n"
+        "except SystemExit:\n    pass\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'httpx', 'httpcore', 'h11', 'asyncio'}))\n"
+    )
+    env = {
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "DOCKER_CONFIG": str(tmp_path / "docker"),
+        "XDG_CACHE_HOME": str(tmp_path / "cache"),
+        "NO_PROXY": "127.0.0.1,localhost",
+        "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
+    }
+
+    def modules() -> tuple[dict[str, Any], list[str]]:
+        done = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, env=env, capture_output=True, text=True)
+        *report, loaded = done.stdout.strip().splitlines()
+        return json.loads("\n".join(report)), json.loads(loaded.replace("'", '"'))
+
+    warm, loaded = modules()
+    assert warm["summary"]["cache_hits"] == 2 and warm["summary"]["requests"] == 0
+    assert rules_at(warm, 2) == ["PF201"] and loaded == []
+    (tmp_path / "Dockerfile").write_text(dockerfile + f"FROM {r}/library/python:3.11\n", encoding="utf-8")
+    cold, loaded = modules()
+    assert cold["summary"]["requests"] > 0 and loaded == ["asyncio", "h11", "httpcore", "httpx"]
+
+
 # ----------------------------------------------------------------- in-process: progress
 
 
