@@ -2,6 +2,13 @@
 """Registry step speed: 100 unique references in 300 files, real registry, 50 ms per request.
 
 Usage: python bench/registry_bench.py [--latency 0.05] [--no-skopeo] [--pindock PATH] [--concurrency N]
+                                     [--python PATH] [--repeat N]
+
+``--python``: the interpreter that runs preflight (this checkout's code on PYTHONPATH, that
+interpreter's packages): give a clean virtualenv's (``python3 -m venv v && v/bin/pip install .``)
+to measure what users install, without this machine's extra site-packages (trio, pygments, rich:
+httpx and httpcore import them when present). ``--repeat N``: each preflight run N times, median
+shown (wall and CPU, user + system, of the preflight process).
 
 Starts Distribution 2.8 (``docker-registry``) on 127.0.0.1 with the test fixtures' helpers,
 pushes 20 repositories x 4 tags, and puts the fault proxy (tests/registry/fault_proxy.py) in
@@ -29,7 +36,9 @@ import argparse
 import asyncio
 import json
 import os
+import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -66,7 +75,16 @@ def write_files(root: Path, refs: list[str], proxy_url: str) -> None:
     (root / ".preflight.yaml").write_text(json.dumps({"registries": {HOST: {"endpoint": proxy_url}}}))
 
 
-def check(root: Path, *args: str) -> tuple[float, dict]:
+PYTHON = sys.executable
+
+
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def check(root: Path, *args: str) -> tuple[float, dict, float]:
+    """One ``preflight check`` process: (wall, JSON report, CPU seconds)."""
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": str(root),
@@ -75,7 +93,7 @@ def check(root: Path, *args: str) -> tuple[float, dict]:
         "PYTHONPATH": str(ROOT),
     }
     cmd = [
-        sys.executable,
+        PYTHON,
         "-m",
         "preflight",
         "check",
@@ -88,12 +106,19 @@ def check(root: Path, *args: str) -> tuple[float, dict]:
         "120",
         *args,
     ]
+    cpu = _cpu()
     started = time.perf_counter()
     done = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True)
     wall = time.perf_counter() - started
     if done.returncode not in (0, 1):
         raise SystemExit(f"preflight failed ({done.returncode}):\n{done.stderr}")
-    return wall, json.loads(done.stdout)
+    return wall, json.loads(done.stdout), _cpu() - cpu
+
+
+def repeated(root: Path, n: int, *args: str) -> tuple[float, dict, float]:
+    """``check`` n times: median wall, the last report, median CPU."""
+    runs = [check(root, *args) for _ in range(n)]
+    return statistics.median(r[0] for r in runs), runs[-1][1], statistics.median(r[2] for r in runs)
 
 
 def fix_pin(root: Path) -> tuple[float, int]:
@@ -105,7 +130,7 @@ def fix_pin(root: Path) -> tuple[float, int]:
         "NO_PROXY": "127.0.0.1,localhost",
         "PYTHONPATH": str(ROOT),
     }
-    cmd = [sys.executable, "-m", "preflight", "fix", "src", "--pin", "--dry-run", "--no-cache"]
+    cmd = [PYTHON, "-m", "preflight", "fix", "src", "--pin", "--dry-run", "--no-cache"]
     cmd += ["--config", ".preflight.yaml", "--timeout", "120"]
     started = time.perf_counter()
     done = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True)
@@ -192,7 +217,11 @@ def main() -> None:
     parser.add_argument("--no-skopeo", action="store_true")
     parser.add_argument("--pindock", default=shutil.which("pindock"), help="pindock binary (default: from PATH)")
     parser.add_argument("--concurrency", type=int, help="preflight --concurrency (default: preflight's own)")
+    parser.add_argument("--python", default=sys.executable, help="interpreter that runs preflight (a clean venv's)")
+    parser.add_argument("--repeat", type=int, default=1, help="runs of each preflight measurement (median shown)")
     opts = parser.parse_args()
+    global PYTHON
+    PYTHON = opts.python
     binary = shutil.which("docker-registry")
     if binary is None:
         raise SystemExit("docker-registry is not installed (apt-get install docker-registry)")
@@ -213,7 +242,8 @@ def main() -> None:
             print(
                 f"{len(refs)} unique references in {FILES} files, {opts.latency * 1000:.0f} ms per request, "
                 f"preflight concurrency per host: {opts.concurrency or 'default'}; lower bound {bound:.2f} s "
-                f"({CHAIN} round trips: a manifest request, then the tag listing or config blob that waits for it)"
+                f"({CHAIN} round trips: a manifest request, then the tag listing or config blob that waits for it); "
+                f"preflight runs on {opts.python}, medians of {opts.repeat}"
             )
             # minimal requests: existence = 1 per reference (HEAD) + 1 listing per repository with a typo;
             # platforms = manifest GET + config blob GET per existing single-platform image, GET + listing per typo
@@ -224,17 +254,18 @@ def main() -> None:
             cold = 0.0
             for label, args, minimal in plans:
                 before = proxy.requests
-                wall, report = check(root, *args)
+                wall, report, cpu = repeated(root, opts.repeat, *args)
                 cold = cold or wall
-                sent = proxy.requests - before
+                sent = (proxy.requests - before) // opts.repeat
                 s = report["summary"]
                 print(
-                    f"{label:16s} wall {wall:6.2f} s  requests {sent:4d} (report {s['requests']}, minimal {minimal})  "
+                    f"{label:16s} wall {wall:6.2f} s  CPU {cpu:5.2f} s  requests {sent:4d} (report {s['requests']}, "
+                    f"minimal {minimal})  "
                     f"{sent / len(refs):.2f}/reference  {wall / bound:4.1f}x the lower bound  "
                     f"findings {len(report['findings'])}"
                 )
             before = proxy.requests
-            wall, report = check(root, "--no-cache", *extra)
+            wall, report, _ = check(root, "--no-cache", *extra)
             check_requests = proxy.requests - before
             before = proxy.requests
             wall_fix, pinned = fix_pin(root)
@@ -244,9 +275,9 @@ def main() -> None:
             )
             check(root, *extra)  # fill the cache
             before = proxy.requests
-            wall, report = check(root, *extra)
+            wall, report, cpu = repeated(root, opts.repeat, *extra)
             print(
-                f"{'warm cache':16s} wall {wall:6.2f} s  requests {proxy.requests - before:4d} "
+                f"{'warm cache':16s} wall {wall:6.2f} s  CPU {cpu:5.2f} s  requests {proxy.requests - before:4d} "
                 f"(report {report['summary']['requests']}, cache hits {report['summary']['cache_hits']}): "
                 "preflight's floor without the network"
             )

@@ -193,6 +193,26 @@ def test_tag_missing_lists_tags_and_suggests(tmp_path: Path) -> None:
     assert len(fake.requests_to("/tags/list")) == 1  # one listing per repository and run
 
 
+def test_cookies_a_registry_sets_are_never_sent_back(tmp_path: Path) -> None:
+    """As Docker's registry client (no cookie jar): a Set-Cookie on one answer (a load balancer's
+    session, a tracking cookie) does not ride on the next requests, to that host or another."""
+    fake = Fake()
+    fake.image("o/python", "3.12")
+
+    def set_cookie(request: httpx.Request) -> httpx.Response | None:
+        if "/manifests/" in request.url.path and "cookie" not in request.headers:
+            answer = fake.__class__.__call__(replace(fake, hooks=[], seen=[]), request)
+            answer.headers["set-cookie"] = "session=abc; Path=/"
+            return answer
+        return None
+
+    fake.hooks.append(set_cookie)
+    res = resolve_with(fake, ["ghcr.io/o/python:3.12", "ghcr.io/o/python:3.12-slimm"], tmp_path)
+    assert res.facts["ghcr.io/o/python:3.12"].status is Status.OK
+    assert res.facts["ghcr.io/o/python:3.12-slimm"].status is Status.TAG_MISSING
+    assert len(fake.seen) >= 3 and all("cookie" not in r.headers for r in fake.seen)
+
+
 def test_repository_missing_is_confirmed_with_tags_list(tmp_path: Path) -> None:
     fake = Fake()
     fake.image("o/python", "1")

@@ -31,7 +31,6 @@ from ..imageref import ImageRef
 from . import endpoints as ep
 from .auth import AuthState
 from .cache import FactsCache
-from .deep import Walker
 from .fetch import Run, base_url
 from .guard import check_host
 from .lookup import probe_with_fallback
@@ -45,10 +44,20 @@ if TYPE_CHECKING:
     import ssl
 
     from . import Lookup, Resolution, Settings
+    from .deep import Walker
 
 log = logging.getLogger("preflight.registry")
 _FALLBACK_STATUSES = frozenset({Status.OK})
 _DEFINITE = frozenset({Status.TAG_MISSING, Status.DIGEST_MISSING, Status.REPO_MISSING})  # a mirror's evidence
+
+
+class _NoCookies(httpx.Cookies):
+    """Cookies a registry sets are neither kept nor sent back, as Docker's own registry client keeps
+    none (it has no cookie jar): a session cookie from one answer cannot change the next. Keeping
+    them would also cost a ``urllib`` request object for every response."""
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        return None
 
 
 def _default_context() -> ssl.SSLContext:
@@ -132,8 +141,13 @@ async def execute(
     async with httpx.AsyncClient(
         transport=transport, trust_env=True, follow_redirects=False, timeout=httpx.Timeout(10.0, connect=5.0)
     ) as client:
+        client._cookies = _NoCookies()
         shared = Run(client, AuthState(clock=timing.now), transport.proxy_for)
-        walker = Walker(shared, plan.cache) if settings.config.deep else None
+        walker = None
+        if settings.config.deep:
+            from .deep import Walker  # only --deep walks blobs
+
+            walker = Walker(shared, plan.cache)
         tasks: dict[asyncio.Future[ImageFacts], LookupPlan] = {
             asyncio.ensure_future(_lookup(shared, p, walker)): p for p in plan.todo
         }
