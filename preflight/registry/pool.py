@@ -2,14 +2,14 @@
 
 ``Pools`` holds httpx's own transports, one per (TLS context, proxy, host) and shard, so a single
 ``httpx.AsyncClient`` serves every registry even though httpx takes ``verify`` per transport. Each
-holds at most ``SHARD`` connections: httpcore's pool bookkeeping costs the square of its
-connections on every request, so a host's requests fill one pool, then the next.
+holds at most ``SHARD`` connections over TLS (where HTTP/2 may multiplex them) and one over plain
+HTTP (HTTP/1.1: a connection carries one request at a time): httpcore's pool bookkeeping costs the
+square of its connections on every request, so a host's requests fill one pool, then the next.
 
 Connections go to the addresses the address guard approved (``PinnedBackend``: one DNS answer per
 name per run, the host name kept for SNI, the certificate check and ``Host``), and speak HTTP/2
 where a TLS registry offers it (ALPN, ``pinned_transport``), so many lookups share one connection.
-``_QuickStream`` makes httpcore's per-request ``is_readable`` check cheap and maps a TLS alert that
-arrives after the handshake to httpcore's read/write errors.
+The connections themselves are asyncio's own streams (``aiostream``), not anyio's.
 
 A request holds its slots (per host, overall: ``take_slot``) until its response is closed
 (``held``), so a pool never queues more requests than it has connections.
@@ -20,8 +20,6 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import logging
-import select
-import socket
 import ssl
 from collections.abc import AsyncIterator, Callable, Iterable
 
@@ -30,13 +28,14 @@ import httpx
 from httpcore import SOCKET_OPTION
 
 from ..safetext import visible
+from . import aiostream
 from .guard import ResolveOnce, parse_ip
-from .network import short_error
 
-SHARD = 8  # connections per httpcore pool (Pools.take)
+SHARD = 8  # connections per httpcore pool over TLS (Pools.take); plain HTTP: 1
 log = logging.getLogger("preflight.registry")
 
 Inner = Callable[[ssl.SSLContext | bool, str | None], httpx.AsyncBaseTransport]  # (TLS context, proxy) → transport
+PLAIN = False  # ``verify`` for plain-HTTP URLs (RegistryTransport._transport)
 
 
 class Pools:
@@ -55,7 +54,8 @@ class Pools:
         """A connection pool for ``host`` and a function that gives its place back."""
         base = (id(verify) if not isinstance(verify, bool) else int(verify), proxy, host)
         loads = self._loads.setdefault(base, [])
-        shard = next((i for i, n in enumerate(loads) if n < SHARD), len(loads))
+        size = 1 if verify is PLAIN else SHARD
+        shard = next((i for i, n in enumerate(loads) if n < size), len(loads))
         if shard == len(loads):
             loads.append(0)
         key = (*base, shard)
@@ -74,6 +74,8 @@ class Pools:
             await inner.aclose()
 
     def _pinned(self, verify: ssl.SSLContext | bool, proxy: str | None) -> httpx.AsyncBaseTransport:
+        if verify is PLAIN:  # HTTP/1.1 only: one connection, and no HTTP/2 code to load
+            return pinned_transport(verify, proxy, self.backend, 1, http2=False)
         return pinned_transport(verify, proxy, self.backend, SHARD)
 
 
@@ -139,65 +141,25 @@ def held(response: httpx.Response, release: Callable[[], None]) -> httpx.Respons
     return response
 
 
-class _QuickStream(httpcore.AsyncNetworkStream):
-    """httpcore's stream with a cheap ``is_readable``: the pool asks it of every connection on every
-    request, and anyio's typed-attribute lookup behind it was a tenth of the registry step's CPU."""
-
-    def __init__(self, inner: httpcore.AsyncNetworkStream) -> None:
-        self.inner = inner
-        self.sock = inner.get_extra_info("socket")
-
-    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        try:
-            return await self.inner.read(max_bytes, timeout)
-        except ssl.SSLError as exc:  # a TLS 1.3 alert after the handshake: anyio and httpcore let it through unmapped
-            raise httpcore.ReadError(short_error(exc)) from exc
-
-    async def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        try:
-            await self.inner.write(buffer, timeout)
-        except ssl.SSLError as exc:
-            raise httpcore.WriteError(short_error(exc)) from exc
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()
-
-    async def start_tls(
-        self, ssl_context: ssl.SSLContext, server_hostname: str | None = None, timeout: float | None = None
-    ) -> httpcore.AsyncNetworkStream:
-        return _QuickStream(await self.inner.start_tls(ssl_context, server_hostname, timeout))
-
-    def get_extra_info(self, info: str) -> object:
-        if info == "is_readable" and self.sock is not None:
-            return _readable(self.sock)  # an idle connection with data waiting was closed by the server
-        return self.inner.get_extra_info(info)
-
-
-def _readable(sock: socket.socket) -> bool:
-    try:
-        if sock.fileno() < 0:
-            return True
-        poller = select.poll()
-        poller.register(sock, select.POLLIN)
-        return bool(poller.poll(0))
-    except (OSError, ValueError):
-        return True
-
-
 def _has_h2() -> bool:
     """Whether httpx can speak HTTP/2 here (the optional ``h2`` package, httpx[http2])."""
     return importlib.util.find_spec("h2") is not None
 
 
 def pinned_transport(
-    verify: ssl.SSLContext | bool, proxy: str | None, backend: httpcore.AsyncNetworkBackend, connections: int
+    verify: ssl.SSLContext | bool,
+    proxy: str | None,
+    backend: httpcore.AsyncNetworkBackend,
+    connections: int,
+    *,
+    http2: bool = True,
 ) -> httpx.AsyncHTTPTransport:
     """httpx's transport, HTTP/2 enabled (used when TLS negotiates it), connecting through ``backend``."""
     transport = httpx.AsyncHTTPTransport(
         verify=verify,
         proxy=proxy,
         retries=0,
-        http2=_has_h2(),
+        http2=http2 and _has_h2(),
         limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
     )
     pool = transport._pool
@@ -213,9 +175,8 @@ class PinnedBackend(httpcore.AsyncNetworkBackend):
     ``Host``, so only the socket's destination changes. Proxies are resolved the same way (the
     target behind an HTTP proxy is resolved by the proxy)."""
 
-    def __init__(self, resolve: ResolveOnce, inner: httpcore.AsyncNetworkBackend | None = None) -> None:
+    def __init__(self, resolve: ResolveOnce) -> None:
         self.resolve = resolve
-        self.inner = inner or httpcore.AnyIOBackend()
         self.connected: list[tuple[str, str, int]] = []  # (name, address, port), for tests and --debug
 
     async def connect_tcp(
@@ -240,20 +201,20 @@ class PinnedBackend(httpcore.AsyncNetworkBackend):
         failure: Exception | None = None
         for address in addresses:
             try:
-                stream = await self.inner.connect_tcp(address, port, timeout, local_address, socket_options)
+                stream = await aiostream.connect_tcp(address, port, timeout, local_address, socket_options)
             except httpcore.ConnectError as exc:  # refused, unreachable: the next approved address
                 failure = exc
                 continue
             self.connected.append((host, address, port))
             log.debug("connected to %s at %s port %d", visible(host), address, port)
-            return _QuickStream(stream)
+            return stream
         assert failure is not None
         raise failure
 
     async def connect_unix_socket(
         self, path: str, timeout: float | None = None, socket_options: Iterable[SOCKET_OPTION] | None = None
     ) -> httpcore.AsyncNetworkStream:
-        return await self.inner.connect_unix_socket(path, timeout, socket_options)
+        raise httpcore.ConnectError("registries are reached over TCP, never a Unix socket")
 
     async def sleep(self, seconds: float) -> None:
-        await self.inner.sleep(seconds)
+        await asyncio.sleep(seconds)

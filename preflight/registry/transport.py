@@ -49,7 +49,7 @@ from .network import (
     safe_url,
     short_error,
 )
-from .pool import Inner, PinnedBackend, Pools, held, release_both, take_slot
+from .pool import PLAIN, Inner, PinnedBackend, Pools, held, release_both, take_slot
 
 RETRY_STATUSES = frozenset({408, 429, 499, 500, 502, 503, 504, 522})
 RETRY_AFTER_CAP = 60.0
@@ -108,7 +108,7 @@ class RegistryTransport(httpx.AsyncBaseTransport):
 
     def _transport(self, url: httpx.URL) -> tuple[httpx.AsyncBaseTransport, Callable[[], None]]:
         """A connection pool for ``url`` (pool.Pools) and a function that gives its place back."""
-        verify = self.verify_for(netloc(url)) if url.scheme == "https" else False
+        verify = self.verify_for(netloc(url)) if url.scheme == "https" else PLAIN
         return self.pools.take(verify, self.proxy_for(url), netloc(url))
 
     async def _check_guard(self, request: httpx.Request) -> None:
