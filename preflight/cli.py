@@ -260,7 +260,7 @@ def images(
 ) -> None:
     """List every image reference found under PATHS."""
     from . import pipeline
-    from .report import image_rows, render_images, render_references
+    from .report.images import image_rows, render_images, render_references
 
     if debug:
         debug_logging()

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from . import rulebook
-from .facts import ImageFacts
 from .model import Document, Finding, Level, Report, Summary, Suppression, clip
 from .resolve import Resolved, Subject
 from .rulebook import (
@@ -29,6 +29,9 @@ from .rulebook import (
     get_rule,
     rule,
 )
+
+if TYPE_CHECKING:
+    from .facts import ImageFacts
 
 __all__ = [
     "RULES",

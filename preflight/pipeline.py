@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING
 from .builds import BuildPlan, Scope, discover_files, plan_builds
 from .config import Config
 from .engine import RuleContext, RuleOptions, Selection, evaluate, needs_registry
-from .facts import EngineFacts, ImageFacts, Status
 from .filekinds import classify
 from .imageref import ImageRef
 from .model import (
@@ -34,9 +33,11 @@ from .model import (
     Suppressions,
 )
 from .resolve import Read, Resolved, resolve
+from .status import Status
 from .textfile import InputError, read_text
 
 if TYPE_CHECKING:
+    from .facts import EngineFacts, ImageFacts
     from .localengine import Survey
     from .registry import Lookup
     from .registry.endpoints import DaemonConfig

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
-from .facts import ImageFacts
 from .imageref import ImageRef, ReferenceError, host_problem
 from .model import Document, ImageUse, UseKind
 from .platforms import required_platforms
+
+if TYPE_CHECKING:
+    from .facts import ImageFacts
 
 
 @dataclass(frozen=True)

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from .facts import EngineFacts, ImageFacts
 from .model import Fix, ImageUse, Level, Location, clip
 from .resolve import Subject
 from .settings import Setting
+
+if TYPE_CHECKING:
+    from .facts import EngineFacts, ImageFacts
 
 T = TypeVar("T")
 

@@ -17,7 +17,6 @@ U+200B...), and in Markdown no HTML, link, image or table break.
 from __future__ import annotations
 
 import re
-import secrets
 from collections.abc import Mapping
 
 _JSON_UNSAFE = re.compile(r"[^\x20-\x7e\n]")
@@ -66,6 +65,8 @@ def inert_in_actions(text: str, environ: Mapping[str, str]) -> str:
     runner trims leading blanks and also reads legacy ``##[...]`` commands) runs as a workflow command."""
     if environ.get("GITHUB_ACTIONS", "").lower() != "true" or not text:
         return text
+    import secrets  # only inside GitHub Actions: it loads random, hashlib, hmac and base64
+
     token = secrets.token_hex(16)
     ending = "" if text.endswith("\n") else "\n"
     return f"::stop-commands::{token}\n{text}{ending}::{token}::\n"

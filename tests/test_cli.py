@@ -186,6 +186,25 @@ def test_offline_run_imports_no_network_code(project):
     assert result.stdout.strip().splitlines()[-1] == "[]", result.stdout + result.stderr
 
 
+def test_offline_run_imports_only_what_it_uses(project):
+    # Start-up is most of an offline run (bench/instructions.py): the fact types (the offline path
+    # names them in annotations only), `preflight fix`, `preflight images`, the engine client and the
+    # modules only a misspelt setting or GitHub Actions needs stay unloaded.
+    deferred = {
+        "preflight.facts", "preflight.fix", "preflight.localengine", "preflight.registry",
+        "preflight.report.images", "difflib", "secrets",
+    }  # fmt: skip
+    probe = (
+        "import sys\n"
+        "from preflight.cli import main\n"
+        "try:\n    main(['check', '--offline', '.'])\nexcept SystemExit:\n    pass\n"
+        f"print(sorted(m for m in sys.modules if any(m == d or m.startswith(d + '.') for d in {sorted(deferred)!r})))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "GITHUB_ACTIONS"}
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=project, env=env)
+    assert result.stdout.strip().splitlines()[-1] == "[]", result.stdout + result.stderr
+
+
 def test_github_format_writes_the_full_list_to_the_step_summary(project, monkeypatch):
     summary = project / "summary.md"
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))

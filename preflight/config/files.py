@@ -4,7 +4,6 @@ Neither is imported by a run without a config file of its kind."""
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -42,6 +41,8 @@ class Where:
 
 
 def _hint(key: Any, choices: Iterable[str]) -> str:
+    import difflib  # only for the message of an unknown key
+
     text = str(key)
     close = difflib.get_close_matches(text.replace("_", "-"), list(choices), n=1)
     if not close:

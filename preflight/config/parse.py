@@ -3,7 +3,6 @@ becomes the value ``merge_cli`` takes (``Flag.read``). Each raises ``ConfigError
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 from collections.abc import Iterable, Mapping
@@ -118,6 +117,8 @@ def rule_patterns(values: Iterable[str], name: str, *, prefixes: bool) -> tuple[
             out.append(text)
             continue
         what = "rule ID or prefix" if prefixes else "rule ID"
+        import difflib  # only for the message of an unknown rule
+
         close = difflib.get_close_matches(text, known, n=1)
         hint = f" (did you mean {close[0]}?)" if close else ""
         raise ConfigError(f"{name}: unknown {what} {value!r}{hint}")

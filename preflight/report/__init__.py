@@ -1,7 +1,8 @@
 """Render one :class:`~preflight.model.Report` in every output format.
 
 ``render(report, fmt, rules=all_rules())`` returns the whole output as text. Every format
-reads the same findings; levels map through the single table :data:`LEVELS`.
+reads the same findings; levels map through the single table :data:`LEVELS`. The output of
+``preflight images`` is ``report.images``'s.
 """
 
 from __future__ import annotations
@@ -10,12 +11,9 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
-from ..model import Download, Finding, Level, Report
-
-if TYPE_CHECKING:
-    from ..resolve import Subject
+from ..model import Finding, Level, Report
 
 FORMATS = ("text", "json", "sarif", "github", "gitlab")
 
@@ -125,63 +123,12 @@ def render(
     return render_fn(ctx, color=color) if fmt == "text" else render_fn(ctx)
 
 
-@dataclass(frozen=True)
-class ImageRow:
-    """One line of ``preflight images``: an image use and the reference it resolves to."""
-
-    path: str
-    line: int
-    column: int
-    kind: str
-    written: str
-    resolved: str | None
-    reference: str | None  # ImageRef.canonical; None when unresolved or invalid
-
-
-def image_rows(subjects: Iterable[Subject]) -> list[ImageRow]:
-    """The rows of ``preflight images``, by location. A Dockerfile that several services build
-    with the same result is one row, not one per build."""
-    ordered = sorted(subjects, key=lambda s: (s.use.location.path, s.use.location.line, s.use.location.column))
-    rows = (
-        ImageRow(
-            s.use.location.path,
-            s.use.location.line,
-            s.use.location.column,
-            s.use.kind.value,
-            s.use.written,
-            s.use.resolved,
-            s.ref.canonical if s.ref is not None else None,
-        )
-        for s in ordered
-    )
-    return list(dict.fromkeys(rows))
-
-
-def render_images(rows: Sequence[ImageRow], fmt: str, downloads: Sequence[Download] | None = None) -> str:
-    """``preflight images`` as a table (``text``) or ``{"images": [...]}`` (``json``; with ``--deep``
-    also ``"downloads"``)."""
-    from . import json, text
-
-    return json.images(rows, downloads) if fmt == "json" else text.images(rows)
-
-
-def render_references(refs: Sequence[str], fmt: str, key: str) -> str:
-    """A list of normalized references: one per line (``text``), or ``{key: [...]}`` (``json``)."""
-    from . import json, text
-
-    return json.references(refs, key) if fmt == "json" else text.references(refs)
-
-
 __all__ = [
     "FORMATS",
     "LEVELS",
     "Context",
-    "ImageRow",
     "LevelNames",
     "RuleInfo",
-    "image_rows",
     "most_severe_first",
     "render",
-    "render_images",
-    "render_references",
 ]

@@ -14,11 +14,14 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import asdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..model import Download, Finding, Fix, Report
 from ..safetext import safe_json, visible
-from . import LEVELS, Context, ImageRow
+from . import LEVELS, Context
+
+if TYPE_CHECKING:
+    from .images import ImageRow
 
 
 def render(ctx: Context) -> str:

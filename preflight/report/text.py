@@ -7,11 +7,15 @@ With color, findings are grouped under their file (ANSI escapes); the summary st
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
 from ..model import Finding, Level, Report
 from ..safetext import visible
-from . import LEVELS, Context, ImageRow, RuleInfo
+from . import LEVELS, Context, RuleInfo
 from .pages import for_readers, rule_page
+
+if TYPE_CHECKING:
+    from .images import ImageRow
 
 _RESET = "\x1b[0m"
 _BOLD = "\x1b[1m"

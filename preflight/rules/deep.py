@@ -7,14 +7,18 @@ local engine's facts (its layers and the free space of its data root): no networ
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
-from ..facts import Damage, Status
 from ..model import Level
 from ..platforms import provides
 from ..rulebook import Hit, RuleContext, Subject, rule
 from ..settings import Flag, Setting, Trust
 from ..settings import size as parse_size
+from ..status import Status
 from .registry import TAGS, _image, _registry_facts
+
+if TYPE_CHECKING:
+    from ..facts import Damage
 
 # ----------------------------------------------------------------- PF213: --deep
 

@@ -8,12 +8,16 @@ image (PF211), an engine that does not answer (PF212).
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
-from ..facts import LocalImage, Status
 from ..imageref import ImageRef
 from ..model import Level, clip
 from ..rulebook import Hit, RuleContext, Subject, rule
+from ..status import Status
 from .registry import _ERRORS, TAGS, _facts, _held, _image
+
+if TYPE_CHECKING:
+    from ..facts import LocalImage
 
 _REFUSED = {
     Status.TAG_MISSING: "has no such tag",

@@ -11,13 +11,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
-from ..facts import ImageFacts, LocalImage, Status
-from ..fix.policy import decide
 from ..imageref import ImageRef, is_digest, is_repository_path, is_tag
 from ..model import Fix, Level, Location, clip
 from ..platforms import normalize_platform, provides
 from ..rulebook import Hit, RuleContext, Subject, rule
+from ..status import Status
+
+if TYPE_CHECKING:
+    from ..facts import ImageFacts, LocalImage
 
 TAGS = ("registry",)
 
@@ -92,6 +95,8 @@ def tag_not_found(subject: Subject, ctx: RuleContext) -> Iterator[Hit]:
         tail = "; no similar tag exists there (check the tags the publisher provides)"
     fixes: tuple[Fix, ...] = ()
     if ref.tag is not None:
+        from ..fix.policy import decide  # the fix package loads only when a registry answered
+
         replacement = decide(ref.tag, facts.suggestions).replacement  # what `preflight fix` applies
         if replacement is not None:
             fixes = _tag_fix(subject, ref.tag, replacement)
