@@ -105,8 +105,6 @@ def _cli_contexts(config: Config) -> dict[str, str | None]:
 
 def _dockerfile_text(path: Path, shown: str, plan: BuildPlan) -> tuple[str | None, tuple[Document, ...]]:
     """The Dockerfile's text, or None with the problem documents that say why it is not read."""
-    from .dockerfile import looks_like_dockerfile
-
     confine = plan.discovered.scope.confine
     if confine is not None and not confine.contains(os.fspath(path)):
         return None, ()  # reported where it is named (compose) or found (discovery); never opened
@@ -117,10 +115,12 @@ def _dockerfile_text(path: Path, shown: str, plan: BuildPlan) -> tuple[str | Non
         if links and not path.exists():
             return None, _missing_dockerfile(links, shown, plan)
         return None, (_unreadable(shown, exc),)
-    if path in plan.unlinked and classify(path.name) is None and not looks_like_dockerfile(text):
-        # `preflight check README.md`
-        message = "not a Dockerfile or compose file (name Dockerfiles Dockerfile, *.Dockerfile or Dockerfile.*)"
-        return None, (Document(shown, "unknown", problems=(Problem("PF001", Location(shown), message),)),)
+    if path in plan.unlinked and classify(path.name) is None:  # named on the command line: `preflight check README.md`
+        from .dockerfile import looks_like_dockerfile
+
+        if not looks_like_dockerfile(text):
+            message = "not a Dockerfile or compose file (name Dockerfiles Dockerfile, *.Dockerfile or Dockerfile.*)"
+            return None, (Document(shown, "unknown", problems=(Problem("PF001", Location(shown), message),)),)
     return text, ()
 
 

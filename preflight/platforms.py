@@ -7,10 +7,8 @@ image index provides.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from .model import ImageUse
+from .model import ImageUse, UseKind
 
 _ARCH = {
     "x86_64": "amd64",
@@ -131,8 +129,6 @@ def required_platforms(use: ImageUse, wanted: tuple[str, ...]) -> tuple[str, ...
     """Platforms ``use`` must provide: its own (``FROM --platform=``, compose ``platform:``), else
     the ones asked for (``--platform``, config). A use that pins its platform through a variable
     (``$BUILDPLATFORM``) and the ``# syntax=`` frontend (it runs on the build machine) get none."""
-    from .model import UseKind
-
     if use.platform:
         return (use.platform,)
     if use.platform_pinned or use.kind is UseKind.SYNTAX:
