@@ -19,6 +19,7 @@ from collections.abc import Iterable
 import httpcore
 from httpcore import SOCKET_OPTION
 
+from .network import InsideTLS
 from .network import short_error as _short
 
 _READ_LIMIT = 1 << 16  # the StreamReader's buffer limit; httpcore reads at most 64 KiB at a time
@@ -30,6 +31,15 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.reader = reader
         self.writer = writer
+        self.tls = False  # the TLS handshake has begun: failures are marked InsideTLS for the diagnosis
+
+    def _cause(self, exc: BaseException) -> BaseException:
+        """``exc``, marked InsideTLS once the handshake has begun. The mark goes on ``exc`` itself:
+        httpcore's pool re-raises our error ``from None``, which keeps only its context, ``exc``."""
+        if self.tls:
+            marker = InsideTLS()
+            marker.__cause__, exc.__cause__ = exc.__cause__, marker
+        return exc
 
     async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
         try:
@@ -38,7 +48,7 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
         except TimeoutError as exc:
             raise httpcore.ReadTimeout(_short(exc)) from exc
         except (OSError, ssl.SSLError) as exc:  # SSLError is an OSError; named for the reader
-            raise httpcore.ReadError(_short(exc)) from exc
+            raise httpcore.ReadError(_short(exc)) from self._cause(exc)
 
     async def write(self, buffer: bytes, timeout: float | None = None) -> None:
         if not buffer:
@@ -50,23 +60,28 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
         except TimeoutError as exc:
             raise httpcore.WriteTimeout(_short(exc)) from exc
         except OSError as exc:
-            raise httpcore.WriteError(_short(exc)) from exc
+            raise httpcore.WriteError(_short(exc)) from self._cause(exc)
 
     async def aclose(self) -> None:
-        self.writer.close()  # no wait for the peer's close_notify: a hostile server could hold it
+        # close() sends TLS's close_notify, then asyncio would keep the socket up to 30 s for the peer's
+        # answer (a hostile server never sends it): one loop turn to flush, then the socket goes.
+        self.writer.close()
+        await asyncio.sleep(0)
+        self.writer.transport.abort()
 
     async def start_tls(
         self, ssl_context: ssl.SSLContext, server_hostname: str | None = None, timeout: float | None = None
     ) -> httpcore.AsyncNetworkStream:
+        self.tls = True
         try:
             async with asyncio.timeout(timeout):
                 await self.writer.start_tls(ssl_context, server_hostname=server_hostname)
         except TimeoutError as exc:
-            self.writer.close()
+            self.writer.transport.abort()
             raise httpcore.ConnectTimeout(_short(exc)) from exc
         except OSError as exc:
-            self.writer.close()
-            raise httpcore.ConnectError(_short(exc)) from exc
+            self.writer.transport.abort()
+            raise httpcore.ConnectError(_short(exc)) from self._cause(exc)
         return self
 
     def get_extra_info(self, info: str) -> object:
@@ -78,9 +93,14 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
             return self.writer.get_extra_info("peername")
         if info == "socket":
             return self.writer.get_extra_info("socket")
-        if info == "is_readable":  # an idle connection with data waiting was closed by the server
-            return self.reader.at_eof() or _readable(self.writer.get_extra_info("socket"))
+        if info == "is_readable":  # an idle connection with data waiting or closed: httpcore retires it
+            return self._idle_input() or _readable(self.writer.get_extra_info("socket"))
         return None
+
+    def _idle_input(self) -> bool:
+        """asyncio reads eagerly: bytes, an error or the end that arrived while the connection was idle
+        are in the reader already, not in the socket (a stray answer must not answer the next request)."""
+        return self.reader.at_eof() or self.reader.exception() is not None or bool(getattr(self.reader, "_buffer", b""))
 
 
 def _readable(sock: socket.socket | None) -> bool:

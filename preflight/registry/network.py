@@ -300,9 +300,14 @@ def _tls_error(chain: list[BaseException]) -> ssl.SSLError | None:
     return next((e for e in chain if isinstance(e, ssl.SSLError) and not isinstance(e, waits)), None)
 
 
+class InsideTLS(Exception):
+    """Marks a connection failure that happened inside a TLS stream (during or after its handshake):
+    ``aiostream`` makes it the failure's ``__cause__``."""
+
+
 def _inside_tls(chain: list[BaseException]) -> bool:
-    """The failure happened inside a TLS stream (after its handshake): anyio chains ``SSLWant*``."""
-    return any(isinstance(e, (ssl.SSLWantReadError, ssl.SSLWantWriteError)) for e in chain)
+    """The failure happened inside a TLS stream: ``aiostream`` marks it (anyio chained ``SSLWant*``)."""
+    return any(isinstance(e, (InsideTLS, ssl.SSLWantReadError, ssl.SSLWantWriteError)) for e in chain)
 
 
 def short_error(exc: BaseException) -> str:

@@ -171,30 +171,28 @@ def make_plan(lookups: Sequence[Lookup], settings: Settings, timing: Timing) -> 
 def _connectable(
     todo: list[LookupPlan], facts: dict[str, ImageFacts], endpoint_lists: dict[str, list[ep.Endpoint]]
 ) -> list[LookupPlan]:
-    """The lookups whose endpoints httpx can connect to; a host it refuses fails that registry's
-    references (PF209 each) and leaves ``endpoint_lists``, never the run. Only lookups that need the
-    network load httpx."""
+    """The lookups whose endpoints httpx can connect to. A registry with a host httpx refuses leaves
+    ``endpoint_lists`` (the transport is built from it) and its lookups fail (PF209 each), never the
+    run; its answers from the cache stand. Only a run with lookups for the network loads httpx."""
     if not todo:
         return todo
     import httpx
 
-    refused: dict[str, BaseException | None] = {}
+    refused: dict[str, BaseException] = {}
+    for domain, eps in list(endpoint_lists.items()):
+        try:
+            for e in eps:
+                httpx.URL(e.base_url)  # raises for a host httpx cannot connect to
+        except Exception as exc:
+            refused[domain] = exc
+            del endpoint_lists[domain]
     kept: list[LookupPlan] = []
     for plan in todo:
-        domain = plan.lookup.ref.domain
-        if domain not in refused:
-            refused[domain] = None
-            try:
-                for e in plan.endpoints:
-                    httpx.URL(e.base_url)  # raises for a host httpx cannot connect to
-            except Exception as exc:
-                refused[domain] = exc
-                del endpoint_lists[domain]
-        why = refused[domain]
+        why = refused.get(plan.lookup.ref.domain)
         if why is None:
             kept.append(plan)
         else:
-            facts[plan.lookup.ref.canonical] = internal_error(plan.lookup.ref.canonical, domain, why)
+            facts[plan.lookup.ref.canonical] = internal_error(plan.lookup.ref.canonical, plan.lookup.ref.domain, why)
     return kept
 
 
