@@ -34,6 +34,17 @@ class PlatformImage:
 
 
 @dataclass(frozen=True)
+class Download:
+    """``--deep``: what a pull of one image for one platform downloads (its layers' compressed sizes), as
+    ``Report.downloads`` lists it: the sum of a ``PlatformImage``'s sizes."""
+
+    image: str  # ImageRef.canonical
+    platform: str  # os/arch[/variant]
+    size: int  # bytes: the sum of the layer sizes the manifest names
+    layers: int
+
+
+@dataclass(frozen=True)
 class Damage:
     """A blob ``--deep`` found broken: the registry does not serve what the manifests name.
 

@@ -9,6 +9,10 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .facts import Download
 
 
 class Level(str, enum.Enum):
@@ -237,21 +241,11 @@ class Summary:
 
 
 @dataclass(frozen=True)
-class Download:
-    """``--deep``: what a pull of one image for one platform downloads (its layers' compressed sizes)."""
-
-    image: str  # ImageRef.canonical
-    platform: str  # os/arch[/variant]
-    size: int  # bytes: the sum of the layer sizes the manifest names
-    layers: int
-
-
-@dataclass(frozen=True)
 class Report:
     findings: tuple[Finding, ...]
     summary: Summary
     root: str = "."  # repository root, absolute; SARIF URIs are relative to it
-    downloads: tuple[Download, ...] = ()  # --deep only, by image then platform
+    downloads: tuple[Download, ...] = ()  # --deep only, by image then platform (``facts.Download``)
 
     def counts(self) -> dict[str, int]:
         out = {lvl.value: 0 for lvl in (Level.ERROR, Level.WARNING, Level.NOTE)}

@@ -25,7 +25,6 @@ from .model import (
     DOCKER_IMAGE_CONTEXT,
     BuildLink,
     Document,
-    Download,
     Location,
     Problem,
     Report,
@@ -37,7 +36,7 @@ from .status import Status
 from .textfile import InputError, read_text
 
 if TYPE_CHECKING:
-    from .facts import EngineFacts, ImageFacts
+    from .facts import Download, EngineFacts, ImageFacts
     from .localengine import Survey
     from .registry import Lookup
     from .registry.endpoints import DaemonConfig
@@ -329,6 +328,8 @@ def check(loaded: Resolved, config: Config, options: RunOptions | None = None) -
 
 def downloads(facts: Mapping[str, ImageFacts]) -> tuple[Download, ...]:
     """``--deep``: each image's download size per platform walked, by reference then platform."""
+    from .facts import Download  # only a --deep run lists downloads
+
     return tuple(
         Download(key, image.platform, image.download_size, len(image.layers))
         for key in sorted(facts)

@@ -187,8 +187,8 @@ def test_offline_run_imports_no_network_code(project):
 
 
 def test_offline_run_imports_only_what_it_uses(project):
-    # Start-up is most of an offline run (bench/instructions.py): the fact types (the offline path
-    # names them in annotations only), `preflight fix`, `preflight images`, the engine client and the
+    # Start-up is most of an offline run (bench/instructions.py): the fact types and --deep's Download
+    # (the offline path names them in annotations only), `preflight fix`, `preflight images`, the engine client and the
     # modules only a misspelt setting or GitHub Actions needs stay unloaded.
     deferred = {
         "preflight.facts", "preflight.fix", "preflight.localengine", "preflight.registry",

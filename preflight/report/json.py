@@ -16,11 +16,12 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
-from ..model import Download, Finding, Fix, Report
+from ..model import Finding, Fix, Report
 from ..safetext import safe_json, visible
 from . import LEVELS, Context
 
 if TYPE_CHECKING:
+    from ..facts import Download
     from .images import ImageRow
 
 
