@@ -107,7 +107,14 @@ def with_facts(subject: Subject, facts: Mapping[str, ImageFacts]) -> Subject:
 def evaluate(resolved: Resolved, selection: Selection, ctx: RuleContext, summary: Summary) -> Report:
     """The evaluate stage: run every active rule over every subject; apply levels and suppressions."""
     active = active_rules(selection)
-    checks = [(rulebook.RULES[i], lvl) for i, lvl in active.items() if rulebook.RULES[i].check is not None]
+    # A registry rule reads only what the facts stage learned (registry facts, the local engine): in a
+    # run that learned nothing (offline) it has nothing to report, and is not called for every image.
+    learned = bool(ctx.facts) or ctx.engine is not None
+    checks = [
+        (r, lvl)
+        for i, lvl in active.items()
+        if (r := rulebook.RULES[i]).check is not None and (learned or not r.needs_registry)
+    ]
     findings: dict[tuple, Finding] = {}
     groups: set[tuple[str, str]] = set()
     audit = _SuppressionAudit(active)

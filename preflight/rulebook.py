@@ -67,7 +67,7 @@ class Rule:
     summary: str  # one line; equals the summary line of rules/<id>.md
     level: Level  # default level; Level.OFF = disabled unless selected
     check: Check | None  # None: produced by readers (PF001) rather than per image use
-    needs_registry: bool = False
+    needs_registry: bool = False  # reads only the facts stage's answers (facts, engine): none, nothing to say
     tags: tuple[str, ...] = ()
     options: tuple[Setting[Any], ...] = ()  # the settings it reads (keys of the configuration)
 

@@ -135,3 +135,48 @@ def test_describe_clips_huge_references():
     deep = "${A:-" * 1000 + "redis:latest" + "}" * 1000
     text = engine.describe(ImageUse(UseKind.FROM, Location("D"), deep, "redis:latest"))
     assert len(text) < 400 and "…" in text and text.endswith('(resolves to "redis:latest")')
+
+
+def test_a_run_that_learned_nothing_does_not_call_the_registry_rules(rules, monkeypatch):
+    calls: list[str] = []
+
+    def registry_rule(subject, ctx):
+        calls.append(subject.use.written)
+        yield Hit("registry said so")
+
+    rules["PF904"] = Rule("PF904", "registry", "s", Level.WARNING, registry_rule, needs_registry=True)
+    docs = [Document("Dockerfile", "dockerfile", uses=(use(1, "python:3.12"),))]
+    assert "PF904" not in [f.rule for f in run(docs).findings] and calls == []
+    facts = {"docker.io/library/other:1": object()}  # facts about another image: the rule runs
+    report = evaluate(resolve_documents(docs), Selection(), RuleContext(facts=facts), Summary())  # type: ignore[dict-item]
+    assert "PF904" in [f.rule for f in report.findings] and calls == ["python:3.12"]
+
+
+REGISTRY_RULE_SUBJECTS = [
+    ImageUse(UseKind.FROM, Location("Dockerfile", 1, 6), "python:3.12", "python:3.12"),
+    ImageUse(UseKind.FROM, Location("Dockerfile", 2, 6), "python", "python", platform="linux/arm64"),
+    ImageUse(UseKind.FROM, Location("Dockerfile", 3, 6), "a/b:1@sha256:" + "a" * 64, "a/b:1@sha256:" + "a" * 64),
+    ImageUse(UseKind.COPY_FROM, Location("Dockerfile", 4, 13), "nginx", "nginx"),
+    ImageUse(UseKind.SYNTAX, Location("Dockerfile", 1, 10), "docker/dockerfile:1", "docker/dockerfile:1"),
+    ImageUse(UseKind.FROM, Location("Dockerfile", 5, 6), "${X}", None, ("X",)),
+    ImageUse(UseKind.FROM, Location("Dockerfile", 6, 6), "Bad:Ref", "Bad:Ref"),
+    ImageUse(UseKind.COMPOSE, Location("compose.yaml", 3, 12), "redis:7", "redis:7", service="web"),
+    ImageUse(UseKind.COMPOSE, Location("compose.yaml", 6, 12), "me/app", "me/app", pull=False, service="app"),
+    ImageUse(
+        UseKind.FROM, Location("Dockerfile", 7, 6), "localhost:5000/x", "localhost:5000/x", platform="linux/amd64"
+    ),
+]
+
+
+@pytest.mark.parametrize("untrusted", [False, True])
+def test_every_registry_rule_is_silent_when_nothing_was_learned(untrusted):
+    # What lets evaluate skip them in such a run (offline): a registry rule reads only the facts stage's answers.
+    ctx = RuleContext(engine.RuleOptions(untrusted=untrusted))
+    registry_rules = [r for r in engine.all_rules() if r.needs_registry]
+    assert len(registry_rules) >= 14 and all(r.check is not None for r in registry_rules)
+    for subject in resolve_documents(
+        [Document("Dockerfile", "dockerfile", uses=tuple(REGISTRY_RULE_SUBJECTS))]
+    ).subjects[0]:
+        for r in registry_rules:
+            assert r.check is not None
+            assert list(r.check(subject, ctx)) == [], (r.id, subject.use.written)
