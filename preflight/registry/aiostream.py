@@ -63,11 +63,16 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
             raise httpcore.WriteError(_short(exc)) from self._cause(exc)
 
     async def aclose(self) -> None:
+        transport = self.writer.transport
+        if transport.is_closing():
+            # Closed already (by the peer, or an earlier aclose): the socket is gone or going. A second
+            # close() would, on Python 3.11.2's TLS transport, drop the protocol that abort() needs.
+            return
         # close() sends TLS's close_notify, then asyncio would keep the socket up to 30 s for the peer's
         # answer (a hostile server never sends it): one loop turn to flush, then the socket goes.
         self.writer.close()
         await asyncio.sleep(0)
-        self.writer.transport.abort()
+        transport.abort()
 
     async def start_tls(
         self, ssl_context: ssl.SSLContext, server_hostname: str | None = None, timeout: float | None = None
