@@ -29,10 +29,9 @@ def ls_files(directory: str) -> list[tuple[str, bool]] | None:
     """Files git does not ignore below ``directory`` (relative, ``/``-separated), or None when
     git is missing or ``directory`` is not in a work tree. Each entry is (path, nested) where
     nested marks a submodule or a nested repository, which needs its own listing."""
+    # No .git here or above, as git sees it (the physical directory; GIT_DIR is dropped): git would fail.
     if git_top(os.path.realpath(directory)) is None:
-        return (
-            None  # no .git here or above (as git sees it: the physical directory; GIT_DIR is dropped): git would fail
-        )
+        return None
     git = _git()
     if git is None:
         return None

@@ -1,4 +1,5 @@
-"""An ``http.server`` on 127.0.0.1:0 in a background thread that closes live keep-alive connections on stop."""
+"""Test servers in background threads: an ``http.server`` on 127.0.0.1:0 that closes live keep-alive
+connections on stop, and a raw TCP ``Listener`` for servers that misbehave below HTTP."""
 
 from __future__ import annotations
 
@@ -98,3 +99,45 @@ class QuietHandler(BaseHTTPRequestHandler):
                 self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
         except OSError:
             self.close_connection = True
+
+
+class Listener:
+    """A raw TCP server on ``address:port`` (default 127.0.0.1, any port): ``handle`` gets each accepted
+    connection, in its own thread; ``connections`` counts them as they are accepted."""
+
+    def __init__(self, address: str = "127.0.0.1", port: int = 0) -> None:
+        self.sock = socket.socket()
+        self.sock.bind((address, port))
+        self.sock.listen(16)
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.stopped = threading.Event()
+        self.held: list[socket.socket] = []
+        self.connections = 0
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while not self.stopped.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            self.connections += 1
+            threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
+
+    def _handle(self, conn: socket.socket) -> None:
+        try:
+            self.handle(conn)
+        except OSError:
+            conn.close()
+
+    def handle(self, conn: socket.socket) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.thread.join(2)
+        self.sock.close()
+        for s in self.held:
+            s.close()

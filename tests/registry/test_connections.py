@@ -21,44 +21,7 @@ from preflight.facts import Status
 from preflight.imageref import ImageRef
 from preflight.registry import Lookup, Settings, resolve
 
-
-class Listener:
-    """A server on 127.0.0.1: ``handle`` gets each accepted connection, in its own thread."""
-
-    def __init__(self) -> None:
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.sock.settimeout(0.2)
-        self.port = self.sock.getsockname()[1]
-        self.stopped = threading.Event()
-        self.held: list[socket.socket] = []
-        self.connections = 0
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self) -> None:
-        while not self.stopped.is_set():
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                continue
-            self.connections += 1
-            threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
-
-    def _handle(self, conn: socket.socket) -> None:
-        try:
-            self.handle(conn)
-        except OSError:
-            conn.close()
-
-    def handle(self, conn: socket.socket) -> None:
-        raise NotImplementedError
-
-    def stop(self) -> None:
-        self.stopped.set()
-        self.sock.close()
-        for s in self.held:
-            s.close()
+from .httpthread import Listener
 
 
 class TLSListener(Listener):

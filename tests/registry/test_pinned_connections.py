@@ -12,7 +12,6 @@ import os
 import socket
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ from preflight.facts import Status
 from preflight.imageref import ImageRef
 from preflight.registry import Lookup, Settings, resolve
 
+from .httpthread import Listener
 from .test_e2e_registry import by_line, run_check
 
 REAL_GETADDRINFO = socket.getaddrinfo
@@ -45,32 +45,15 @@ class Rebinding:
         return REAL_GETADDRINFO(address, port, *args, **kwargs)
 
 
-class Recorder:
+class Recorder(Listener):
     """Accepts and counts connections on ``address:port`` (the place a second answer would lead)."""
 
-    def __init__(self, address: str, port: int) -> None:
-        self.sock = socket.socket()
-        self.sock.bind((address, port))
-        self.sock.listen(16)
-        self.sock.settimeout(0.2)
-        self.accepted = 0
-        self.stopped = threading.Event()
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
+    def handle(self, conn: socket.socket) -> None:
+        conn.close()
 
-    def _serve(self) -> None:
-        while not self.stopped.is_set():
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                continue
-            self.accepted += 1
-            conn.close()
-
-    def stop(self) -> None:
-        self.stopped.set()
-        self.thread.join(2)
-        self.sock.close()
+    @property
+    def accepted(self) -> int:
+        return self.connections
 
 
 @pytest.fixture
