@@ -47,7 +47,7 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
                 return await self.reader.read(max_bytes)
         except TimeoutError as exc:
             raise httpcore.ReadTimeout(_short(exc)) from exc
-        except (OSError, ssl.SSLError) as exc:  # SSLError is an OSError; named for the reader
+        except OSError as exc:  # ssl.SSLError too (a TLS alert after the handshake) is an OSError
             raise httpcore.ReadError(_short(exc)) from self._cause(exc)
 
     async def write(self, buffer: bytes, timeout: float | None = None) -> None:

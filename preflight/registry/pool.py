@@ -18,6 +18,7 @@ A request holds its slots (per host, overall: ``take_slot``) until its response 
 from __future__ import annotations
 
 import asyncio
+import functools
 import importlib.util
 import logging
 import ssl
@@ -141,6 +142,7 @@ def held(response: httpx.Response, release: Callable[[], None]) -> httpx.Respons
     return response
 
 
+@functools.cache
 def _has_h2() -> bool:
     """Whether httpx can speak HTTP/2 here (the optional ``h2`` package, httpx[http2])."""
     return importlib.util.find_spec("h2") is not None
